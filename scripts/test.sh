@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Runs every test of the project: lint and type checks, the model compiler's
+# pytest suite (parity included) and every mocha suite (unit, integration on the
+# local cluster, end to end). Installs what it needs first. Prints one closing
+# line "N passed, N failed" over all runners.
+source "$(dirname "$0")/lib.sh"
+cd "$ROOT"
+bash scripts/setup.sh
+
+mkdir -p reports
+step "lint: eslint, prettier, ruff; typecheck: tsc"
+npx eslint .
+npx prettier --check . >/dev/null || { npx prettier --check .; die "files are not formatted: run npm run format"; }
+"$VENV/bin/ruff" check model
+"$VENV/bin/ruff" format --check model
+npx tsc -p tsconfig.json --noEmit
+
+step "model: compile 1.0.0 and retrain 1.1.0"
+bash scripts/model.sh build
+bash scripts/model.sh train
+
+passed=0 failed=0
+step "pytest: model compiler and parity"
+set +e
+"$PY" -m pytest model/tests -q -p no:cacheprovider --junitxml=reports/pytest.xml 2>&1 | tee reports/pytest.log
+py_rc=${PIPESTATUS[0]}
+set -e
+p=$(grep -Eo '[0-9]+ passed' reports/pytest.log | tail -1 | cut -d' ' -f1); passed=$((passed + ${p:-0}))
+f=$(grep -Eo '[0-9]+ (failed|error)' reports/pytest.log | awk '{s+=$1} END {print s+0}'); failed=$((failed + f))
+
+step "mocha: TypeScript unit, integration and end-to-end suites"
+set +e
+npx mocha --reporter spec '{scorer,operator,cli,cluster,pipeline,bench,test}/**/*.test.ts' 2>&1 | tee reports/mocha.log
+mocha_rc=${PIPESTATUS[0]}
+set -e
+p=$(grep -Eo '[0-9]+ passing' reports/mocha.log | tail -1 | cut -d' ' -f1); passed=$((passed + ${p:-0}))
+f=$(grep -Eo '[0-9]+ failing' reports/mocha.log | tail -1 | cut -d' ' -f1); failed=$((failed + ${f:-0}))
+if [ "$mocha_rc" -ne 0 ] && [ "${f:-0}" -eq 0 ]; then failed=$((failed + 1)); fi
+if [ "$py_rc" -ne 0 ] && [ "$f" -eq 0 ]; then failed=$((failed + 1)); fi
+
+echo
+echo "$passed passed, $failed failed"
+[ "$py_rc" -eq 0 ] && [ "$mocha_rc" -eq 0 ]
