@@ -1,0 +1,262 @@
+"""Compiles CatBoost models into ONNX operators that reproduce their predictions.
+
+The layout of the graph (see docs/adr/0001-compile-catboost-to-onnx.md):
+
+1. Each categorical input goes through a LabelEncoder to a small index: the
+   position of the (cleaned) value in the training vocabulary, or one extra index
+   for every value never seen in training.
+2. Numeric inputs are concatenated; every float border a model uses becomes one
+   Greater comparison (NaN compares false, or true where the model says AsTrue).
+3. A CTR depends only on the indices of its categorical features and the bits of
+   its float borders, so each combination gets a mixed-radix key and one
+   LabelEncoder maps every possible key to the CTR value CatBoost computes for it
+   (found in its statistics table, or the prior when not found). The values are
+   computed here in float32 exactly as CatBoost computes them.
+4. All split bits of a model are concatenated; one MatMul with powers of two gives
+   each tree's leaf index, a Gather picks the leaf values (float64) and a
+   ReduceSum adds them, as CatBoost does in double precision.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+
+from .catboost_model import CatBoostModel, CompileError, Ctr, combination_hash
+from .cityhash import cat_feature_hash
+
+OPSET = 18
+ML_OPSET = 3
+
+
+@dataclass
+class CategoricalInput:
+    name: str
+    vocabulary: list[str]  # values seen in training, after cleaning
+    aliases: dict[str, str]  # raw value -> cleaned value (training-time cleaning)
+
+
+class GraphBuilder:
+    def __init__(self, numeric: list[str], categorical: list[CategoricalInput], order: list[str]):
+        self.nodes: list[onnx.NodeProto] = []
+        self.inits: list[onnx.TensorProto] = []
+        self.order = order
+        self.numeric = numeric
+        self.categorical = {c.name: c for c in categorical}
+        self._n = 0
+        self._numeric_matrix()
+        self._categorical_indices()
+
+    # -- small helpers -------------------------------------------------------
+    def _name(self, prefix: str) -> str:
+        self._n += 1
+        return f"{prefix}_{self._n}"
+
+    def const(self, prefix: str, value: np.ndarray) -> str:
+        name = self._name(prefix)
+        self.inits.append(numpy_helper.from_array(value, name))
+        return name
+
+    def node(self, op: str, inputs: list[str], prefix: str | None = None, domain: str = "", **attrs) -> str:
+        out = self._name(prefix or op.lower())
+        self.nodes.append(helper.make_node(op, inputs, [out], name=out, domain=domain, **attrs))
+        return out
+
+    # -- shared front end ----------------------------------------------------
+    def _numeric_matrix(self) -> None:
+        self.numeric_col = {n: i for i, n in enumerate(self.numeric)}
+        self.x = self.node("Concat", list(self.numeric), "numeric", axis=1)
+
+    def _categorical_indices(self) -> None:
+        self.cat_index: dict[str, str] = {}
+        for c in self.categorical.values():
+            keys = list(c.vocabulary) + [raw for raw in c.aliases if raw not in c.vocabulary]
+            values = [c.vocabulary.index(c.aliases.get(k, k)) for k in keys]
+            idx = self.node(
+                "LabelEncoder",
+                [c.name],
+                f"{c.name}_index",
+                domain="ai.onnx.ml",
+                keys_strings=keys,
+                values_int64s=values,
+                default_int64=len(c.vocabulary),
+            )
+            self.cat_index[c.name] = idx
+
+    def float_bits(self, columns: list[int], borders: list[float], nan_true: list[bool], prefix: str) -> str:
+        """[N, len(columns)] bool: x[:, column] > border."""
+        cols = self.const(f"{prefix}_cols", np.array(columns, dtype=np.int64))
+        gathered = self.node("Gather", [self.x, cols], f"{prefix}_x", axis=1)
+        thr = self.const(f"{prefix}_borders", np.array(borders, dtype=np.float32))
+        bits = self.node("Greater", [gathered, thr], f"{prefix}_gt")
+        if any(nan_true):
+            mask = self.const(f"{prefix}_nan_true", np.array(nan_true, dtype=bool))
+            nan = self.node("And", [self.node("IsNaN", [gathered]), mask], f"{prefix}_nan")
+            bits = self.node("Or", [bits, nan], f"{prefix}_bits")
+        return bits
+
+    # -- one CatBoost model --------------------------------------------------
+    def model_raw(self, model: CatBoostModel, prefix: str) -> str:
+        """Adds the nodes computing the model's raw sum (float64, [N, 1]); returns its name."""
+        for f in model.float_features:
+            if f.name not in self.numeric_col:
+                raise CompileError(f"{model.path}: float feature {f.name} is not a numeric input of the graph")
+        for c in model.cat_features:
+            if c.name not in self.categorical:
+                raise CompileError(f"{model.path}: categorical feature {c.name} is not a string input of the graph")
+
+        ctr_values = self._ctr_values(model, prefix) if model.ctrs else None
+
+        # Unique binary features used by the trees, in a fixed order.
+        float_splits = sorted({(s.feature, s.border) for t in model.trees for s in t.splits if s.kind == "float"})
+        ctr_splits = sorted({(s.feature, s.border) for t in model.trees for s in t.splits if s.kind == "ctr"})
+        position = {("float", f, b): i for i, (f, b) in enumerate(float_splits)}
+        position.update({("ctr", c, b): len(float_splits) + i for i, (c, b) in enumerate(ctr_splits)})
+
+        parts = []
+        if float_splits:
+            ff = model.float_features
+            parts.append(
+                self.float_bits(
+                    [self.numeric_col[ff[f].name] for f, _ in float_splits],
+                    [b for _, b in float_splits],
+                    [ff[f].nan_as_true for f, _ in float_splits],
+                    f"{prefix}_split",
+                )
+            )
+        if ctr_splits:
+            assert ctr_values is not None
+            cols = self.const(f"{prefix}_ctr_cols", np.array([c for c, _ in ctr_splits], dtype=np.int64))
+            gathered = self.node("Gather", [ctr_values, cols], f"{prefix}_ctr_x", axis=1)
+            thr = self.const(f"{prefix}_ctr_borders", np.array([b for _, b in ctr_splits], dtype=np.float32))
+            parts.append(self.node("Greater", [gathered, thr], f"{prefix}_ctr_gt"))
+        bits = parts[0] if len(parts) == 1 else self.node("Concat", parts, f"{prefix}_bits", axis=1)
+        bits_f = self.node("Cast", [bits], f"{prefix}_bits_f", to=TensorProto.FLOAT)
+
+        n_splits = len(position)
+        weights = np.zeros((n_splits, len(model.trees)), dtype=np.float32)
+        offsets = np.zeros(len(model.trees), dtype=np.int64)
+        leaves: list[float] = []
+        for t, tree in enumerate(model.trees):
+            for depth, s in enumerate(tree.splits):
+                weights[position[(s.kind, s.feature, s.border)], t] += 2**depth
+            offsets[t] = len(leaves)
+            leaves += tree.leaf_values
+        w = self.const(f"{prefix}_leaf_weights", weights)
+        leaf_f = self.node("MatMul", [bits_f, w], f"{prefix}_leaf_f")
+        leaf_i = self.node("Cast", [leaf_f], f"{prefix}_leaf_i", to=TensorProto.INT64)
+        leaf = self.node("Add", [leaf_i, self.const(f"{prefix}_tree_offsets", offsets)], f"{prefix}_leaf")
+        values = self.node(
+            "Gather", [self.const(f"{prefix}_leaf_values", np.array(leaves, dtype=np.float64)), leaf], f"{prefix}_vals"
+        )
+        total = self.node("ReduceSum", [values, self.const("axis", np.array([1], dtype=np.int64))], f"{prefix}_sum")
+        if model.scale != 1.0:
+            total = self.node("Mul", [total, self.const(f"{prefix}_scale", np.array(model.scale))], f"{prefix}_scaled")
+        if model.bias != 0.0:
+            total = self.node("Add", [total, self.const(f"{prefix}_bias", np.array(model.bias))], f"{prefix}_raw")
+        return total
+
+    def prediction(self, model: CatBoostModel, raw: str, prefix: str) -> str:
+        """The model's prediction as catboost's predict()/predict_proba()[:, 1] returns it (float64)."""
+        if model.transform == "exp":
+            return self.node("Exp", [raw], f"{prefix}_exp")
+        if model.transform == "sigmoid":
+            return self.node("Sigmoid", [raw], f"{prefix}_sigmoid")
+        return raw
+
+    def _ctr_values(self, model: CatBoostModel, prefix: str) -> str:
+        """[N, len(model.ctrs)] float32 CTR values."""
+        cats = model.cat_features
+        vocab = {c.index: self.categorical[c.name].vocabulary for c in cats}
+        vocab_hash = {i: [cat_feature_hash(v) for v in vs] for i, vs in vocab.items()}
+        float_elems = sorted({(e.feature, e.border) for c in model.ctrs for e in c.elements if e.kind == "float"})
+        bit_col = {fe: i for i, fe in enumerate(float_elems)}
+
+        # Per CTR: key = offset + sum(digit * place), digits are category indices and float bits.
+        cat_place = np.zeros((len(cats), len(model.ctrs)), dtype=np.int64)
+        bit_place = np.zeros((len(float_elems), len(model.ctrs)), dtype=np.int64)
+        offsets = np.zeros(len(model.ctrs), dtype=np.int64)
+        keys: list[int] = []
+        values: list[float] = []
+        base = 0
+        for j, ctr in enumerate(model.ctrs):
+            radices = [len(vocab[e.feature]) + 1 if e.kind == "cat" else 2 for e in ctr.elements]
+            places = [int(np.prod(radices[i + 1 :], dtype=np.int64)) for i in range(len(radices))]
+            for e, p in zip(ctr.elements, places, strict=True):
+                if e.kind == "cat":
+                    cat_place[e.feature, j] += p
+                else:
+                    bit_place[bit_col[(e.feature, e.border)], j] += p
+            offsets[j] = base
+            size = int(np.prod(radices, dtype=np.int64))
+            if size > 5_000_000:
+                raise CompileError(f"{model.path}: a CTR combination has {size} cases; too many to tabulate")
+            for digits in itertools.product(*(range(r) for r in radices)):
+                keys.append(base + sum(d * p for d, p in zip(digits, places, strict=True)))
+                values.append(float(self._ctr_case(ctr, digits, vocab_hash)))
+            base += size
+
+        cat_idx = self.node("Concat", [self.cat_index[c.name] for c in cats], f"{prefix}_cat_idx", axis=1)
+        key = self.node("MatMul", [cat_idx, self.const(f"{prefix}_cat_place", cat_place)], f"{prefix}_cat_key")
+        if float_elems:
+            ff = model.float_features
+            bits = self.float_bits(
+                [self.numeric_col[ff[f].name] for f, _ in float_elems],
+                [b for _, b in float_elems],
+                [ff[f].nan_as_true for f, _ in float_elems],
+                f"{prefix}_ctr_elem",
+            )
+            bits_i = self.node("Cast", [bits], f"{prefix}_ctr_bits", to=TensorProto.INT64)
+            bit_key = self.node("MatMul", [bits_i, self.const(f"{prefix}_bit_place", bit_place)], f"{prefix}_bit_key")
+            key = self.node("Add", [key, bit_key], f"{prefix}_key_sum")
+        key = self.node("Add", [key, self.const(f"{prefix}_ctr_offsets", offsets)], f"{prefix}_ctr_key")
+        return self.node(
+            "LabelEncoder",
+            [key],
+            f"{prefix}_ctr",
+            domain="ai.onnx.ml",
+            keys_int64s=keys,
+            values_floats=values,
+            default_float=float("nan"),
+        )
+
+    @staticmethod
+    def _ctr_case(ctr: Ctr, digits: tuple[int, ...], vocab_hash: dict[int, list[int]]) -> np.float32:
+        cat_hashes: dict[int, int] = {}
+        float_bits: dict[tuple[int, float], bool] = {}
+        for e, d in zip(ctr.elements, digits, strict=True):
+            if e.kind == "cat":
+                if d == len(vocab_hash[e.feature]):  # a value never seen in training
+                    return ctr.value(None)
+                cat_hashes[e.feature] = vocab_hash[e.feature][d]
+            else:
+                float_bits[(e.feature, e.border)] = bool(d)
+        return ctr.value(ctr.table.get(combination_hash(ctr, cat_hashes, float_bits)))
+
+    # -- assembly ------------------------------------------------------------
+    def output(self, value: str, name: str) -> None:
+        self.nodes.append(helper.make_node("Cast", [value], [name], name=f"{name}_out", to=TensorProto.FLOAT))
+
+    def build(self, graph_name: str, outputs: list[str], metadata: dict[str, str]) -> onnx.ModelProto:
+        inputs = [
+            helper.make_tensor_value_info(
+                n, TensorProto.STRING if n in self.categorical else TensorProto.FLOAT, ["N", 1]
+            )
+            for n in self.order
+        ]
+        outs = [helper.make_tensor_value_info(o, TensorProto.FLOAT, ["N", 1]) for o in outputs]
+        graph = helper.make_graph(self.nodes, graph_name, inputs, outs, self.inits)
+        model = helper.make_model(
+            graph,
+            opset_imports=[helper.make_opsetid("", OPSET), helper.make_opsetid("ai.onnx.ml", ML_OPSET)],
+            producer_name="fnol-model-compiler",
+        )
+        model.ir_version = 8
+        for k, v in metadata.items():
+            model.metadata_props.append(onnx.StringStringEntryProto(key=k, value=v))
+        onnx.checker.check_model(model, full_check=True)
+        return model
