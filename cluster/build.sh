@@ -1,0 +1,127 @@
+#!/usr/bin/env bash
+# Builds the local cluster's binaries from the Go module proxy into the version
+# cache ($FNOL_K8S_CACHE, default ~/.cache/fnol/k8s/<kubernetes version>/bin):
+#   etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kubectl  (cluster/build/go.mod)
+#   kwok                                                                   (sigs.k8s.io/kwok, pinned in lib.sh)
+#   kubelet, kube-proxy                                                    (for a real node; a failure only warns)
+# A warm cache returns at once. A cold build takes tens of minutes on two cores
+# and prints its progress every 20 seconds.
+#
+# Options: --check  exit 0 if the control plane binaries are cached, 1 if not; build nothing.
+#          --force  rebuild even when the cache is current.
+# Env:     FNOL_K8S_NODE_BINARIES=0  skip kubelet and kube-proxy.
+source "$(dirname "$0")/lib.sh"
+
+CORE=(etcd kube-apiserver kube-controller-manager kube-scheduler kubectl kwok)
+NODE=(kubelet kube-proxy)
+
+mode="build"
+case "${1:-}" in
+  --check) mode="check" ;;
+  --force) mode="force" ;;
+  "") ;;
+  *) die "unknown option '$1' (expected --check or --force)" ;;
+esac
+
+# The stamp ties the cached binaries to the exact inputs that produced them.
+stamp_file="$K8S_BIN/.inputs"
+stamp="$(cat "$CLUSTER_SRC/build/go.mod" "$CLUSTER_SRC/build/go.sum" | sha256sum | cut -c1-16) kwok=$KWOK_VERSION go=$(go env GOVERSION 2>/dev/null || echo none)"
+
+core_cached() {
+  [ -f "$stamp_file" ] && [ "$(cat "$stamp_file")" = "$stamp" ] || return 1
+  local b
+  for b in "${CORE[@]}"; do [ -x "$K8S_BIN/$b" ] || return 1; done
+}
+
+if [ "$mode" = "check" ]; then
+  core_cached
+  exit $?
+fi
+if [ "$mode" = "build" ] && core_cached; then
+  info "binaries for Kubernetes $K8S_VERSION are cached in $K8S_BIN"
+  exit 0
+fi
+
+command -v go >/dev/null || die "go is not installed; install Go 1.26 or newer (https://go.dev/dl/)"
+
+# Builds are static and path-independent, versioned like upstream releases so
+# that kubectl and the API server report $K8S_VERSION.
+export CGO_ENABLED=0
+minor="$(echo "$K8S_VERSION" | cut -d. -f2)"
+build_date="$(date -u +%Y-%m-%dT%H:%M:%SZ)"
+ldflags="-s -w"
+for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
+  ldflags+=" -X $pkg.gitVersion=$K8S_VERSION -X $pkg.gitMajor=1 -X $pkg.gitMinor=$minor"
+  ldflags+=" -X $pkg.gitTreeState=clean -X $pkg.buildDate=$build_date"
+done
+
+staging="$K8S_BIN.partial"
+rm -rf "$staging"
+mkdir -p "$staging" "$(dirname "$K8S_BIN")"
+log="$staging/build.log"
+
+# run_with_progress LABEL CMD...: runs a go build with -v output going to the
+# log and prints, every 20 s, how many packages have been compiled so far.
+run_with_progress() {
+  local label="$1" start rc pid
+  shift
+  start="$(now)"
+  info "$label: started $(date -u +%H:%M:%S) UTC, log $log"
+  : >"$log.step"
+  "$@" >"$log.step" 2>&1 &
+  pid=$!
+  while kill -0 "$pid" 2>/dev/null; do
+    for _ in $(seq 20); do
+      sleep 1
+      kill -0 "$pid" 2>/dev/null || break
+    done
+    if kill -0 "$pid" 2>/dev/null; then
+      info "$label: $(elapsed "$start"), $(grep -c '' "$log.step") packages downloaded or compiled (latest: $(tail -1 "$log.step" | cut -c1-70))"
+    fi
+  done
+  rc=0
+  wait "$pid" || rc=$?
+  cat "$log.step" >>"$log"
+  rm -f "$log.step"
+  if [ "$rc" -eq 0 ]; then
+    info "$label: done in $(elapsed "$start")"
+  fi
+  return "$rc"
+}
+
+total_start="$(now)"
+step "Building Kubernetes $K8S_VERSION, etcd $ETCD_VERSION and kwok $KWOK_VERSION from the Go module proxy"
+info "output: $K8S_BIN (GOMODCACHE=$(go env GOMODCACHE), GOCACHE=$(go env GOCACHE))"
+
+(
+  cd "$CLUSTER_SRC/build"
+  run_with_progress "control plane (etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kubectl)" \
+    go build -mod=readonly -trimpath -v -ldflags "$ldflags" -o "$staging/" \
+    go.etcd.io/etcd/server/v3 \
+    k8s.io/kubernetes/cmd/kube-apiserver \
+    k8s.io/kubernetes/cmd/kube-controller-manager \
+    k8s.io/kubernetes/cmd/kube-scheduler \
+    k8s.io/kubernetes/cmd/kubectl
+) || die "the control plane build failed; the last lines of $log say why"
+# go names the etcd server binary after its package path (.../server/v3).
+mv "$staging/server" "$staging/etcd"
+
+(
+  cd /
+  GOBIN="$staging" GOFLAGS="-buildvcs=false" run_with_progress "kwok $KWOK_VERSION" \
+    go install -trimpath -v -ldflags "-s -w" "sigs.k8s.io/kwok/cmd/kwok@$KWOK_VERSION"
+) || die "the kwok build failed; the last lines of $log say why"
+
+if [ "${FNOL_K8S_NODE_BINARIES:-1}" != "0" ]; then
+  (
+    cd "$CLUSTER_SRC/build"
+    run_with_progress "node binaries (kubelet, kube-proxy)" \
+      go build -mod=readonly -trimpath -v -ldflags "$ldflags" -o "$staging/" \
+      k8s.io/kubernetes/cmd/kubelet k8s.io/kubernetes/cmd/kube-proxy
+  ) || warn "kubelet/kube-proxy did not build (see $log); the simulated-node cluster does not need them"
+fi
+
+echo "$stamp" >"$staging/.inputs"
+rm -rf "$K8S_BIN"
+mv "$staging" "$K8S_BIN"
+step "Built in $(elapsed "$total_start"): $(cd "$K8S_BIN" && ls | tr '\n' ' ')"

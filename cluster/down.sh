@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# Stops the local cluster (npm run cluster:down): exactly the processes whose
+# pids cluster/up.sh recorded in .cluster/pids/, newest component first, then
+# removes the etcd data so the next start is a fresh cluster. Idempotent: with
+# nothing running it only says so.
+#
+# Options: --purge   also remove certificates, kubeconfigs and logs (all of .cluster/)
+# Env:     FNOL_CLUSTER_KEEP_DATA=1  keep the etcd data (the next start resumes it)
+source "$(dirname "$0")/lib.sh"
+
+purge=0 locked=0
+for arg in "$@"; do
+  case "$arg" in
+    --purge) purge=1 ;;
+    --locked) locked=1 ;; # used by up.sh, which already holds the lock
+    *) die "unknown option '$arg' (expected --purge)" ;;
+  esac
+done
+
+if [ ! -d "$CLUSTER_DIR" ]; then
+  info "no local cluster state in $CLUSTER_DIR: nothing to stop"
+  exit 0
+fi
+if [ "$locked" -eq 0 ]; then
+  exec 9>"$CLUSTER_DIR/.lock"
+  flock 9
+fi
+
+stopped=0
+for ((i = ${#COMPONENTS[@]} - 1; i >= 0; i--)); do
+  name="${COMPONENTS[$i]}"
+  pid="$(pid_of "$name")"
+  if [ -n "$pid" ]; then
+    kill -TERM "$pid" 2>/dev/null || true
+    for _ in $(seq 60); do
+      [ -d "/proc/$pid" ] || break
+      sleep 0.25
+    done
+    if [ -d "/proc/$pid" ]; then
+      warn "$name (pid $pid) did not stop within 15 s of SIGTERM: sending SIGKILL"
+      kill -KILL "$pid" 2>/dev/null || true
+      for _ in $(seq 20); do
+        [ -d "/proc/$pid" ] || break
+        sleep 0.25
+      done
+    fi
+    info "stopped $name (pid $pid)"
+    stopped=$((stopped + 1))
+  fi
+  rm -f "$PIDS/$name.pid"
+done
+
+[ "$stopped" -gt 0 ] || info "no local cluster process was running"
+
+if [ "${FNOL_CLUSTER_KEEP_DATA:-0}" != "1" ]; then
+  rm -rf "$ETCD_DATA"
+fi
+if [ "$purge" -eq 1 ]; then
+  rm -rf "$PKI" "$KCFG" "$LOGS" "$PIDS" "$ETCD_DATA" "$ADMIN_KUBECONFIG"
+  info "removed certificates, kubeconfigs, logs and data in $CLUSTER_DIR"
+fi
+[ "$locked" -eq 1 ] || info "local cluster stopped"

@@ -1,0 +1,78 @@
+# Settings and helpers shared by the local cluster scripts. Sourced, not executed.
+#
+# Every setting can be overridden from the environment; defaults keep everything
+# on 127.0.0.1 and inside the repository's .cluster/ folder.
+set -euo pipefail
+
+CLUSTER_SRC="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+ROOT="$(cd "$CLUSTER_SRC/.." && pwd)"
+export ROOT
+
+# Versions. Kubernetes and etcd are pinned by cluster/build/go.mod (etcd is the
+# release Kubernetes itself is tested with); kwok is pinned here.
+K8S_VERSION="$(awk '$1 == "require" && $2 == "k8s.io/kubernetes" {print $3}' "$CLUSTER_SRC/build/go.mod")"
+ETCD_VERSION="$(awk '$1 == "go.etcd.io/etcd/server/v3" {print $2}' "$CLUSTER_SRC/build/go.mod" | head -1)"
+KWOK_VERSION="v0.8.0"
+
+# Binary cache, one folder per Kubernetes version.
+K8S_CACHE="${FNOL_K8S_CACHE:-$HOME/.cache/fnol/k8s}"
+K8S_BIN="${FNOL_K8S_BIN:-$K8S_CACHE/$K8S_VERSION/bin}"
+
+# Runtime state: certificates, kubeconfigs, etcd data, logs, process ids.
+CLUSTER_DIR="${FNOL_CLUSTER_DIR:-$ROOT/.cluster}"
+PKI="$CLUSTER_DIR/pki"
+KCFG="$CLUSTER_DIR/kubeconfigs"
+LOGS="$CLUSTER_DIR/logs"
+PIDS="$CLUSTER_DIR/pids"
+ETCD_DATA="$CLUSTER_DIR/etcd"
+ADMIN_KUBECONFIG="$CLUSTER_DIR/kubeconfig"
+
+# Loopback ports.
+HOST_IP="127.0.0.1"
+APISERVER_PORT="${FNOL_APISERVER_PORT:-6443}"
+ETCD_PORT="${FNOL_ETCD_PORT:-2379}"
+ETCD_PEER_PORT="${FNOL_ETCD_PEER_PORT:-2380}"
+KCM_PORT="${FNOL_KCM_PORT:-10257}"
+SCHEDULER_PORT="${FNOL_SCHEDULER_PORT:-10259}"
+KWOK_PORT="${FNOL_KWOK_PORT:-10247}"
+
+# Simulated nodes managed by kwok.
+KWOK_NODES="${FNOL_KWOK_NODES:-2}"
+
+SERVICE_CIDR="10.96.0.0/16"
+SERVICE_IP="10.96.0.1"
+SA_ISSUER="https://kubernetes.default.svc.cluster.local"
+
+# Components in start order; down.sh stops them in reverse.
+COMPONENTS=(etcd kube-apiserver kube-controller-manager kube-scheduler kwok)
+
+step() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
+info() { printf '    %s\n' "$*"; }
+warn() { printf 'warning: %s\n' "$*" >&2; }
+die() {
+  printf 'error: %s\n' "$*" >&2
+  exit 1
+}
+
+# Seconds since the epoch with a fractional part, and a duration formatter.
+now() { date +%s.%N; }
+elapsed() { awk -v s="$1" -v e="$(now)" 'BEGIN { d = e - s; printf "%dm%02ds", d / 60, d % 60 }'; }
+
+# pid_of COMPONENT: prints the recorded pid if that process is still ours
+# (alive and running the binary we started), else nothing. A pid file holds
+# "<pid> <binary path>".
+pid_of() {
+  local file="$PIDS/$1.pid" pid want exe
+  [ -f "$file" ] || return 0
+  read -r pid want <"$file" || true
+  [ -n "$pid" ] && [ -n "$want" ] && [ -d "/proc/$pid" ] || return 0
+  exe="$(readlink "/proc/$pid/exe" 2>/dev/null || true)"
+  if [ "$exe" = "$want" ] || [ "$exe" = "$want (deleted)" ]; then echo "$pid"; fi
+}
+
+# port_in_use PORT: true if something listens on 127.0.0.1:PORT or on all addresses.
+port_in_use() {
+  ss -Hltn "sport = :$1" 2>/dev/null | grep -q .
+}
+
+kubectl_admin() { "$K8S_BIN/kubectl" --kubeconfig "$ADMIN_KUBECONFIG" "$@"; }

@@ -1,0 +1,254 @@
+#!/usr/bin/env bash
+# Starts the local Kubernetes control plane on 127.0.0.1 (npm run cluster:up):
+# etcd, kube-apiserver, kube-controller-manager, kube-scheduler and kwok with
+# $FNOL_KWOK_NODES (default 2) simulated nodes. Builds the binaries first if the
+# cache is cold. Idempotent: a healthy running cluster is left as it is; a
+# partly running one is stopped and started again.
+#
+# Writes .cluster/kubeconfig (cluster admin), .cluster/logs/<component>.log and
+# .cluster/pids/<component>.pid. Stop it with cluster/down.sh (npm run cluster:down).
+source "$(dirname "$0")/lib.sh"
+
+for tool in openssl ss setsid flock; do
+  command -v "$tool" >/dev/null || die "$tool is not installed; install it (Debian: apt-get install openssl iproute2 util-linux)"
+done
+
+start_all="$(now)"
+bash "$CLUSTER_SRC/build.sh"
+
+mkdir -p "$PKI" "$KCFG" "$LOGS" "$PIDS"
+exec 9>"$CLUSTER_DIR/.lock"
+flock 9
+
+# ---------------------------------------------------------------- state check
+healthy() {
+  local c
+  for c in "${COMPONENTS[@]}"; do [ -n "$(pid_of "$c")" ] || return 1; done
+  kubectl_admin get --raw /readyz >/dev/null 2>&1
+}
+
+any_running() {
+  local c
+  for c in "${COMPONENTS[@]}"; do [ -n "$(pid_of "$c")" ] && return 0; done
+  return 1
+}
+
+if healthy; then
+  step "The local cluster is already running (kubeconfig $ADMIN_KUBECONFIG)"
+  exit 0
+fi
+if any_running; then
+  step "The local cluster is only partly running: restarting it"
+  bash "$CLUSTER_SRC/down.sh" --locked
+fi
+
+for p in "$ETCD_PORT" "$ETCD_PEER_PORT" "$APISERVER_PORT" "$KCM_PORT" "$SCHEDULER_PORT" "$KWOK_PORT"; do
+  if port_in_use "$p"; then
+    die "port $p is already in use ($(ss -Hltnp "sport = :$p" | head -1 | awk '{print $NF}')); stop that process or choose other ports with FNOL_APISERVER_PORT, FNOL_ETCD_PORT, FNOL_ETCD_PEER_PORT, FNOL_KCM_PORT, FNOL_SCHEDULER_PORT, FNOL_KWOK_PORT"
+  fi
+done
+
+# ---------------------------------------------------------------- certificates
+# A local CA signs every serving and client certificate; it is generated once
+# and kept (so kubeconfigs stay valid across restarts) until cluster/down.sh --purge.
+step "Certificates (local CA in $PKI)"
+umask 077
+ec_key() { openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$1" 2>/dev/null; }
+
+# cert NAME SUBJECT USAGE [SANS]: a leaf certificate signed by the local CA.
+cert() {
+  local name="$1" subj="$2" usage="$3" sans="${4:-}"
+  [ -s "$PKI/$name.crt" ] && [ -s "$PKI/$name.key" ] && return 0
+  ec_key "$PKI/$name.key"
+  openssl req -new -key "$PKI/$name.key" -subj "$subj" -out "$PKI/$name.csr" 2>/dev/null
+  {
+    echo "basicConstraints = critical, CA:FALSE"
+    echo "keyUsage = critical, digitalSignature, keyEncipherment"
+    echo "extendedKeyUsage = $usage"
+    [ -z "$sans" ] || echo "subjectAltName = $sans"
+  } >"$PKI/$name.ext"
+  openssl x509 -req -in "$PKI/$name.csr" -CA "$PKI/ca.crt" -CAkey "$PKI/ca.key" \
+    -set_serial "0x$(openssl rand -hex 16)" -days 825 -extfile "$PKI/$name.ext" \
+    -out "$PKI/$name.crt" 2>/dev/null
+  rm -f "$PKI/$name.csr" "$PKI/$name.ext"
+  info "$name: $subj"
+}
+
+if [ ! -s "$PKI/ca.crt" ] || [ ! -s "$PKI/ca.key" ]; then
+  rm -f "$PKI"/*.crt "$PKI"/*.key "$PKI"/*.pub "$KCFG"/*
+  ec_key "$PKI/ca.key"
+  openssl req -x509 -new -key "$PKI/ca.key" -subj "/CN=fnol-local-cluster-ca" -days 3650 \
+    -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign,digitalSignature" \
+    -out "$PKI/ca.crt" 2>/dev/null
+  info "ca: /CN=fnol-local-cluster-ca"
+fi
+cert etcd-server "/CN=fnol-etcd" "serverAuth, clientAuth" "IP:127.0.0.1, DNS:localhost"
+cert apiserver-etcd-client "/CN=kube-apiserver-etcd-client" "clientAuth"
+cert apiserver "/CN=kube-apiserver" "serverAuth" \
+  "IP:127.0.0.1, IP:$SERVICE_IP, DNS:localhost, DNS:kubernetes, DNS:kubernetes.default, DNS:kubernetes.default.svc, DNS:kubernetes.default.svc.cluster.local"
+cert apiserver-kubelet-client "/CN=kube-apiserver-kubelet-client" "clientAuth"
+cert admin "/O=system:masters/CN=fnol-admin" "clientAuth"
+cert kube-controller-manager "/CN=system:kube-controller-manager" "clientAuth"
+cert kube-scheduler "/CN=system:kube-scheduler" "clientAuth"
+cert kwok "/CN=fnol-kwok" "clientAuth"
+cert kcm-serving "/CN=kube-controller-manager" "serverAuth" "IP:127.0.0.1, DNS:localhost"
+cert scheduler-serving "/CN=kube-scheduler" "serverAuth" "IP:127.0.0.1, DNS:localhost"
+# Service account tokens are signed with this key and verified with its public half.
+if [ ! -s "$PKI/sa.key" ]; then
+  openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$PKI/sa.key" 2>/dev/null
+  openssl pkey -in "$PKI/sa.key" -pubout -out "$PKI/sa.pub" 2>/dev/null
+  info "sa: service account token signing key"
+fi
+
+# kubeconfig FILE CERT_NAME: a kubeconfig with the client certificate embedded.
+kubeconfig() {
+  local file="$1" name="$2"
+  cat >"$file" <<EOF
+apiVersion: v1
+kind: Config
+clusters:
+  - name: fnol-local
+    cluster:
+      server: https://$HOST_IP:$APISERVER_PORT
+      certificate-authority-data: $(base64 -w0 "$PKI/ca.crt")
+users:
+  - name: $name
+    user:
+      client-certificate-data: $(base64 -w0 "$PKI/$name.crt")
+      client-key-data: $(base64 -w0 "$PKI/$name.key")
+contexts:
+  - name: fnol-local
+    context:
+      cluster: fnol-local
+      user: $name
+      namespace: default
+current-context: fnol-local
+EOF
+}
+kubeconfig "$ADMIN_KUBECONFIG" admin
+kubeconfig "$KCFG/kube-controller-manager.kubeconfig" kube-controller-manager
+kubeconfig "$KCFG/kube-scheduler.kubeconfig" kube-scheduler
+kubeconfig "$KCFG/kwok.kubeconfig" kwok
+umask 022
+
+# ---------------------------------------------------------------- processes
+# start NAME ARGS...: runs the cached binary in its own session (so it outlives
+# this script and the shell or test run that started it) and records its pid.
+start() {
+  local name="$1"
+  shift
+  printf '\n=== %s started %s\n' "$name" "$(date -u +%FT%TZ)" >>"$LOGS/$name.log"
+  setsid "$K8S_BIN/$name" "$@" >>"$LOGS/$name.log" 2>&1 </dev/null &
+  echo "$! $K8S_BIN/$name" >"$PIDS/$name.pid"
+}
+
+# wait_for LABEL TIMEOUT_S COMPONENT CMD...: polls CMD until it succeeds; fails
+# early if COMPONENT's process has exited.
+wait_for() {
+  local label="$1" timeout="$2" comp="$3" t0
+  shift 3
+  t0="$(now)"
+  for _ in $(seq $((timeout * 4))); do
+    if "$@" >/dev/null 2>&1; then
+      info "$label ($(elapsed "$t0"))"
+      return 0
+    fi
+    if [ -n "$comp" ] && [ -z "$(pid_of "$comp")" ]; then
+      tail -n 20 "$LOGS/$comp.log" >&2
+      die "$comp exited during start-up; its log is $LOGS/$comp.log (last lines above)"
+    fi
+    sleep 0.25
+  done
+  [ -z "$comp" ] || tail -n 20 "$LOGS/$comp.log" >&2
+  die "timed out after ${timeout}s waiting for: $label${comp:+ (log: $LOGS/$comp.log)}"
+}
+
+step "Starting the control plane on $HOST_IP (API server port $APISERVER_PORT)"
+mkdir -p "$ETCD_DATA"
+chmod 700 "$ETCD_DATA"
+start etcd \
+  --name fnol-local --data-dir "$ETCD_DATA" \
+  --listen-client-urls "https://$HOST_IP:$ETCD_PORT" --advertise-client-urls "https://$HOST_IP:$ETCD_PORT" \
+  --listen-peer-urls "http://$HOST_IP:$ETCD_PEER_PORT" --initial-advertise-peer-urls "http://$HOST_IP:$ETCD_PEER_PORT" \
+  --initial-cluster "fnol-local=http://$HOST_IP:$ETCD_PEER_PORT" \
+  --cert-file "$PKI/etcd-server.crt" --key-file "$PKI/etcd-server.key" \
+  --client-cert-auth --trusted-ca-file "$PKI/ca.crt" \
+  --log-level warn --quota-backend-bytes 2147483648
+etcd_health() {
+  curl -fsS --cacert "$PKI/ca.crt" --cert "$PKI/apiserver-etcd-client.crt" --key "$PKI/apiserver-etcd-client.key" \
+    "https://$HOST_IP:$ETCD_PORT/health"
+}
+wait_for "etcd $ETCD_VERSION is healthy" 30 etcd etcd_health
+
+start kube-apiserver \
+  --bind-address "$HOST_IP" --advertise-address "$HOST_IP" --secure-port "$APISERVER_PORT" \
+  --etcd-servers "https://$HOST_IP:$ETCD_PORT" --etcd-cafile "$PKI/ca.crt" \
+  --etcd-certfile "$PKI/apiserver-etcd-client.crt" --etcd-keyfile "$PKI/apiserver-etcd-client.key" \
+  --tls-cert-file "$PKI/apiserver.crt" --tls-private-key-file "$PKI/apiserver.key" \
+  --client-ca-file "$PKI/ca.crt" \
+  --kubelet-client-certificate "$PKI/apiserver-kubelet-client.crt" --kubelet-client-key "$PKI/apiserver-kubelet-client.key" \
+  --kubelet-certificate-authority "$PKI/ca.crt" \
+  --authorization-mode Node,RBAC \
+  --enable-admission-plugins NodeRestriction \
+  --service-account-issuer "$SA_ISSUER" --api-audiences "$SA_ISSUER" \
+  --service-account-signing-key-file "$PKI/sa.key" --service-account-key-file "$PKI/sa.pub" \
+  --service-cluster-ip-range "$SERVICE_CIDR" \
+  --endpoint-reconciler-type none \
+  --allow-privileged=false --profiling=false \
+  --v 1
+wait_for "kube-apiserver $K8S_VERSION is ready" 90 kube-apiserver kubectl_admin get --raw /readyz
+
+start kube-controller-manager \
+  --kubeconfig "$KCFG/kube-controller-manager.kubeconfig" \
+  --authentication-kubeconfig "$KCFG/kube-controller-manager.kubeconfig" \
+  --authorization-kubeconfig "$KCFG/kube-controller-manager.kubeconfig" \
+  --bind-address "$HOST_IP" --secure-port "$KCM_PORT" \
+  --tls-cert-file "$PKI/kcm-serving.crt" --tls-private-key-file "$PKI/kcm-serving.key" \
+  --client-ca-file "$PKI/ca.crt" \
+  --controllers '*' --use-service-account-credentials \
+  --service-account-private-key-file "$PKI/sa.key" --root-ca-file "$PKI/ca.crt" \
+  --cluster-signing-cert-file "$PKI/ca.crt" --cluster-signing-key-file "$PKI/ca.key" \
+  --service-cluster-ip-range "$SERVICE_CIDR" \
+  --leader-elect=false --profiling=false --v 1
+wait_for "kube-controller-manager is healthy" 60 kube-controller-manager \
+  curl -fsS --cacert "$PKI/ca.crt" "https://$HOST_IP:$KCM_PORT/healthz"
+
+start kube-scheduler \
+  --kubeconfig "$KCFG/kube-scheduler.kubeconfig" \
+  --authentication-kubeconfig "$KCFG/kube-scheduler.kubeconfig" \
+  --authorization-kubeconfig "$KCFG/kube-scheduler.kubeconfig" \
+  --bind-address "$HOST_IP" --secure-port "$SCHEDULER_PORT" \
+  --tls-cert-file "$PKI/scheduler-serving.crt" --tls-private-key-file "$PKI/scheduler-serving.key" \
+  --client-ca-file "$PKI/ca.crt" \
+  --leader-elect=false --profiling=false --v 1
+wait_for "kube-scheduler is healthy" 60 kube-scheduler \
+  curl -fsS --cacert "$PKI/ca.crt" "https://$HOST_IP:$SCHEDULER_PORT/healthz"
+
+# ---------------------------------------------------------------- simulated nodes
+step "Simulated nodes (kwok $KWOK_VERSION)"
+kubectl_admin apply -f "$CLUSTER_SRC/manifests/kwok-rbac.yaml" >/dev/null
+start kwok \
+  --kubeconfig "$KCFG/kwok.kubeconfig" \
+  --manage-all-nodes=false \
+  --manage-nodes-with-annotation-selector kwok.x-k8s.io/node=fake \
+  --disregard-status-with-annotation-selector kwok.x-k8s.io/status=custom \
+  --cidr 10.244.0.1/16 --node-ip 10.244.0.1 \
+  --server-address "$HOST_IP:$KWOK_PORT"
+for i in $(seq 0 $((KWOK_NODES - 1))); do
+  sed "s/__NAME__/kwok-node-$i/" "$CLUSTER_SRC/manifests/kwok-node.yaml"
+  echo "---"
+done | kubectl_admin apply -f - >/dev/null
+nodes_ready() {
+  [ "$(kubectl_admin get nodes -l type=kwok \
+    -o jsonpath='{range .items[*]}{.status.conditions[?(@.type=="Ready")].status}{"\n"}{end}' |
+    grep -c '^True$')" -ge "$KWOK_NODES" ]
+}
+wait_for "$KWOK_NODES nodes are Ready" 60 kwok nodes_ready
+wait_for "the default ServiceAccount exists" 60 kube-controller-manager \
+  kubectl_admin get serviceaccount default --namespace default
+
+step "Local cluster ready in $(elapsed "$start_all")"
+info "kubeconfig: $ADMIN_KUBECONFIG   (export KUBECONFIG=$ADMIN_KUBECONFIG)"
+info "kubectl:    $K8S_BIN/kubectl"
+info "logs:       $LOGS/"
+info "stop with:  npm run cluster:down"
