@@ -24,7 +24,6 @@ if [ ! -f "$stamp_py" ] || [ "$(cat "$stamp_py")" != "$want_py" ]; then
   step "Python virtual environment .venv (model/requirements.txt)"
   [ -x "$PY" ] || python3 -m venv "$VENV"
   "$PY" -m pip install --disable-pip-version-check -q -r model/requirements.txt
-  "$PY" -m pip install --disable-pip-version-check -q --no-deps -e model
   echo "$want_py" > "$stamp_py"
 else
   info "Python packages are current"

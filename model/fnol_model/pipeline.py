@@ -1,0 +1,86 @@
+"""Compile, prove parity, measure, and write the graph with its model card."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+from .card import metrics, model_card
+from .catboost_model import CompileError
+from .compiler import MODEL_NAME, compile_fnol, sha256_file
+from .fnol import FEATURES, Sources, large_severity, read_training_csv
+from .parity import check, example_records, generated_records
+from .reference import CatBoostReference
+from .runtime import OnnxModel
+
+
+def compile_and_verify(
+    src: Sources,
+    version: str,
+    out: Path,
+    *,
+    progress: Callable[[str], None] = lambda _m: None,
+    severity: float | None = None,
+    training: dict | None = None,
+    compare_with: Path | None = None,
+) -> Path:
+    progress(f"reading {src.training_csv.name}")
+    df = read_training_csv(src.training_csv)
+    sev = severity if severity is not None else large_severity(df)
+    reference = CatBoostReference(src.attritional, src.large, sev)
+    examples = example_records(df)
+    expected = {k: v.tolist() for k, v in reference.predict(examples).items()}
+
+    progress(f"compiling {src.attritional.name} and {src.large.name} to ONNX")
+    compiled = compile_fnol(src, version, sev, examples, expected)
+    onnx_model = OnnxModel(compiled.model.SerializeToString())
+
+    progress(f"parity on the {len(df)} training rows")
+    rows = df[FEATURES].to_dict("records")
+    csv_parity = check(onnx_model, reference, rows)
+    progress(f"parity on generated records (categorical combinations, unseen values, extreme numbers)")
+    gen = generated_records(df, compiled.vocabulary)
+    gen_parity = check(onnx_model, reference, gen)
+    for label, res in (("training rows", csv_parity), ("generated records", gen_parity)):
+        if res.failures:
+            raise CompileError(
+                f"parity gate failed on {label}: {res.failures} predictions differ from CatBoost beyond "
+                f"tolerance (largest relative error {max(res.max_rel_error.values()):.3g}); the graph was not written"
+            )
+        progress(f"{label}: {res.cases} cases, largest relative error {max(res.max_rel_error.values()):.3g}")
+
+    progress("metrics on the historical claims")
+    pred = onnx_model.predict(rows)
+    m = metrics(df, pred)
+    if compare_with is not None and compare_with.is_file():
+        base = json.loads(compare_with.read_text())
+        m["compared_with"] = {"version": base["version"], "metrics": {k: v for k, v in base["metrics"].items() if not isinstance(v, (list, dict))}}
+
+    out.mkdir(parents=True, exist_ok=True)
+    onnx_path = out / f"{MODEL_NAME}-{version}.onnx"
+    tmp = onnx_path.with_suffix(".onnx.tmp")
+    tmp.write_bytes(compiled.model.SerializeToString())
+    tmp.replace(onnx_path)
+    digest = sha256_file(onnx_path)
+    card = model_card(
+        name=MODEL_NAME,
+        version=version,
+        onnx_path=onnx_path,
+        onnx_sha256=digest,
+        sources={p.name: sha256_file(p) for p in (src.attritional, src.large, src.training_csv)},
+        features=json.loads(dict((p.key, p.value) for p in compiled.model.metadata_props)["features"]),
+        severity=sev,
+        metrics=m,
+        parity={"training_rows": csv_parity.as_dict(), "generated_records": gen_parity.as_dict()},
+        training=training,
+    )
+    card_path = out / f"{MODEL_NAME}-{version}.model-card.json"
+    card_path.write_text(json.dumps(card, indent=2) + "\n")
+    progress(f"wrote {onnx_path} ({onnx_path.stat().st_size / 1e6:.1f} MB, sha256 {digest})")
+    progress(f"wrote {card_path}")
+    progress(
+        f"MAE(ultimate_cost, Incurred) = {m['mae_ultimate_vs_incurred']:.0f}; mean predicted {m['mean_ultimate_cost']:.0f}"
+        f" vs mean incurred {m['mean_incurred']:.0f}"
+    )
+    return onnx_path

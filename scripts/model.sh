@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# The model compiler's commands, run in the project's Python environment.
+#   build   compile ../shared/fnol (or $FNOL_ARTIFACTS) to build/model/fnol-1.0.0.onnx + model card
+#   train   retrain the recipe from the CSV and compile it as 1.1.0
+#   test    pytest suite of the compiler (parity included)
+#   predict print a compiled model's predictions for the example records
+source "$(dirname "$0")/lib.sh"
+cd "$ROOT"
+[ -x "$PY" ] || bash scripts/setup.sh
+export PYTHONPATH="$ROOT/model${PYTHONPATH:+:$PYTHONPATH}"
+cmd="${1:-}"; shift || true
+case "$cmd" in
+  build) exec "$PY" -m fnol_model build --version "${MODEL_VERSION:-1.0.0}" --out build/model "$@" ;;
+  train) exec "$PY" -m fnol_model train --version "${MODEL_VERSION:-1.1.0}" --out build/model "$@" ;;
+  predict) exec "$PY" -m fnol_model predict "$@" ;;
+  test) exec "$PY" -m pytest model/tests -q "$@" ;;
+  *) die "usage: scripts/model.sh build|train|test|predict [args]" ;;
+esac
