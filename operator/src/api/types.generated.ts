@@ -1,0 +1,170 @@
+// Generated from crds/fnolmodel.yaml by `npm run operator:types`. Do not edit.
+// A unit test fails when this file and the CRD disagree.
+
+/**
+ * What to serve and how.
+ */
+export interface FnolModelSpec {
+  /**
+   * The compiled ONNX model to serve.
+   */
+  model: FnolModelSpecModel;
+  /**
+   * Scorer container image. Defaults to the operator's configured scorer image.
+   */
+  image?: string;
+  /**
+   * Number of scorer pods. Ignored when autoscaling is set.
+   */
+  replicas?: number;
+  /**
+   * When set, a HorizontalPodAutoscaler scales the scorer between minReplicas and maxReplicas on CPU.
+   */
+  autoscaling?: FnolModelSpecAutoscaling;
+  /**
+   * Scorer container resources (standard Kubernetes requests and limits).
+   */
+  resources?: FnolModelSpecResources;
+  /**
+   * Expose the scorer through an Ingress. Without it the model is reachable in the cluster only (status.url is the Service URL).
+   */
+  ingress?: FnolModelSpecIngress;
+  /**
+   * Require an API key on scoring requests.
+   */
+  auth?: FnolModelSpecAuth;
+}
+
+/**
+ * Require an API key on scoring requests.
+ */
+export interface FnolModelSpecAuth {
+  /**
+   * Secret key holding the accepted API keys, one per line. Mounted read-only into the scorer.
+   */
+  apiKeySecretRef?: FnolModelSpecAuthApiKeySecretRef;
+}
+
+/**
+ * Secret key holding the accepted API keys, one per line. Mounted read-only into the scorer.
+ */
+export interface FnolModelSpecAuthApiKeySecretRef {
+  name: string;
+  key: string;
+}
+
+/**
+ * Expose the scorer through an Ingress. Without it the model is reachable in the cluster only (status.url is the Service URL).
+ */
+export interface FnolModelSpecIngress {
+  /**
+   * Fully qualified host name (DNS-1123 subdomain, no wildcard).
+   */
+  host: string;
+  /**
+   * Path prefix routed to the scorer.
+   */
+  path?: string;
+  /**
+   * IngressClass name; the cluster default when absent.
+   */
+  className?: string;
+  /**
+   * Secret of type kubernetes.io/tls for the host; the URL is https:// when set.
+   */
+  tlsSecretName?: string;
+}
+
+/**
+ * Scorer container resources (standard Kubernetes requests and limits).
+ */
+export interface FnolModelSpecResources {
+  requests?: Record<string, number | string>;
+  limits?: Record<string, number | string>;
+}
+
+/**
+ * When set, a HorizontalPodAutoscaler scales the scorer between minReplicas and maxReplicas on CPU.
+ */
+export interface FnolModelSpecAutoscaling {
+  minReplicas?: number;
+  maxReplicas: number;
+  targetCPUUtilizationPercentage?: number;
+}
+
+/**
+ * The compiled ONNX model to serve.
+ */
+export interface FnolModelSpecModel {
+  /**
+   * Model version; must equal the version in the ONNX metadata. Becomes a label value, so letters, digits, '.', '_' and '-' only.
+   */
+  version: string;
+  /**
+   * Where the scorer fetches the model from (https://, http:// or file://). Never put credentials in it; use credentialsSecretRef.
+   */
+  uri: string;
+  /**
+   * SHA-256 of the model file, 64 lower-case hex characters. The operator and the scorer refuse a file with another digest.
+   */
+  sha256: string;
+  /**
+   * Secret in the same namespace holding what the scorer needs to fetch the model (key sasToken, an Azure SAS token). Mounted read-only into the scorer; never copied into the FnolModel.
+   */
+  credentialsSecretRef?: FnolModelSpecModelCredentialsSecretRef;
+}
+
+/**
+ * Secret in the same namespace holding what the scorer needs to fetch the model (key sasToken, an Azure SAS token). Mounted read-only into the scorer; never copied into the FnolModel.
+ */
+export interface FnolModelSpecModelCredentialsSecretRef {
+  /**
+   * Secret name (DNS-1123 subdomain).
+   */
+  name: string;
+  /**
+   * Key in the Secret holding the SAS token.
+   */
+  key?: string;
+}
+
+/**
+ * Observed state, written by the operator only.
+ */
+export interface FnolModelStatus {
+  /**
+   * The metadata.generation this status describes.
+   */
+  observedGeneration?: number;
+  /**
+   * Summary of the conditions.
+   */
+  phase?: 'Pending' | 'Progressing' | 'Ready' | 'Degraded';
+  /**
+   * Model version that every ready scorer pod serves; absent while none is ready or while two versions serve together.
+   */
+  activeVersion?: string;
+  readyReplicas?: number;
+  /**
+   * Scorer pods that exist (scale subresource).
+   */
+  replicas?: number;
+  /**
+   * Label selector of the scorer pods (scale subresource).
+   */
+  selector?: string;
+  /**
+   * Where consumers call the scorer.
+   */
+  url?: string;
+  conditions?: Array<FnolModelStatusConditionsItem>;
+}
+
+export interface FnolModelStatusConditionsItem {
+  type: 'Ready' | 'Progressing' | 'Degraded';
+  status: 'True' | 'False' | 'Unknown';
+  reason: string;
+  message: string;
+  observedGeneration?: number;
+  lastTransitionTime: string;
+}

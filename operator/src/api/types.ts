@@ -1,0 +1,40 @@
+import type { V1ObjectMeta } from '@kubernetes/client-node';
+import type { FnolModelSpec, FnolModelStatus } from './types.generated';
+
+export * from './types.generated';
+
+/** A FnolModel as read from the API server (defaults from the CRD applied). */
+export interface FnolModel {
+  apiVersion: string;
+  kind: string;
+  metadata: V1ObjectMeta & { name: string; namespace: string };
+  spec: FnolModelSpec;
+  status?: FnolModelStatus;
+}
+
+export type ConditionType = 'Ready' | 'Progressing' | 'Degraded';
+export type Phase = 'Pending' | 'Progressing' | 'Ready' | 'Degraded';
+
+export interface Condition {
+  type: ConditionType;
+  status: 'True' | 'False' | 'Unknown';
+  reason: string;
+  message: string;
+  observedGeneration?: number;
+  lastTransitionTime: string;
+}
+
+/** Condition reasons the operator sets; documented in docs/crd-reference.md. */
+export const Reasons = {
+  RolloutComplete: 'RolloutComplete',
+  RollingOut: 'RollingOut',
+  WaitingForPods: 'WaitingForPods',
+  PreviousVersionServing: 'PreviousVersionServing',
+  ModelDigestMismatch: 'ModelDigestMismatch',
+  ModelUnreachable: 'ModelUnreachable',
+  ProgressDeadlineExceeded: 'ProgressDeadlineExceeded',
+  NoReadyReplicas: 'NoReadyReplicas',
+  ScaledToZero: 'ScaledToZero',
+  ApplyFailed: 'ApplyFailed',
+  AsExpected: 'AsExpected',
+} as const;

@@ -1,0 +1,200 @@
+/**
+ * The scorer Deployment: one container following the scorer contract
+ * (docs/model-format.md, MODEL_* environment), restricted pod security, probes on
+ * /healthz and /readyz, and a rolling update that never takes a serving pod away
+ * before its replacement is ready (maxUnavailable 0).
+ */
+import type {
+  V1Container,
+  V1Deployment,
+  V1EnvVar,
+  V1ResourceRequirements,
+  V1Volume,
+  V1VolumeMount,
+} from '@kubernetes/client-node';
+import type { FnolModel, FnolModelSpecModel } from '../api/types';
+import {
+  ANNOTATION_MODEL_SHA256,
+  ANNOTATION_MODEL_URI,
+  commonLabels,
+  DesiredStateConfig,
+  LABEL_MODEL_VERSION,
+  ownedMetadata,
+  SCORER_PORT,
+  SCORER_PORT_NAME,
+  selectorLabels,
+} from './common';
+
+export const MODEL_CREDENTIALS_DIR = '/var/run/secrets/fnol/model';
+export const MODEL_SAS_TOKEN_FILE = `${MODEL_CREDENTIALS_DIR}/sasToken`;
+export const API_KEY_DIR = '/var/run/secrets/fnol/api-key';
+export const SHUTDOWN_GRACE_SECONDS = 20;
+
+export const DEFAULT_RESOURCES = {
+  requests: { cpu: '250m', memory: '512Mi' },
+  limits: { cpu: '1', memory: '1Gi' },
+};
+
+function quantities(q: Record<string, number | string> | undefined): Record<string, string> | undefined {
+  if (!q) return undefined;
+  return Object.fromEntries(Object.entries(q).map(([k, v]) => [k, String(v)]));
+}
+
+/** spec.resources with quantities as strings; the defaults when the spec has none. */
+export function resourcesOf(fm: FnolModel): V1ResourceRequirements {
+  const r = fm.spec.resources;
+  if (!r || (!r.requests && !r.limits)) return DEFAULT_RESOURCES;
+  const out: V1ResourceRequirements = {};
+  const requests = quantities(r.requests);
+  const limits = quantities(r.limits);
+  if (requests) out.requests = requests;
+  if (limits) out.limits = limits;
+  return out;
+}
+
+/** The model the Deployment's pods are told to serve, read back from a live Deployment. */
+export interface ServedModel {
+  version: string;
+  uri: string;
+  sha256: string;
+}
+
+export function servedModelOf(deployment: V1Deployment | undefined): ServedModel | undefined {
+  const env = deployment?.spec?.template?.spec?.containers?.find((c) => c.name === 'scorer')?.env ?? [];
+  const get = (name: string): string | undefined => env.find((e) => e.name === name)?.value;
+  const version = get('MODEL_VERSION');
+  const uri = get('MODEL_URI');
+  const sha256 = get('MODEL_SHA256');
+  if (version === undefined || uri === undefined || sha256 === undefined) return undefined;
+  return { version, uri, sha256 };
+}
+
+export function sameModel(a: ServedModel | undefined, b: ServedModel | undefined): boolean {
+  return !!a && !!b && a.version === b.version && a.uri === b.uri && a.sha256 === b.sha256;
+}
+
+/**
+ * Desired Deployment for a FnolModel. `model` is what the pods serve: normally
+ * spec.model; the reconciler passes the previously served model instead while
+ * a new one fails verification.
+ */
+export function desiredDeployment(
+  fm: FnolModel,
+  cfg: DesiredStateConfig,
+  model: Pick<FnolModelSpecModel, 'version' | 'uri' | 'sha256'> = fm.spec.model,
+): V1Deployment {
+  const env: V1EnvVar[] = [
+    { name: 'MODEL_NAME', value: 'fnol' },
+    { name: 'MODEL_VERSION', value: model.version },
+    { name: 'MODEL_URI', value: model.uri },
+    { name: 'MODEL_SHA256', value: model.sha256 },
+    { name: 'PORT', value: String(SCORER_PORT) },
+    { name: 'SHUTDOWN_GRACE_SECONDS', value: String(SHUTDOWN_GRACE_SECONDS) },
+    { name: 'LOG_LEVEL', value: cfg.scorerLogLevel },
+  ];
+  const volumes: V1Volume[] = [{ name: 'tmp', emptyDir: { sizeLimit: '64Mi' } }];
+  const mounts: V1VolumeMount[] = [{ name: 'tmp', mountPath: '/tmp' }];
+
+  const creds = fm.spec.model.credentialsSecretRef;
+  if (creds) {
+    volumes.push({
+      name: 'model-credentials',
+      secret: {
+        secretName: creds.name,
+        items: [{ key: creds.key ?? 'sasToken', path: 'sasToken' }],
+        defaultMode: 0o440,
+      },
+    });
+    mounts.push({ name: 'model-credentials', mountPath: MODEL_CREDENTIALS_DIR, readOnly: true });
+    env.push({ name: 'MODEL_SAS_TOKEN_FILE', value: MODEL_SAS_TOKEN_FILE });
+  }
+  const apiKey = fm.spec.auth?.apiKeySecretRef;
+  if (apiKey) {
+    volumes.push({
+      name: 'api-keys',
+      secret: { secretName: apiKey.name, items: [{ key: apiKey.key, path: apiKey.key }], defaultMode: 0o440 },
+    });
+    mounts.push({ name: 'api-keys', mountPath: API_KEY_DIR, readOnly: true });
+    env.push({ name: 'API_KEYS_FILE', value: `${API_KEY_DIR}/${apiKey.key}` });
+  }
+
+  const probe = (path: string, periodSeconds: number, failureThreshold: number) => ({
+    httpGet: { path, port: SCORER_PORT_NAME },
+    periodSeconds,
+    failureThreshold,
+    timeoutSeconds: 2,
+  });
+
+  const container: V1Container = {
+    name: 'scorer',
+    image: fm.spec.image ?? cfg.defaultScorerImage,
+    imagePullPolicy: 'IfNotPresent',
+    ports: [{ name: SCORER_PORT_NAME, containerPort: SCORER_PORT, protocol: 'TCP' }],
+    env,
+    resources: resourcesOf(fm),
+    // Loading a large model can take a while: the startup probe gives it up to
+    // 5 minutes before liveness takes over.
+    startupProbe: probe('/healthz', 5, 60),
+    livenessProbe: probe('/healthz', 10, 3),
+    readinessProbe: probe('/readyz', 5, 2),
+    securityContext: {
+      runAsNonRoot: true,
+      runAsUser: cfg.scorerUser,
+      runAsGroup: cfg.scorerUser,
+      readOnlyRootFilesystem: true,
+      allowPrivilegeEscalation: false,
+      privileged: false,
+      capabilities: { drop: ['ALL'] },
+      seccompProfile: { type: 'RuntimeDefault' },
+    },
+    volumeMounts: mounts,
+  };
+
+  const replicas = fm.spec.autoscaling ? undefined : (fm.spec.replicas ?? 2);
+  return {
+    apiVersion: 'apps/v1',
+    kind: 'Deployment',
+    metadata: ownedMetadata(fm),
+    spec: {
+      ...(replicas === undefined ? {} : { replicas }),
+      revisionHistoryLimit: 3,
+      progressDeadlineSeconds: cfg.progressDeadlineSeconds,
+      selector: { matchLabels: selectorLabels(fm) },
+      strategy: { type: 'RollingUpdate', rollingUpdate: { maxUnavailable: 0, maxSurge: '25%' } },
+      template: {
+        metadata: {
+          labels: { ...commonLabels(fm), [LABEL_MODEL_VERSION]: model.version },
+          annotations: {
+            [ANNOTATION_MODEL_URI]: model.uri,
+            [ANNOTATION_MODEL_SHA256]: model.sha256,
+            'prometheus.io/scrape': 'true',
+            'prometheus.io/port': String(SCORER_PORT),
+            'prometheus.io/path': '/metrics',
+          },
+        },
+        spec: {
+          automountServiceAccountToken: false,
+          enableServiceLinks: false,
+          terminationGracePeriodSeconds: SHUTDOWN_GRACE_SECONDS + 10,
+          securityContext: {
+            runAsNonRoot: true,
+            runAsUser: cfg.scorerUser,
+            runAsGroup: cfg.scorerUser,
+            fsGroup: cfg.scorerUser,
+            seccompProfile: { type: 'RuntimeDefault' },
+          },
+          topologySpreadConstraints: [
+            {
+              maxSkew: 1,
+              topologyKey: 'kubernetes.io/hostname',
+              whenUnsatisfiable: 'ScheduleAnyway',
+              labelSelector: { matchLabels: selectorLabels(fm) },
+            },
+          ],
+          containers: [container],
+          volumes,
+        },
+      },
+    },
+  };
+}

@@ -1,0 +1,219 @@
+/**
+ * FnolModel status from what the cluster reports: the Deployment's rollout
+ * state, which ReplicaSet (so which model version) has ready pods, and the
+ * outcome of the model check. Pure: the reconciler passes everything in.
+ */
+import type { V1Deployment, V1ReplicaSet } from '@kubernetes/client-node';
+import type { Condition, ConditionType, FnolModel, FnolModelStatus, Phase } from './api/types';
+import { Reasons } from './api/types';
+import { LABEL_MODEL_VERSION, modelUrl, selectorString } from './reconcilers/common';
+import { sameModel, servedModelOf } from './reconcilers/deployment';
+
+/** Why the spec's model is not rolled out, when it is not. */
+export interface Blocked {
+  reason: string;
+  message: string;
+}
+
+export interface StatusInput {
+  fm: FnolModel;
+  deployment: V1Deployment | undefined;
+  replicaSets: V1ReplicaSet[];
+  blocked?: Blocked;
+  now: Date;
+}
+
+/** Versions served by ready pods, read from the ReplicaSets the Deployment owns. */
+export function readyVersions(deployment: V1Deployment | undefined, replicaSets: V1ReplicaSet[]): string[] {
+  const uid = deployment?.metadata?.uid;
+  if (!uid) return [];
+  const versions = new Set<string>();
+  for (const rs of replicaSets) {
+    if (!rs.metadata?.ownerReferences?.some((o) => o.uid === uid)) continue;
+    if ((rs.status?.readyReplicas ?? 0) <= 0) continue;
+    const v = rs.spec?.template?.metadata?.labels?.[LABEL_MODEL_VERSION];
+    if (v) versions.add(v);
+  }
+  return [...versions].sort();
+}
+
+interface RolloutState {
+  state: 'absent' | 'pending' | 'rolling' | 'complete' | 'deadline' | 'unavailable';
+  message: string;
+}
+
+function rollout(dep: V1Deployment | undefined, specReplicas: number): RolloutState {
+  if (!dep) return { state: 'absent', message: 'the scorer Deployment does not exist yet' };
+  const st = dep.status ?? {};
+  if (st.observedGeneration === undefined)
+    return { state: 'pending', message: 'waiting for the Deployment controller' };
+  const progressing = st.conditions?.find((c) => c.type === 'Progressing');
+  if (progressing?.status === 'False' && progressing.reason === 'ProgressDeadlineExceeded') {
+    return {
+      state: 'deadline',
+      message: progressing.message ?? 'the rollout exceeded its progress deadline',
+    };
+  }
+  const generation = dep.metadata?.generation ?? 0;
+  if (st.observedGeneration < generation)
+    return { state: 'rolling', message: 'the Deployment controller has not seen the new spec yet' };
+  const updated = st.updatedReplicas ?? 0;
+  const total = st.replicas ?? 0;
+  const available = st.availableReplicas ?? 0;
+  if (updated < specReplicas)
+    return { state: 'rolling', message: `${updated} of ${specReplicas} pods updated` };
+  if (total > updated) return { state: 'rolling', message: `${total - updated} old pods are being replaced` };
+  if (available < updated) {
+    // The rollout finished before (the new ReplicaSet was available) and pods
+    // then went away or turned unready: that is a failure, not progress.
+    const done = progressing?.reason === 'NewReplicaSetAvailable';
+    if (done && available === 0 && specReplicas > 0)
+      return { state: 'unavailable', message: 'no scorer pod is available' };
+    return { state: 'rolling', message: `${available} of ${updated} pods available` };
+  }
+  return { state: 'complete', message: `${available} of ${specReplicas} pods available` };
+}
+
+function specReplicasOf(fm: FnolModel, dep: V1Deployment | undefined): number {
+  return (
+    dep?.spec?.replicas ??
+    (fm.spec.autoscaling ? (fm.spec.autoscaling.minReplicas ?? 2) : (fm.spec.replicas ?? 2))
+  );
+}
+
+function cond(
+  type: ConditionType,
+  status: boolean,
+  reason: string,
+  message: string,
+): Omit<Condition, 'lastTransitionTime'> {
+  return { type, status: status ? 'True' : 'False', reason, message };
+}
+
+/** The status the FnolModel should have; lastTransitionTime kept where a condition's status did not change. */
+export function computeStatus(input: StatusInput): FnolModelStatus {
+  const { fm, deployment: dep, blocked, now } = input;
+  const generation = fm.metadata.generation ?? 0;
+  const want = fm.spec.model.version;
+  const versions = readyVersions(dep, input.replicaSets);
+  const activeVersion = versions.length === 1 ? versions[0] : undefined;
+  const specReplicas = specReplicasOf(fm, dep);
+  const r = rollout(dep, specReplicas);
+  const servesSpec = sameModel(servedModelOf(dep), fm.spec.model);
+
+  let phase: Phase;
+  let conditions: Array<Omit<Condition, 'lastTransitionTime'>>;
+  if (blocked) {
+    const still = activeVersion ? `version ${activeVersion} still serves; ` : '';
+    phase = 'Degraded';
+    conditions = [
+      cond(
+        'Ready',
+        false,
+        activeVersion ? Reasons.PreviousVersionServing : blocked.reason,
+        `${still}version ${want} is not rolled out: ${blocked.message}`,
+      ),
+      cond('Progressing', false, blocked.reason, `rollout of version ${want} is blocked`),
+      cond('Degraded', true, blocked.reason, blocked.message),
+    ];
+  } else if (r.state === 'deadline' || r.state === 'unavailable') {
+    const reason = r.state === 'deadline' ? Reasons.ProgressDeadlineExceeded : Reasons.NoReadyReplicas;
+    phase = 'Degraded';
+    conditions = [
+      cond('Ready', false, reason, r.message),
+      cond('Progressing', false, reason, r.message),
+      cond(
+        'Degraded',
+        true,
+        reason,
+        `${r.message}; check the scorer pods (kubectl get pods -l ${selectorString(fm)})`,
+      ),
+    ];
+  } else if (r.state === 'complete' && servesSpec) {
+    const reason = specReplicas === 0 ? Reasons.ScaledToZero : Reasons.RolloutComplete;
+    const msg =
+      specReplicas === 0 ? `scaled to zero (version ${want})` : `${r.message}, serving version ${want}`;
+    phase = 'Ready';
+    conditions = [
+      cond('Ready', true, reason, msg),
+      cond('Progressing', false, Reasons.RolloutComplete, `version ${want} is rolled out`),
+      cond('Degraded', false, Reasons.AsExpected, 'no problem found'),
+    ];
+  } else {
+    phase = r.state === 'absent' || r.state === 'pending' ? 'Pending' : 'Progressing';
+    conditions = [
+      cond('Ready', false, Reasons.WaitingForPods, `version ${want}: ${r.message}`),
+      cond('Progressing', true, Reasons.RollingOut, `rolling out version ${want}: ${r.message}`),
+      cond('Degraded', false, Reasons.AsExpected, 'no problem found'),
+    ];
+  }
+
+  const previous = fm.status?.conditions ?? [];
+  const stamped: Condition[] = conditions.map((c) => {
+    const prev = previous.find((p) => p.type === c.type);
+    const lastTransitionTime =
+      prev && prev.status === c.status && prev.lastTransitionTime
+        ? prev.lastTransitionTime
+        : now.toISOString().replace(/\.\d{3}Z$/, 'Z');
+    return { ...c, observedGeneration: generation, lastTransitionTime };
+  });
+
+  const status: FnolModelStatus = {
+    observedGeneration: generation,
+    phase,
+    readyReplicas: dep?.status?.readyReplicas ?? 0,
+    replicas: dep?.status?.replicas ?? 0,
+    selector: selectorString(fm),
+    url: modelUrl(fm),
+    conditions: stamped,
+  };
+  if (activeVersion) status.activeVersion = activeVersion;
+  return status;
+}
+
+/** JSON equality, ignoring key order. */
+export function statusEqual(a: unknown, b: unknown): boolean {
+  return canonical(a) === canonical(b);
+}
+
+function canonical(v: unknown): string {
+  if (Array.isArray(v)) return `[${v.map(canonical).join(',')}]`;
+  if (v && typeof v === 'object') {
+    const entries = Object.entries(v as Record<string, unknown>)
+      .filter(([, x]) => x !== undefined)
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    return `{${entries.map(([k, x]) => `${JSON.stringify(k)}:${canonical(x)}`).join(',')}}`;
+  }
+  return JSON.stringify(v);
+}
+
+export interface StatusEvent {
+  type: 'Normal' | 'Warning';
+  reason: string;
+  message: string;
+}
+
+/** Kubernetes Events for condition transitions worth telling a human about. */
+export function transitionEvents(prev: FnolModelStatus | undefined, next: FnolModelStatus): StatusEvent[] {
+  const get = (s: FnolModelStatus | undefined, t: ConditionType) => s?.conditions?.find((c) => c.type === t);
+  const events: StatusEvent[] = [];
+  const pd = get(prev, 'Degraded');
+  const nd = get(next, 'Degraded');
+  if (
+    nd?.status === 'True' &&
+    (pd?.status !== 'True' || pd.reason !== nd.reason || pd.message !== nd.message)
+  ) {
+    events.push({ type: 'Warning', reason: nd.reason, message: nd.message });
+  }
+  const pp = get(prev, 'Progressing');
+  const np = get(next, 'Progressing');
+  if (np?.status === 'True' && pp?.status !== 'True') {
+    events.push({ type: 'Normal', reason: np.reason, message: np.message });
+  }
+  const pr = get(prev, 'Ready');
+  const nr = get(next, 'Ready');
+  if (nr?.status === 'True' && (pr?.status !== 'True' || prev?.activeVersion !== next.activeVersion)) {
+    events.push({ type: 'Normal', reason: 'Ready', message: nr.message });
+  }
+  return events;
+}
