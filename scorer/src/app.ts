@@ -1,0 +1,304 @@
+// The scorer's HTTP layer. It receives every dependency (serving state, logger,
+// clock, metrics, limits, API keys) so tests can start it in-process.
+
+import { randomUUID } from 'node:crypto';
+import express, { type NextFunction, type Request, type Response } from 'express';
+import type { Logger } from 'pino';
+import type { ApiKeys } from './auth';
+import type { RequestLimits } from './config';
+import { HttpError, errorBody, readJsonBody } from './http-errors';
+import type { ScorerMetrics } from './metrics';
+import type { Outputs } from './model-runtime';
+import { buildOpenApi } from './openapi';
+import type { ServedModel, ServingState } from './serving-state';
+import { V2Codec } from './v2';
+
+export interface Clock {
+  /** Monotonic milliseconds, for durations. */
+  now(): number;
+}
+
+export const systemClock: Clock = { now: () => performance.now() };
+
+export interface AppDeps {
+  readonly state: ServingState;
+  readonly logger: Logger;
+  readonly clock: Clock;
+  readonly metrics: ScorerMetrics;
+  readonly limits: RequestLimits;
+  readonly apiKeys: ApiKeys | undefined;
+}
+
+const REQUEST_ID = /^[\w.:@/+=-]{1,128}$/;
+
+/** Per-model objects the handlers need, built once per served model. */
+interface ModelView {
+  readonly model: ServedModel;
+  readonly v2: V2Codec;
+  readonly openapi: object;
+  readonly primaryHistogram: { observe(value: number): void };
+}
+
+export function createApp(deps: AppDeps): express.Express {
+  const { state, logger, clock, metrics, limits, apiKeys } = deps;
+  const app = express();
+  app.disable('x-powered-by');
+  app.disable('etag');
+  app.set('query parser', false);
+
+  let view: ModelView | undefined;
+  const served = (): ModelView => {
+    const model = state.model;
+    if (model === undefined) {
+      throw new HttpError(503, `not ready: ${state.notReadyReason}; retry shortly`, undefined, {
+        'retry-after': '1',
+      });
+    }
+    if (view?.model !== model) {
+      const contract = model.runtime.contract;
+      view = {
+        model,
+        v2: new V2Codec(contract, limits.maxBatchRecords),
+        openapi: buildOpenApi(contract, model.runtime.validators.schemas, apiKeys !== undefined),
+        primaryHistogram: metrics.predictions.labels(contract.primaryOutput),
+      };
+      metrics.modelInfo.reset();
+      metrics.modelInfo.labels(contract.name, contract.version, model.sha256 ?? '').set(1);
+    }
+    return view;
+  };
+  const authorize = (req: Request): void => {
+    if (apiKeys !== undefined && !apiKeys.accepts(req.headers)) {
+      throw new HttpError(
+        401,
+        'missing or unknown API key: send it as x-api-key: KEY or Authorization: Bearer KEY',
+        undefined,
+        { 'www-authenticate': 'Bearer' },
+      );
+    }
+  };
+  const observe = (outputs: Outputs, v: ModelView) => {
+    const primary = outputs[v.model.runtime.contract.primaryOutput] as Float32Array;
+    for (let i = 0; i < primary.length; i++) v.primaryHistogram.observe(primary[i] as number);
+  };
+
+  // One small middleware for every request: request id, access log, metrics.
+  app.use((req: Request, res: Response, next: NextFunction) => {
+    const start = clock.now();
+    const given = req.headers['x-request-id'];
+    const id = typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
+    res.locals.requestId = id;
+    res.setHeader('x-request-id', id);
+    if (state.draining) res.setHeader('connection', 'close');
+    res.on('finish', () => {
+      const route = routeLabel(req.path);
+      const seconds = (clock.now() - start) / 1000;
+      metrics.requests.labels(route, req.method, String(res.statusCode)).inc();
+      metrics.latency.labels(route).observe(seconds);
+      const entry = { reqId: id, method: req.method, route, status: res.statusCode, ms: seconds * 1000 };
+      if (res.statusCode >= 500) logger.error({ ...entry, error: res.locals.error }, 'request failed');
+      else if (res.statusCode >= 400) logger.info({ ...entry, error: res.locals.error }, 'request rejected');
+      else if (logger.isLevelEnabled('debug')) logger.debug(entry, 'request');
+    });
+    next();
+  });
+
+  app.post('/score', async (req, res) => {
+    authorize(req);
+    const v = served();
+    const body = await readJsonBody(req, limits.maxBodyBytes);
+    const runtime = v.model.runtime;
+    const { validators, contract } = runtime;
+    if (typeof body !== 'object' || body === null || Array.isArray(body)) {
+      throw new HttpError(
+        400,
+        'the body must be a JSON object with "data" (rows in feature_order) or "records"',
+      );
+    }
+    const hasData = 'data' in body;
+    if (hasData === 'records' in body) {
+      throw new HttpError(
+        400,
+        hasData
+          ? 'send either "data" or "records", not both'
+          : `the body needs "data" (rows of ${contract.features.length} values in feature_order) or "records" (objects of feature: value)`,
+      );
+    }
+    const list = (body as { data?: unknown; records?: unknown })[hasData ? 'data' : 'records'];
+    if (Array.isArray(list) && list.length > limits.maxBatchRecords) {
+      throw new HttpError(
+        413,
+        `batch of ${list.length} is over the limit of ${limits.maxBatchRecords} records; split the request`,
+      );
+    }
+    if (hasData) {
+      if (!validators.data(body)) {
+        throw new HttpError(
+          400,
+          'the request does not match the model inputs',
+          validators.describeData(body),
+        );
+      }
+      const rows = list as unknown[][];
+      const outputs = await runtime.scoreRows(rows);
+      metrics.records.labels('data').inc(rows.length);
+      observe(outputs, v);
+      res.json({ result: Array.from(outputs[contract.primaryOutput] as Float32Array) });
+      return;
+    }
+    if (!validators.records(body)) {
+      throw new HttpError(
+        400,
+        'the request does not match the model inputs',
+        validators.describeRecords(body),
+      );
+    }
+    const records = list as Record<string, unknown>[];
+    const outputs = await runtime.scoreRecords(records);
+    metrics.records.labels('records').inc(records.length);
+    observe(outputs, v);
+    const names = contract.outputs.map((o) => o.name);
+    const columns = names.map((name) => outputs[name] as Float32Array);
+    const predictions = new Array<Record<string, number>>(records.length);
+    for (let r = 0; r < records.length; r++) {
+      const prediction: Record<string, number> = {};
+      for (let o = 0; o < names.length; o++)
+        prediction[names[o] as string] = (columns[o] as Float32Array)[r] as number;
+      predictions[r] = prediction;
+    }
+    res.json({ model: { name: contract.name, version: contract.version }, predictions });
+  });
+
+  app.get('/healthz', (_req, res) => {
+    res.json({ status: 'alive' });
+  });
+  app.get('/readyz', (_req, res) => {
+    const model = state.model;
+    if (state.ready && model !== undefined) {
+      res.json({
+        status: 'ready',
+        model: model.runtime.contract.name,
+        version: model.runtime.contract.version,
+      });
+    } else {
+      res.status(503).json({ status: 'not ready', reason: state.notReadyReason });
+    }
+  });
+  app.get('/metrics', async (_req, res) => {
+    metrics.ready.set(state.ready ? 1 : 0);
+    res.setHeader('content-type', metrics.registry.contentType);
+    res.send(await metrics.registry.metrics());
+  });
+  app.get('/model', (req, res) => {
+    authorize(req);
+    const { model } = served();
+    const contract = model.runtime.contract;
+    res.json({
+      name: contract.name,
+      version: contract.version,
+      sha256: model.sha256,
+      metadata: contract.metadata,
+      card: model.card ?? null,
+    });
+  });
+  app.get('/openapi.json', (_req, res) => {
+    res.json(served().openapi);
+  });
+
+  app.get('/v2', (_req, res) => {
+    res.json({ name: 'fnol-scorer', version: '1', extensions: [] });
+  });
+  app.get('/v2/health/live', (_req, res) => {
+    res.json({ live: true });
+  });
+  app.get('/v2/health/ready', (_req, res) => {
+    res.status(state.ready ? 200 : 503).json({ ready: state.ready });
+  });
+  const findModel = (req: Request): ModelView => {
+    authorize(req);
+    const v = served();
+    const contract = v.model.runtime.contract;
+    const { name, version } = req.params as { name: string; version?: string };
+    if (name !== contract.name || (version !== undefined && version !== contract.version)) {
+      throw new HttpError(
+        404,
+        `model "${name}"${version === undefined ? '' : ` version "${version}"`} not found; this server serves "${contract.name}" version "${contract.version}"`,
+      );
+    }
+    return v;
+  };
+  app.get(['/v2/models/:name', '/v2/models/:name/versions/:version'], (req, res) => {
+    res.json(v2Metadata(findModel(req)));
+  });
+  app.get(['/v2/models/:name/ready', '/v2/models/:name/versions/:version/ready'], (req, res) => {
+    findModel(req);
+    res.json({ name: req.params.name, ready: state.ready });
+  });
+  app.post(['/v2/models/:name/infer', '/v2/models/:name/versions/:version/infer'], async (req, res) => {
+    const v = findModel(req);
+    const body = await readJsonBody(req, limits.maxBodyBytes);
+    const request = v.v2.decode(body);
+    const outputs = await v.model.runtime.run(request.batch);
+    metrics.records.labels('v2').inc(request.batch.n);
+    observe(outputs, v);
+    res.json(v.v2.encode(request, outputs));
+  });
+
+  app.use((req: Request, _res: Response, next: NextFunction) => {
+    next(new HttpError(404, `no endpoint ${req.method} ${req.path}; see GET /openapi.json`));
+  });
+
+  // Errors: a client's mistake gets its status and a JSON message; anything else is
+  // a fault of ours, logged in full and answered 500 without internals.
+  app.use((error: unknown, req: Request, res: Response, _next: NextFunction) => {
+    let httpError: HttpError;
+    if (error instanceof HttpError) {
+      httpError = error;
+    } else if (isClientError(error)) {
+      httpError = new HttpError(error.status, error.expose && error.message ? error.message : 'bad request');
+    } else {
+      logger.error({ reqId: res.locals.requestId, err: error, path: req.path }, 'unexpected error');
+      httpError = new HttpError(500, 'internal error; the request id is in the x-request-id header');
+    }
+    res.locals.error = httpError.message;
+    if (res.headersSent) {
+      res.destroy();
+      return;
+    }
+    res.status(httpError.status);
+    for (const [name, value] of Object.entries(httpError.headers)) res.setHeader(name, value);
+    res.json(errorBody(httpError));
+  });
+  return app;
+}
+
+function v2Metadata(v: ModelView): object {
+  return v.v2.metadata;
+}
+
+function isClientError(error: unknown): error is { status: number; expose?: boolean; message?: string } {
+  const status = (error as { status?: unknown } | undefined)?.status;
+  return typeof status === 'number' && status >= 400 && status < 500;
+}
+
+function routeLabel(path: string): string {
+  if (path === '/score') return path;
+  if (path.startsWith('/v2/models/')) {
+    if (path.endsWith('/infer')) return '/v2/models/:name/infer';
+    if (path.endsWith('/ready')) return '/v2/models/:name/ready';
+    return '/v2/models/:name';
+  }
+  switch (path) {
+    case '/healthz':
+    case '/readyz':
+    case '/metrics':
+    case '/model':
+    case '/openapi.json':
+    case '/v2':
+    case '/v2/health/live':
+    case '/v2/health/ready':
+      return path;
+    default:
+      return 'other';
+  }
+}

@@ -1,0 +1,219 @@
+// The scorer's configuration: read from the environment once at start-up, checked
+// as a whole, and handed to the rest of the program as a typed, frozen object.
+
+export interface ScorerConfig {
+  readonly model: ModelSourceConfig;
+  readonly port: number;
+  readonly host: string;
+  readonly apiKeysFile: string | undefined;
+  readonly shutdownGraceSeconds: number;
+  readonly logLevel: LogLevel;
+  readonly limits: RequestLimits;
+  readonly intraOpThreads: number;
+  readonly predictionBuckets: readonly number[];
+}
+
+export interface ModelSourceConfig {
+  readonly uri: URL;
+  readonly sha256: string | undefined;
+  readonly name: string | undefined;
+  readonly version: string | undefined;
+  /** Azure SAS token (without the leading "?"); appended to the URL at fetch time only. */
+  readonly sasToken: string | undefined;
+  readonly maxBytes: number;
+  readonly fetchAttempts: number;
+  readonly fetchTimeoutMs: number;
+  readonly retryBaseDelayMs: number;
+}
+
+export interface RequestLimits {
+  readonly maxBodyBytes: number;
+  readonly maxBatchRecords: number;
+}
+
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
+export const DEFAULT_PREDICTION_BUCKETS = [
+  0.001, 0.01, 0.1, 0.25, 0.5, 0.75, 1, 10, 100, 1000, 2500, 5000, 10000, 25000, 50000, 100000, 250000,
+  1000000,
+];
+
+/** One problem per bad variable, each naming it and saying what to do. */
+export class ConfigError extends Error {
+  constructor(readonly problems: readonly string[]) {
+    super(`invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+type Env = Readonly<Record<string, string | undefined>>;
+type ReadFile = (path: string) => string;
+
+export function parseConfig(env: Env, readFile: ReadFile): ScorerConfig {
+  const problems: string[] = [];
+  const text = (name: string): string | undefined => {
+    const value = env[name]?.trim();
+    return value === undefined || value === '' ? undefined : value;
+  };
+  const integer = (name: string, fallback: number, min: number, max: number): number => {
+    const raw = text(name);
+    if (raw === undefined) return fallback;
+    if (!/^\d+$/.test(raw) || Number(raw) < min || Number(raw) > max) {
+      problems.push(
+        `${name}=${JSON.stringify(raw)} is not an integer between ${min} and ${max}; fix or unset it`,
+      );
+      return fallback;
+    }
+    return Number(raw);
+  };
+
+  const uri = parseModelUri(text('MODEL_URI'), problems);
+
+  let sha256 = text('MODEL_SHA256')?.toLowerCase();
+  if (sha256 !== undefined && !/^[0-9a-f]{64}$/.test(sha256)) {
+    problems.push(
+      `MODEL_SHA256 must be 64 hexadecimal digits (got ${sha256.length} characters); set it to the output of sha256sum on the model file`,
+    );
+    sha256 = undefined;
+  } else if (sha256 === undefined && uri !== undefined && uri.protocol !== 'file:') {
+    problems.push(
+      `MODEL_SHA256 is required for a remote MODEL_URI (${uri.protocol}//); set it to the sha256 of the published model file`,
+    );
+  }
+
+  const sasToken = readSasToken(text('MODEL_SAS_TOKEN_FILE'), text('MODEL_SAS_TOKEN'), readFile, problems);
+  if (sasToken !== undefined && uri?.protocol === 'file:') {
+    problems.push(
+      'a SAS token is set but MODEL_URI is a file:// URI; unset MODEL_SAS_TOKEN(_FILE) or use https://',
+    );
+  }
+
+  const apiKeysFile = text('API_KEYS_FILE');
+  if (apiKeysFile !== undefined) {
+    try {
+      readFile(apiKeysFile);
+    } catch (error) {
+      problems.push(
+        `API_KEYS_FILE=${apiKeysFile} cannot be read (${errorCode(error)}); mount the key file there`,
+      );
+    }
+  }
+
+  const logLevel = (text('LOG_LEVEL') ?? 'info').toLowerCase();
+  if (!(LOG_LEVELS as readonly string[]).includes(logLevel)) {
+    problems.push(`LOG_LEVEL=${JSON.stringify(logLevel)} is not one of ${LOG_LEVELS.join(', ')}`);
+  }
+
+  const predictionBuckets = parseBuckets(text('PREDICTION_BUCKETS'), problems);
+
+  const config: ScorerConfig = {
+    model: {
+      uri: uri ?? new URL('file:///invalid'),
+      sha256,
+      name: text('MODEL_NAME'),
+      version: text('MODEL_VERSION'),
+      sasToken,
+      maxBytes: integer('MODEL_MAX_BYTES', 256 * 1024 * 1024, 1024, 4 * 1024 * 1024 * 1024),
+      fetchAttempts: integer('MODEL_FETCH_ATTEMPTS', 6, 1, 50),
+      fetchTimeoutMs: integer('MODEL_FETCH_TIMEOUT_SECONDS', 120, 1, 3600) * 1000,
+      retryBaseDelayMs: integer('MODEL_FETCH_RETRY_BASE_MS', 500, 1, 60_000),
+    },
+    port: integer('PORT', 8080, 0, 65535),
+    host: text('HOST') ?? '0.0.0.0',
+    apiKeysFile,
+    shutdownGraceSeconds: integer('SHUTDOWN_GRACE_SECONDS', 25, 0, 3600),
+    logLevel: logLevel as LogLevel,
+    limits: {
+      maxBodyBytes: integer('MAX_BODY_BYTES', 8 * 1024 * 1024, 1024, 1024 * 1024 * 1024),
+      maxBatchRecords: integer('MAX_BATCH_RECORDS', 5000, 1, 1_000_000),
+    },
+    intraOpThreads: integer('ORT_INTRA_OP_THREADS', 1, 0, 256),
+    predictionBuckets,
+  };
+  if (problems.length > 0) throw new ConfigError(problems);
+  return Object.freeze(config);
+}
+
+function parseModelUri(raw: string | undefined, problems: string[]): URL | undefined {
+  if (raw === undefined) {
+    problems.push(
+      'MODEL_URI is not set; set it to file:///models/NAME.onnx or https://ACCOUNT.blob.core.windows.net/...',
+    );
+    return undefined;
+  }
+  let uri: URL;
+  try {
+    uri = new URL(raw);
+  } catch {
+    problems.push(
+      'MODEL_URI is not a valid URI; use file:///path/model.onnx or https://host/path/model.onnx',
+    );
+    return undefined;
+  }
+  if (!['file:', 'http:', 'https:'].includes(uri.protocol)) {
+    problems.push(`MODEL_URI scheme ${uri.protocol} is not supported; use file://, https:// or http://`);
+    return undefined;
+  }
+  for (const key of uri.searchParams.keys()) {
+    if (key.toLowerCase() === 'sig') {
+      // The URI shows up in specs and logs; the token belongs in a secret.
+      problems.push(
+        'MODEL_URI carries a SAS signature (sig=); remove the query string and put the token in MODEL_SAS_TOKEN_FILE',
+      );
+      return undefined;
+    }
+  }
+  if (uri.username !== '' || uri.password !== '') {
+    problems.push('MODEL_URI carries credentials (user:password@); remove them and use MODEL_SAS_TOKEN_FILE');
+    return undefined;
+  }
+  return uri;
+}
+
+function readSasToken(
+  file: string | undefined,
+  inline: string | undefined,
+  readFile: ReadFile,
+  problems: string[],
+): string | undefined {
+  let token = inline;
+  if (file !== undefined) {
+    try {
+      token = readFile(file).trim();
+    } catch (error) {
+      problems.push(
+        `MODEL_SAS_TOKEN_FILE=${file} cannot be read (${errorCode(error)}); mount the secret there`,
+      );
+      return undefined;
+    }
+  }
+  if (token === undefined) return undefined;
+  token = token.replace(/^\?/, '');
+  const source = file !== undefined ? 'MODEL_SAS_TOKEN_FILE' : 'MODEL_SAS_TOKEN';
+  // Never echo the token itself: it is a credential.
+  if (token === '' || /[\s#]/.test(token) || !new URLSearchParams(token).has('sig')) {
+    problems.push(
+      `${source} does not hold a SAS token (a query string with sig=...); check the secret's content`,
+    );
+    return undefined;
+  }
+  return token;
+}
+
+function parseBuckets(raw: string | undefined, problems: string[]): number[] {
+  if (raw === undefined) return DEFAULT_PREDICTION_BUCKETS;
+  const values = raw.split(',').map((v) => Number(v.trim()));
+  const sorted = values.every((v, i) => Number.isFinite(v) && (i === 0 || v > (values[i - 1] as number)));
+  if (!sorted || values.length === 0) {
+    problems.push(
+      'PREDICTION_BUCKETS must be a comma-separated increasing list of numbers, e.g. 10,100,1000',
+    );
+    return DEFAULT_PREDICTION_BUCKETS;
+  }
+  return values;
+}
+
+function errorCode(error: unknown): string {
+  return (error as NodeJS.ErrnoException).code ?? String(error);
+}

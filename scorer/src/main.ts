@@ -1,0 +1,62 @@
+// Entry point of the scoring image: configuration from the environment, then
+// startScorer; exits non-zero with a message naming the problem when it cannot serve.
+
+import { readFileSync } from 'node:fs';
+import pino from 'pino';
+import { ConfigError, parseConfig } from './config';
+import { describeUri } from './model-source';
+import { startScorer } from './server';
+
+async function main(): Promise<void> {
+  let config;
+  try {
+    config = parseConfig(process.env, (path) => readFileSync(path, 'utf8'));
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      console.error(`scorer: ${error.message}`);
+      process.exit(2);
+    }
+    throw error;
+  }
+  const logger = pino({
+    level: config.logLevel,
+    base: { service: 'scorer' },
+    redact: {
+      paths: ['sasToken', '*.sasToken', 'headers.authorization', 'headers["x-api-key"]'],
+      censor: '[redacted]',
+    },
+  });
+  logger.info(
+    {
+      modelUri: describeUri(config.model.uri),
+      sha256: config.model.sha256,
+      name: config.model.name,
+      version: config.model.version,
+      sasTokenConfigured: config.model.sasToken !== undefined,
+      limits: config.limits,
+      intraOpThreads: config.intraOpThreads,
+    },
+    'starting scorer',
+  );
+  let scorer;
+  try {
+    scorer = await startScorer(config, { logger });
+  } catch (error) {
+    logger.fatal(
+      { err: error instanceof Error ? { message: error.message } : String(error) },
+      'cannot serve the model',
+    );
+    console.error(
+      `scorer: cannot serve the model: ${error instanceof Error ? error.message : String(error)}`,
+    );
+    process.exit(1);
+  }
+  const stop = (signal: string) => {
+    logger.info({ signal }, 'signal received');
+    void scorer.shutdown().then(() => process.exit(0));
+  };
+  process.once('SIGTERM', () => stop('SIGTERM'));
+  process.once('SIGINT', () => stop('SIGINT'));
+}
+
+void main();

@@ -1,0 +1,58 @@
+// Prometheus metrics of one scorer, on a registry of its own (no global state).
+
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+export interface ScorerMetrics {
+  readonly registry: Registry;
+  readonly requests: Counter<'route' | 'method' | 'status'>;
+  readonly latency: Histogram<'route'>;
+  readonly records: Counter<'form'>;
+  readonly predictions: Histogram<'output'>;
+  readonly modelInfo: Gauge<'name' | 'version' | 'sha256'>;
+  readonly ready: Gauge;
+}
+
+export function createMetrics(predictionBuckets: readonly number[], processMetrics = true): ScorerMetrics {
+  const registry = new Registry();
+  if (processMetrics) collectDefaultMetrics({ register: registry });
+  return {
+    registry,
+    requests: new Counter({
+      name: 'scorer_http_requests_total',
+      help: 'HTTP requests by route, method and status code',
+      labelNames: ['route', 'method', 'status'],
+      registers: [registry],
+    }),
+    latency: new Histogram({
+      name: 'scorer_http_request_duration_seconds',
+      help: 'Time from request arrival to the last byte of the response',
+      labelNames: ['route'],
+      buckets: [0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+      registers: [registry],
+    }),
+    records: new Counter({
+      name: 'scorer_records_scored_total',
+      help: 'Records scored, by request form (data, records, v2)',
+      labelNames: ['form'],
+      registers: [registry],
+    }),
+    predictions: new Histogram({
+      name: 'scorer_prediction_value',
+      help: "Distribution of the model's primary output",
+      labelNames: ['output'],
+      buckets: [...predictionBuckets],
+      registers: [registry],
+    }),
+    modelInfo: new Gauge({
+      name: 'scorer_model_info',
+      help: 'The model being served (value 1)',
+      labelNames: ['name', 'version', 'sha256'],
+      registers: [registry],
+    }),
+    ready: new Gauge({
+      name: 'scorer_ready',
+      help: '1 when the model is loaded, self-tested and the scorer is not shutting down',
+      registers: [registry],
+    }),
+  };
+}

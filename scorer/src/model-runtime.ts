@@ -1,0 +1,181 @@
+// A loaded model: the onnxruntime session, its contract, the compiled request
+// validators and the batch builder. Requests are turned into one session.run per
+// request: numbers go into pooled Float32Arrays, categories into string arrays.
+
+import * as ort from 'onnxruntime-node';
+import { buildContract, type ExpectedIdentity, type ModelContract } from './model-contract';
+import { readMetadataProps } from './onnx-metadata';
+import { compileValidators, type RequestValidators } from './request-schema';
+
+/** The subset of ort.InferenceSession the scorer uses, so tests may pass any session. */
+export interface ScoringSession {
+  readonly inputMetadata: readonly ort.InferenceSession.ValueMetadata[];
+  readonly outputMetadata: readonly ort.InferenceSession.ValueMetadata[];
+  run(feeds: Record<string, ort.Tensor>): Promise<Record<string, ort.OnnxValue>>;
+}
+
+export type Outputs = Record<string, Float32Array>;
+
+export interface SelfTestResult {
+  readonly passed: boolean;
+  readonly mismatches: readonly string[];
+}
+
+/** Number columns in one buffer per batch, reused across requests. */
+class NumberBufferPool {
+  private readonly free = new Map<number, Float32Array[]>();
+  constructor(private readonly columns: number) {}
+
+  acquire(rows: number): { buffer: Float32Array; capacity: number } {
+    let capacity = 1;
+    while (capacity < rows) capacity *= 2;
+    const buffer = this.free.get(capacity)?.pop() ?? new Float32Array(Math.max(1, this.columns * capacity));
+    return { buffer, capacity };
+  }
+
+  release(buffer: Float32Array, capacity: number): void {
+    const list = this.free.get(capacity) ?? [];
+    // A few per size cover the requests that overlap while a run is queued.
+    if (list.length < 8) list.push(buffer);
+    this.free.set(capacity, list);
+  }
+}
+
+export interface ColumnBatch {
+  /** Row count. */
+  readonly n: number;
+  /** Value of feature `f` (index in contract order) in row `r`. */
+  value(f: number, r: number): unknown;
+}
+
+export class ModelRuntime {
+  readonly validators: RequestValidators;
+  private readonly pool: NumberBufferPool;
+  private readonly numberSlot: Int32Array;
+
+  constructor(
+    readonly session: ScoringSession,
+    readonly contract: ModelContract,
+  ) {
+    this.validators = compileValidators(contract);
+    this.numberSlot = new Int32Array(contract.features.length).fill(-1);
+    let slots = 0;
+    contract.features.forEach((f, i) => {
+      if (f.type === 'number') this.numberSlot[i] = slots++;
+    });
+    this.pool = new NumberBufferPool(slots);
+  }
+
+  /** Scores validated named records. */
+  scoreRecords(records: readonly Record<string, unknown>[]): Promise<Outputs> {
+    const names = this.contract.features.map((f) => f.name);
+    return this.run({
+      n: records.length,
+      value: (f, r) => (records[r] as Record<string, unknown>)[names[f] as string],
+    });
+  }
+
+  /** Scores validated positional rows. */
+  scoreRows(rows: readonly unknown[][]): Promise<Outputs> {
+    return this.run({ n: rows.length, value: (f, r) => (rows[r] as unknown[])[f] });
+  }
+
+  /** Scores a validated column batch (v2 tensors). */
+  async run(batch: ColumnBatch): Promise<Outputs> {
+    const { n } = batch;
+    const features = this.contract.features;
+    const { buffer, capacity } = this.pool.acquire(n);
+    try {
+      const feeds: Record<string, ort.Tensor> = {};
+      for (let f = 0; f < features.length; f++) {
+        const feature = features[f] as (typeof features)[number];
+        const dims = feature.rank === 2 ? [n, 1] : [n];
+        const slot = this.numberSlot[f] as number;
+        if (slot >= 0) {
+          const column = buffer.subarray(slot * capacity, slot * capacity + n);
+          for (let r = 0; r < n; r++) {
+            const v = batch.value(f, r);
+            column[r] = typeof v === 'number' ? v : NaN;
+          }
+          feeds[feature.name] = new ort.Tensor('float32', column, dims);
+        } else {
+          const column = new Array<string>(n);
+          for (let r = 0; r < n; r++) {
+            const v = batch.value(f, r);
+            column[r] = typeof v === 'string' ? v : v === null || v === undefined ? '' : String(v);
+          }
+          feeds[feature.name] = new ort.Tensor('string', column, dims);
+        }
+      }
+      const results = await this.session.run(feeds);
+      const outputs: Outputs = {};
+      for (const { name } of this.contract.outputs) {
+        const tensor = results[name] as ort.Tensor | undefined;
+        if (tensor === undefined || !(tensor.data instanceof Float32Array) || tensor.data.length !== n) {
+          throw new Error(`model output "${name}" is missing or does not have ${n} float values`);
+        }
+        outputs[name] = tensor.data;
+      }
+      return outputs;
+    } finally {
+      this.pool.release(buffer, capacity);
+    }
+  }
+
+  /** Scores the metadata self_test records and compares every expected output. */
+  async selfTest(): Promise<SelfTestResult> {
+    const { records, expected, tolerance } = this.contract.selfTest;
+    const body = { records };
+    if (!this.validators.records(body)) {
+      const problems = this.validators.describeRecords(body);
+      return {
+        passed: false,
+        mismatches: problems.map((p) => `self_test record ${p.index ?? ''} ${p.field ?? ''}: ${p.reason}`),
+      };
+    }
+    const outputs = await this.scoreRecords(records);
+    const mismatches: string[] = [];
+    for (const [name, want] of Object.entries(expected)) {
+      const got = outputs[name];
+      want.forEach((b, i) => {
+        const a = got?.[i] ?? NaN;
+        if (!(Math.abs(a - b) <= tolerance.absolute + tolerance.relative * Math.abs(b))) {
+          mismatches.push(`${name}[${i}]: got ${a}, expected ${b}`);
+        }
+      });
+    }
+    return { passed: mismatches.length === 0, mismatches };
+  }
+}
+
+export interface SessionOptions {
+  readonly intraOpThreads: number;
+}
+
+/** Creates the session from the model bytes (nothing is written to disk) and checks the contract. */
+export async function loadModelRuntime(
+  bytes: Uint8Array,
+  expected: ExpectedIdentity,
+  options: SessionOptions,
+): Promise<ModelRuntime> {
+  const props = readMetadataProps(bytes);
+  const session = await ort.InferenceSession.create(bytes, {
+    intraOpNumThreads: options.intraOpThreads,
+    interOpNumThreads: 1,
+    executionMode: 'sequential',
+    graphOptimizationLevel: 'all',
+    logSeverityLevel: 3,
+  });
+  const signature = (values: readonly ort.InferenceSession.ValueMetadata[]) =>
+    values.map((v) => ({
+      name: v.name,
+      type: v.isTensor ? v.type : undefined,
+      shape: v.isTensor ? v.shape : [],
+    }));
+  const contract = buildContract(
+    props,
+    { inputs: signature(session.inputMetadata), outputs: signature(session.outputMetadata) },
+    expected,
+  );
+  return new ModelRuntime(session, contract);
+}

@@ -1,0 +1,114 @@
+// Starts a scorer: HTTP server first (so liveness answers while the model
+// downloads), then the model, its self-test, and readiness. Stops gracefully.
+
+import { readFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Logger } from 'pino';
+import { createApp, systemClock, type Clock } from './app';
+import { ApiKeys } from './auth';
+import type { ScorerConfig } from './config';
+import { createMetrics, type ScorerMetrics } from './metrics';
+import { loadModelRuntime } from './model-runtime';
+import { describeUri, fetchModel } from './model-source';
+import { ServingState } from './serving-state';
+
+export interface RunningScorer {
+  readonly server: Server;
+  readonly state: ServingState;
+  readonly metrics: ScorerMetrics;
+  /** Base URL on loopback, e.g. http://127.0.0.1:8080 */
+  readonly url: string;
+  /** Stops accepting, lets in-flight requests finish, closes within the grace period. */
+  shutdown(): Promise<void>;
+}
+
+export interface ScorerDeps {
+  readonly logger: Logger;
+  readonly clock?: Clock;
+  readonly sleep?: (ms: number) => Promise<void>;
+}
+
+export async function startScorer(config: ScorerConfig, deps: ScorerDeps): Promise<RunningScorer> {
+  const { logger } = deps;
+  const clock = deps.clock ?? systemClock;
+  const state = new ServingState();
+  const metrics = createMetrics(config.predictionBuckets);
+  const apiKeys =
+    config.apiKeysFile === undefined ? undefined : ApiKeys.parse(readFileSync(config.apiKeysFile, 'utf8'));
+  if (apiKeys !== undefined && apiKeys.size === 0) {
+    throw new Error(
+      `API_KEYS_FILE ${config.apiKeysFile} holds no key; put one key per line or unset API_KEYS_FILE`,
+    );
+  }
+  const app = createApp({ state, logger, clock, metrics, limits: config.limits, apiKeys });
+  const server = createServer({ keepAliveTimeout: 65_000, requestTimeout: 60_000 }, app);
+  server.headersTimeout = 20_000;
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(config.port, config.host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const { port } = server.address() as AddressInfo;
+  logger.info({ port, host: config.host, auth: apiKeys !== undefined }, 'listening');
+
+  const shutdown = stopper(server, state, clock, logger, config.shutdownGraceSeconds * 1000);
+  try {
+    const fetched = await fetchModel(config.model, { logger, ...(deps.sleep ? { sleep: deps.sleep } : {}) });
+    const runtime = await loadModelRuntime(fetched.bytes, config.model, {
+      intraOpThreads: config.intraOpThreads,
+    });
+    const selfTest = await runtime.selfTest();
+    state.setModel({ runtime, sha256: fetched.sha256, card: fetched.card, selfTest });
+    const { name, version, features, outputs } = runtime.contract;
+    if (!selfTest.passed) {
+      throw new Error(
+        `model ${name} ${version} failed its self-test (metadata self_test):\n  ${selfTest.mismatches.join('\n  ')}`,
+      );
+    }
+    logger.info(
+      {
+        model: name,
+        version,
+        sha256: fetched.sha256,
+        uri: describeUri(config.model.uri),
+        features: features.length,
+        outputs: outputs.map((o) => o.name),
+      },
+      'model loaded, self-test passed, ready',
+    );
+  } catch (error) {
+    state.setFailure(String(error));
+    server.close();
+    server.closeAllConnections();
+    throw error;
+  }
+  return { server, state, metrics, url: `http://127.0.0.1:${port}`, shutdown };
+}
+
+function stopper(server: Server, state: ServingState, clock: Clock, logger: Logger, graceMs: number) {
+  let closing: Promise<void> | undefined;
+  return (): Promise<void> => {
+    closing ??= new Promise<void>((resolve) => {
+      state.startDraining(clock.now());
+      logger.info({ graceSeconds: graceMs / 1000 }, 'shutting down: not ready, finishing in-flight requests');
+      // Responses started before the drain keep their connection alive; close
+      // each connection as soon as it goes idle.
+      const idle = setInterval(() => server.closeIdleConnections(), 50);
+      const force = setTimeout(() => {
+        logger.warn('grace period over: closing the remaining connections');
+        server.closeAllConnections();
+      }, graceMs);
+      server.close(() => {
+        clearInterval(idle);
+        clearTimeout(force);
+        logger.info('all connections closed');
+        resolve();
+      });
+      server.closeIdleConnections();
+    });
+    return closing;
+  };
+}
