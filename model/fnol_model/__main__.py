@@ -17,7 +17,9 @@ def _progress(msg: str) -> None:
 
 
 def _artifacts(arg: str | None) -> Path:
-    return Path(arg or os.environ.get("FNOL_ARTIFACTS") or Path(__file__).resolve().parents[2] / ".." / "shared" / "fnol")
+    return Path(
+        arg or os.environ.get("FNOL_ARTIFACTS") or Path(__file__).resolve().parents[2] / ".." / "shared" / "fnol"
+    )
 
 
 def build(args: argparse.Namespace) -> int:

@@ -83,7 +83,7 @@ def model_card(
     return {
         "name": name,
         "version": version,
-        "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "file": onnx_path.name,
         "sha256": onnx_sha256,
         "sources_sha256": sources,

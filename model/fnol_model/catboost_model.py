@@ -145,9 +145,17 @@ def load(path: str | Path) -> CatBoostModel:
     except Exception as exc:  # catboost raises its own error type for any unreadable file
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise CompileError(f"{path}: not a CatBoost model file ({first})") from exc
+    for getter, kind in (("get_text_feature_indices", "text"), ("get_embedding_feature_indices", "embedding")):
+        if getattr(model, getter, lambda: [])():
+            raise CompileError(
+                f"{path}: the model has {kind} features; only numeric and categorical features compile exactly to ONNX"
+            )
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "model.json"
-        model.save_model(str(out), format="json")
+        try:
+            model.save_model(str(out), format="json")
+        except Exception as exc:
+            raise CompileError(f"{path}: catboost cannot export this model for compilation ({exc})") from exc
         doc = json.loads(out.read_text())
     return parse(doc, str(path))
 

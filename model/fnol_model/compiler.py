@@ -47,20 +47,22 @@ def check_features(model: CatBoostModel) -> None:
         raise CompileError(f"{model.path}: categorical features {cats} differ from {CATEGORICAL}")
 
 
-def compile_fnol(
-    sources: Sources,
-    version: str,
-    severity: float | None = None,
-    self_test_records: list[dict] | None = None,
-    self_test_expected: dict[str, list[float]] | None = None,
-) -> Compiled:
+def add_self_test(model: onnx.ModelProto, records: list[dict], expected: dict[str, list[float]]) -> None:
+    """Records and the predictions they must get: the scorer checks them before it is ready."""
+    value = json.dumps({"records": records, "expected": expected, "tolerance": {"relative": 1e-4, "absolute": 1e-4}})
+    model.metadata_props.append(onnx.StringStringEntryProto(key="self_test", value=value))
+
+
+def compile_fnol(sources: Sources, version: str, severity: float | None = None) -> Compiled:
     for p in (sources.attritional, sources.large, sources.training_csv):
         if not Path(p).is_file():
             raise CompileError(f"{p}: not found; set FNOL_ARTIFACTS to the folder with the FNOL deliverable")
     attritional = catboost_model.load(sources.attritional)
     large = catboost_model.load(sources.large)
     if attritional.transform != "exp":
-        raise CompileError(f"{attritional.path}: the attritional model must be a Tweedie regressor, not {attritional.loss}")
+        raise CompileError(
+            f"{attritional.path}: the attritional model must be a Tweedie regressor, not {attritional.loss}"
+        )
     if large.transform != "sigmoid":
         raise CompileError(f"{large.path}: the large-loss model must be a binary classifier, not {large.loss}")
     for m in (attritional, large):
@@ -105,13 +107,5 @@ def compile_fnol(
         ),
         "compiler": f"fnol-model-compiler {__version__}",
     }
-    if self_test_records is not None and self_test_expected is not None:
-        metadata["self_test"] = json.dumps(
-            {
-                "records": self_test_records,
-                "expected": self_test_expected,
-                "tolerance": {"relative": 1e-4, "absolute": 1e-4},
-            }
-        )
     model = builder.build(f"{MODEL_NAME}_{version}", list(OUTPUTS), metadata)
     return Compiled(model, attritional, large, severity, vocab)

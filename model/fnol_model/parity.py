@@ -30,7 +30,9 @@ def example_records(df: pd.DataFrame) -> list[dict]:
 
 def positional_to_record(values: list) -> dict:
     """A row of the original {"data": [[...]]} contract; integers in categorical positions become text."""
-    return {f: (str(v) if f in CATEGORICAL and isinstance(v, int) else v) for f, v in zip(FEATURES, values, strict=True)}
+    return {
+        f: (str(v) if f in CATEGORICAL and isinstance(v, int) else v) for f, v in zip(FEATURES, values, strict=True)
+    }
 
 
 def _plain(v: object) -> object:
@@ -48,7 +50,7 @@ def generated_records(df: pd.DataFrame, vocab: dict[str, list[str]], seed: int =
     rng = random.Random(seed)
     choices = {}
     for c in CATEGORICAL:
-        extra = ["never-seen", "2"] + [raw for raw in CLEANING.get(c, {}) if raw not in vocab[c]][:3]
+        extra = ["never-seen", "2"] + [raw for raw in CLEANING.get(c, {}) if raw not in vocab[c]]
         choices[c] = vocab[c] + extra
     rows = df[NUMERIC].to_dict("records")
     out = []

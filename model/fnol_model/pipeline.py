@@ -8,7 +8,7 @@ from pathlib import Path
 
 from .card import metrics, model_card
 from .catboost_model import CompileError
-from .compiler import MODEL_NAME, compile_fnol, sha256_file
+from .compiler import MODEL_NAME, add_self_test, compile_fnol, sha256_file
 from .fnol import FEATURES, Sources, large_severity, read_training_csv
 from .parity import check, example_records, generated_records
 from .reference import CatBoostReference
@@ -28,18 +28,17 @@ def compile_and_verify(
     progress(f"reading {src.training_csv.name}")
     df = read_training_csv(src.training_csv)
     sev = severity if severity is not None else large_severity(df)
+    progress(f"compiling {src.attritional.name} and {src.large.name} to ONNX")
+    compiled = compile_fnol(src, version, sev)
     reference = CatBoostReference(src.attritional, src.large, sev)
     examples = example_records(df)
-    expected = {k: v.tolist() for k, v in reference.predict(examples).items()}
-
-    progress(f"compiling {src.attritional.name} and {src.large.name} to ONNX")
-    compiled = compile_fnol(src, version, sev, examples, expected)
+    add_self_test(compiled.model, examples, {k: v.tolist() for k, v in reference.predict(examples).items()})
     onnx_model = OnnxModel(compiled.model.SerializeToString())
 
     progress(f"parity on the {len(df)} training rows")
     rows = df[FEATURES].to_dict("records")
     csv_parity = check(onnx_model, reference, rows)
-    progress(f"parity on generated records (categorical combinations, unseen values, extreme numbers)")
+    progress("parity on generated records (categorical combinations, unseen values, extreme numbers)")
     gen = generated_records(df, compiled.vocabulary)
     gen_parity = check(onnx_model, reference, gen)
     for label, res in (("training rows", csv_parity), ("generated records", gen_parity)):
@@ -55,7 +54,10 @@ def compile_and_verify(
     m = metrics(df, pred)
     if compare_with is not None and compare_with.is_file():
         base = json.loads(compare_with.read_text())
-        m["compared_with"] = {"version": base["version"], "metrics": {k: v for k, v in base["metrics"].items() if not isinstance(v, (list, dict))}}
+        m["compared_with"] = {
+            "version": base["version"],
+            "metrics": {k: v for k, v in base["metrics"].items() if not isinstance(v, (list, dict))},
+        }
 
     out.mkdir(parents=True, exist_ok=True)
     onnx_path = out / f"{MODEL_NAME}-{version}.onnx"

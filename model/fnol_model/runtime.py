@@ -29,9 +29,9 @@ class OnnxModel:
             if f["type"] == "string":
                 feeds[name] = np.array(["" if v is None else str(v) for v in values], dtype=object).reshape(-1, 1)
             else:
-                feeds[name] = np.array(
-                    [math.nan if v is None else float(v) for v in values], dtype=np.float32
-                ).reshape(-1, 1)
+                feeds[name] = np.array([math.nan if v is None else float(v) for v in values], dtype=np.float32).reshape(
+                    -1, 1
+                )
         return feeds
 
     def run(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
