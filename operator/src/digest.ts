@@ -27,7 +27,18 @@ const MAX_REDIRECTS = 3;
 
 /** Downloads the model once and reports whether its digest matches. */
 export function fetchAndHash(uri: string, opts: VerifyOptions): Promise<{ sha256: string; bytes: number }> {
-  return new Promise((resolve, reject) => {
+  return new Promise((resolveOnce, rejectOnce) => {
+    let settled = false;
+    const resolve = (v: { sha256: string; bytes: number }) => {
+      if (settled) return;
+      settled = true;
+      resolveOnce(v);
+    };
+    const reject = (e: Error) => {
+      if (settled) return;
+      settled = true;
+      rejectOnce(e);
+    };
     const deadline = Date.now() + opts.timeoutMs;
     const get = (target: string, redirects: number): void => {
       const url = new URL(target);
@@ -54,15 +65,15 @@ export function fetchAndHash(uri: string, opts: VerifyOptions): Promise<{ sha256
         res.on('data', (chunk: Buffer) => {
           bytes += chunk.length;
           if (bytes > opts.maxBytes) {
-            req.destroy(
-              new Error(`GET ${uri} returned more than ${opts.maxBytes} bytes (MODEL_MAX_MEGABYTES)`),
-            );
+            reject(new Error(`GET ${uri} returned more than ${opts.maxBytes} bytes (MODEL_MAX_MEGABYTES)`));
+            res.destroy();
+            req.destroy();
             return;
           }
           hash.update(chunk);
         });
         res.on('end', () => resolve({ sha256: hash.digest('hex'), bytes }));
-        res.on('error', reject);
+        res.on('error', (err) => reject(new Error(`GET ${uri} failed: ${err.message}`)));
       });
       req.on('timeout', () =>
         req.destroy(new Error(`GET ${uri} took longer than ${opts.timeoutMs / 1000} s`)),

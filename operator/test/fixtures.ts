@@ -1,0 +1,29 @@
+import type { FnolModel } from '../src/api/types';
+import type { DesiredStateConfig } from '../src/reconcilers/common';
+
+export const SHA_A = 'a'.repeat(64);
+export const SHA_B = 'b'.repeat(64);
+
+export const testConfig: DesiredStateConfig = {
+  defaultScorerImage: 'fnol-scorer:test',
+  ingressControllerNamespaces: ['ingress-nginx'],
+  monitoringNamespaces: ['monitoring'],
+  scorerUser: 10001,
+  progressDeadlineSeconds: 600,
+  scorerLogLevel: 'info',
+};
+
+/** A FnolModel as the API server returns it (CRD defaults applied). */
+export function fnolModel(overrides: Partial<FnolModel['spec']> = {}, name = 'fnol'): FnolModel {
+  return {
+    apiVersion: 'serving.fnol.io/v1alpha1',
+    kind: 'FnolModel',
+    metadata: { name, namespace: 'claims', uid: '0b8a6f7e-1111-2222-3333-444455556666', generation: 1 },
+    spec: {
+      model: { version: '1.0.0', uri: 'https://models.example.test/fnol/fnol-1.0.0.onnx', sha256: SHA_A },
+      replicas: 2,
+      resources: { requests: { cpu: '250m', memory: '512Mi' }, limits: { cpu: '1', memory: '1Gi' } },
+      ...overrides,
+    },
+  };
+}

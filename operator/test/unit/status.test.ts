@@ -1,0 +1,193 @@
+import { strict as assert } from 'node:assert';
+import type { V1Deployment, V1ReplicaSet } from '@kubernetes/client-node';
+import type { FnolModel } from '../../src/api/types';
+import { desiredDeployment } from '../../src/reconcilers/deployment';
+import { computeStatus, readyVersions, statusEqual, transitionEvents } from '../../src/status';
+import { fnolModel, SHA_B, testConfig } from '../fixtures';
+
+const NOW = new Date('2026-01-02T03:04:05.000Z');
+
+function liveDeployment(fm: FnolModel, status: V1Deployment['status'], generation = 1): V1Deployment {
+  const d = desiredDeployment(fm, testConfig);
+  d.metadata = { ...d.metadata, uid: 'dep-uid', generation };
+  d.status = status;
+  return d;
+}
+
+function rs(version: string, ready: number, owner = 'dep-uid'): V1ReplicaSet {
+  return {
+    metadata: {
+      name: `fnol-${version}`,
+      ownerReferences: [
+        { apiVersion: 'apps/v1', kind: 'Deployment', name: 'fnol', uid: owner, controller: true },
+      ],
+    },
+    spec: { selector: {}, template: { metadata: { labels: { 'serving.fnol.io/model-version': version } } } },
+    status: { replicas: ready, readyReplicas: ready },
+  };
+}
+
+const complete = {
+  observedGeneration: 1,
+  replicas: 2,
+  updatedReplicas: 2,
+  readyReplicas: 2,
+  availableReplicas: 2,
+  conditions: [{ type: 'Progressing', status: 'True', reason: 'NewReplicaSetAvailable' }],
+};
+
+function cond(s: ReturnType<typeof computeStatus>, type: string) {
+  return s.conditions?.find((c) => c.type === type);
+}
+
+describe('status', () => {
+  it('Pending before the Deployment controller has seen the Deployment', () => {
+    const fm = fnolModel();
+    const s = computeStatus({ fm, deployment: liveDeployment(fm, {}), replicaSets: [], now: NOW });
+    assert.equal(s.phase, 'Pending');
+    assert.equal(cond(s, 'Progressing')?.status, 'True');
+    assert.equal(s.activeVersion, undefined);
+  });
+
+  it('Ready with activeVersion, URL and ready replicas once the rollout is complete', () => {
+    const fm = fnolModel({ ingress: { host: 'fnol.example.test', path: '/' } });
+    const s = computeStatus({
+      fm,
+      deployment: liveDeployment(fm, complete),
+      replicaSets: [rs('1.0.0', 2)],
+      now: NOW,
+    });
+    assert.equal(s.phase, 'Ready');
+    assert.equal(s.activeVersion, '1.0.0');
+    assert.equal(s.readyReplicas, 2);
+    assert.equal(s.url, 'http://fnol.example.test/');
+    assert.equal(s.observedGeneration, 1);
+    assert.equal(cond(s, 'Ready')?.status, 'True');
+    assert.equal(cond(s, 'Ready')?.reason, 'RolloutComplete');
+    assert.equal(cond(s, 'Degraded')?.status, 'False');
+    assert.equal(cond(s, 'Ready')?.lastTransitionTime, '2026-01-02T03:04:05Z');
+    assert.equal(s.selector, 'app.kubernetes.io/name=fnol-scorer,app.kubernetes.io/instance=fnol');
+  });
+
+  it('Progressing while a new version rolls out; no activeVersion while two versions serve', () => {
+    const fm = fnolModel();
+    fm.spec.model = { version: '1.1.0', uri: 'https://models.example.test/b.onnx', sha256: SHA_B };
+    const dep = liveDeployment(
+      fm,
+      { ...complete, observedGeneration: 2, updatedReplicas: 1, replicas: 3 },
+      2,
+    );
+    const s = computeStatus({ fm, deployment: dep, replicaSets: [rs('1.0.0', 2), rs('1.1.0', 1)], now: NOW });
+    assert.equal(s.phase, 'Progressing');
+    assert.equal(s.activeVersion, undefined);
+    assert.equal(cond(s, 'Progressing')?.reason, 'RollingOut');
+    // Not yet observed by the Deployment controller: also Progressing.
+    const s2 = computeStatus({
+      fm,
+      deployment: liveDeployment(fm, complete, 2),
+      replicaSets: [rs('1.0.0', 2)],
+      now: NOW,
+    });
+    assert.equal(s2.phase, 'Progressing');
+    assert.equal(s2.activeVersion, '1.0.0');
+  });
+
+  it('Degraded with the reason while a blocked model leaves the previous version serving', () => {
+    const old = fnolModel();
+    const dep = liveDeployment(old, complete);
+    const fm = fnolModel();
+    fm.spec.model = { version: '1.1.0', uri: 'https://models.example.test/b.onnx', sha256: SHA_B };
+    const s = computeStatus({
+      fm,
+      deployment: dep,
+      replicaSets: [rs('1.0.0', 2)],
+      blocked: { reason: 'ModelDigestMismatch', message: 'the file has sha256 x, spec.model.sha256 is y' },
+      now: NOW,
+    });
+    assert.equal(s.phase, 'Degraded');
+    assert.equal(s.activeVersion, '1.0.0');
+    assert.equal(cond(s, 'Degraded')?.reason, 'ModelDigestMismatch');
+    assert.equal(cond(s, 'Ready')?.reason, 'PreviousVersionServing');
+    assert.match(
+      cond(s, 'Ready')?.message ?? '',
+      /version 1\.0\.0 still serves; version 1\.1\.0 is not rolled out/,
+    );
+  });
+
+  it('Degraded when the progress deadline passes or every pod is gone', () => {
+    const fm = fnolModel();
+    const stuck = liveDeployment(fm, {
+      ...complete,
+      updatedReplicas: 1,
+      conditions: [
+        {
+          type: 'Progressing',
+          status: 'False',
+          reason: 'ProgressDeadlineExceeded',
+          message: 'ReplicaSet "x" has timed out progressing.',
+        },
+      ],
+    });
+    const s = computeStatus({ fm, deployment: stuck, replicaSets: [], now: NOW });
+    assert.equal(s.phase, 'Degraded');
+    assert.equal(cond(s, 'Degraded')?.reason, 'ProgressDeadlineExceeded');
+    const gone = liveDeployment(fm, { ...complete, readyReplicas: 0, availableReplicas: 0 });
+    const s2 = computeStatus({ fm, deployment: gone, replicaSets: [rs('1.0.0', 0)], now: NOW });
+    assert.equal(s2.phase, 'Degraded');
+    assert.equal(cond(s2, 'Degraded')?.reason, 'NoReadyReplicas');
+  });
+
+  it('keeps lastTransitionTime while a condition keeps its status, so an unchanged world writes nothing', () => {
+    const fm = fnolModel();
+    const first = computeStatus({
+      fm,
+      deployment: liveDeployment(fm, complete),
+      replicaSets: [rs('1.0.0', 2)],
+      now: NOW,
+    });
+    fm.status = first;
+    const later = computeStatus({
+      fm,
+      deployment: liveDeployment(fm, complete),
+      replicaSets: [rs('1.0.0', 2)],
+      now: new Date(NOW.getTime() + 60_000),
+    });
+    assert.ok(statusEqual(first, later));
+  });
+
+  it('readyVersions ignores ReplicaSets of other Deployments and without ready pods', () => {
+    const fm = fnolModel();
+    const dep = liveDeployment(fm, complete);
+    assert.deepEqual(readyVersions(dep, [rs('1.0.0', 2), rs('0.9.0', 0), rs('2.0.0', 1, 'other')]), [
+      '1.0.0',
+    ]);
+  });
+
+  it('records events on transitions only', () => {
+    const fm = fnolModel();
+    const ready = computeStatus({
+      fm,
+      deployment: liveDeployment(fm, complete),
+      replicaSets: [rs('1.0.0', 2)],
+      now: NOW,
+    });
+    const ev = transitionEvents(undefined, ready);
+    assert.deepEqual(
+      ev.map((e) => e.reason),
+      ['Ready'],
+    );
+    assert.deepEqual(transitionEvents(ready, ready), []);
+    const degraded = computeStatus({
+      fm,
+      deployment: liveDeployment(fm, complete),
+      replicaSets: [rs('1.0.0', 2)],
+      blocked: { reason: 'ModelUnreachable', message: 'GET failed' },
+      now: NOW,
+    });
+    const ev2 = transitionEvents(ready, degraded);
+    assert.deepEqual(
+      ev2.map((e) => [e.type, e.reason]),
+      [['Warning', 'ModelUnreachable']],
+    );
+  });
+});
