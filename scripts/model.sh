@@ -11,7 +11,13 @@ export PYTHONPATH="$ROOT/model${PYTHONPATH:+:$PYTHONPATH}"
 cmd="${1:-}"; shift || true
 case "$cmd" in
   build) exec "$PY" -m fnol_model build --version "${MODEL_VERSION:-1.0.0}" --out build/model "$@" ;;
-  train) exec "$PY" -m fnol_model train --version "${MODEL_VERSION:-1.1.0}" --out build/model "$@" ;;
+  train)
+    out="build/model/fnol-${MODEL_VERSION:-1.1.0}.onnx"
+    if [ -f "$out" ] && [ -z "$(find model/fnol_model "$FNOL_ARTIFACTS" -newer "$out" -type f -print -quit)" ]; then
+      info "$out is newer than the compiler and the training data: not retraining (delete it to force)"
+      exit 0
+    fi
+    exec "$PY" -m fnol_model train --version "${MODEL_VERSION:-1.1.0}" --out build/model "$@" ;;
   predict) exec "$PY" -m fnol_model predict "$@" ;;
   test) exec "$PY" -m pytest model/tests -q "$@" ;;
   *) die "usage: scripts/model.sh build|train|test|predict [args]" ;;

@@ -49,6 +49,10 @@ def compile_and_verify(
             )
         progress(f"{label}: {res.cases} cases, largest relative error {max(res.max_rel_error.values()):.3g}")
 
+    out.mkdir(parents=True, exist_ok=True)
+    cases_path = out / f"{MODEL_NAME}-{version}.parity-cases.json"
+    write_parity_cases(cases_path, rows + gen, reference.predict(rows + gen))
+
     progress("metrics on the historical claims")
     pred = onnx_model.predict(rows)
     m = metrics(df, pred)
@@ -59,7 +63,6 @@ def compile_and_verify(
             "metrics": {k: v for k, v in base["metrics"].items() if not isinstance(v, (list, dict))},
         }
 
-    out.mkdir(parents=True, exist_ok=True)
     onnx_path = out / f"{MODEL_NAME}-{version}.onnx"
     tmp = onnx_path.with_suffix(".onnx.tmp")
     tmp.write_bytes(compiled.model.SerializeToString())
@@ -86,3 +89,11 @@ def compile_and_verify(
         f" vs mean incurred {m['mean_incurred']:.0f}"
     )
     return onnx_path
+
+
+def write_parity_cases(path: Path, records: list[dict], expected: dict) -> None:
+    """Records and CatBoost's predictions, columnar, for the runtimes that serve the graph to check."""
+    columns = {
+        f: [None if isinstance(v, float) and v != v else v for v in (r.get(f) for r in records)] for f in FEATURES
+    }
+    path.write_text(json.dumps({"features": columns, "expected": {k: v.tolist() for k, v in expected.items()}}))
