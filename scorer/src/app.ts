@@ -90,6 +90,8 @@ export function createApp(deps: AppDeps): express.Express {
     res.locals.requestId = id;
     res.setHeader('x-request-id', id);
     if (state.draining) res.setHeader('connection', 'close');
+    if (logger.isLevelEnabled('trace'))
+      logger.trace({ reqId: id, method: req.method, path: req.path }, 'request received');
     res.on('finish', () => {
       const route = routeLabel(req.path);
       const seconds = (clock.now() - start) / 1000;
