@@ -69,7 +69,8 @@ class GraphBuilder:
     # -- shared front end ----------------------------------------------------
     def _numeric_matrix(self) -> None:
         self.numeric_col = {n: i for i, n in enumerate(self.numeric)}
-        self.x = self.node("Concat", list(self.numeric), "numeric", axis=1)
+        # Features as rows ([features, N]): every selection below copies whole rows.
+        self.x = self.node("Transpose", [self.node("Concat", list(self.numeric), "numeric", axis=1)], "numeric_t")
 
     def _categorical_indices(self) -> None:
         self.cat_index: dict[str, str] = {}
@@ -88,13 +89,13 @@ class GraphBuilder:
             self.cat_index[c.name] = idx
 
     def float_bits(self, columns: list[int], borders: list[float], nan_true: list[bool], prefix: str) -> str:
-        """[N, len(columns)] bool: x[:, column] > border."""
-        cols = self.const(f"{prefix}_cols", np.array(columns, dtype=np.int64))
-        gathered = self.node("Gather", [self.x, cols], f"{prefix}_x", axis=1)
-        thr = self.const(f"{prefix}_borders", np.array(borders, dtype=np.float32))
+        """[len(columns), N] bool: x[column] > border."""
+        rows = self.const(f"{prefix}_rows", np.array(columns, dtype=np.int64))
+        gathered = self.node("Gather", [self.x, rows], f"{prefix}_x", axis=0)
+        thr = self.const(f"{prefix}_borders", np.array(borders, dtype=np.float32).reshape(-1, 1))
         bits = self.node("Greater", [gathered, thr], f"{prefix}_gt")
         if any(nan_true):
-            mask = self.const(f"{prefix}_nan_true", np.array(nan_true, dtype=bool))
+            mask = self.const(f"{prefix}_nan_true", np.array(nan_true, dtype=bool).reshape(-1, 1))
             nan = self.node("And", [self.node("IsNaN", [gathered]), mask], f"{prefix}_nan")
             bits = self.node("Or", [bits, nan], f"{prefix}_bits")
         return bits
@@ -130,30 +131,56 @@ class GraphBuilder:
             )
         if ctr_splits:
             assert ctr_values is not None
-            cols = self.const(f"{prefix}_ctr_cols", np.array([c for c, _ in ctr_splits], dtype=np.int64))
-            gathered = self.node("Gather", [ctr_values, cols], f"{prefix}_ctr_x", axis=1)
-            thr = self.const(f"{prefix}_ctr_borders", np.array([b for _, b in ctr_splits], dtype=np.float32))
-            parts.append(self.node("Greater", [gathered, thr], f"{prefix}_ctr_gt"))
-        bits = parts[0] if len(parts) == 1 else self.node("Concat", parts, f"{prefix}_bits", axis=1)
-        bits_f = self.node("Cast", [bits], f"{prefix}_bits_f", to=TensorProto.FLOAT)
+            rows = self.const(f"{prefix}_ctr_rows", np.array([c for c, _ in ctr_splits], dtype=np.int64))
+            gathered = self.node("Gather", [ctr_values, rows], f"{prefix}_ctr_x", axis=0)
+            thr = np.array([b for _, b in ctr_splits], dtype=np.float32).reshape(-1, 1)
+            parts.append(self.node("Greater", [gathered, self.const(f"{prefix}_ctr_borders", thr)], f"{prefix}_ctr_gt"))
+        # One extra always-false row pads trees shallower than the deepest one.
+        n = self.node("Shape", [self.x], f"{prefix}_n", start=1, end=2)
+        pad_shape = self.node(
+            "Concat", [self.const(f"{prefix}_one", np.array([1], dtype=np.int64)), n], f"{prefix}_pad_shape", axis=0
+        )
+        parts.append(
+            self.node(
+                "Expand", [self.const(f"{prefix}_pad", np.zeros((1, 1), dtype=bool)), pad_shape], f"{prefix}_padding"
+            )
+        )
+        bits = self.node("Concat", parts, f"{prefix}_bits", axis=0)  # [splits + 1, N]
+        bits_t = self.node("Cast", [bits], f"{prefix}_bits_f", to=TensorProto.FLOAT)
 
-        n_splits = len(position)
-        weights = np.zeros((n_splits, len(model.trees)), dtype=np.float32)
-        offsets = np.zeros(len(model.trees), dtype=np.int64)
+        # Leaf index of tree t = sum over depth d of bit(split[t][d]) * 2^d.
+        depth = max(len(t.splits) for t in model.trees)
+        pad = len(position)
+        split_rows = np.full((len(model.trees), depth), pad, dtype=np.int64)
+        offsets = np.zeros((len(model.trees), 1), dtype=np.float32)
         leaves: list[float] = []
         for t, tree in enumerate(model.trees):
-            for depth, s in enumerate(tree.splits):
-                weights[position[(s.kind, s.feature, s.border)], t] += 2**depth
-            offsets[t] = len(leaves)
+            for d, s in enumerate(tree.splits):
+                split_rows[t, d] = position[(s.kind, s.feature, s.border)]
+            offsets[t, 0] = len(leaves)
             leaves += tree.leaf_values
-        w = self.const(f"{prefix}_leaf_weights", weights)
-        leaf_f = self.node("MatMul", [bits_f, w], f"{prefix}_leaf_f")
-        leaf_i = self.node("Cast", [leaf_f], f"{prefix}_leaf_i", to=TensorProto.INT64)
-        leaf = self.node("Add", [leaf_i, self.const(f"{prefix}_tree_offsets", offsets)], f"{prefix}_leaf")
+        if len(leaves) >= 2**24:
+            raise CompileError(f"{model.path}: {len(leaves)} leaves; too many to index exactly in float32")
+        tree_bits = self.node(
+            "Gather", [bits_t, self.const(f"{prefix}_split_rows", split_rows.T.copy())], f"{prefix}_tree_bits", axis=0
+        )  # [depth, trees, N]: the sum over depth then adds whole [trees, N] blocks
+        powers = (2 ** np.arange(depth, dtype=np.float32)).reshape(depth, 1, 1)
+        weighted = self.node("Mul", [tree_bits, self.const(f"{prefix}_powers", powers)], f"{prefix}_weighted")
+        leaf_f = self.node(
+            "ReduceSum",
+            [weighted, self.const(f"{prefix}_depth_axis", np.array([0], dtype=np.int64))],
+            f"{prefix}_leaf_f",
+            keepdims=0,
+        )  # [trees, N]
+        leaf_f = self.node("Add", [leaf_f, self.const(f"{prefix}_tree_offsets", offsets)], f"{prefix}_leaf_global")
+        leaf = self.node("Cast", [leaf_f], f"{prefix}_leaf", to=TensorProto.INT64)
         values = self.node(
             "Gather", [self.const(f"{prefix}_leaf_values", np.array(leaves, dtype=np.float64)), leaf], f"{prefix}_vals"
-        )
-        total = self.node("ReduceSum", [values, self.const("axis", np.array([1], dtype=np.int64))], f"{prefix}_sum")
+        )  # [trees, N]
+        total = self.node(
+            "ReduceSum", [values, self.const(f"{prefix}_tree_axis", np.array([0], dtype=np.int64))], f"{prefix}_sum"
+        )  # [1, N]
+        total = self.node("Transpose", [total], f"{prefix}_sum_t")  # [N, 1]
         if model.scale != 1.0:
             total = self.node("Mul", [total, self.const(f"{prefix}_scale", np.array(model.scale))], f"{prefix}_scaled")
         if model.bias != 0.0:
@@ -169,7 +196,7 @@ class GraphBuilder:
         return raw
 
     def _ctr_values(self, model: CatBoostModel, prefix: str) -> str:
-        """[N, len(model.ctrs)] float32 CTR values."""
+        """[len(model.ctrs), N] float32 CTR values."""
         cats = model.cat_features
         vocab = {c.index: self.categorical[c.name].vocabulary for c in cats}
         vocab_hash = {i: [cat_feature_hash(v) for v in vs] for i, vs in vocab.items()}
@@ -210,10 +237,15 @@ class GraphBuilder:
                 [ff[f].nan_as_true for f, _ in float_elems],
                 f"{prefix}_ctr_elem",
             )
-            bits_i = self.node("Cast", [bits], f"{prefix}_ctr_bits", to=TensorProto.INT64)
+            bits_i = self.node(
+                "Transpose",
+                [self.node("Cast", [bits], f"{prefix}_ctr_bits", to=TensorProto.INT64)],
+                f"{prefix}_ctr_bits_t",
+            )
             bit_key = self.node("MatMul", [bits_i, self.const(f"{prefix}_bit_place", bit_place)], f"{prefix}_bit_key")
             key = self.node("Add", [key, bit_key], f"{prefix}_key_sum")
         key = self.node("Add", [key, self.const(f"{prefix}_ctr_offsets", offsets)], f"{prefix}_ctr_key")
+        key = self.node("Transpose", [key], f"{prefix}_ctr_key_t")  # [ctrs, N]
         return self.node(
             "LabelEncoder",
             [key],
