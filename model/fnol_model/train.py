@@ -28,10 +28,10 @@ class Trained:
     summary: dict
 
 
-def _cv_trees(pool: catboost.Pool, params: dict, progress: Callable[[str], None], label: str) -> int:
+def _cv_trees(pool: catboost.Pool, params: dict, progress: Callable[[str], None], label: str, train_dir: Path) -> int:
     result = catboost.cv(
         pool,
-        {**params, "iterations": MAX_TREES, "random_seed": SEED},
+        {**params, "iterations": MAX_TREES, "random_seed": SEED, "train_dir": str(train_dir)},
         fold_count=FOLDS,
         early_stopping_rounds=50,
         seed=SEED,
@@ -54,7 +54,7 @@ def retrain(csv: Path, out: Path, progress: Callable[[str], None] = lambda _m: N
 
     reg_pool = catboost.Pool(X, capped, cat_features=CATEGORICAL)
     reg_params = {"loss_function": TWEEDIE}
-    reg_trees = _cv_trees(reg_pool, reg_params, progress, "attritional (Tweedie)")
+    reg_trees = _cv_trees(reg_pool, reg_params, progress, "attritional (Tweedie)", out / "catboost_info")
     reg = catboost.CatBoostRegressor(
         **reg_params, iterations=reg_trees, random_seed=SEED, verbose=False, allow_writing_files=False
     )
@@ -62,7 +62,7 @@ def retrain(csv: Path, out: Path, progress: Callable[[str], None] = lambda _m: N
 
     cls_pool = catboost.Pool(X, large, cat_features=CATEGORICAL)
     cls_params = {"loss_function": "Logloss"}
-    cls_trees = _cv_trees(cls_pool, cls_params, progress, "large loss (Logloss)")
+    cls_trees = _cv_trees(cls_pool, cls_params, progress, "large loss (Logloss)", out / "catboost_info")
     cls = catboost.CatBoostClassifier(
         **cls_params, iterations=cls_trees, random_seed=SEED, verbose=False, allow_writing_files=False
     )
