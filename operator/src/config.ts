@@ -3,6 +3,7 @@
  * and passed down as a typed object. A bad value stops the process with a message
  * naming the variable and what it accepts.
  */
+import { existsSync } from 'node:fs';
 import { hostname } from 'node:os';
 
 export interface OperatorConfig {
@@ -13,6 +14,8 @@ export interface OperatorConfig {
   /** Fetch spec.model.uri and check its sha256 before rolling it out. */
   verifyModelDigest: boolean;
   modelFetchTimeoutMs: number;
+  /** Extra CA certificates (PEM file) trusted when downloading models over https, e.g. a private blob endpoint. */
+  modelCaFile: string;
   /** Largest model the digest check downloads, in bytes. */
   modelMaxBytes: number;
   /** Every FnolModel is reconciled at least this often, even without events. */
@@ -128,11 +131,18 @@ export function loadConfig(env: Env = process.env): OperatorConfig {
       'lease timing is invalid: need LEASE_RETRY_PERIOD_SECONDS < LEASE_RENEW_DEADLINE_SECONDS < LEASE_DURATION_SECONDS',
     );
   }
+  const modelCaFile = str(env, 'MODEL_CA_FILE', '');
+  if (modelCaFile !== '' && !existsSync(modelCaFile)) {
+    throw new ConfigError(
+      `MODEL_CA_FILE=${JSON.stringify(modelCaFile)} does not exist; point it at a PEM file or leave it empty`,
+    );
+  }
   return {
     defaultScorerImage,
     watchNamespace,
     verifyModelDigest: bool(env, 'VERIFY_MODEL_DIGEST', true),
     modelFetchTimeoutMs: int(env, 'MODEL_FETCH_TIMEOUT_SECONDS', 120, 1, 3600) * 1000,
+    modelCaFile,
     modelMaxBytes: int(env, 'MODEL_MAX_MEGABYTES', 2048, 1, 65536) * 1024 * 1024,
     resyncPeriodMs: int(env, 'RESYNC_PERIOD_SECONDS', 300, 5, 86400) * 1000,
     workers: int(env, 'WORKERS', 4, 1, 64),

@@ -5,6 +5,7 @@
  * removes children the spec no longer asks for, and writes status only when it
  * changed. It never asks which event woke it up.
  */
+import { readFileSync } from 'node:fs';
 import type { KubernetesObject, V1Deployment, V1ReplicaSet, V1Secret } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import { API_VERSION, GROUP, PLURAL, VERSION } from './api/crd';
@@ -38,6 +39,8 @@ function controlledBy(obj: Owned, fm: FnolModel): boolean {
 }
 
 export class Reconciler {
+  private readonly modelCa: Buffer | undefined;
+
   constructor(
     private readonly client: KubeClient,
     private readonly cfg: OperatorConfig,
@@ -46,7 +49,9 @@ export class Reconciler {
     private readonly metrics: OperatorMetrics,
     private readonly log: Logger,
     private readonly clock: () => Date = () => new Date(),
-  ) {}
+  ) {
+    this.modelCa = cfg.modelCaFile ? readFileSync(cfg.modelCaFile) : undefined;
+  }
 
   async reconcile(key: string): Promise<ReconcileResult> {
     const [namespace, name] = key.split('/') as [string, string];
@@ -138,6 +143,7 @@ export class Reconciler {
       timeoutMs: this.cfg.modelFetchTimeoutMs,
       maxBytes: this.cfg.modelMaxBytes,
       sasToken,
+      ca: this.modelCa,
     });
     const outcome = result.ok
       ? result.skipped

@@ -6,6 +6,7 @@
 import { createHash } from 'node:crypto';
 import * as http from 'node:http';
 import * as https from 'node:https';
+import * as tls from 'node:tls';
 import { Reasons } from './api/types';
 import type { Blocked } from './status';
 
@@ -19,6 +20,8 @@ export type VerifyResult = { ok: true; skipped?: string } | ({ ok: false } & Blo
 export interface VerifyOptions {
   timeoutMs: number;
   maxBytes: number;
+  /** Extra trusted CA certificates (PEM) for https. */
+  ca?: string | Buffer;
   /** Azure SAS token appended as the query string; never logged or reported. */
   sasToken?: string;
 }
@@ -48,7 +51,10 @@ export function fetchAndHash(uri: string, opts: VerifyOptions): Promise<{ sha256
           : `?${opts.sasToken.replace(/^\?/, '')}`;
       }
       const lib = url.protocol === 'https:' ? https : http;
-      const req = lib.get(url, { timeout: Math.max(1, deadline - Date.now()) }, (res) => {
+      const reqOpts: https.RequestOptions = { timeout: Math.max(1, deadline - Date.now()) };
+      // Extra CAs are added to, not instead of, the system's trusted roots.
+      if (opts.ca && url.protocol === 'https:') reqOpts.ca = [...tls.rootCertificates, opts.ca.toString()];
+      const req = lib.get(url, reqOpts, (res) => {
         const code = res.statusCode ?? 0;
         if (code >= 300 && code < 400 && res.headers.location && redirects < MAX_REDIRECTS) {
           res.resume();

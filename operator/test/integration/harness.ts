@@ -1,0 +1,237 @@
+/**
+ * Shared pieces of the operator's integration suites: the real local cluster
+ * (test/support/cluster.ts), the CRD installed from crds/, an operator started
+ * in-process or as a child process, a model file server on loopback and polling
+ * helpers.
+ */
+import { ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import * as http from 'node:http';
+import * as https from 'node:https';
+import { tmpdir } from 'node:os';
+import type { AddressInfo } from 'node:net';
+import * as path from 'node:path';
+import type { KubeConfig } from '@kubernetes/client-node';
+import pino from 'pino';
+import { crdPath, repoRoot } from '../../src/api/crd';
+import type { FnolModel } from '../../src/api/types';
+import { RunningOperator, startOperator } from '../../src/app';
+import { modelPath } from '../../src/controller';
+import { KubeClient } from '../../src/kube/client';
+import { Cluster, useCluster } from '../../../test/support/cluster';
+
+export { modelPath };
+
+/** Starts (or reuses) the cluster and installs the CRD; resolves once it is Established. */
+export async function clusterWithCrd(ctx: Mocha.Context): Promise<Cluster> {
+  const cluster = await useCluster(ctx);
+  await cluster.kubectl([
+    'apply',
+    '--server-side',
+    '--force-conflicts',
+    '--field-manager=fnol-tests',
+    '-f',
+    crdPath,
+  ]);
+  await cluster.kubectl([
+    'wait',
+    '--for=condition=Established',
+    '--timeout=60s',
+    'crd/fnolmodels.serving.fnol.io',
+  ]);
+  return cluster;
+}
+
+export function adminClient(cluster: Cluster): KubeClient {
+  return new KubeClient(cluster.kubeConfig);
+}
+
+/** Polls fn until it returns a value other than undefined/false; fails with the last observation. */
+export async function waitFor<T>(
+  what: string,
+  fn: () => Promise<T | undefined | false>,
+  timeoutMs = 30_000,
+  intervalMs = 100,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const v = await fn();
+      if (v !== undefined && v !== false) return v;
+      last = v;
+    } catch (err) {
+      last = err;
+    }
+    if (Date.now() > deadline) {
+      throw new Error(
+        `timed out after ${timeoutMs} ms waiting for ${what}; last: ${last instanceof Error ? last.message : JSON.stringify(last)}`,
+      );
+    }
+    await new Promise((r) => setTimeout(r, intervalMs));
+  }
+}
+
+/** Serves model files over real HTTP (or HTTPS with a throw-away CA) on 127.0.0.1. */
+export class ModelServer {
+  private readonly files = new Map<string, Buffer>();
+  private server: http.Server | undefined;
+  requests = 0;
+  /** Query string of the last request (where a SAS token arrives). */
+  lastQuery = '';
+  /** PEM file of the self-signed certificate, when started with TLS. */
+  caFile = '';
+
+  constructor(private readonly useTls = false) {}
+
+  async start(): Promise<void> {
+    const handler: http.RequestListener = (req, res) => {
+      this.requests++;
+      const u = new URL(req.url ?? '/', 'http://x');
+      this.lastQuery = u.search;
+      const p = u.pathname;
+      const body = this.files.get(p);
+      if (body) res.writeHead(200, { 'Content-Type': 'application/octet-stream' }).end(body);
+      else res.writeHead(404).end('not found');
+    };
+    if (this.useTls) {
+      const dir = mkdtempSync(path.join(tmpdir(), 'fnol-model-tls-'));
+      execFileSync(
+        'openssl',
+        [
+          'req',
+          '-x509',
+          '-newkey',
+          'ec',
+          '-pkeyopt',
+          'ec_paramgen_curve:P-256',
+          '-nodes',
+          '-keyout',
+          path.join(dir, 'key.pem'),
+          '-out',
+          path.join(dir, 'cert.pem'),
+          '-days',
+          '1',
+          '-subj',
+          '/CN=127.0.0.1',
+          '-addext',
+          'subjectAltName=IP:127.0.0.1',
+        ],
+        { stdio: 'ignore' },
+      );
+      this.caFile = path.join(dir, 'cert.pem');
+      this.server = https.createServer(
+        { key: readFileSync(path.join(dir, 'key.pem')), cert: readFileSync(this.caFile) },
+        handler,
+      );
+    } else {
+      this.server = http.createServer(handler);
+    }
+    await new Promise<void>((r) => this.server!.listen(0, '127.0.0.1', r));
+  }
+
+  /** Publishes bytes at /name and returns the uri and sha256 a FnolModel would use. */
+  publish(name: string, content: Buffer | string): { uri: string; sha256: string } {
+    const body = Buffer.isBuffer(content) ? content : Buffer.from(content);
+    this.files.set(`/${name}`, body);
+    const port = (this.server!.address() as AddressInfo).port;
+    return {
+      uri: `http://127.0.0.1:${port}/${name}`,
+      sha256: createHash('sha256').update(body).digest('hex'),
+    };
+  }
+
+  async stop(): Promise<void> {
+    await new Promise<void>((r) => (this.server ? this.server.close(() => r()) : r()));
+    this.server?.closeAllConnections();
+  }
+}
+
+/** An operator in this process, watching one namespace, leader election off. */
+export async function inProcessOperator(
+  kubeConfig: KubeConfig,
+  namespace: string,
+  env: Record<string, string> = {},
+): Promise<RunningOperator> {
+  return startOperator({
+    kubeConfig,
+    logger: pino({ level: process.env.FNOL_TEST_OPERATOR_LOG ?? 'silent' }),
+    env: {
+      WATCH_NAMESPACE: namespace,
+      LEADER_ELECTION: 'false',
+      HEALTH_PORT: '0',
+      HEALTH_HOST: '127.0.0.1',
+      FNOL_SCORER_IMAGE: 'fnol-scorer:test',
+      PROGRESS_DEADLINE_SECONDS: '60',
+      RESYNC_PERIOD_SECONDS: '60',
+      POD_NAME: `test-${namespace}`,
+      ...env,
+    },
+  });
+}
+
+export interface ChildOperator {
+  proc: ChildProcess;
+  logs: string[];
+  kill: (signal?: NodeJS.Signals) => Promise<void>;
+}
+
+/** The operator as its own process (npm run operator's entry point), for kill and failover tests. */
+export function childOperator(env: Record<string, string>): ChildOperator {
+  const logs: string[] = [];
+  const proc = spawn(
+    process.execPath,
+    ['--import', 'tsx', path.join(repoRoot, 'operator', 'src', 'main.ts')],
+    {
+      cwd: repoRoot,
+      env: {
+        PATH: process.env.PATH ?? '',
+        HOME: process.env.HOME ?? '',
+        HEALTH_PORT: '0',
+        HEALTH_HOST: '127.0.0.1',
+        ...env,
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
+  const collect = (b: Buffer) => {
+    for (const line of b.toString('utf8').split('\n')) if (line.trim()) logs.push(line);
+    if (logs.length > 2000) logs.splice(0, logs.length - 2000);
+  };
+  proc.stdout?.on('data', collect);
+  proc.stderr?.on('data', collect);
+  return {
+    proc,
+    logs,
+    kill: (signal = 'SIGKILL') =>
+      new Promise<void>((resolve) => {
+        if (proc.exitCode !== null || proc.signalCode !== null) return resolve();
+        proc.once('exit', () => resolve());
+        proc.kill(signal);
+      }),
+  };
+}
+
+export async function getModel(client: KubeClient, ns: string, name: string): Promise<FnolModel | undefined> {
+  return client.get<FnolModel>(modelPath(ns, name));
+}
+
+export function condition(fm: FnolModel | undefined, type: string) {
+  return fm?.status?.conditions?.find((c) => c.type === type);
+}
+
+/** A FnolModel manifest with the given model; everything else defaulted by the CRD. */
+export function modelManifest(
+  ns: string,
+  name: string,
+  model: { version: string; uri: string; sha256: string },
+  spec: Record<string, unknown> = {},
+): Record<string, unknown> {
+  return {
+    apiVersion: 'serving.fnol.io/v1alpha1',
+    kind: 'FnolModel',
+    metadata: { name, namespace: ns },
+    spec: { model, ...spec },
+  };
+}

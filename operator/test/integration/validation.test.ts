@@ -1,0 +1,159 @@
+/**
+ * The API server itself refuses invalid FnolModels (OpenAPI schema and CEL rules
+ * of crds/fnolmodel.yaml), each with a message naming what is wrong.
+ */
+import { strict as assert } from 'node:assert';
+import { KubeClient, KubeError } from '../../src/kube/client';
+import { createTestNamespace } from '../../../test/support/cluster';
+import { clusterWithCrd, modelPath } from './harness';
+
+const SHA = 'a'.repeat(64);
+const MODEL = { version: '1.0.0', uri: 'https://models.example.test/fnol/fnol-1.0.0.onnx', sha256: SHA };
+
+interface Case {
+  what: string;
+  name?: string;
+  spec: Record<string, unknown>;
+  message: RegExp;
+}
+
+const cases: Case[] = [
+  { what: 'no spec.model', spec: { replicas: 2 }, message: /spec\.model: Required value/ },
+  {
+    what: 'no sha256',
+    spec: { model: { version: '1.0.0', uri: MODEL.uri } },
+    message: /spec\.model\.sha256: Required value/,
+  },
+  {
+    what: 'upper-case sha256',
+    spec: { model: { ...MODEL, sha256: 'A'.repeat(64) } },
+    message: /spec\.model\.sha256.*should match '\^\[a-f0-9\]\{64\}\$'/,
+  },
+  {
+    what: 'short sha256',
+    spec: { model: { ...MODEL, sha256: 'abc' } },
+    message: /spec\.model\.sha256.*at least 64 chars/,
+  },
+  {
+    what: 'ftp uri',
+    spec: { model: { ...MODEL, uri: 'ftp://models.example.test/m.onnx' } },
+    message: /spec\.model\.uri must start with https:\/\/, http:\/\/ or file:\/\/\//,
+  },
+  {
+    what: 'credentials in the uri',
+    spec: { model: { ...MODEL, uri: 'https://user:pw@models.example.test/m.onnx' } },
+    message: /must not contain user information/,
+  },
+  {
+    what: 'a SAS token in the uri',
+    spec: { model: { ...MODEL, uri: 'https://acct.blob.core.windows.net/m/m.onnx?sv=2024&sig=abc' } },
+    message: /must not carry a SAS token/,
+  },
+  {
+    what: 'a version that is not a label value',
+    spec: { model: { ...MODEL, version: '1.0 beta' } },
+    message: /spec\.model\.version.*should match/,
+  },
+  {
+    what: 'negative replicas',
+    spec: { model: MODEL, replicas: -1 },
+    message: /spec\.replicas.*greater than or equal to 0/,
+  },
+  {
+    what: 'too many replicas',
+    spec: { model: MODEL, replicas: 1000 },
+    message: /spec\.replicas.*less than or equal to 100/,
+  },
+  {
+    what: 'minReplicas above maxReplicas',
+    spec: { model: MODEL, autoscaling: { minReplicas: 5, maxReplicas: 2 } },
+    message: /minReplicas must be less than or equal to spec\.autoscaling\.maxReplicas/,
+  },
+  {
+    what: 'CPU target above 100 %',
+    spec: { model: MODEL, autoscaling: { maxReplicas: 4, targetCPUUtilizationPercentage: 150 } },
+    message: /targetCPUUtilizationPercentage.*less than or equal to 100/,
+  },
+  {
+    what: 'an invalid ingress host',
+    spec: { model: MODEL, ingress: { host: 'Not_A_Host' } },
+    message: /spec\.ingress\.host.*should match/,
+  },
+  {
+    what: 'an ingress path without /',
+    spec: { model: MODEL, ingress: { host: 'fnol.example.test', path: 'score' } },
+    message: /spec\.ingress\.path.*should match/,
+  },
+  {
+    what: 'credentials over plain http',
+    spec: {
+      model: { ...MODEL, uri: 'http://models.example.test/m.onnx', credentialsSecretRef: { name: 'sas' } },
+    },
+    message: /credentialsSecretRef needs an https:\/\/ uri/,
+  },
+  {
+    what: 'a name that cannot name a Service',
+    name: '1fnol',
+    spec: { model: MODEL },
+    message: /metadata\.name must be a DNS-1035 label/,
+  },
+  {
+    what: 'a CPU limit that is not a quantity',
+    spec: { model: MODEL, resources: { limits: { cpu: 'lots' } } },
+    message: /spec\.resources\.limits\.cpu.*should match/,
+  },
+  {
+    what: 'an API key reference without key',
+    spec: { model: MODEL, auth: { apiKeySecretRef: { name: 'keys' } } },
+    message: /spec\.auth\.apiKeySecretRef\.key: Required value/,
+  },
+  {
+    what: 'an image reference with spaces',
+    spec: { model: MODEL, image: 'bad image' },
+    message: /spec\.image.*should match/,
+  },
+  { what: 'a misspelt field', spec: { model: MODEL, replica: 3 }, message: /unknown field "spec\.replica"/ },
+];
+
+describe('operator integration: the API server rejects invalid FnolModels', function () {
+  let client: KubeClient;
+  let ns: string;
+
+  before(async function () {
+    const cluster = await clusterWithCrd(this);
+    client = new KubeClient(cluster.kubeConfig);
+    ns = await createTestNamespace('op-valid');
+  });
+
+  it('accepts the valid baseline (so each rejection below is due to its one defect)', async () => {
+    await client.request('POST', modelPath(ns), {
+      body: {
+        apiVersion: 'serving.fnol.io/v1alpha1',
+        kind: 'FnolModel',
+        metadata: { name: 'fnol' },
+        spec: { model: MODEL },
+      },
+      query: { dryRun: 'All', fieldValidation: 'Strict' },
+    });
+  });
+
+  for (const c of cases) {
+    it(`rejects ${c.what}`, async () => {
+      const body = {
+        apiVersion: 'serving.fnol.io/v1alpha1',
+        kind: 'FnolModel',
+        metadata: { name: c.name ?? 'fnol' },
+        spec: c.spec,
+      };
+      await assert.rejects(
+        client.request('POST', modelPath(ns), { body, query: { dryRun: 'All', fieldValidation: 'Strict' } }),
+        (err: unknown) => {
+          assert.ok(err instanceof KubeError, String(err));
+          assert.ok([400, 422].includes(err.statusCode), `HTTP ${err.statusCode}: ${err.message}`);
+          assert.match(err.message, c.message);
+          return true;
+        },
+      );
+    });
+  }
+});
