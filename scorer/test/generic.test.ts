@@ -101,12 +101,13 @@ describe('scorer API keys', function () {
   after(() => scorer?.close());
 
   it('answers 401 without a key or with a wrong one, naming how to send it', async () => {
-    for (const headers of [
+    const attempts: Record<string, string>[] = [
       {},
       { 'x-api-key': 'k-alpha-' },
       { authorization: 'Bearer nope' },
       { authorization: 'Basic k-alpha-1' },
-    ]) {
+    ];
+    for (const headers of attempts) {
       const reply = await call(scorer.url, '/score', { body, headers });
       assert.equal(reply.status, 401, JSON.stringify(headers));
       assert.match((reply.body as { error: string }).error, /x-api-key: KEY or Authorization: Bearer KEY/);
