@@ -27,8 +27,8 @@ export class OperatorMetrics {
   });
   readonly apiRequests = new Counter({
     name: 'fnol_operator_api_requests_total',
-    help: 'Requests to the Kubernetes API by verb and HTTP code',
-    labelNames: ['verb', 'code'],
+    help: 'Requests to the Kubernetes API by verb, resource and HTTP code (watches not included)',
+    labelNames: ['verb', 'resource', 'code'],
     registers: [this.registry],
   });
   readonly writesSkipped = new Counter({

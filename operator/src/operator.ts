@@ -59,8 +59,8 @@ export class FnolOperator extends Operator {
     this.cfg = deps.config;
     this.log = deps.logger;
     this.metrics = deps.metrics ?? new OperatorMetrics();
-    this.client = new KubeClient(deps.kubeConfig, (verb, code, _s) =>
-      this.metrics.apiRequests.inc({ verb, code: String(code) }),
+    this.client = new KubeClient(deps.kubeConfig, (verb, code, _s, resource) =>
+      this.metrics.apiRequests.inc({ verb, resource, code: String(code) }),
     );
     this.queue = new WorkQueue({
       baseDelayMs: 500,

@@ -28,9 +28,22 @@ export function isConflict(err: unknown): boolean {
   return err instanceof KubeError && err.statusCode === 409;
 }
 
-export type RequestHook = (verb: string, code: number, seconds: number) => void;
+export type RequestHook = (verb: string, code: number, seconds: number, resource: string) => void;
+
+/** The resource a request path addresses ("deployments", "fnolmodels/status"), for metrics. */
+export function resourceOf(path: string): string {
+  const parts = path.split('?')[0]!.split('/').filter(Boolean);
+  // /api/v1/... or /apis/group/version/...
+  let i = parts[0] === 'api' ? 2 : 3;
+  if (parts[i] === 'namespaces' && parts.length > i + 2) i += 2;
+  const resource = parts[i] ?? 'unknown';
+  const sub = parts[i + 2];
+  return sub ? `${resource}/${sub}` : resource;
+}
 
 interface RequestOptions {
+  /** Return the body as text instead of parsing JSON (e.g. /metrics). */
+  text?: boolean;
   body?: unknown;
   contentType?: string;
   query?: Record<string, string | number | boolean | undefined>;
@@ -92,8 +105,12 @@ export class KubeClient {
         res.on('error', reject);
         res.on('end', () => {
           const code = res.statusCode ?? 0;
-          this.onRequest(verb, code, Number(process.hrtime.bigint() - started) / 1e9);
+          this.onRequest(verb, code, Number(process.hrtime.bigint() - started) / 1e9, resourceOf(path));
           const text = Buffer.concat(chunks).toString('utf8');
+          if (opts.text && code >= 200 && code < 300) {
+            resolve(text as T);
+            return;
+          }
           let parsed: unknown = undefined;
           try {
             parsed = text ? JSON.parse(text) : undefined;
@@ -118,7 +135,7 @@ export class KubeClient {
         req.destroy(new Error(`${method} ${path}: no answer within ${this.timeoutMs} ms`)),
       );
       req.on('error', (err) => {
-        this.onRequest(verb, 0, Number(process.hrtime.bigint() - started) / 1e9);
+        this.onRequest(verb, 0, Number(process.hrtime.bigint() - started) / 1e9, resourceOf(path));
         reject(err);
       });
       if (payload) req.write(payload);

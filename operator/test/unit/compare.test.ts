@@ -1,4 +1,5 @@
 import { strict as assert } from 'node:assert';
+import { resourceOf } from '../../src/kube/client';
 import { isSubset, quantityValue, upToDate, withAppliedHash } from '../../src/kube/compare';
 
 describe('apply skipping (compare)', () => {
@@ -24,5 +25,17 @@ describe('apply skipping (compare)', () => {
     assert.ok(upToDate(desired, live));
     const changed = withAppliedHash({ metadata: { annotations: { a: 'x' } }, spec: {} });
     assert.ok(!upToDate(changed, live));
+  });
+});
+
+describe('request metrics', () => {
+  it('names the resource of a request path', () => {
+    assert.equal(resourceOf('/apis/apps/v1/namespaces/ns/deployments/fnol'), 'deployments');
+    assert.equal(resourceOf('/api/v1/namespaces/ns/services'), 'services');
+    assert.equal(
+      resourceOf('/apis/serving.fnol.io/v1alpha1/namespaces/ns/fnolmodels/fnol/status'),
+      'fnolmodels/status',
+    );
+    assert.equal(resourceOf('/apis/coordination.k8s.io/v1/namespaces/ns/leases/x?y=1'), 'leases');
   });
 });

@@ -1,0 +1,296 @@
+/**
+ * Operator benchmark on the local cluster (npm run bench:operator):
+ *
+ *   1. 500 FnolModels applied at once: time until every one is Ready.
+ *   2. Reconcile latency, spec change -> updated Deployment seen on a watch,
+ *      p50/p99 over LATENCY_SAMPLES model changes; baseline in the same run:
+ *      the API server's own latency, Deployment patch -> seen on the same watch.
+ *   3. The operator process' memory (VmRSS, VmHWM): idle baseline vs 500 models.
+ *   4. API writes per minute at rest (a resync included), counted by the
+ *      operator (its request metric) and by the API server
+ *      (apiserver_request_total for the resources the operator writes).
+ *
+ * Env: BENCH_MODELS (500), LATENCY_SAMPLES (100), REST_SECONDS (60).
+ * The operator runs as its own process (tsx), leader election on, as deployed.
+ */
+import { readFileSync } from 'node:fs';
+import * as http from 'node:http';
+import type { V1Deployment } from '@kubernetes/client-node';
+import { Watch } from '@kubernetes/client-node';
+import type { FnolModel } from '../../operator/src/api/types';
+import { modelPath } from '../../operator/src/controller';
+import { KubeClient } from '../../operator/src/kube/client';
+import { childOperator, clusterWithCrdNoMocha, ModelServer, modelManifest } from './support';
+import { createTestNamespace, deleteNamespace, useCluster } from '../../test/support/cluster';
+
+const N = Number(process.env.BENCH_MODELS ?? 500);
+const SAMPLES = Number(process.env.LATENCY_SAMPLES ?? 100);
+const REST_SECONDS = Number(process.env.REST_SECONDS ?? 60);
+const WRITE_VERBS = new Set(['POST', 'PUT', 'PATCH', 'DELETE', 'APPLY']);
+const OPERATOR_RESOURCES = new Set([
+  'fnolmodels',
+  'deployments',
+  'services',
+  'ingresses',
+  'networkpolicies',
+  'poddisruptionbudgets',
+  'horizontalpodautoscalers',
+  'events',
+]);
+
+function log(msg: string): void {
+  process.stderr.write(`[bench:operator] ${msg}\n`);
+}
+
+function percentile(xs: number[], p: number): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.max(0, Math.ceil((p / 100) * s.length) - 1))] ?? NaN;
+}
+
+function memoryOf(pid: number): { rssMb: number; hwmMb: number } {
+  const st = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const kb = (k: string) => Number(new RegExp(`^${k}:\\s+(\\d+) kB`, 'm').exec(st)?.[1] ?? NaN);
+  return { rssMb: kb('VmRSS') / 1024, hwmMb: kb('VmHWM') / 1024 };
+}
+
+async function pool<T>(items: T[], concurrency: number, fn: (t: T) => Promise<void>): Promise<void> {
+  let i = 0;
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (i < items.length) await fn(items[i++]!);
+    }),
+  );
+}
+
+function scrape(port: number): Promise<string> {
+  return new Promise((resolve, reject) => {
+    http
+      .get({ host: '127.0.0.1', port, path: '/metrics' }, (res) => {
+        let s = '';
+        res.on('data', (c: Buffer) => (s += c.toString()));
+        res.on('end', () => resolve(s));
+      })
+      .on('error', reject);
+  });
+}
+
+/** Sum of a counter's samples whose labels pass the filter. */
+function sumCounter(text: string, name: string, keep: (labels: Record<string, string>) => boolean): number {
+  let total = 0;
+  for (const line of text.split('\n')) {
+    if (!line.startsWith(`${name}{`)) continue;
+    const m = /^[^{]+\{([^}]*)\}\s+([0-9.eE+-]+)/.exec(line);
+    if (!m) continue;
+    const labels: Record<string, string> = {};
+    for (const kv of m[1]!.matchAll(/(\w+)="([^"]*)"/g)) labels[kv[1]!] = kv[2]!;
+    if (keep(labels)) total += Number(m[2]);
+  }
+  return total;
+}
+
+async function main(): Promise<void> {
+  const cluster = await useCluster();
+  await clusterWithCrdNoMocha(cluster);
+  const admin = new KubeClient(cluster.kubeConfig);
+  const ns = await createTestNamespace('bench-op');
+  const models = new ModelServer();
+  await models.start();
+  const m1 = models.publish('fnol-1.0.0.onnx', Buffer.alloc(4 << 20, 1)); // a 4 MiB "model"
+
+  // Watch Deployments in the namespace: the observation point for latencies.
+  const seen = new Map<string, { version?: string; generation?: number; at: number }>();
+  const waiters: Array<() => void> = [];
+  const watch = new Watch(cluster.kubeConfig);
+  const watchReq = await watch.watch(
+    `/apis/apps/v1/namespaces/${ns}/deployments`,
+    {},
+    (_type, obj: V1Deployment) => {
+      seen.set(obj.metadata!.name!, {
+        version: obj.spec?.template.metadata?.labels?.['serving.fnol.io/model-version'],
+        generation: obj.metadata?.generation,
+        at: performance.now(),
+      });
+      for (const w of waiters.splice(0)) w();
+    },
+    () => {},
+  );
+  const waitSeen = async (
+    name: string,
+    ok: (s: { version?: string; generation?: number }) => boolean,
+    since: number,
+  ) => {
+    for (;;) {
+      const s = seen.get(name);
+      if (s && s.at >= since && ok(s)) return s.at - since;
+      await new Promise<void>((r) => {
+        waiters.push(r);
+        setTimeout(r, 1000);
+      });
+    }
+  };
+
+  log(`starting the operator (namespace ${ns})`);
+  const op = childOperator({
+    KUBECONFIG: cluster.kubeconfigPath,
+    POD_NAME: 'bench-operator',
+    LEASE_NAMESPACE: ns,
+    WATCH_NAMESPACE: ns,
+    FNOL_SCORER_IMAGE: 'fnol-scorer:bench',
+    RESYNC_PERIOD_SECONDS: String(Math.max(5, Math.floor(REST_SECONDS / 2))),
+    LOG_LEVEL: 'warn',
+    HEALTH_PORT: '18981',
+  });
+  const healthPort = 18981;
+  for (let i = 0; ; i++) {
+    try {
+      if ((await scrape(healthPort)).includes('fnol_operator_leader 1')) break;
+    } catch {
+      /* not listening yet */
+    }
+    if (i > 300) throw new Error(`the operator did not become leader:\n${op.logs.slice(-20).join('\n')}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  await new Promise((r) => setTimeout(r, 2000));
+  const idle = memoryOf(op.proc.pid!);
+  log(`operator idle: RSS ${idle.rssMb.toFixed(0)} MiB`);
+
+  // 1. N FnolModels at once.
+  log(`creating ${N} FnolModels`);
+  const names = Array.from({ length: N }, (_, i) => `fnol-${String(i).padStart(4, '0')}`);
+  const t0 = performance.now();
+  await pool(names, 32, async (name) => {
+    await admin.create(modelPath(ns), modelManifest(ns, name, { version: '1.0.0', ...m1 }, { replicas: 1 }));
+  });
+  const created = performance.now() - t0;
+  let ready = 0;
+  let lastLog = 0;
+  for (;;) {
+    const list = await admin.list<FnolModel>(modelPath(ns));
+    ready = list.items.filter((m) => m.status?.phase === 'Ready').length;
+    if (performance.now() - lastLog > 5000) {
+      log(`${ready}/${N} Ready after ${((performance.now() - t0) / 1000).toFixed(0)} s`);
+      lastLog = performance.now();
+    }
+    if (ready === N) break;
+    if (performance.now() - t0 > 20 * 60_000) throw new Error(`only ${ready}/${N} Ready after 20 minutes`);
+    await new Promise((r) => setTimeout(r, 500));
+  }
+  const allReadyS = (performance.now() - t0) / 1000;
+  const loaded = memoryOf(op.proc.pid!);
+  log(`all ${N} Ready after ${allReadyS.toFixed(1)} s; RSS ${loaded.rssMb.toFixed(0)} MiB`);
+
+  // 2a. Baseline: a Deployment patched directly, seen on the watch.
+  log(`latency: ${SAMPLES} direct Deployment patches (baseline) and ${SAMPLES} FnolModel changes`);
+  const base: number[] = [];
+  for (let i = 0; i < Math.min(SAMPLES, 50); i++) {
+    const name = names[i]!;
+    const gen = seen.get(name)?.generation ?? 0;
+    const since = performance.now();
+    await admin.mergePatch(`/apis/apps/v1/namespaces/${ns}/deployments/${name}`, {
+      metadata: { annotations: { 'bench.fnol.io/touch': String(i) } },
+      spec: { minReadySeconds: (i % 2) + 1 },
+    });
+    base.push(await waitSeen(name, (s) => (s.generation ?? 0) > gen, since));
+  }
+  // 2b. The operator: model change on the FnolModel -> Deployment with the new version.
+  const lat: number[] = [];
+  const m2 = models.publish('fnol-1.1.0.onnx', Buffer.alloc(4 << 20, 2));
+  for (let i = 0; i < SAMPLES; i++) {
+    const name = names[(i * 7) % N]!;
+    const since = performance.now();
+    await admin.mergePatch(modelPath(ns, name), { spec: { model: { version: '1.1.0', ...m2 } } });
+    lat.push(await waitSeen(name, (s) => s.version === '1.1.0', since));
+  }
+
+  // Let the rollouts finish, then measure rest.
+  for (;;) {
+    const list = await admin.list<FnolModel>(modelPath(ns));
+    if (
+      list.items.every(
+        (m) => m.status?.phase === 'Ready' && m.status.observedGeneration === m.metadata.generation,
+      )
+    )
+      break;
+    await new Promise((r) => setTimeout(r, 1000));
+  }
+  await new Promise((r) => setTimeout(r, 3000));
+
+  // 4. Writes at rest.
+  log(`at rest for ${REST_SECONDS} s (one resync included)`);
+  const opBefore = await scrape(healthPort);
+  const apiBefore = await admin.request<string>('GET', '/metrics', { text: true }).catch(() => '');
+  const reconcilesBefore = sumCounter(opBefore, 'fnol_operator_reconcile_total', () => true);
+  await new Promise((r) => setTimeout(r, REST_SECONDS * 1000));
+  const opAfter = await scrape(healthPort);
+  const apiAfter = await admin.request<string>('GET', '/metrics', { text: true }).catch(() => '');
+  const opWrites = (t: string, leases: boolean) =>
+    sumCounter(
+      t,
+      'fnol_operator_api_requests_total',
+      (l) => WRITE_VERBS.has(l.verb ?? '') && (l.resource === 'leases') === leases,
+    );
+  const perMin = 60 / REST_SECONDS;
+  const reconcileWrites = (opWrites(opAfter, false) - opWrites(opBefore, false)) * perMin;
+  const leaseWrites = (opWrites(opAfter, true) - opWrites(opBefore, true)) * perMin;
+  const restReconciles = sumCounter(opAfter, 'fnol_operator_reconcile_total', () => true) - reconcilesBefore;
+  // Writes to what the operator writes: its kinds (not their status, which the
+  // controller manager writes) and FnolModel status. Events of any writer count,
+  // so this is an upper bound.
+  const apiserverWrites = (t: string) =>
+    t === ''
+      ? NaN
+      : sumCounter(t, 'apiserver_request_total', (l) => {
+          if (!WRITE_VERBS.has(l.verb ?? '')) return false;
+          if (l.resource === 'fnolmodels') return true;
+          return OPERATOR_RESOURCES.has(l.resource ?? '') && (l.subresource ?? '') === '';
+        });
+  const apiWrites = (apiserverWrites(apiAfter) - apiserverWrites(apiBefore)) * perMin;
+  const final = memoryOf(op.proc.pid!);
+
+  await op.kill('SIGTERM');
+  watchReq.abort();
+  await models.stop();
+  await deleteNamespace(ns);
+
+  const row = (k: string, v: string, b: string) =>
+    `| ${k.padEnd(48)} | ${v.padStart(12)} | ${b.padStart(26)} |`;
+  const out = [
+    '',
+    `FnolModel operator benchmark: ${N} models, ${SAMPLES} latency samples, ${REST_SECONDS} s at rest`,
+    '',
+    row('measure', 'operator', 'baseline (same run)'),
+    `|${'-'.repeat(50)}|${'-'.repeat(14)}|${'-'.repeat(28)}|`,
+    row(`time to create ${N} FnolModels (API)`, `${(created / 1000).toFixed(1)} s`, ''),
+    row(`time until all ${N} Ready`, `${allReadyS.toFixed(1)} s`, ''),
+    row(
+      'spec change -> Deployment updated, p50',
+      `${percentile(lat, 50).toFixed(0)} ms`,
+      `${percentile(base, 50).toFixed(0)} ms direct patch`,
+    ),
+    row(
+      'spec change -> Deployment updated, p99',
+      `${percentile(lat, 99).toFixed(0)} ms`,
+      `${percentile(base, 99).toFixed(0)} ms direct patch`,
+    ),
+    row('operator RSS', `${loaded.rssMb.toFixed(0)} MiB`, `${idle.rssMb.toFixed(0)} MiB idle, 0 models`),
+    row('operator RSS peak (VmHWM)', `${final.hwmMb.toFixed(0)} MiB`, ''),
+    row('reconciles at rest (resync)', `${restReconciles}`, ''),
+    row('API writes/min at rest, reconciles (operator count)', `${reconcileWrites.toFixed(1)}`, 'goal 0'),
+    row(
+      'API writes/min at rest, owned kinds (apiserver)',
+      `${Number.isNaN(apiWrites) ? 'n/a' : apiWrites.toFixed(1)}`,
+      'goal 0',
+    ),
+    row('API writes/min at rest, leader lease renewals', `${leaseWrites.toFixed(1)}`, 'one per retry period'),
+    '',
+  ];
+  console.log(out.join('\n'));
+}
+
+main().then(
+  () => process.exit(0),
+  (err: unknown) => {
+    console.error(`bench:operator failed: ${(err as Error).stack ?? String(err)}`);
+    process.exit(1);
+  },
+);
