@@ -1,0 +1,77 @@
+// Thin client for FnolModel objects: read, and server-side apply with the
+// fnolctl field manager. Everything else is in rollout.ts (pure).
+import * as k8s from '@kubernetes/client-node';
+import { FIELD_MANAGER, GROUP, PLURAL, VERSION, type FnolModelObject } from './rollout';
+
+export interface FnolModelApi {
+  get(namespace: string, name: string): Promise<FnolModelObject>;
+  apply(namespace: string, name: string, body: Record<string, unknown>): Promise<FnolModelObject>;
+}
+
+/** Loads the kubeconfig from KUBECONFIG (or ~/.kube/config) with a clear error. */
+export function loadKubeConfig(): k8s.KubeConfig {
+  const kc = new k8s.KubeConfig();
+  try {
+    kc.loadFromDefault();
+  } catch (err) {
+    throw new Error(
+      `cannot load the kubeconfig (${(err as Error).message}); set KUBECONFIG to a kubeconfig file`,
+    );
+  }
+  if (!kc.getCurrentCluster()) {
+    throw new Error(
+      'no current cluster in the kubeconfig; set KUBECONFIG to a kubeconfig file with a current-context',
+    );
+  }
+  return kc;
+}
+
+export function kubeError(err: unknown, what: string): Error {
+  const e = err as { statusCode?: number; body?: { message?: string; reason?: string }; message?: string };
+  if (e.statusCode === 404) {
+    return new Error(`${what}: not found; check the namespace and name (kubectl get fnolmodels -A)`);
+  }
+  if (e.statusCode === 403) {
+    return new Error(
+      `${what}: forbidden (${e.body?.message ?? ''}); the identity in KUBECONFIG needs get and patch on fnolmodels`,
+    );
+  }
+  if (e.statusCode === 422) {
+    return new Error(`${what}: rejected by the API server: ${e.body?.message ?? e.message ?? ''}`);
+  }
+  if (e.statusCode) return new Error(`${what}: HTTP ${e.statusCode} ${e.body?.message ?? e.message ?? ''}`);
+  return new Error(`${what}: ${e.message ?? String(err)}; is the cluster in KUBECONFIG reachable?`);
+}
+
+export function fnolModelApi(kc: k8s.KubeConfig): FnolModelApi {
+  const api = kc.makeApiClient(k8s.CustomObjectsApi);
+  return {
+    async get(namespace, name) {
+      try {
+        const res = await api.getNamespacedCustomObject(GROUP, VERSION, namespace, PLURAL, name);
+        return res.body as FnolModelObject;
+      } catch (err) {
+        throw kubeError(err, `reading FnolModel ${namespace}/${name}`);
+      }
+    },
+    async apply(namespace, name, body) {
+      try {
+        const res = await api.patchNamespacedCustomObject(
+          GROUP,
+          VERSION,
+          namespace,
+          PLURAL,
+          name,
+          body,
+          undefined,
+          FIELD_MANAGER,
+          true,
+          { headers: { 'Content-Type': 'application/apply-patch+yaml' } },
+        );
+        return res.body as FnolModelObject;
+      } catch (err) {
+        throw kubeError(err, `applying spec.model to FnolModel ${namespace}/${name}`);
+      }
+    },
+  };
+}

@@ -1,0 +1,165 @@
+// promote and rollback: edit a FnolModel's spec.model, wait for the operator to
+// roll it out, and restore the previous spec.model if it does not become Ready.
+import type { FnolModelApi } from './fnolmodels';
+import {
+  applyBody,
+  previousModel,
+  rolloutState,
+  sameModel,
+  type FnolModelObject,
+  type ModelSpec,
+  type RolloutState,
+} from './rollout';
+
+export interface WaitOptions {
+  timeoutMs: number;
+  pollMs?: number;
+  /** Progress lines are repeated at least this often while nothing changes. */
+  heartbeatMs?: number;
+  log: (line: string) => void;
+  sleep?: (ms: number) => Promise<void>;
+  now?: () => number;
+}
+
+export class PromotionError extends Error {
+  constructor(
+    message: string,
+    readonly exitCode: number,
+  ) {
+    super(message);
+  }
+}
+
+const delay = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+export async function waitForRollout(
+  api: FnolModelApi,
+  namespace: string,
+  name: string,
+  generation: number,
+  version: string,
+  opts: WaitOptions,
+): Promise<RolloutState | { state: 'timeout'; summary: string }> {
+  const now = opts.now ?? Date.now;
+  const sleep = opts.sleep ?? delay;
+  const started = now();
+  let last = '';
+  let lastShown = 0;
+  let state: RolloutState = { state: 'waiting', summary: 'no status read yet' };
+  for (;;) {
+    const fm = await api.get(namespace, name);
+    state = rolloutState(fm, generation, version);
+    const elapsed = now() - started;
+    if (state.summary !== last || elapsed - lastShown >= (opts.heartbeatMs ?? 15_000)) {
+      opts.log(`  [${Math.round(elapsed / 1000)}s] ${state.summary}`);
+      last = state.summary;
+      lastShown = elapsed;
+    }
+    if (state.state !== 'waiting') return state;
+    if (elapsed >= opts.timeoutMs) {
+      return {
+        state: 'timeout',
+        summary: `not Ready after ${Math.round(opts.timeoutMs / 1000)}s: ${state.summary}`,
+      };
+    }
+    await sleep(opts.pollMs ?? 1000);
+  }
+}
+
+export interface PromoteOptions extends WaitOptions {
+  /** Time allowed for the restored model to become Ready again after a failure. */
+  restoreTimeoutMs?: number;
+  /** Keep the current credentialsSecretRef when the target names none (default true). */
+  keepCredentials?: boolean;
+}
+
+/**
+ * Applies `target` as spec.model and waits until the operator reports it Ready
+ * (observedGeneration == generation, phase Ready, activeVersion == version).
+ * On Degraded or timeout, re-applies the previous spec.model and throws.
+ */
+export async function promote(
+  api: FnolModelApi,
+  namespace: string,
+  name: string,
+  requested: ModelSpec,
+  opts: PromoteOptions,
+): Promise<FnolModelObject> {
+  const ref = `FnolModel ${namespace}/${name}`;
+  const fm = await api.get(namespace, name);
+  const current = fm.spec.model;
+  const target: ModelSpec = { ...requested };
+  if (!target.credentialsSecretRef && current.credentialsSecretRef && opts.keepCredentials !== false) {
+    target.credentialsSecretRef = current.credentialsSecretRef;
+  }
+  const unchanged = sameModel(current, target);
+  if (unchanged && rolloutState(fm, fm.metadata.generation ?? 0, target.version).state === 'ready') {
+    opts.log(`${ref} already serves ${target.version}: nothing to do`);
+    return fm;
+  }
+  // Rolling back to the model being replaced stays possible: it is recorded on the object.
+  const previous = unchanged ? previousModel(fm) : current;
+  opts.log(
+    `${ref}: ${current.version} -> ${target.version} (server-side apply of spec.model, field manager fnolctl)`,
+  );
+  const applied = await api.apply(namespace, name, applyBody(name, namespace, target, previous));
+  const generation = applied.metadata.generation ?? 0;
+  opts.log(
+    `waiting for the operator to roll out ${target.version} (generation ${generation}, timeout ${Math.round(opts.timeoutMs / 1000)}s)`,
+  );
+  const outcome = await waitForRollout(api, namespace, name, generation, target.version, opts);
+  if (outcome.state === 'ready') {
+    opts.log(`${ref} serves ${target.version}: Ready`);
+    return api.get(namespace, name);
+  }
+
+  const why = outcome.state === 'degraded' ? `Degraded: ${outcome.summary}` : outcome.summary;
+  if (unchanged) {
+    throw new PromotionError(`${ref} did not become Ready with ${target.version}: ${why}`, 3);
+  }
+  opts.log(`${target.version} failed (${why}); restoring the previous spec.model ${current.version}`);
+  const restored = await api.apply(namespace, name, applyBody(name, namespace, current, previousModel(fm)));
+  const back = await waitForRollout(
+    api,
+    namespace,
+    name,
+    restored.metadata.generation ?? 0,
+    current.version,
+    {
+      ...opts,
+      timeoutMs: opts.restoreTimeoutMs ?? opts.timeoutMs,
+    },
+  );
+  if (back.state === 'ready') {
+    throw new PromotionError(
+      `promotion of ${target.version} failed (${why}); ${ref} was restored to ${current.version} and is Ready. ` +
+        `Inspect with: npm run fnolctl -- status -n ${namespace} ${name}; kubectl -n ${namespace} describe fnolmodel ${name}`,
+      3,
+    );
+  }
+  throw new PromotionError(
+    `promotion of ${target.version} failed (${why}) and the restored ${current.version} is not Ready either (${back.summary}); ` +
+      `the spec is back to ${current.version}; check the operator's logs and the scorer pods`,
+    4,
+  );
+}
+
+/** Promotes the model recorded as previous (the one the last promotion replaced). */
+export async function rollback(
+  api: FnolModelApi,
+  namespace: string,
+  name: string,
+  opts: PromoteOptions,
+): Promise<FnolModelObject> {
+  const fm = await api.get(namespace, name);
+  const prev = previousModel(fm);
+  if (!prev) {
+    throw new PromotionError(
+      `FnolModel ${namespace}/${name} has no previous model recorded (annotation serving.fnol.io/previous-model); ` +
+        'promote a specific version instead: fnolctl promote --version V --uri URI --sha256 HEX',
+      1,
+    );
+  }
+  opts.log(`rolling back FnolModel ${namespace}/${name} from ${fm.spec.model.version} to ${prev.version}`);
+  return promote(api, namespace, name, prev, { ...opts, keepCredentials: false });
+}

@@ -1,0 +1,224 @@
+// fnolctl promote / rollback / status against the real API server (local
+// cluster, CRD from crds/) with the real operator reconciling, and model
+// versions published to the real model store (Azurite) by the publish step.
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import type { RunningOperator } from '../../../operator/src/app';
+import { clusterWithCrd, inProcessOperator } from '../../../operator/test/integration/harness';
+import { createTestNamespace, type Cluster } from '../../../test/support/cluster';
+import { connectFromEnv, sha256 } from '../../src/model-store';
+import { publishModel, type PublishResult } from '../../src/publish-model';
+import { PREVIOUS_MODEL_ANNOTATION, type FnolModelObject } from '../../src/rollout';
+
+const run = promisify(execFile);
+const ROOT = path.resolve(__dirname, '..', '..', '..');
+
+interface CliResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+describe('fnolctl against the cluster with the operator running', function () {
+  this.timeout(300_000);
+  let cluster: Cluster;
+  let ns: string;
+  let operator: RunningOperator | undefined;
+  let kubeconfig: string;
+  const container = `fnolctl-${randomBytes(4).toString('hex')}`;
+  const published: Record<string, PublishResult> = {};
+  const work = mkdtempSync(path.join(tmpdir(), 'fnolctl-'));
+
+  const fnolctl = async (...args: string[]): Promise<CliResult> => {
+    try {
+      const { stdout, stderr } = await run('npx', ['tsx', 'cli/src/fnolctl.ts', ...args], {
+        cwd: ROOT,
+        env: { ...process.env, KUBECONFIG: kubeconfig },
+      });
+      return { code: 0, stdout, stderr };
+    } catch (err) {
+      const e = err as { code: number; stdout: string; stderr: string };
+      return { code: e.code, stdout: e.stdout, stderr: e.stderr };
+    }
+  };
+  const get = async (): Promise<FnolModelObject> =>
+    JSON.parse(
+      await cluster.kubectl(['-n', ns, 'get', 'fnolmodel', 'fnol', '-o', 'json']),
+    ) as FnolModelObject;
+
+  before(async function () {
+    cluster = await clusterWithCrd(this);
+    kubeconfig = cluster.kubeconfigPath;
+    ns = await createTestNamespace('fnolctl');
+
+    // Two model versions in the model store, published by the publish step. The
+    // operator checks each version's digest by downloading it from there.
+    await run('bash', [path.join(ROOT, 'store/up.sh')]);
+    const env = {
+      AZURE_STORAGE_CONNECTION_STRING: (
+        await run('bash', [path.join(ROOT, 'store/connection-string.sh')])
+      ).stdout.trim(),
+    };
+    await connectFromEnv(env).client.getContainerClient(container).createIfNotExists({ access: 'blob' });
+    for (const version of ['1.0.0', '1.1.0']) {
+      const dir = mkdtempSync(path.join(work, `model-${version}-`));
+      const bytes = randomBytes(64_000);
+      writeFileSync(path.join(dir, `fnol-${version}.onnx`), bytes);
+      writeFileSync(
+        path.join(dir, `fnol-${version}.model-card.json`),
+        JSON.stringify({ version, sha256: sha256(bytes) }),
+      );
+      published[version] = await publishModel({
+        version,
+        modelDir: dir,
+        container,
+        env,
+        log: () => undefined,
+      });
+      writeFileSync(path.join(work, `publish-${version}.json`), JSON.stringify(published[version]));
+    }
+    operator = await inProcessOperator(cluster.kubeConfig, ns);
+
+    const m = published['1.0.0']!;
+    await cluster.kubectl(
+      ['apply', '-f', '-'],
+      JSON.stringify({
+        apiVersion: 'serving.fnol.io/v1alpha1',
+        kind: 'FnolModel',
+        metadata: { name: 'fnol', namespace: ns },
+        spec: { model: { version: m.version, uri: m.uri, sha256: m.sha256 }, replicas: 2 },
+      }),
+    );
+  });
+
+  after(async function () {
+    await operator?.stop();
+    await connectFromEnv({
+      AZURE_STORAGE_CONNECTION_STRING: (
+        await run('bash', [path.join(ROOT, 'store/connection-string.sh')])
+      ).stdout.trim(),
+    })
+      .client.getContainerClient(container)
+      .deleteIfExists();
+  });
+
+  it('promote: applies spec.model from the publish result and waits until Ready', async function () {
+    // First make sure 1.0.0 itself is Ready (promoting the same model is a wait, not an edit).
+    const first = await fnolctl(
+      'promote',
+      '-n',
+      ns,
+      'fnol',
+      '--from',
+      path.join(work, 'publish-1.0.0.json'),
+      '--timeout',
+      '120',
+    );
+    assert.equal(first.code, 0, first.stderr + first.stdout);
+
+    const res = await fnolctl(
+      'promote',
+      '-n',
+      ns,
+      'fnol',
+      '--from',
+      path.join(work, 'publish-1.1.0.json'),
+      '--timeout',
+      '120',
+    );
+    assert.equal(res.code, 0, `promote failed:\n${res.stdout}\n${res.stderr}`);
+    assert.match(res.stdout, /1\.0\.0 -> 1\.1\.0/);
+    assert.match(res.stdout, /\[\d+s\] /, 'no progress lines while waiting');
+    assert.match(res.stdout, /serves 1\.1\.0: Ready/);
+
+    const fm = await get();
+    assert.equal(fm.spec.model.version, '1.1.0');
+    assert.equal(fm.spec.model.sha256, published['1.1.0']!.sha256);
+    assert.equal(fm.status?.phase, 'Ready');
+    assert.equal(fm.status?.activeVersion, '1.1.0');
+    assert.equal(fm.status?.observedGeneration, fm.metadata.generation);
+    assert.equal(JSON.parse(fm.metadata.annotations![PREVIOUS_MODEL_ANNOTATION]!).version, '1.0.0');
+    // fnolctl owns spec.model through server-side apply; replicas stay with kubectl.
+    const managed = (
+      fm.metadata as { managedFields?: { manager: string; operation: string; fieldsV1?: unknown }[] }
+    ).managedFields!;
+    const mine = managed.find((f) => f.manager === 'fnolctl' && f.operation === 'Apply');
+    assert.ok(mine, 'no Apply entry for field manager fnolctl');
+    assert.match(JSON.stringify(mine.fieldsV1), /"f:model"/);
+    assert.doesNotMatch(JSON.stringify(mine.fieldsV1), /"f:replicas"/);
+  });
+
+  it('promote: a version that goes Degraded is restored to the previous model, exit 3', async function () {
+    // The blob exists but is not what the digest says: the operator refuses it.
+    const bad = { ...published['1.1.0']!, version: '1.2.0', sha256: sha256(Buffer.from('something else')) };
+    writeFileSync(path.join(work, 'publish-bad.json'), JSON.stringify(bad));
+    const res = await fnolctl(
+      'promote',
+      '-n',
+      ns,
+      'fnol',
+      '--from',
+      path.join(work, 'publish-bad.json'),
+      '--timeout',
+      '90',
+    );
+    assert.equal(res.code, 3, `expected exit 3:\n${res.stdout}\n${res.stderr}`);
+    assert.match(res.stdout, /restoring the previous spec\.model 1\.1\.0/);
+    assert.match(res.stderr, /promotion of 1\.2\.0 failed .*restored to 1\.1\.0 and is Ready/);
+    const fm = await get();
+    assert.equal(fm.spec.model.version, '1.1.0');
+    assert.equal(fm.spec.model.sha256, published['1.1.0']!.sha256);
+    assert.equal(fm.status?.phase, 'Ready');
+    assert.equal(fm.status?.activeVersion, '1.1.0');
+    // The rollback target is still the model before 1.1.0.
+    assert.equal(JSON.parse(fm.metadata.annotations![PREVIOUS_MODEL_ANNOTATION]!).version, '1.0.0');
+  });
+
+  it('rollback: returns to the model the last promotion replaced', async function () {
+    const res = await fnolctl('rollback', '-n', ns, 'fnol', '--timeout', '120');
+    assert.equal(res.code, 0, `rollback failed:\n${res.stdout}\n${res.stderr}`);
+    assert.match(res.stdout, /rolling back FnolModel .* from 1\.1\.0 to 1\.0\.0/);
+    const fm = await get();
+    assert.equal(fm.spec.model.version, '1.0.0');
+    assert.equal(fm.status?.activeVersion, '1.0.0');
+    assert.equal(fm.status?.phase, 'Ready');
+    assert.equal(JSON.parse(fm.metadata.annotations![PREVIOUS_MODEL_ANNOTATION]!).version, '1.1.0');
+  });
+
+  it('status: human and JSON output; clear errors for a missing FnolModel or bad input', async function () {
+    const human = await fnolctl('status', '-n', ns, 'fnol');
+    assert.equal(human.code, 0, human.stderr);
+    assert.match(human.stdout, /active version {3}1\.0\.0/);
+    assert.match(human.stdout, /phase {12}Ready/);
+    const json = await fnolctl('status', '-n', ns, 'fnol', '--json');
+    const parsed = JSON.parse(json.stdout.trim().split('\n').pop()!) as FnolModelObject;
+    assert.equal(parsed.status?.activeVersion, '1.0.0');
+
+    const missing = await fnolctl('status', '-n', ns, 'nope');
+    assert.equal(missing.code, 1);
+    assert.match(missing.stderr, /FnolModel .*\/nope: not found/);
+    const badSha = await fnolctl(
+      'promote',
+      '-n',
+      ns,
+      'fnol',
+      '--version',
+      '2.0.0',
+      '--uri',
+      published['1.0.0']!.uri,
+      '--sha256',
+      'xyz',
+    );
+    assert.equal(badSha.code, 1);
+    assert.match(badSha.stderr, /sha256 "xyz" must be 64 lower-case hex characters/);
+    const usage = await fnolctl('promote', '-n', ns, 'fnol');
+    assert.equal(usage.code, 2);
+    assert.match(usage.stderr, /promote needs --from PUBLISH_JSON/);
+    assert.equal((await get()).spec.model.version, '1.0.0', 'a rejected command changed the FnolModel');
+  });
+});

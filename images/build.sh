@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# Builds the scorer and operator images locally with buildah, on the locally
+# assembled base images (images/base.sh), and keeps each as an OCI archive in
+# build/images/ for importing into containerd. Usage:
+#   images/build.sh [scorer] [operator]     (both when none is named)
+# Prints each build's steps, time and size, then checks both (images/check.sh).
+source "$(dirname "$0")/lib.sh"
+cd "$ROOT"
+
+targets=("$@")
+[ "${#targets[@]}" -gt 0 ] || targets=(scorer operator)
+for t in "${targets[@]}"; do
+  case "$t" in scorer | operator) ;; *) die "unknown image \"$t\"; choose scorer and/or operator" ;; esac
+done
+
+bash images/base.sh
+
+version="$(node -p 'require("./package.json").version')"
+revision="$(git rev-parse HEAD 2>/dev/null || echo unknown)"
+git diff --quiet HEAD -- 2>/dev/null || revision="$revision-dirty"
+source_url="$(git config --get remote.origin.url 2>/dev/null || echo https://dev.azure.com/fnol/fnol-serving)"
+summary="$IMAGES_OUT/images.tsv"
+: >"$summary.new"
+
+for name in "${targets[@]}"; do
+  image="localhost/fnol-$name"
+  log="$IMAGES_OUT/build-$name.log"
+  step "building $image:$version (Dockerfile.$name) on $BASE_IMAGE / $RUNTIME_BASE_IMAGE; log $log"
+  started=$SECONDS
+  set +e
+  bah bud --layers --isolation chroot --network host \
+    -f "Dockerfile.$name" \
+    --build-arg NODE_IMAGE="$BASE_IMAGE" \
+    --build-arg RUNTIME_IMAGE="$RUNTIME_BASE_IMAGE" \
+    --build-arg VERSION="$version" \
+    --build-arg VCS_REF="$revision" \
+    --build-arg SOURCE_URL="$source_url" \
+    -t "$image:$version" -t "$image:latest" . 2>&1 | tee "$log" | grep --line-buffered -E '^(STEP [0-9]+/[0-9]+|COMMIT|--> Using cache|Error|error)' | sed -u 's/^/    /'
+  rc=${PIPESTATUS[0]}
+  set -e
+  if [ "$rc" -ne 0 ]; then
+    tail -30 "$log" >&2
+    die "building $image failed (exit $rc); the full log is $log"
+  fi
+  secs=$((SECONDS - started))
+  size="$(image_size "$image:latest")"
+  info "$image:$version built in $(elapsed "$started"), $(human_mb "$size")"
+  archive="$IMAGES_OUT/fnol-$name.oci.tar"
+  rm -f "$archive"
+  bah push --quiet "$image:latest" "oci-archive:$archive:fnol-$name:latest"
+  info "OCI archive $archive (reference fnol-$name:latest)"
+  printf '%s\t%s\t%s\t%s\n' "$name" "$image:$version" "$size" "$secs" >>"$summary.new"
+done
+mv "$summary.new" "$summary"
+
+bash images/check.sh "${targets[@]/#/localhost/fnol-}"
