@@ -1,14 +1,21 @@
 // Benchmark: the ONNX scorer against the baseline (the two .cbm files behind
 // azureml-inference-server-http, as the original Azure ML service ran them), same
-// {"data": [[...]]} contract, same load generator (autocannon, in-process), on
-// loopback. Prints one table. Run with `npm run bench:scorer` (run.sh sets up).
+// {"data": [[...]]} contract, same load generator for both, on loopback. Prints
+// one table. Run with `npm run bench:scorer` (run.sh sets up).
+//
+// Latencies come from a small load generator here (closed loop at a fixed
+// concurrency; open loop at a fixed rate, timed from each request's scheduled
+// start so a stalled server cannot hide its queue). autocannon's req/s is shown as
+// a cross-check, but not its latencies: gunicorn's sync worker closes every
+// connection, and autocannon then pairs responses with the wrong requests.
 //
 // Options (env): BENCH_SECONDS (default 10 per measurement), BENCH_CONNECTIONS
 // (default 16), BENCH_RATE (default 1000 req/s for the fixed-rate latency run).
 
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { Agent, request } from 'node:http';
 
-import { cpus } from 'node:os';
+import { cpus, loadavg } from 'node:os';
 import { join, resolve } from 'node:path';
 import autocannon from 'autocannon';
 
@@ -19,6 +26,9 @@ const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 16);
 const RATE = Number(process.env.BENCH_RATE ?? 1000);
 const MODEL = join(ROOT, 'build/model/fnol-1.0.0.onnx');
+const LOAD_BEFORE = loadavg()
+  .map((l) => l.toFixed(1))
+  .join(' ');
 
 interface Service {
   name: string;
@@ -108,22 +118,93 @@ interface Measure {
   errors: number;
 }
 
-async function load(url: string, body: string, connections: number, rate?: number): Promise<Measure> {
+function post(url: string, body: string, agent: Agent): Promise<boolean> {
+  return new Promise((resolve) => {
+    const req = request(
+      `${url}/score`,
+      {
+        method: 'POST',
+        agent,
+        headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) },
+      },
+      (res) => {
+        let text = '';
+        res.setEncoding('utf8');
+        res.on('data', (c: string) => (text += c));
+        res.on('end', () => resolve(res.statusCode === 200 && /^\{"result": ?\[/.test(text)));
+        res.on('error', () => resolve(false));
+      },
+    );
+    req.on('error', () => resolve(false));
+    req.end(body);
+  });
+}
+
+function summarize(latencies: number[], errors: number, seconds: number): Measure {
+  const sorted = Float64Array.from(latencies).sort();
+  const at = (q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? NaN;
+  return { rps: latencies.length / seconds, p50: at(0.5), p99: at(0.99), errors };
+}
+
+/** `connections` clients sending back to back for SECONDS. */
+async function closedLoop(
+  url: string,
+  body: string,
+  connections: number,
+  seconds = SECONDS,
+): Promise<Measure> {
+  const agent = new Agent({ keepAlive: true, maxSockets: connections });
+  const latencies: number[] = [];
+  let errors = 0;
+  const start = performance.now();
+  const deadline = start + seconds * 1000;
+  await Promise.all(
+    Array.from({ length: connections }, async () => {
+      while (performance.now() < deadline) {
+        const t0 = performance.now();
+        if (await post(url, body, agent)) latencies.push(performance.now() - t0);
+        else errors++;
+      }
+    }),
+  );
+  agent.destroy();
+  return summarize(latencies, errors, (performance.now() - start) / 1000);
+}
+
+/** Requests started at a fixed rate, whatever the server does; latency from the scheduled start. */
+async function openLoop(url: string, body: string, rate: number, seconds = SECONDS): Promise<Measure> {
+  const agent = new Agent({ keepAlive: true, maxSockets: 256 });
+  const latencies: number[] = [];
+  let errors = 0;
+  const total = rate * seconds;
+  const start = performance.now();
+  const inflight: Promise<void>[] = [];
+  for (let i = 0; i < total; i++) {
+    const scheduled = start + (i * 1000) / rate;
+    const wait = scheduled - performance.now();
+    if (wait > 1) await sleep(wait);
+    inflight.push(
+      post(url, body, agent).then((ok) => {
+        if (ok) latencies.push(performance.now() - scheduled);
+        else errors++;
+      }),
+    );
+  }
+  await Promise.all(inflight);
+  agent.destroy();
+  return summarize(latencies, errors, (performance.now() - start) / 1000);
+}
+
+async function autocannonRps(url: string, body: string): Promise<number> {
   const result = await autocannon({
     url: `${url}/score`,
     method: 'POST',
     headers: { 'content-type': 'application/json' },
     body,
-    connections,
+    connections: CONNECTIONS,
     duration: SECONDS,
-    ...(rate ? { overallRate: rate } : {}),
   });
-  return {
-    rps: result.requests.average,
-    p50: result.latency.p50,
-    p99: result.latency.p99,
-    errors: result.errors + result.timeouts + result.non2xx,
-  };
+  return result.requests.average;
 }
 
 async function predict(url: string, rows: unknown[][]): Promise<number[]> {
@@ -171,19 +252,23 @@ async function main(): Promise<void> {
     for (const service of services) {
       process.stderr.write(`measuring ${service.name} ...\n`);
       const rssIdle = rssMiB(service.pid);
-      await load(service.url, single, CONNECTIONS).catch(() => undefined); // warm-up
-      const s = await load(service.url, single, CONNECTIONS);
-      const fixed = await load(service.url, single, CONNECTIONS, RATE);
-      const b100 = await load(service.url, batch100, 1);
-      const b1000 = await load(service.url, batch1000, 1);
+      await closedLoop(service.url, single, CONNECTIONS, 2); // warm-up
+      const s = await closedLoop(service.url, single, CONNECTIONS);
+      const ac = await autocannonRps(service.url, single);
+      const fixed = await openLoop(service.url, single, RATE);
+      const b100 = await closedLoop(service.url, batch100, 1);
+      const b1000 = await closedLoop(service.url, batch1000, 1);
       const rssLoaded = rssMiB(service.pid);
+      const ms = (m: Measure) => `${m.p50.toFixed(2)} / ${m.p99.toFixed(2)}`;
       table[service.name] = {
-        [`single: req/s (${CONNECTIONS} conn)`]: s.rps.toFixed(0),
-        'single: p50 / p99 ms': `${s.p50} / ${s.p99}`,
-        [`single at ${RATE} req/s: achieved, p50 / p99 ms`]: `${fixed.rps.toFixed(0)}, ${fixed.p50} / ${fixed.p99}`,
-        'batch 100: p50 / p99 ms (1 conn)': `${b100.p50} / ${b100.p99}`,
+        [`single: req/s (${CONNECTIONS} clients)`]: s.rps.toFixed(0),
+        'single: p50 / p99 ms': ms(s),
+        [`single: req/s (autocannon, ${CONNECTIONS} conn)`]: ac.toFixed(0),
+        [`single at ${RATE} req/s: achieved req/s`]: fixed.rps.toFixed(0),
+        [`single at ${RATE} req/s: p50 / p99 ms`]: ms(fixed),
+        'batch 100: p50 / p99 ms': ms(b100),
         'batch 100: records/s': (b100.rps * 100).toFixed(0),
-        'batch 1000: p50 / p99 ms (1 conn)': `${b1000.p50} / ${b1000.p99}`,
+        'batch 1000: p50 / p99 ms': ms(b1000),
         'batch 1000: records/s': (b1000.rps * 1000).toFixed(0),
         'RSS MiB idle / after load': `${rssIdle.toFixed(0)} / ${rssLoaded.toFixed(0)}`,
         errors: String(s.errors + fixed.errors + b100.errors + b1000.errors),
@@ -192,7 +277,9 @@ async function main(): Promise<void> {
     const names = services.map((s) => s.name);
     const metrics = Object.keys(table[names[0] as string] ?? {});
     const rps = names.map((n) => Number(table[n]?.[metrics[0] as string]));
-    console.log(`\n${cpus().length} cores, ${SECONDS} s per measurement, autocannon in-process, loopback\n`);
+    console.log(
+      `\n${cpus().length} cores, load average before the run ${LOAD_BEFORE}, ${SECONDS} s per measurement, loopback, batches on 1 client\n`,
+    );
     console.log(`| measure | ${names.join(' | ')} |`);
     console.log(`| --- | ${names.map(() => '---').join(' | ')} |`);
     for (const metric of metrics)

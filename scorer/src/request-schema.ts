@@ -5,6 +5,8 @@ import Ajv2020, { type ErrorObject, type ValidateFunction } from 'ajv/dist/2020'
 import type { FeatureSpec, ModelContract } from './model-contract';
 
 export const MAX_CATEGORY_LENGTH = 1000;
+/** Largest float32: numbers beyond it would reach the model as infinities. */
+export const MAX_FLOAT32 = 3.4028234663852886e38;
 const MAX_DETAILS = 100;
 
 export interface RequestSchemas {
@@ -35,7 +37,11 @@ export interface RequestValidators {
 
 export function featureValueSchema(feature: FeatureSpec): object {
   if (feature.type === 'number') {
-    return { type: feature.nullable ? ['number', 'null'] : 'number' };
+    return {
+      type: feature.nullable ? ['number', 'null'] : 'number',
+      minimum: -MAX_FLOAT32,
+      maximum: MAX_FLOAT32,
+    };
   }
   // Categories are text; an integer is read as its decimal text, as CatBoost does.
   return {
@@ -200,7 +206,9 @@ function reasonFor(
       return `category text longer than ${MAX_CATEGORY_LENGTH} characters`;
     case 'minimum':
     case 'maximum':
-      return 'integer too large to read as a category; send it as a string';
+      return feature?.type === 'number'
+        ? 'number outside the float32 range the model computes in'
+        : 'integer too large to read as a category; send it as a string';
     default:
       return error.message ?? 'invalid value';
   }

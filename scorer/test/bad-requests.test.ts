@@ -3,7 +3,7 @@
 
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { request as httpRequest } from 'node:http';
+import { Agent, request as httpRequest } from 'node:http';
 import { readMetadataProps } from '../src/onnx-metadata';
 import { SMOKE_ROWS, call, fnolModel, startInProcess, type InProcessScorer } from './support';
 
@@ -218,6 +218,29 @@ describe('scorer rejects bad requests with a clear status and message', function
         details: [{ index: 0, field: 'Main_driver', reason: /too large/ }],
       },
       {
+        name: 'number beyond float32',
+        raw: JSON.stringify({ records: [withValue('TP_type_driver', 0)] }).replace(
+          '"TP_type_driver":0',
+          '"TP_type_driver":1e39',
+        ),
+        status: 400,
+        message: /does not match/,
+        details: [
+          {
+            index: 0,
+            field: 'TP_type_driver',
+            reason: 'number outside the float32 range the model computes in',
+          },
+        ],
+      },
+      {
+        name: 'unknown top-level field',
+        body: { data: [row()], model: 'fnol' },
+        status: 400,
+        message: /does not match/,
+        details: [{ reason: 'unknown top-level field "model"; send only "data"' }],
+      },
+      {
         name: 'batch over the limit',
         body: { data: Array.from({ length: 51 }, row) },
         status: 413,
@@ -398,6 +421,7 @@ describe('scorer rejects bad requests with a clear status and message', function
     };
     const paths = ['/score', '/score', '/score', '/v2/models/fnol/infer'];
     const statuses = new Map<number, number>();
+    const agent = new Agent({ keepAlive: true, maxSockets: 16 });
     const total = 10_000;
     let next = 0;
     const worker = async () => {
@@ -407,7 +431,7 @@ describe('scorer rejects bad requests with a clear status and message', function
         const status = await new Promise<number>((resolve, reject) => {
           const req = httpRequest(
             `${scorer.url}${pick(paths)}`,
-            { method: 'POST', headers: { 'content-type': 'application/json' }, agent: false },
+            { method: 'POST', headers: { 'content-type': 'application/json' }, agent },
             (res) => {
               res.resume();
               res.on('end', () => resolve(res.statusCode ?? 0));
@@ -421,6 +445,7 @@ describe('scorer rejects bad requests with a clear status and message', function
       }
     };
     await Promise.all(Array.from({ length: 16 }, worker));
+    agent.destroy();
     const counted = [...statuses.values()].reduce((a, b) => a + b, 0);
     assert.equal(counted, total);
     assert.ok((statuses.get(400) ?? 0) > 1000, `mostly rejected: ${JSON.stringify([...statuses])}`);
