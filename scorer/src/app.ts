@@ -2,6 +2,7 @@
 // clock, metrics, limits, API keys) so tests can start it in-process.
 
 import { randomUUID } from 'node:crypto';
+import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import type { Logger } from 'pino';
 import type { ApiKeys } from './auth';
@@ -39,7 +40,11 @@ interface ModelView {
   readonly primaryHistogram: { observe(value: number): void };
 }
 
-export function createApp(deps: AppDeps): express.Express {
+/**
+ * The request listener of the scorer. POST /score, the hot path, is handled on
+ * plain node:http objects; every other route goes through express.
+ */
+export function createApp(deps: AppDeps): RequestListener {
   const { state, logger, clock, metrics, limits, apiKeys } = deps;
   const app = express();
   app.disable('x-powered-by');
@@ -67,7 +72,7 @@ export function createApp(deps: AppDeps): express.Express {
     }
     return view;
   };
-  const authorize = (req: Request): void => {
+  const authorize = (req: IncomingMessage): void => {
     if (apiKeys !== undefined && !apiKeys.accepts(req.headers)) {
       throw new HttpError(
         401,
@@ -82,30 +87,51 @@ export function createApp(deps: AppDeps): express.Express {
     for (let i = 0; i < primary.length; i++) v.primaryHistogram.observe(primary[i] as number);
   };
 
-  // One small middleware for every request: request id, access log, metrics.
-  app.use((req: Request, res: Response, next: NextFunction) => {
+  /** Request id, draining, access log and metrics for one request; returns the id. */
+  const instrument = (req: IncomingMessage, res: ServerResponse, path: string): string => {
     const start = clock.now();
     const given = req.headers['x-request-id'];
     const id = typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
-    res.locals.requestId = id;
     res.setHeader('x-request-id', id);
     if (state.draining) res.setHeader('connection', 'close');
     if (logger.isLevelEnabled('trace'))
-      logger.trace({ reqId: id, method: req.method, path: req.path }, 'request received');
+      logger.trace({ reqId: id, method: req.method, path }, 'request received');
     res.on('finish', () => {
-      const route = routeLabel(req.path);
+      const route = routeLabel(path);
       const seconds = (clock.now() - start) / 1000;
-      metrics.requests.labels(route, req.method, String(res.statusCode)).inc();
+      metrics.requests.labels(route, req.method ?? '', String(res.statusCode)).inc();
       metrics.latency.labels(route).observe(seconds);
       const entry = { reqId: id, method: req.method, route, status: res.statusCode, ms: seconds * 1000 };
-      if (res.statusCode >= 500) logger.error({ ...entry, error: res.locals.error }, 'request failed');
-      else if (res.statusCode >= 400) logger.info({ ...entry, error: res.locals.error }, 'request rejected');
+      const error = errors.get(res);
+      if (res.statusCode >= 500) logger.error({ ...entry, error }, 'request failed');
+      else if (res.statusCode >= 400) logger.info({ ...entry, error }, 'request rejected');
       else if (logger.isLevelEnabled('debug')) logger.debug(entry, 'request');
     });
-    next();
-  });
+    return id;
+  };
+  const errors = new WeakMap<ServerResponse, string>();
 
-  app.post('/score', async (req, res) => {
+  /** Answers an error: a client's mistake with its status, anything else as a logged 500. */
+  const fail = (res: ServerResponse, error: unknown, path: string): void => {
+    let httpError: HttpError;
+    if (error instanceof HttpError) {
+      httpError = error;
+    } else if (isClientError(error)) {
+      httpError = new HttpError(error.status, error.expose && error.message ? error.message : 'bad request');
+    } else {
+      logger.error({ reqId: res.getHeader('x-request-id'), err: error, path }, 'unexpected error');
+      httpError = new HttpError(500, 'internal error; the request id is in the x-request-id header');
+    }
+    errors.set(res, httpError.message);
+    if (res.headersSent) {
+      res.destroy();
+      return;
+    }
+    for (const [name, value] of Object.entries(httpError.headers)) res.setHeader(name, value);
+    sendJson(res, httpError.status, errorBody(httpError));
+  };
+
+  const score = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     authorize(req);
     const v = served();
     const body = await readJsonBody(req, limits.maxBodyBytes);
@@ -145,7 +171,7 @@ export function createApp(deps: AppDeps): express.Express {
       const outputs = await runtime.scoreRows(rows);
       metrics.records.labels('data').inc(rows.length);
       observe(outputs, v);
-      res.json({ result: Array.from(outputs[contract.primaryOutput] as Float32Array) });
+      sendJson(res, 200, { result: Array.from(outputs[contract.primaryOutput] as Float32Array) });
       return;
     }
     if (!validators.records(body)) {
@@ -168,7 +194,12 @@ export function createApp(deps: AppDeps): express.Express {
         prediction[names[o] as string] = (columns[o] as Float32Array)[r] as number;
       predictions[r] = prediction;
     }
-    res.json({ model: { name: contract.name, version: contract.version }, predictions });
+    sendJson(res, 200, { model: { name: contract.name, version: contract.version }, predictions });
+  };
+
+  app.use((req: Request, res: Response, next: NextFunction) => {
+    instrument(req, res, req.path);
+    next();
   });
 
   app.get('/healthz', (_req, res) => {
@@ -250,28 +281,28 @@ export function createApp(deps: AppDeps): express.Express {
     next(new HttpError(404, `no endpoint ${req.method} ${req.path}; see GET /openapi.json`));
   });
 
-  // Errors: a client's mistake gets its status and a JSON message; anything else is
-  // a fault of ours, logged in full and answered 500 without internals.
   app.use((error: unknown, req: Request, res: Response, _next: NextFunction) => {
-    let httpError: HttpError;
-    if (error instanceof HttpError) {
-      httpError = error;
-    } else if (isClientError(error)) {
-      httpError = new HttpError(error.status, error.expose && error.message ? error.message : 'bad request');
-    } else {
-      logger.error({ reqId: res.locals.requestId, err: error, path: req.path }, 'unexpected error');
-      httpError = new HttpError(500, 'internal error; the request id is in the x-request-id header');
-    }
-    res.locals.error = httpError.message;
-    if (res.headersSent) {
-      res.destroy();
+    fail(res, error, req.path);
+  });
+
+  return (req, res) => {
+    const url = req.url ?? '';
+    if (req.method === 'POST' && (url === '/score' || url.startsWith('/score?'))) {
+      instrument(req, res, '/score');
+      score(req, res).catch((error: unknown) => fail(res, error, '/score'));
       return;
     }
-    res.status(httpError.status);
-    for (const [name, value] of Object.entries(httpError.headers)) res.setHeader(name, value);
-    res.json(errorBody(httpError));
+    void app(req, res);
+  };
+}
+
+function sendJson(res: ServerResponse, status: number, body: unknown): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, {
+    'content-type': 'application/json; charset=utf-8',
+    'content-length': Buffer.byteLength(text),
   });
-  return app;
+  res.end(text);
 }
 
 function v2Metadata(v: ModelView): object {
