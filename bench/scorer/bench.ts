@@ -111,6 +111,11 @@ function rssMiB(pid: number): number {
   return rows.filter(([p]) => tree.has(p)).reduce((sum, [, , rss]) => sum + rss, 0) / 1024;
 }
 
+interface Goals {
+  p99AtRate: number;
+  batch1000: number;
+}
+
 interface Measure {
   rps: number;
   p50: number;
@@ -249,6 +254,7 @@ async function main(): Promise<void> {
     );
 
     const table: Record<string, Record<string, string>> = {};
+    const goals: Record<string, Goals> = {};
     for (const service of services) {
       process.stderr.write(`measuring ${service.name} ...\n`);
       const rssIdle = rssMiB(service.pid);
@@ -259,11 +265,12 @@ async function main(): Promise<void> {
       const b100 = await closedLoop(service.url, batch100, 1);
       const b1000 = await closedLoop(service.url, batch1000, 1);
       const rssLoaded = rssMiB(service.pid);
+      goals[service.name] = { p99AtRate: fixed.p99, batch1000: b1000.p50 };
       const ms = (m: Measure) => `${m.p50.toFixed(2)} / ${m.p99.toFixed(2)}`;
       table[service.name] = {
-        [`single: req/s (${CONNECTIONS} clients)`]: s.rps.toFixed(0),
-        'single: p50 / p99 ms': ms(s),
         [`single: req/s (autocannon, ${CONNECTIONS} conn)`]: ac.toFixed(0),
+        [`single: req/s (${CONNECTIONS} clients, latency generator)`]: s.rps.toFixed(0),
+        [`single: p50 / p99 ms (${CONNECTIONS} clients)`]: ms(s),
         [`single at ${RATE} req/s: achieved req/s`]: fixed.rps.toFixed(0),
         [`single at ${RATE} req/s: p50 / p99 ms`]: ms(fixed),
         'batch 100: p50 / p99 ms': ms(b100),
@@ -284,7 +291,21 @@ async function main(): Promise<void> {
     console.log(`| --- | ${names.map(() => '---').join(' | ')} |`);
     for (const metric of metrics)
       console.log(`| ${metric} | ${names.map((n) => table[n]?.[metric]).join(' | ')} |`);
-    console.log(`\nsingle-record throughput ratio: ${((rps[0] as number) / (rps[1] as number)).toFixed(1)}x`);
+    const ratio = (rps[0] as number) / (rps[1] as number);
+    const mine = goals[names[0] as string] as Goals;
+    console.log('\ngoals (scorer):');
+    console.log(
+      `  single-record throughput >= 10x baseline (autocannon): ${ratio.toFixed(1)}x ${ratio >= 10 ? 'met' : 'missed'}`,
+    );
+    console.log(
+      `  p99 < 5 ms at ${RATE} req/s: ${mine.p99AtRate.toFixed(2)} ms ${mine.p99AtRate < 5 ? 'met' : 'missed'}`,
+    );
+    console.log(
+      `  batch of 1,000 < 20 ms (p50): ${mine.batch1000.toFixed(2)} ms ${mine.batch1000 < 20 ? 'met' : 'missed'}`,
+    );
+    console.log(
+      `  predictions within 1e-4 relative: ${mismatches === 0 ? 'met' : `missed (${mismatches} rows)`}`,
+    );
   } finally {
     for (const s of services) s.child.kill('SIGTERM');
   }
