@@ -37,7 +37,15 @@ export async function startOperator(opts: StartOptions = {}): Promise<RunningOpe
       timestamp: pino.stdTimeFunctions.isoTime,
     });
   const kubeConfig = opts.kubeConfig ?? new KubeConfig();
-  if (!opts.kubeConfig) kubeConfig.loadFromDefault();
+  if (!opts.kubeConfig) {
+    try {
+      kubeConfig.loadFromDefault();
+    } catch (err) {
+      throw new Error(
+        `cannot load the Kubernetes credentials (${(err as Error).message}); set KUBECONFIG to a kubeconfig file or run in a pod with a ServiceAccount`,
+      );
+    }
+  }
   const metrics = new OperatorMetrics();
   const operator = new FnolOperator({
     config,

@@ -4,8 +4,13 @@
  * puts a key into our work queue, and workers run the Reconciler. Leader
  * election decides when the watches and workers start.
  */
-import Operator, { ResourceEvent, OperatorLogger } from '@dot-i/k8s-operator';
-import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
+import Operator, {
+  ResourceEvent,
+  ResourceEventType,
+  OperatorLogger,
+  ResourceMetaImpl,
+} from '@dot-i/k8s-operator';
+import { CoreV1Api, KubeConfig, KubernetesObject, Watch } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import { GROUP, KIND, PLURAL, VERSION } from './api/crd';
 import type { OperatorConfig } from './config';
@@ -50,6 +55,8 @@ export class FnolOperator extends Operator {
   private running = false;
   private stopping = false;
   private watching = false;
+  private watchesStopped = false;
+  private readonly activeWatches = new Map<string, { abort: () => void }>();
 
   constructor(deps: FnolOperatorDeps) {
     super(loggerAdapter(deps.logger.child({ component: 'k8s-operator' })));
@@ -110,7 +117,7 @@ export class FnolOperator extends Operator {
   }
 
   /** Called by the base class' start(). */
-  protected async init(): Promise<void> {
+  protected override async init(): Promise<void> {
     if (this.elector) {
       this.elector.start();
     } else {
@@ -119,9 +126,73 @@ export class FnolOperator extends Operator {
     }
   }
 
+  /**
+   * Same contract as the base class' watchResource (an endless watch that
+   * re-lists when the server closes it, events as ResourceEvent), but a failed
+   * watch is retried with back-off instead of ending the process, and stop()
+   * ends it for good: the base class exits the process on any watch error,
+   * its own abort at shutdown included.
+   */
+  protected override async watchResource(
+    group: string,
+    version: string,
+    plural: string,
+    onEvent: (event: ResourceEvent) => Promise<void>,
+    namespace?: string,
+  ): Promise<void> {
+    const apiVersion = group ? `${group}/${version}` : version;
+    const id = `${plural}.${apiVersion}`;
+    const path = `${group ? `/apis/${group}/${version}` : `/api/${version}`}${namespace ? `/namespaces/${namespace}` : ''}/${plural}`;
+    let failures = 0;
+    const start = async (): Promise<void> => {
+      if (this.watchesStopped) return;
+      const retry = (err: unknown) => {
+        this.activeWatches.delete(id);
+        if (this.watchesStopped) return;
+        failures = err ? failures + 1 : 0;
+        const delay = err ? Math.min(30_000, 500 * 2 ** Math.min(failures - 1, 6)) : 200;
+        if (err)
+          this.log.warn(
+            { watch: id, err: (err as Error).message, retryInMs: delay },
+            'watch failed; restarting',
+          );
+        setTimeout(() => void start(), delay).unref();
+      };
+      try {
+        const req = await new Watch(this.kubeConfig).watch(
+          path,
+          {},
+          (phase: string, obj: KubernetesObject) => {
+            if (phase !== 'ADDED' && phase !== 'MODIFIED' && phase !== 'DELETED') return;
+            failures = 0;
+            void onEvent({
+              meta: ResourceMetaImpl.createWithPlural(plural, obj),
+              object: obj,
+              type: phase as ResourceEventType,
+            }).catch((err: Error) => this.log.error({ watch: id, err: err.message }, 'event handler failed'));
+          },
+          retry,
+        );
+        if (this.watchesStopped) req.abort();
+        else this.activeWatches.set(id, req);
+      } catch (err) {
+        retry(err);
+      }
+    };
+    await start();
+    this.log.debug({ watch: id }, 'watching');
+  }
+
+  override stop(): void {
+    this.watchesStopped = true;
+    for (const req of this.activeWatches.values()) req.abort();
+    this.activeWatches.clear();
+  }
+
   private async startControllers(): Promise<void> {
     if (this.running || this.stopping) return;
     this.running = true;
+    this.watchesStopped = false;
     const ns = this.cfg.watchNamespace || undefined;
     await this.watchResource(GROUP, VERSION, PLURAL, async (e) => this.onModelEvent(e), ns);
     for (const kind of Object.values(OWNED_KINDS)) {
@@ -188,7 +259,7 @@ export class FnolOperator extends Operator {
 
   private async stopControllers(): Promise<void> {
     if (this.resyncTimer) clearInterval(this.resyncTimer);
-    super.stop();
+    this.stop();
     this.queue.shutDown();
     // Let reconciles in flight finish (bounded) so no half-written state is left.
     await Promise.race([Promise.all(this.workers), new Promise((r) => setTimeout(r, 10_000).unref())]);

@@ -137,7 +137,7 @@ export class ModelServer {
     this.files.set(`/${name}`, body);
     const port = (this.server!.address() as AddressInfo).port;
     return {
-      uri: `http://127.0.0.1:${port}/${name}`,
+      uri: `${this.useTls ? 'https' : 'http'}://127.0.0.1:${port}/${name}`,
       sha256: createHash('sha256').update(body).digest('hex'),
     };
   }

@@ -259,6 +259,15 @@ describe('operator integration: FnolModel lifecycle on a real API server', funct
   });
 
   it('deletes every owned object with the FnolModel (garbage collection)', async () => {
+    for (const kind of [
+      'Deployment',
+      'Service',
+      'Ingress',
+      'PodDisruptionBudget',
+      'NetworkPolicy',
+    ] as const) {
+      assert.ok(await get(kind), `${kind} exists before the FnolModel is deleted`);
+    }
     await client.delete(modelPath(ns, NAME));
     for (const kind of Object.keys(OWNED_KINDS) as Array<keyof typeof OWNED_KINDS>) {
       await waitFor(
