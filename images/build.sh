@@ -19,6 +19,12 @@ version="$(node -p 'require("./package.json").version')"
 revision="$(git rev-parse HEAD 2>/dev/null || echo unknown)"
 git diff --quiet HEAD -- 2>/dev/null || revision="$revision-dirty"
 source_url="$(git config --get remote.origin.url 2>/dev/null || echo https://dev.azure.com/fnol/fnol-serving)"
+# Behind a TLS-inspecting proxy the npm registry's certificate chain ends in the
+# proxy's CA: hand the CA bundle Node.js trusts here to the build as a secret.
+secret_args=()
+if [ -n "${NODE_EXTRA_CA_CERTS:-}" ] && [ -f "$NODE_EXTRA_CA_CERTS" ]; then
+  secret_args=(--secret "id=npm_ca,src=$NODE_EXTRA_CA_CERTS")
+fi
 summary="$IMAGES_OUT/images.tsv"
 : >"$summary.new"
 
@@ -28,14 +34,14 @@ for name in "${targets[@]}"; do
   step "building $image:$version (Dockerfile.$name) on $BASE_IMAGE / $RUNTIME_BASE_IMAGE; log $log"
   started=$SECONDS
   set +e
-  bah bud --layers --isolation chroot --network host \
+  bah bud --layers --isolation chroot --network host "${secret_args[@]}" \
     -f "Dockerfile.$name" \
     --build-arg NODE_IMAGE="$BASE_IMAGE" \
     --build-arg RUNTIME_IMAGE="$RUNTIME_BASE_IMAGE" \
     --build-arg VERSION="$version" \
     --build-arg VCS_REF="$revision" \
     --build-arg SOURCE_URL="$source_url" \
-    -t "$image:$version" -t "$image:latest" . 2>&1 | tee "$log" | grep --line-buffered -E '^(STEP [0-9]+/[0-9]+|COMMIT|--> Using cache|Error|error)' | sed -u 's/^/    /'
+    -t "$image:$version" -t "$image:latest" . 2>&1 | tee "$log" | grep --line-buffered -E '^(\[[0-9]+/[0-9]+] )?(STEP [0-9]+/[0-9]+|COMMIT)|^Error|^error' | sed -u 's/^/    /'
   rc=${PIPESTATUS[0]}
   set -e
   if [ "$rc" -ne 0 ]; then

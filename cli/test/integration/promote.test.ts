@@ -48,7 +48,7 @@ describe('fnolctl against the cluster with the operator running', function () {
   };
   const get = async (): Promise<FnolModelObject> =>
     JSON.parse(
-      await cluster.kubectl(['-n', ns, 'get', 'fnolmodel', 'fnol', '-o', 'json']),
+      await cluster.kubectl(['-n', ns, 'get', 'fnolmodel', 'fnol', '-o', 'json', '--show-managed-fields']),
     ) as FnolModelObject;
 
   before(async function () {
