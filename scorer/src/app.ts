@@ -239,7 +239,7 @@ export function createApp(deps: AppDeps): RequestListener {
   });
 
   app.get('/v2', (_req, res) => {
-    res.json({ name: 'fnol-scorer', version: '1', extensions: [] });
+    res.json({ name: 'onnx-scorer', version: '1', extensions: [] });
   });
   app.get('/v2/health/live', (_req, res) => {
     res.json({ live: true });

@@ -38,7 +38,14 @@ async function main(): Promise<void> {
     },
     'starting scorer',
   );
-  let scorer;
+  let scorer: Awaited<ReturnType<typeof startScorer>> | undefined;
+  const stop = (signal: string) => {
+    logger.info({ signal }, 'signal received');
+    if (scorer === undefined) process.exit(0); // still starting: nothing in flight
+    void scorer.shutdown().then(() => process.exit(0));
+  };
+  process.once('SIGTERM', () => stop('SIGTERM'));
+  process.once('SIGINT', () => stop('SIGINT'));
   try {
     scorer = await startScorer(config, { logger });
   } catch (error) {
@@ -51,12 +58,6 @@ async function main(): Promise<void> {
     );
     process.exit(1);
   }
-  const stop = (signal: string) => {
-    logger.info({ signal }, 'signal received');
-    void scorer.shutdown().then(() => process.exit(0));
-  };
-  process.once('SIGTERM', () => stop('SIGTERM'));
-  process.once('SIGINT', () => stop('SIGINT'));
 }
 
 void main();

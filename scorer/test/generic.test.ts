@@ -192,3 +192,20 @@ describe('scorer readiness', function () {
     }
   });
 });
+
+describe('scorer with an injected clock', function () {
+  it('measures request latency with the clock it is given', async () => {
+    let now = 0;
+    // Every reading advances 3 ms: each request takes exactly 3 ms.
+    const scorer = await startInProcess(fixtureModel('generic'), { clock: { now: () => (now += 3) } });
+    try {
+      assert.equal((await call(scorer.url, '/score', { body: { data: [[1, 'red', 1]] } })).status, 200);
+      const text = await scorer.metrics.registry.metrics();
+      assert.match(text, /scorer_http_request_duration_seconds_bucket\{le="0.002",route="\/score"\} 0/);
+      assert.match(text, /scorer_http_request_duration_seconds_bucket\{le="0.005",route="\/score"\} 1/);
+      assert.match(text, /scorer_http_request_duration_seconds_sum\{route="\/score"\} 0.003/);
+    } finally {
+      await scorer.close();
+    }
+  });
+});
