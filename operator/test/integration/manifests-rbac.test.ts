@@ -98,10 +98,16 @@ describe('operator integration: install manifests, Pod Security and least-privil
     for (const o of manifests()) {
       const obj = structuredClone(o);
       if (obj.metadata.namespace) obj.metadata.namespace = restricted;
-      await admin.request('POST', collectionPath(obj), {
+      // Server-side apply, dry run: works whether the object exists or not.
+      await admin.request('PATCH', `${collectionPath(obj)}/${obj.metadata.name}`, {
         body: obj,
-        query: { dryRun: 'All', fieldValidation: 'Strict' },
+        contentType: 'application/apply-patch+yaml',
+        query: { dryRun: 'All', fieldValidation: 'Strict', fieldManager: 'fnol-tests', force: true },
       });
+      // The pod dry run below needs its ServiceAccount to exist.
+      if (obj.kind === 'ServiceAccount') {
+        await admin.apply(`${collectionPath(obj)}/${obj.metadata.name}`, obj, 'fnol-tests');
+      }
       if (obj.kind === 'Deployment') {
         // PodSecurity is enforced on pods: dry-run the pod the Deployment would create.
         const tpl = (obj as unknown as V1Deployment).spec!.template;
