@@ -42,6 +42,18 @@ if [ "$mode" = "build" ] && core_cached; then
   exit 0
 fi
 
+# One build at a time per cache (tests and shells may start the cluster together).
+mkdir -p "$K8S_CACHE"
+exec 8>"$K8S_CACHE/.build.lock"
+if ! flock -n 8; then
+  info "another build into $K8S_CACHE is running; waiting for it to finish"
+  flock 8
+  if [ "$mode" = "build" ] && core_cached; then
+    info "binaries for Kubernetes $K8S_VERSION are cached in $K8S_BIN"
+    exit 0
+  fi
+fi
+
 command -v go >/dev/null || die "go is not installed; install Go 1.26 or newer (https://go.dev/dl/)"
 
 # Builds are static and path-independent, versioned like upstream releases so
@@ -60,11 +72,12 @@ rm -rf "$staging"
 mkdir -p "$staging" "$(dirname "$K8S_BIN")"
 log="$staging/build.log"
 
-# run_with_progress LABEL CMD...: runs a go build with -v output going to the
-# log and prints, every 20 s, how many packages have been compiled so far.
+# run_with_progress LABEL TOTAL CMD...: runs a go build with -v output going to
+# the log and prints, every 20 s, how many of the TOTAL packages it has compiled
+# (packages already in GOCACHE are not listed, so a warm build finishes early).
 run_with_progress() {
-  local label="$1" start rc pid
-  shift
+  local label="$1" total="$2" start rc pid
+  shift 2
   start="$(now)"
   info "$label: started $(date -u +%H:%M:%S) UTC, log $log"
   : >"$log.step"
@@ -76,7 +89,7 @@ run_with_progress() {
       kill -0 "$pid" 2>/dev/null || break
     done
     if kill -0 "$pid" 2>/dev/null; then
-      info "$label: $(elapsed "$start"), $(grep -c '' "$log.step") packages downloaded or compiled (latest: $(tail -1 "$log.step" | cut -c1-70))"
+      info "$label: $(elapsed "$start"), $(grep -vc '^go: downloading' "$log.step") of ~$total packages compiled (now: $(tail -1 "$log.step" | cut -c1-60))"
     fi
   done
   rc=0
@@ -93,31 +106,31 @@ total_start="$(now)"
 step "Building Kubernetes $K8S_VERSION, etcd $ETCD_VERSION and kwok $KWOK_VERSION from the Go module proxy"
 info "output: $K8S_BIN (GOMODCACHE=$(go env GOMODCACHE), GOCACHE=$(go env GOCACHE))"
 
+CORE_PKGS=(go.etcd.io/etcd/server/v3 k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager
+  k8s.io/kubernetes/cmd/kube-scheduler k8s.io/kubernetes/cmd/kubectl)
+NODE_PKGS=(k8s.io/kubernetes/cmd/kubelet k8s.io/kubernetes/cmd/kube-proxy)
 (
   cd "$CLUSTER_SRC/build"
-  run_with_progress "control plane (etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kubectl)" \
-    go build -mod=readonly -trimpath -v -ldflags "$ldflags" -o "$staging/" \
-    go.etcd.io/etcd/server/v3 \
-    k8s.io/kubernetes/cmd/kube-apiserver \
-    k8s.io/kubernetes/cmd/kube-controller-manager \
-    k8s.io/kubernetes/cmd/kube-scheduler \
-    k8s.io/kubernetes/cmd/kubectl
+  info "resolving packages (downloads the modules pinned by cluster/build/go.sum unless GOMODCACHE has them)"
+  total="$(go list -mod=readonly -deps "${CORE_PKGS[@]}" | grep -c .)"
+  run_with_progress "control plane (etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kubectl)" "$total" \
+    go build -mod=readonly -trimpath -v -ldflags "$ldflags" -o "$staging/" "${CORE_PKGS[@]}"
 ) || die "the control plane build failed; the last lines of $log say why"
 # go names the etcd server binary after its package path (.../server/v3).
 mv "$staging/server" "$staging/etcd"
 
 (
   cd /
-  GOBIN="$staging" GOFLAGS="-buildvcs=false" run_with_progress "kwok $KWOK_VERSION" \
+  GOBIN="$staging" GOFLAGS="-buildvcs=false" run_with_progress "kwok $KWOK_VERSION" "" \
     go install -trimpath -v -ldflags "-s -w" "sigs.k8s.io/kwok/cmd/kwok@$KWOK_VERSION"
 ) || die "the kwok build failed; the last lines of $log say why"
 
 if [ "${FNOL_K8S_NODE_BINARIES:-1}" != "0" ]; then
   (
     cd "$CLUSTER_SRC/build"
-    run_with_progress "node binaries (kubelet, kube-proxy)" \
-      go build -mod=readonly -trimpath -v -ldflags "$ldflags" -o "$staging/" \
-      k8s.io/kubernetes/cmd/kubelet k8s.io/kubernetes/cmd/kube-proxy
+    total="$(go list -mod=readonly -deps "${NODE_PKGS[@]}" | grep -c .)"
+    run_with_progress "node binaries (kubelet, kube-proxy)" "$total" \
+      go build -mod=readonly -trimpath -v -ldflags "$ldflags" -o "$staging/" "${NODE_PKGS[@]}"
   ) || warn "kubelet/kube-proxy did not build (see $log); the simulated-node cluster does not need them"
 fi
 

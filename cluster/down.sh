@@ -22,7 +22,7 @@ if [ ! -d "$CLUSTER_DIR" ]; then
   exit 0
 fi
 if [ "$locked" -eq 0 ]; then
-  exec 9>"$CLUSTER_DIR/.lock"
+  exec 9>"$CLUSTER_DIR/lock"
   flock 9
 fi
 

@@ -10,8 +10,12 @@ export ROOT
 
 # Versions. Kubernetes and etcd are pinned by cluster/build/go.mod (etcd is the
 # release Kubernetes itself is tested with); kwok is pinned here.
-K8S_VERSION="$(awk '$1 == "require" && $2 == "k8s.io/kubernetes" {print $3}' "$CLUSTER_SRC/build/go.mod")"
-ETCD_VERSION="$(awk '$1 == "go.etcd.io/etcd/server/v3" {print $2}' "$CLUSTER_SRC/build/go.mod" | head -1)"
+K8S_VERSION="$(awk '{ sub(/^require[ \t]+/, "") } $1 == "k8s.io/kubernetes" { print $2; exit }' "$CLUSTER_SRC/build/go.mod")"
+ETCD_VERSION="$(awk '$1 == "go.etcd.io/etcd/server/v3" && $2 ~ /^v/ { print $2; exit }' "$CLUSTER_SRC/build/go.mod")"
+[ -n "$K8S_VERSION" ] && [ -n "$ETCD_VERSION" ] || {
+  echo "error: cannot read the Kubernetes and etcd versions from cluster/build/go.mod" >&2
+  exit 1
+}
 KWOK_VERSION="v0.8.0"
 
 # Binary cache, one folder per Kubernetes version.

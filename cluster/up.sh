@@ -17,7 +17,7 @@ start_all="$(now)"
 bash "$CLUSTER_SRC/build.sh"
 
 mkdir -p "$PKI" "$KCFG" "$LOGS" "$PIDS"
-exec 9>"$CLUSTER_DIR/.lock"
+exec 9>"$CLUSTER_DIR/lock"
 flock 9
 
 # ---------------------------------------------------------------- state check
@@ -138,7 +138,8 @@ start() {
   local name="$1"
   shift
   printf '\n=== %s started %s\n' "$name" "$(date -u +%FT%TZ)" >>"$LOGS/$name.log"
-  setsid "$K8S_BIN/$name" "$@" >>"$LOGS/$name.log" 2>&1 </dev/null &
+  # 8>&- 9>&-: the build and cluster locks stay with this script, not the component.
+  setsid "$K8S_BIN/$name" "$@" >>"$LOGS/$name.log" 2>&1 </dev/null 8>&- 9>&- &
   echo "$! $K8S_BIN/$name" >"$PIDS/$name.pid"
 }
 
@@ -231,7 +232,8 @@ start kwok \
   --kubeconfig "$KCFG/kwok.kubeconfig" \
   --manage-all-nodes=false \
   --manage-nodes-with-annotation-selector kwok.x-k8s.io/node=fake \
-  --disregard-status-with-annotation-selector kwok.x-k8s.io/status=custom \
+  --config "$CLUSTER_SRC/manifests/kwok-stages.yaml" \
+  --node-lease-duration-seconds 40 \
   --cidr 10.244.0.1/16 --node-ip 10.244.0.1 \
   --server-address "$HOST_IP:$KWOK_PORT"
 for i in $(seq 0 $((KWOK_NODES - 1))); do

@@ -336,16 +336,35 @@ describe('local cluster', function () {
     it('rejects a pod that violates the restricted level, naming the violations', async function () {
       const res = await refused(() =>
         core.createNamespacedPod(ns, {
-          metadata: { name: 'privileged' },
+          metadata: { name: 'too-powerful' },
           spec: {
-            containers: [{ name: 'app', image: 'registry.invalid/x', securityContext: { privileged: true } }],
+            containers: [
+              {
+                name: 'app',
+                image: 'registry.invalid/x',
+                securityContext: { capabilities: { add: ['NET_ADMIN'] } },
+              },
+            ],
           },
         }),
       );
       assert.equal(res.status, 403);
       assert.match(res.message, /violates PodSecurity "restricted:latest"/);
-      assert.match(res.message, /privileged/);
-      assert.match(res.message, /runAsNonRoot/);
+      assert.match(res.message, /allowPrivilegeEscalation != false/);
+      assert.match(res.message, /NET_ADMIN/);
+      assert.match(res.message, /runAsNonRoot != true/);
+      assert.match(res.message, /seccompProfile/);
+    });
+
+    it('refuses privileged containers cluster-wide (--allow-privileged=false)', async function () {
+      const res = await refused(() =>
+        core.createNamespacedPod(ns, {
+          metadata: { name: 'privileged' },
+          spec: { containers: [{ ...restrictedContainer, securityContext: { privileged: true } }] },
+        }),
+      );
+      assert.equal(res.status, 422);
+      assert.match(res.message, /privileged: Forbidden: disallowed by cluster policy/);
     });
 
     it('admits a pod that meets the restricted level', async function () {
