@@ -171,6 +171,20 @@ export function buildOpenApi(
           responses: { '200': json(ref('ModelCard'), 'model card'), ...errors },
         },
       },
+      '/openapi.json': {
+        get: {
+          summary: 'This document',
+          responses: { '200': { description: 'OpenAPI 3.1', content: { 'application/json': {} } } },
+        },
+      },
+      '/v2': {
+        get: {
+          summary: 'Server metadata (Open Inference Protocol)',
+          responses: {
+            '200': { description: 'name, version, extensions', content: { 'application/json': {} } },
+          },
+        },
+      },
       '/v2/health/live': { get: { responses: { '200': json(ref('V2Live'), 'live') } } },
       '/v2/health/ready': {
         get: {
@@ -184,6 +198,21 @@ export function buildOpenApi(
           parameters: [modelName],
           responses: {
             '200': json(ref('V2ModelMetadata'), 'metadata'),
+            '404': json(ref('Error'), 'unknown model'),
+            ...errors,
+          },
+        },
+      },
+      '/v2/models/{name}/ready': {
+        get: {
+          summary: 'Model readiness (Open Inference Protocol)',
+          security,
+          parameters: [modelName],
+          responses: {
+            '200': json(
+              { type: 'object', properties: { name: { type: 'string' }, ready: { type: 'boolean' } } },
+              'readiness',
+            ),
             '404': json(ref('Error'), 'unknown model'),
             ...errors,
           },
