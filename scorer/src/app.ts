@@ -219,6 +219,7 @@ export function createApp(deps: AppDeps): RequestListener {
   });
   app.get('/metrics', async (_req, res) => {
     metrics.ready.set(state.ready ? 1 : 0);
+    if (state.model !== undefined) served(); // sets scorer_model_info before the first score
     res.setHeader('content-type', metrics.registry.contentType);
     res.send(await metrics.registry.metrics());
   });
@@ -261,7 +262,7 @@ export function createApp(deps: AppDeps): RequestListener {
     return v;
   };
   app.get(['/v2/models/:name', '/v2/models/:name/versions/:version'], (req, res) => {
-    res.json(v2Metadata(findModel(req)));
+    res.json(findModel(req).v2.metadata);
   });
   app.get(['/v2/models/:name/ready', '/v2/models/:name/versions/:version/ready'], (req, res) => {
     findModel(req);
@@ -303,10 +304,6 @@ function sendJson(res: ServerResponse, status: number, body: unknown): void {
     'content-length': Buffer.byteLength(text),
   });
   res.end(text);
-}
-
-function v2Metadata(v: ModelView): object {
-  return v.v2.metadata;
 }
 
 function isClientError(error: unknown): error is { status: number; expose?: boolean; message?: string } {

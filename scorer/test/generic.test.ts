@@ -26,6 +26,12 @@ describe('scorer with a non-FNOL model', function () {
   });
   after(() => scorer?.close());
 
+  it('reports the served model in /metrics before the first request', async () => {
+    const metrics = await call(scorer.url, '/metrics');
+    assert.match(metrics.text, /scorer_model_info\{name="rectangles",version="0.3.1",sha256=""\} 1/);
+    assert.match(metrics.text, /scorer_ready 1/);
+  });
+
   it('derives the request schema from the model: named records with every output', async () => {
     const reply = await call(scorer.url, '/score', { body: { records: selfTest.records } });
     assert.equal(reply.status, 200, reply.text);
