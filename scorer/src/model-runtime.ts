@@ -12,6 +12,7 @@ export interface ScoringSession {
   readonly inputMetadata: readonly ort.InferenceSession.ValueMetadata[];
   readonly outputMetadata: readonly ort.InferenceSession.ValueMetadata[];
   run(feeds: Record<string, ort.Tensor>): Promise<Record<string, ort.OnnxValue>>;
+  release?(): Promise<void>;
 }
 
 export type Outputs = Record<string, Float32Array>;

@@ -4,6 +4,7 @@
 
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
+import { loadModelRuntime } from '../src/model-runtime';
 import { readMetadataProps } from '../src/onnx-metadata';
 import { call, fixtureModel, startInProcess, type InProcessScorer } from './support';
 
@@ -177,9 +178,13 @@ describe('scorer readiness', function () {
   it('is not ready when the self-test does not match', async () => {
     const scorer = await startInProcess(fixtureModel('generic'), { noModel: true });
     try {
-      const good = await startInProcess(fixtureModel('generic'));
-      const runtime = good.runtime!;
-      await good.close();
+      const runtime = await loadModelRuntime(
+        readFileSync(fixtureModel('generic')),
+        { name: undefined, version: undefined },
+        {
+          intraOpThreads: 1,
+        },
+      );
       scorer.state.setModel({
         runtime,
         sha256: undefined,

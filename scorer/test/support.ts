@@ -126,11 +126,13 @@ export async function startInProcess(
     state,
     metrics,
     runtime,
-    close: () =>
-      new Promise<void>((done) => {
+    close: async () => {
+      await new Promise<void>((done) => {
         server.close(() => done());
         server.closeAllConnections();
-      }),
+      });
+      await runtime?.session.release?.();
+    },
   };
 }
 
