@@ -1,0 +1,298 @@
+// The container images, built by the project's own script (images/build.sh),
+// run for real: the scorer container serves the compiled model and answers
+// exactly like the scorer run directly; the operator container takes the lease
+// on the local cluster and reconciles a FnolModel.
+import assert from 'node:assert/strict';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import * as k8s from '@kubernetes/client-node';
+import { ModelServer, clusterWithCrd } from '../../operator/test/integration/harness';
+import { createTestNamespace, type Cluster } from '../../test/support/cluster';
+
+const run = promisify(execFile);
+const ROOT = path.resolve(__dirname, '..', '..');
+const MODEL = path.join(ROOT, 'build/model/fnol-1.0.0.onnx');
+const SCORER_IMAGE = 'localhost/fnol-scorer:latest';
+const OPERATOR_IMAGE = 'localhost/fnol-operator:latest';
+const PODMAN = ['--storage-driver', 'vfs', '--runtime', 'runc', '--cgroup-manager', 'cgroupfs'];
+const LIMITS = ['--ulimit', 'nofile=8192:8192', '--ulimit', 'nproc=4096:4096'];
+
+const podman = async (...args: string[]): Promise<string> =>
+  (await run('podman', [...PODMAN, ...args], { maxBuffer: 64 * 1024 * 1024 })).stdout.trim();
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as { port: number };
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+async function until<T>(
+  what: string,
+  fn: () => Promise<T | undefined>,
+  timeoutMs: number,
+  onTimeout?: () => Promise<string>,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last = '';
+  for (;;) {
+    try {
+      const v = await fn();
+      if (v !== undefined) return v;
+    } catch (err) {
+      last = (err as Error).message;
+    }
+    if (Date.now() > deadline) {
+      const extra = onTimeout ? `\n${await onTimeout().catch((e: Error) => e.message)}` : '';
+      throw new Error(`timed out after ${timeoutMs / 1000}s waiting for ${what} ${last}${extra}`);
+    }
+    await new Promise((r) => setTimeout(r, 500));
+  }
+}
+
+const ready = (url: string) => async (): Promise<true | undefined> =>
+  (await fetch(url, { signal: AbortSignal.timeout(2000) })).status === 200 ? true : undefined;
+
+async function post(url: string, body: unknown): Promise<{ status: number; json: unknown }> {
+  const res = await fetch(url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+  });
+  return { status: res.status, json: await res.json() };
+}
+
+/** The original smoke test's rows and three claims as named records. */
+function exampleRequests(): { data: { data: unknown[][] }; records: { records: Record<string, unknown>[] } } {
+  const up = Array.from({ length: 37 }, (_, i) => i + 1);
+  const card = JSON.parse(
+    readFileSync(path.join(ROOT, 'build/model/fnol-1.0.0.model-card.json'), 'utf8'),
+  ) as {
+    features: { name: string; type: string; values?: string[] }[];
+  };
+  const records = [0, 1, 2].map((k) =>
+    Object.fromEntries(
+      card.features.map((f, i) => [
+        f.name,
+        f.type === 'string' ? (f.values?.[k % (f.values.length || 1)] ?? 'n/k') : (i + k) % 4,
+      ]),
+    ),
+  );
+  return { data: { data: [up, [...up].reverse()] }, records: { records } };
+}
+
+describe('container images', function () {
+  this.timeout(45 * 60 * 1000);
+  const containers: string[] = [];
+  let directScorer: ChildProcess | undefined;
+
+  before(async function () {
+    assert.ok(existsSync(MODEL), `${MODEL} is missing: npm run model:build`);
+    const started = Date.now();
+    // The project's build script: base images (cached by content), both images, checks.
+    const build = spawn('bash', [path.join(ROOT, 'images/build.sh')], {
+      cwd: ROOT,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    build.stdout.on('data', (b: Buffer) => {
+      out += b.toString();
+      if (process.env.FNOL_TEST_VERBOSE) process.stdout.write(b);
+    });
+    build.stderr.on('data', (b: Buffer) => (out += b.toString()));
+    const code = await new Promise<number>((r) => build.on('exit', (c) => r(c ?? 1)));
+    assert.equal(code, 0, `images/build.sh failed:\n${out.slice(-4000)}`);
+    assert.match(out, /all image checks passed/);
+    console.log(`      images/build.sh: ${Math.round((Date.now() - started) / 1000)}s`);
+  });
+
+  after(async function () {
+    directScorer?.kill('SIGTERM');
+    for (const c of containers) await podman('rm', '-f', c).catch(() => undefined);
+  });
+
+  it('the scorer container serves the compiled model exactly like the scorer run directly', async function () {
+    const [containerPort, directPort] = [await freePort(), await freePort()];
+    const name = `fnol-scorer-test-${randomBytes(3).toString('hex')}`;
+    containers.push(name);
+    await podman(
+      'run',
+      '-d',
+      '--name',
+      name,
+      '--network',
+      'host',
+      ...LIMITS,
+      '--read-only',
+      '--cap-drop',
+      'ALL',
+      '--security-opt',
+      'no-new-privileges',
+      '-v',
+      `${path.dirname(MODEL)}:/models:ro`,
+      '-e',
+      'MODEL_URI=file:///models/fnol-1.0.0.onnx',
+      '-e',
+      'MODEL_VERSION=1.0.0',
+      '-e',
+      `PORT=${containerPort}`,
+      SCORER_IMAGE,
+    );
+    directScorer = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'scorer/src/main.ts')], {
+      cwd: ROOT,
+      env: {
+        ...process.env,
+        MODEL_URI: `file://${MODEL}`,
+        MODEL_VERSION: '1.0.0',
+        PORT: String(directPort),
+        LOG_LEVEL: 'warn',
+      },
+      stdio: 'ignore',
+    });
+    const inContainer = `http://127.0.0.1:${containerPort}`;
+    const direct = `http://127.0.0.1:${directPort}`;
+    await until('the scorer container to be ready', ready(`${inContainer}/readyz`), 90_000, () =>
+      podman('logs', name),
+    );
+    await until('the directly run scorer to be ready', ready(`${direct}/readyz`), 90_000);
+
+    // It runs as the image's numeric non-root user.
+    const pid = await podman('inspect', '--format', '{{.State.Pid}}', name);
+    const uid = /^Uid:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1];
+    assert.equal(uid, '10001');
+
+    const { data, records } = exampleRequests();
+    for (const body of [data, records]) {
+      const a = await post(`${inContainer}/score`, body);
+      const b = await post(`${direct}/score`, body);
+      assert.equal(a.status, 200, JSON.stringify(a.json));
+      assert.deepEqual(a.json, b.json, 'the container and the direct scorer disagree');
+    }
+    const result = (await post(`${inContainer}/score`, data)).json as { result: number[] };
+    assert.equal(result.result.length, 2);
+    assert.ok(
+      result.result.every((v) => Number.isFinite(v) && v > 0),
+      JSON.stringify(result),
+    );
+    const bad = await post(`${inContainer}/score`, { data: [[1, 2, 3]] });
+    assert.equal(bad.status, 400);
+  });
+
+  describe('the operator container on the local cluster', function () {
+    let cluster: Cluster;
+    let ns: string;
+    const models = new ModelServer();
+
+    before(async function () {
+      cluster = await clusterWithCrd(this);
+      ns = await createTestNamespace('images');
+      await models.start();
+    });
+
+    after(async function () {
+      await models.stop();
+    });
+
+    it('starts, takes the lease and reconciles a FnolModel', async function () {
+      const healthPort = await freePort();
+      // The container reads a kubeconfig from a private copy (the image's user must read it).
+      const dir = mkdtempSync(path.join(tmpdir(), 'fnol-operator-kube-'));
+      const kubeconfig = path.join(dir, 'config');
+      writeFileSync(kubeconfig, cluster.kubeConfig.exportConfig());
+      chmodSync(dir, 0o755);
+      chmodSync(kubeconfig, 0o644);
+      const name = `fnol-operator-test-${randomBytes(3).toString('hex')}`;
+      containers.push(name);
+      await podman(
+        'run',
+        '-d',
+        '--name',
+        name,
+        '--network',
+        'host',
+        ...LIMITS,
+        '--read-only',
+        '--cap-drop',
+        'ALL',
+        '--security-opt',
+        'no-new-privileges',
+        '-v',
+        `${dir}:/kube:ro`,
+        '-e',
+        'KUBECONFIG=/kube/config',
+        '-e',
+        `WATCH_NAMESPACE=${ns}`,
+        '-e',
+        `LEASE_NAMESPACE=${ns}`,
+        '-e',
+        `POD_NAME=${name}`,
+        '-e',
+        `HEALTH_PORT=${healthPort}`,
+        '-e',
+        'HEALTH_HOST=127.0.0.1',
+        '-e',
+        `FNOL_SCORER_IMAGE=${SCORER_IMAGE}`,
+        OPERATOR_IMAGE,
+      );
+      const logs = () => podman('logs', name);
+      await until(
+        'the operator container to be ready',
+        ready(`http://127.0.0.1:${healthPort}/readyz`),
+        90_000,
+        logs,
+      );
+
+      const coord = cluster.kubeConfig.makeApiClient(k8s.CoordinationV1Api);
+      const holder = await until(
+        'the operator to hold the lease',
+        async () =>
+          (await coord.readNamespacedLease('fnol-operator', ns)).body.spec?.holderIdentity || undefined,
+        60_000,
+        logs,
+      );
+      assert.equal(holder, name);
+
+      const model = models.publish('fnol-1.0.0.onnx', readFileSync(MODEL));
+      await cluster.kubectl(
+        ['apply', '-f', '-'],
+        JSON.stringify({
+          apiVersion: 'serving.fnol.io/v1alpha1',
+          kind: 'FnolModel',
+          metadata: { name: 'fnol', namespace: ns },
+          spec: { model: { version: '1.0.0', ...model }, replicas: 1 },
+        }),
+      );
+      const apps = cluster.kubeConfig.makeApiClient(k8s.AppsV1Api);
+      const deployment = await until(
+        'the operator to create the scorer Deployment',
+        async () => (await apps.listNamespacedDeployment(ns)).body.items[0],
+        60_000,
+        logs,
+      );
+      assert.equal(deployment.spec?.template.spec?.containers[0]?.image, SCORER_IMAGE);
+      const custom = cluster.kubeConfig.makeApiClient(k8s.CustomObjectsApi);
+      const status = await until(
+        'the FnolModel to be Ready',
+        async () => {
+          const fm = (
+            await custom.getNamespacedCustomObject('serving.fnol.io', 'v1alpha1', ns, 'fnolmodels', 'fnol')
+          ).body as { status?: { phase?: string; activeVersion?: string } };
+          return fm.status?.phase === 'Ready' ? fm.status : undefined;
+        },
+        120_000,
+        logs,
+      );
+      assert.equal(status.activeVersion, '1.0.0');
+      assert.ok(models.requests > 0, 'the operator did not verify the model digest');
+    });
+  });
+});
