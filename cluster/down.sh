@@ -26,6 +26,11 @@ if [ "$locked" -eq 0 ]; then
   flock 9
 fi
 
+# A real node (FNOL_REAL_NODE=1) goes first, while the API can still drain it.
+if [ -d "$CLUSTER_DIR/node" ]; then
+  bash "$CLUSTER_SRC/node/down.sh" $([ "$purge" -eq 0 ] || echo --purge)
+fi
+
 stopped=0
 for ((i = ${#COMPONENTS[@]} - 1; i >= 0; i--)); do
   name="${COMPONENTS[$i]}"

@@ -79,4 +79,42 @@ port_in_use() {
   ss -Hltn "sport = :$1" 2>/dev/null | grep -q .
 }
 
+# start NAME ARGS...: runs the cached binary NAME in its own session (so it
+# outlives this script and the shell or test run that started it) and records
+# its pid. start_bin NAME BINARY ARGS... does the same for any binary.
+start() {
+  local name="$1"
+  shift
+  start_bin "$name" "$K8S_BIN/$name" "$@"
+}
+start_bin() {
+  local name="$1" bin="$2"
+  shift 2
+  printf '\n=== %s started %s\n' "$name" "$(date -u +%FT%TZ)" >>"$LOGS/$name.log"
+  # 8>&- 9>&-: the build and cluster locks stay with this script, not the component.
+  setsid "$bin" "$@" >>"$LOGS/$name.log" 2>&1 </dev/null 8>&- 9>&- &
+  echo "$! $(readlink -f "$bin")" >"$PIDS/$name.pid"
+}
+
+# wait_for LABEL TIMEOUT_S COMPONENT CMD...: polls CMD until it succeeds; fails
+# early if COMPONENT's process has exited.
+wait_for() {
+  local label="$1" timeout="$2" comp="$3" t0
+  shift 3
+  t0="$(now)"
+  for _ in $(seq $((timeout * 4))); do
+    if "$@" >/dev/null 2>&1; then
+      info "$label ($(elapsed "$t0"))"
+      return 0
+    fi
+    if [ -n "$comp" ] && [ -z "$(pid_of "$comp")" ]; then
+      tail -n 20 "$LOGS/$comp.log" >&2
+      die "$comp exited during start-up; its log is $LOGS/$comp.log (last lines above)"
+    fi
+    sleep 0.25
+  done
+  [ -z "$comp" ] || tail -n 20 "$LOGS/$comp.log" >&2
+  die "timed out after ${timeout}s waiting for: $label${comp:+ (log: $LOGS/$comp.log)}"
+}
+
 kubectl_admin() { "$K8S_BIN/kubectl" --kubeconfig "$ADMIN_KUBECONFIG" "$@"; }

@@ -24,7 +24,9 @@ if [ "${1:-}" = "--env" ]; then
   echo "READY=$ready"
 else
   step "Local cluster (Kubernetes $K8S_VERSION, etcd $ETCD_VERSION, kwok $KWOK_VERSION)"
-  for c in "${COMPONENTS[@]}"; do
+  extra=()
+  [ ! -d "$CLUSTER_DIR/node" ] || extra=(containerd kubelet kube-proxy)
+  for c in "${COMPONENTS[@]}" "${extra[@]}"; do
     pid="$(pid_of "$c")"
     if [ -n "$pid" ]; then state="running, pid $pid"; else state="stopped"; fi
     info "$(printf '%-24s %s' "$c" "$state")"

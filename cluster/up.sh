@@ -26,6 +26,9 @@ healthy() {
   for c in "${COMPONENTS[@]}"; do [ -n "$(pid_of "$c")" ] || return 1; done
   kubectl_admin get --raw /readyz >/dev/null 2>&1
 }
+real_node_wanted_but_missing() {
+  [ "${FNOL_REAL_NODE:-0}" = "1" ] && { [ -z "$(pid_of kubelet)" ] || [ -z "$(pid_of containerd)" ]; }
+}
 
 any_running() {
   local c
@@ -34,6 +37,10 @@ any_running() {
 }
 
 if healthy; then
+  if real_node_wanted_but_missing; then
+    step "The local cluster is running; adding the real node"
+    bash "$CLUSTER_SRC/node/up.sh"
+  fi
   step "The local cluster is already running (kubeconfig $ADMIN_KUBECONFIG)"
   exit 0
 fi
@@ -131,39 +138,6 @@ kubeconfig "$KCFG/kube-scheduler.kubeconfig" kube-scheduler
 kubeconfig "$KCFG/kwok.kubeconfig" kwok
 umask 022
 
-# ---------------------------------------------------------------- processes
-# start NAME ARGS...: runs the cached binary in its own session (so it outlives
-# this script and the shell or test run that started it) and records its pid.
-start() {
-  local name="$1"
-  shift
-  printf '\n=== %s started %s\n' "$name" "$(date -u +%FT%TZ)" >>"$LOGS/$name.log"
-  # 8>&- 9>&-: the build and cluster locks stay with this script, not the component.
-  setsid "$K8S_BIN/$name" "$@" >>"$LOGS/$name.log" 2>&1 </dev/null 8>&- 9>&- &
-  echo "$! $K8S_BIN/$name" >"$PIDS/$name.pid"
-}
-
-# wait_for LABEL TIMEOUT_S COMPONENT CMD...: polls CMD until it succeeds; fails
-# early if COMPONENT's process has exited.
-wait_for() {
-  local label="$1" timeout="$2" comp="$3" t0
-  shift 3
-  t0="$(now)"
-  for _ in $(seq $((timeout * 4))); do
-    if "$@" >/dev/null 2>&1; then
-      info "$label ($(elapsed "$t0"))"
-      return 0
-    fi
-    if [ -n "$comp" ] && [ -z "$(pid_of "$comp")" ]; then
-      tail -n 20 "$LOGS/$comp.log" >&2
-      die "$comp exited during start-up; its log is $LOGS/$comp.log (last lines above)"
-    fi
-    sleep 0.25
-  done
-  [ -z "$comp" ] || tail -n 20 "$LOGS/$comp.log" >&2
-  die "timed out after ${timeout}s waiting for: $label${comp:+ (log: $LOGS/$comp.log)}"
-}
-
 step "Starting the control plane on $HOST_IP (API server port $APISERVER_PORT)"
 mkdir -p "$ETCD_DATA"
 chmod 700 "$ETCD_DATA"
@@ -248,6 +222,10 @@ nodes_ready() {
 wait_for "$KWOK_NODES nodes are Ready" 60 kwok nodes_ready
 wait_for "the default ServiceAccount exists" 60 kube-controller-manager \
   kubectl_admin get serviceaccount default --namespace default
+
+if [ "${FNOL_REAL_NODE:-0}" = "1" ]; then
+  bash "$CLUSTER_SRC/node/up.sh"
+fi
 
 step "Local cluster ready in $(elapsed "$start_all")"
 info "kubeconfig: $ADMIN_KUBECONFIG   (export KUBECONFIG=$ADMIN_KUBECONFIG)"

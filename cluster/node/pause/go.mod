@@ -1,0 +1,3 @@
+module fnol.local/cluster/node/pause
+
+go 1.26.0
