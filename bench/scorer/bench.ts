@@ -15,6 +15,7 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { Agent, request } from 'node:http';
 
+import { readFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { join, resolve } from 'node:path';
 import autocannon from 'autocannon';
@@ -95,8 +96,8 @@ async function startBaseline(port: number): Promise<Service> {
   return { name: 'baseline (azmlinfsrv, catboost)', url, child, pid: child.pid as number };
 }
 
-/** Resident memory of a process and its descendants (gunicorn workers), in MiB. */
-function rssMiB(pid: number): number {
+/** A process and its descendants (the gunicorn workers of the baseline). */
+function processTree(pid: number): { pid: number; rssKiB: number }[] {
   const ps = spawnSync('ps', ['-e', '-o', 'pid=,ppid=,rss='], { encoding: 'utf8' });
   const rows = ps.stdout
     .trim()
@@ -108,7 +109,27 @@ function rssMiB(pid: number): number {
     grown = false;
     for (const [p, pp] of rows) if (tree.has(pp) && !tree.has(p)) grown = tree.add(p) !== undefined;
   }
-  return rows.filter(([p]) => tree.has(p)).reduce((sum, [, , rss]) => sum + rss, 0) / 1024;
+  return rows.filter(([p]) => tree.has(p)).map(([p, , rss]) => ({ pid: p, rssKiB: rss }));
+}
+
+/** Resident memory of the process tree, in MiB. */
+function rssMiB(pid: number): number {
+  return processTree(pid).reduce((sum, p) => sum + p.rssKiB, 0) / 1024;
+}
+
+/** CPU time (user + system) used so far by the process tree, in ms (from /proc, 10 ms ticks). */
+function cpuMs(pid: number): number {
+  let ticks = 0;
+  for (const p of processTree(pid)) {
+    try {
+      const stat = readFileSync(`/proc/${p.pid}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      ticks += Number(fields[11]) + Number(fields[12]);
+    } catch {
+      // exited meanwhile
+    }
+  }
+  return ticks * 10;
 }
 
 interface Goals {
@@ -117,6 +138,7 @@ interface Goals {
 }
 
 interface Measure {
+  count: number;
   rps: number;
   p50: number;
   p99: number;
@@ -148,7 +170,7 @@ function post(url: string, body: string, agent: Agent): Promise<boolean> {
 function summarize(latencies: number[], errors: number, seconds: number): Measure {
   const sorted = Float64Array.from(latencies).sort();
   const at = (q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? NaN;
-  return { rps: latencies.length / seconds, p50: at(0.5), p99: at(0.99), errors };
+  return { count: latencies.length, rps: latencies.length / seconds, p50: at(0.5), p99: at(0.99), errors };
 }
 
 /** `connections` clients sending back to back for SECONDS. */
@@ -259,11 +281,15 @@ async function main(): Promise<void> {
       process.stderr.write(`measuring ${service.name} ...\n`);
       const rssIdle = rssMiB(service.pid);
       await closedLoop(service.url, single, CONNECTIONS, 2); // warm-up
+      let cpu = cpuMs(service.pid);
       const s = await closedLoop(service.url, single, CONNECTIONS);
+      const cpuSingle = (cpuMs(service.pid) - cpu) / s.count;
       const ac = await autocannonRps(service.url, single);
       const fixed = await openLoop(service.url, single, RATE);
       const b100 = await closedLoop(service.url, batch100, 1);
+      cpu = cpuMs(service.pid);
       const b1000 = await closedLoop(service.url, batch1000, 1);
+      const cpuBatch = (cpuMs(service.pid) - cpu) / b1000.count;
       const rssLoaded = rssMiB(service.pid);
       goals[service.name] = { p99AtRate: fixed.p99, batch1000: b1000.p50 };
       const ms = (m: Measure) => `${m.p50.toFixed(2)} / ${m.p99.toFixed(2)}`;
@@ -277,6 +303,8 @@ async function main(): Promise<void> {
         'batch 100: records/s': (b100.rps * 100).toFixed(0),
         'batch 1000: p50 / p99 ms': ms(b1000),
         'batch 1000: records/s': (b1000.rps * 1000).toFixed(0),
+        'server CPU ms per single-record request': cpuSingle.toFixed(3),
+        'server CPU ms per batch of 1000': cpuBatch.toFixed(1),
         'RSS MiB idle / after load': `${rssIdle.toFixed(0)} / ${rssLoaded.toFixed(0)}`,
         errors: String(s.errors + fixed.errors + b100.errors + b1000.errors),
       };
@@ -293,6 +321,11 @@ async function main(): Promise<void> {
       console.log(`| ${metric} | ${names.map((n) => table[n]?.[metric]).join(' | ')} |`);
     const ratio = (rps[0] as number) / (rps[1] as number);
     const mine = goals[names[0] as string] as Goals;
+    console.log(
+      `\nload average after the run ${loadavg()
+        .map((l) => l.toFixed(1))
+        .join(' ')}`,
+    );
     console.log('\ngoals (scorer):');
     console.log(
       `  single-record throughput >= 10x baseline (autocannon): ${ratio.toFixed(1)}x ${ratio >= 10 ? 'met' : 'missed'}`,
