@@ -60,8 +60,15 @@ export class Reconciler {
     if (!fm || fm.metadata.deletionTimestamp) return {};
     const log = this.log.child({ fnolmodel: key, generation: fm.metadata.generation });
 
-    const depPath = resourcePath(OWNED_KINDS.Deployment, namespace, name);
-    let deployment = await this.client.get<V1Deployment>(depPath);
+    // Read every child at once: the reconcile's latency is mostly round trips.
+    const kinds = Object.values(OWNED_KINDS);
+    const lives = await Promise.all(
+      kinds.map((k) => this.client.get<KubernetesObject & Owned>(resourcePath(k, namespace, name))),
+    );
+    const live = new Map<string, (KubernetesObject & Owned) | undefined>(
+      kinds.map((k, i) => [k.kind, lives[i]]),
+    );
+    let deployment = live.get('Deployment') as V1Deployment | undefined;
     const served = deployment && controlledBy(deployment, fm) ? servedModelOf(deployment) : undefined;
 
     // Decide which model the Deployment serves: the spec's once it passed the
@@ -76,8 +83,8 @@ export class Reconciler {
     let applyError: Blocked | undefined;
     for (const child of desiredChildren(fm, this.cfg, model)) {
       const path = resourcePath(child.kind, namespace, name);
-      const live = await this.client.get<KubernetesObject & Owned>(path);
-      if (live && !controlledBy(live, fm)) {
+      const current = live.get(child.kind.kind);
+      if (current && !controlledBy(current, fm)) {
         applyError = {
           reason: 'ResourceConflict',
           message: `${child.kind.kind} ${namespace}/${name} exists and is not owned by this FnolModel; delete or rename it`,
@@ -85,19 +92,19 @@ export class Reconciler {
         continue;
       }
       if (!child.object) {
-        if (live) {
-          await this.client.delete(path, live.metadata?.uid);
+        if (current) {
+          await this.client.delete(path, current.metadata?.uid);
           log.info({ kind: child.kind.kind }, 'deleted object the spec no longer asks for');
         }
         continue;
       }
       const desired = withAppliedHash(child.object);
-      if (live && upToDate(desired, live)) {
+      if (current && upToDate(desired, current)) {
         this.metrics.writesSkipped.inc();
         continue;
       }
       const applied = await this.client.apply<KubernetesObject>(path, desired, this.cfg.fieldManager);
-      log.info({ kind: child.kind.kind, drift: !!live }, live ? 'applied changes' : 'created');
+      log.info({ kind: child.kind.kind, drift: !!current }, current ? 'applied changes' : 'created');
       if (child.kind === OWNED_KINDS.Deployment) deployment = applied as V1Deployment;
     }
 

@@ -178,11 +178,11 @@ export interface ChildOperator {
 }
 
 /** The operator as its own process (npm run operator's entry point), for kill and failover tests. */
-export function childOperator(env: Record<string, string>): ChildOperator {
+export function childOperator(env: Record<string, string>, compiledEntry?: string): ChildOperator {
   const logs: string[] = [];
   const proc = spawn(
     process.execPath,
-    ['--import', 'tsx', path.join(repoRoot, 'operator', 'src', 'main.ts')],
+    compiledEntry ? [compiledEntry] : ['--import', 'tsx', path.join(repoRoot, 'operator', 'src', 'main.ts')],
     {
       cwd: repoRoot,
       env: {
