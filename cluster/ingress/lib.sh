@@ -1,0 +1,38 @@
+# Settings shared by the ingress controller scripts. Sourced, not executed.
+#
+# The controller is Traefik, built from the Go module proxy at the version
+# pinned in cluster/ingress/build/go.mod, run as a host process that watches
+# the local cluster's Ingress objects and serves them on 127.0.0.1.
+# Every setting can be overridden from the environment.
+INGRESS_SRC="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+# shellcheck source=../lib.sh
+source "$INGRESS_SRC/../lib.sh"
+
+TRAEFIK_VERSION="$(awk '{ sub(/^require[ \t]+/, "") } $1 == "github.com/traefik/traefik/v3" { print $2; exit }' "$INGRESS_SRC/build/go.mod")"
+[ -n "$TRAEFIK_VERSION" ] || die "cannot read the Traefik version from cluster/ingress/build/go.mod"
+
+# Binary cache, one folder per Traefik version.
+INGRESS_CACHE="${FNOL_INGRESS_CACHE:-$HOME/.cache/fnol/ingress}"
+INGRESS_BIN="$INGRESS_CACHE/$TRAEFIK_VERSION/bin"
+TRAEFIK="$INGRESS_BIN/traefik"
+
+# Loopback ports: the entry point serving Ingress traffic, and the one for the
+# controller's own health check (/ping) and metrics.
+INGRESS_PORT="${FNOL_INGRESS_PORT:-18081}"
+INGRESS_ADMIN_PORT="${FNOL_INGRESS_ADMIN_PORT:-18082}"
+
+# The IngressClass the controller serves (the FnolModel default, see
+# operator/src/reconcilers/ingress.ts) and whether Ingresses without a class
+# are served too (they are not by default: only this class).
+INGRESS_CLASS="${FNOL_INGRESS_CLASS:-nginx}"
+
+# Identity: the controller runs as this ServiceAccount with a bound token
+# (TokenRequest) and the least-privilege ClusterRole in
+# cluster/ingress/rbac.yaml.
+INGRESS_NAMESPACE="fnol-ingress"
+INGRESS_SA="traefik"
+INGRESS_TOKEN_SECONDS="${FNOL_INGRESS_TOKEN_SECONDS:-86400}"
+
+INGRESS_STATE="$CLUSTER_DIR/ingress"
+INGRESS_KUBECONFIG="$INGRESS_STATE/kubeconfig"
+INGRESS_CONFIG="$INGRESS_STATE/traefik.yaml"
