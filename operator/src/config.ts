@@ -145,7 +145,7 @@ export function loadConfig(env: Env = process.env): OperatorConfig {
     modelCaFile,
     modelMaxBytes: int(env, 'MODEL_MAX_MEGABYTES', 2048, 1, 65536) * 1024 * 1024,
     resyncPeriodMs: int(env, 'RESYNC_PERIOD_SECONDS', 300, 5, 86400) * 1000,
-    workers: int(env, 'WORKERS', 4, 1, 64),
+    workers: int(env, 'WORKERS', 8, 1, 64),
     leaderElection: bool(env, 'LEADER_ELECTION', true),
     leaseName: str(env, 'LEASE_NAME', 'fnol-operator'),
     leaseNamespace,

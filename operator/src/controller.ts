@@ -80,42 +80,48 @@ export class Reconciler {
       if (blocked) model = undefined;
     }
 
+    // The children are independent of each other: apply (or delete) them all
+    // at once, one round trip instead of one per kind.
     let applyError: Blocked | undefined;
-    for (const child of desiredChildren(fm, this.cfg, model)) {
-      const path = resourcePath(child.kind, namespace, name);
-      const current = live.get(child.kind.kind);
-      if (current && !controlledBy(current, fm)) {
-        applyError = {
-          reason: 'ResourceConflict',
-          message: `${child.kind.kind} ${namespace}/${name} exists and is not owned by this FnolModel; delete or rename it`,
-        };
-        continue;
-      }
-      if (!child.object) {
-        if (current) {
-          await this.client.delete(path, current.metadata?.uid);
-          log.info({ kind: child.kind.kind }, 'deleted object the spec no longer asks for');
+    await Promise.all(
+      desiredChildren(fm, this.cfg, model).map(async (child) => {
+        const path = resourcePath(child.kind, namespace, name);
+        const current = live.get(child.kind.kind);
+        if (current && !controlledBy(current, fm)) {
+          applyError = {
+            reason: 'ResourceConflict',
+            message: `${child.kind.kind} ${namespace}/${name} exists and is not owned by this FnolModel; delete or rename it`,
+          };
+          return;
         }
-        continue;
-      }
-      const desired = withAppliedHash(child.object);
-      if (current && upToDate(desired, current)) {
-        this.metrics.writesSkipped.inc();
-        continue;
-      }
-      const applied = await this.client.apply<KubernetesObject>(path, desired, this.cfg.fieldManager);
-      log.info({ kind: child.kind.kind, drift: !!current }, current ? 'applied changes' : 'created');
-      if (child.kind === OWNED_KINDS.Deployment) deployment = applied as V1Deployment;
-    }
+        if (!child.object) {
+          if (current) {
+            await this.client.delete(path, current.metadata?.uid);
+            log.info({ kind: child.kind.kind }, 'deleted object the spec no longer asks for');
+          }
+          return;
+        }
+        const desired = withAppliedHash(child.object);
+        if (current && upToDate(desired, current)) {
+          this.metrics.writesSkipped.inc();
+          return;
+        }
+        const applied = await this.client.apply<KubernetesObject>(path, desired, this.cfg.fieldManager);
+        log.info({ kind: child.kind.kind, drift: !!current }, current ? 'applied changes' : 'created');
+        if (child.kind === OWNED_KINDS.Deployment) deployment = applied as V1Deployment;
+      }),
+    );
 
-    const replicaSets = deployment
-      ? (
-          await this.client.list<V1ReplicaSet>(
-            `/apis/apps/v1/namespaces/${namespace}/replicasets`,
-            selectorString(fm),
-          )
-        ).items
-      : [];
+    // A Deployment the Deployment controller has not processed has no ReplicaSet yet.
+    const replicaSets =
+      deployment && deployment.status?.observedGeneration !== undefined
+        ? (
+            await this.client.list<V1ReplicaSet>(
+              `/apis/apps/v1/namespaces/${namespace}/replicasets`,
+              selectorString(fm),
+            )
+          ).items
+        : [];
     const status = computeStatus({
       fm,
       deployment,

@@ -7,7 +7,7 @@ describe('operator configuration', () => {
     assert.equal(c.verifyModelDigest, true);
     assert.equal(c.watchNamespace, '');
     assert.equal(c.leaderElection, true);
-    assert.equal(c.workers, 4);
+    assert.equal(c.workers, 8);
     assert.ok(c.leaseDurationMs <= 15_000, 'failover must stay under 30 s');
   });
 
