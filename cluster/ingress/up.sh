@@ -1,0 +1,167 @@
+#!/usr/bin/env bash
+# Starts the local ingress controller (npm run ingress:up): Traefik, run on
+# this host with its Kubernetes Ingress provider against the local cluster,
+# serving every Ingress of class $FNOL_INGRESS_CLASS (default nginx, the class
+# of the FnolModel examples) on http://127.0.0.1:$FNOL_INGRESS_PORT (default 18081).
+#
+# Needs a running cluster (npm run cluster:up). Builds Traefik if it is not
+# cached. Idempotent: with the controller already running on the same
+# settings it only renews the controller's token when half its lifetime has
+# passed; with other settings it restarts the controller.
+#
+# Env: FNOL_INGRESS_PORT (18081), FNOL_INGRESS_ADMIN_PORT (18082, /ping and /metrics),
+#      FNOL_INGRESS_CLASS (nginx), FNOL_INGRESS_DEFAULT_CLASS=1 (make that class the
+#      cluster default), FNOL_INGRESS_ACCESS_LOG=1 (log every request),
+#      FNOL_INGRESS_CACHE (~/.cache/fnol/ingress).
+source "$(dirname "$0")/lib.sh"
+
+for arg in "$@"; do die "unknown option '$arg' (cluster/ingress/up.sh takes none; settings come from FNOL_INGRESS_* variables)"; done
+case "$INGRESS_PORT$INGRESS_ADMIN_PORT" in *[!0-9]*) die "FNOL_INGRESS_PORT and FNOL_INGRESS_ADMIN_PORT must be port numbers (got '$INGRESS_PORT', '$INGRESS_ADMIN_PORT')" ;; esac
+[ "$INGRESS_PORT" != "$INGRESS_ADMIN_PORT" ] || die "FNOL_INGRESS_PORT and FNOL_INGRESS_ADMIN_PORT must differ (both $INGRESS_PORT)"
+[[ "$INGRESS_CLASS" =~ ^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$ ]] || die "FNOL_INGRESS_CLASS '$INGRESS_CLASS' is not a valid IngressClass name (lower-case DNS subdomain)"
+
+start_all="$(now)"
+mkdir -p "$INGRESS_STATE" "$LOGS" "$PIDS"
+# Own lock (fd 9 of this process only: cluster/up.sh may call this script while holding the cluster lock).
+exec 9>"$INGRESS_STATE/lock"
+flock 9
+
+[ -s "$ADMIN_KUBECONFIG" ] && kubectl_admin get --raw /readyz >/dev/null 2>&1 ||
+  die "the local cluster is not running (no ready API server behind $ADMIN_KUBECONFIG); start it with npm run cluster:up"
+
+bash "$INGRESS_SRC/build.sh"
+
+# ---------------------------------------------------------------- cluster objects
+step "Ingress controller identity and IngressClass '$INGRESS_CLASS'"
+kubectl_admin apply --server-side --force-conflicts --field-manager fnol-ingress -f "$INGRESS_SRC/rbac.yaml" >/dev/null
+default_class="false"
+[ "${FNOL_INGRESS_DEFAULT_CLASS:-0}" != "1" ] || default_class="true"
+kubectl_admin apply --server-side --force-conflicts --field-manager fnol-ingress -f - >/dev/null <<EOF
+apiVersion: networking.k8s.io/v1
+kind: IngressClass
+metadata:
+  name: $INGRESS_CLASS
+  labels:
+    app.kubernetes.io/managed-by: fnol-local-cluster
+  annotations:
+    ingressclass.kubernetes.io/is-default-class: "$default_class"
+spec:
+  controller: traefik.io/ingress-controller
+EOF
+info "ServiceAccount $INGRESS_NAMESPACE/$INGRESS_SA, ClusterRole fnol-ingress-controller, IngressClass $INGRESS_CLASS (default: $default_class)"
+
+# ---------------------------------------------------------------- credentials
+# A bound ServiceAccount token (TokenRequest) in a file; the kubeconfig names
+# the file, and the Kubernetes client re-reads it, so renewing the file renews
+# the running controller's credentials without a restart.
+token_file="$INGRESS_STATE/token"
+token_valid() {
+  [ -s "$token_file" ] || return 1
+  local age=$(($(date +%s) - $(stat -c %Y "$token_file")))
+  [ "$age" -lt $((INGRESS_TOKEN_SECONDS / 2)) ] || return 1
+  # A cluster recreated since (new etcd) no longer knows the token's ServiceAccount.
+  [ "$("$K8S_BIN/kubectl" --kubeconfig "$INGRESS_KUBECONFIG" auth can-i watch ingresses.networking.k8s.io --all-namespaces 2>/dev/null)" = "yes" ]
+}
+if ! token_valid; then
+  umask 077
+  kubectl_admin create token "$INGRESS_SA" --namespace "$INGRESS_NAMESPACE" \
+    --duration "${INGRESS_TOKEN_SECONDS}s" --audience "$SA_ISSUER" >"$token_file.new"
+  mv "$token_file.new" "$token_file"
+  cp "$PKI/ca.crt" "$INGRESS_STATE/ca.crt"
+  cat >"$INGRESS_KUBECONFIG" <<EOF
+apiVersion: v1
+kind: Config
+clusters:
+  - name: fnol-local
+    cluster:
+      server: https://$HOST_IP:$APISERVER_PORT
+      certificate-authority: $INGRESS_STATE/ca.crt
+users:
+  - name: $INGRESS_NAMESPACE-$INGRESS_SA
+    user:
+      tokenFile: $token_file
+contexts:
+  - name: fnol-local
+    context:
+      cluster: fnol-local
+      user: $INGRESS_NAMESPACE-$INGRESS_SA
+current-context: fnol-local
+EOF
+  umask 022
+  info "new token for $INGRESS_NAMESPACE/$INGRESS_SA, valid $((INGRESS_TOKEN_SECONDS / 3600)) h ($token_file)"
+fi
+
+# ---------------------------------------------------------------- static configuration
+access_log=""
+if [ "${FNOL_INGRESS_ACCESS_LOG:-0}" = "1" ]; then access_log="accessLog: {}"; fi
+config="$(
+  cat <<EOF
+# Written by cluster/ingress/up.sh; changes are overwritten.
+global:
+  checkNewVersion: false
+  sendAnonymousUsage: false
+entryPoints:
+  web:
+    address: "$HOST_IP:$INGRESS_PORT"
+    transport:
+      lifeCycle:
+        graceTimeOut: 5s
+  traefik:
+    address: "$HOST_IP:$INGRESS_ADMIN_PORT"
+ping:
+  entryPoint: traefik
+metrics:
+  prometheus:
+    entryPoint: traefik
+providers:
+  providersThrottleDuration: 500ms
+  kubernetesIngress:
+    ingressClass: $INGRESS_CLASS
+    # Prefix paths match whole path elements, as the Ingress API specifies.
+    strictPrefixMatching: true
+    # A Service without ready endpoints answers 503 (not 404) while it rolls out.
+    allowEmptyServices: true
+    ingressEndpoint:
+      ip: $HOST_IP
+log:
+  level: INFO
+$access_log
+EOF
+)"
+
+pid="$(pid_of traefik)"
+if [ -n "$pid" ]; then
+  if [ "$config" = "$(cat "$INGRESS_CONFIG" 2>/dev/null)" ] &&
+    curl -fsS "http://$HOST_IP:$INGRESS_ADMIN_PORT/ping" >/dev/null 2>&1; then
+    step "The ingress controller is already running (pid $pid): http://$HOST_IP:$INGRESS_PORT"
+    exit 0
+  fi
+  step "The ingress controller runs with other settings or does not answer: restarting it"
+  bash "$INGRESS_SRC/down.sh" --locked
+fi
+
+for p in "$INGRESS_PORT" "$INGRESS_ADMIN_PORT"; do
+  if port_in_use "$p"; then
+    die "port $p is already in use ($(ss -Hltnp "sport = :$p" | head -1 | awk '{print $NF}')); stop that process or choose other ports with FNOL_INGRESS_PORT and FNOL_INGRESS_ADMIN_PORT"
+  fi
+done
+printf '%s\n' "$config" >"$INGRESS_CONFIG"
+
+# ---------------------------------------------------------------- start
+step "Starting Traefik $TRAEFIK_VERSION on http://$HOST_IP:$INGRESS_PORT (IngressClass $INGRESS_CLASS)"
+t0="$(now)"
+# No in-cluster variables: the Kubernetes client must use the kubeconfig.
+unset KUBERNETES_SERVICE_HOST KUBERNETES_SERVICE_PORT
+export KUBECONFIG="$INGRESS_KUBECONFIG"
+start_bin traefik "$TRAEFIK" --configFile="$INGRESS_CONFIG"
+ping_ok() { curl -fsS "http://$HOST_IP:$INGRESS_ADMIN_PORT/ping"; }
+wait_for "Traefik answers on http://$HOST_IP:$INGRESS_ADMIN_PORT/ping" 60 traefik ping_ok
+# The provider has read the cluster once it logs its first configuration (or an error).
+synced() { grep -q 'Starting provider \*ingress.Provider\|Creating cluster-external Provider client' "$LOGS/traefik.log"; }
+wait_for "the Kubernetes Ingress provider is connected" 30 traefik synced
+
+step "Ingress controller ready in $(elapsed "$start_all") (start-up $(elapsed "$t0"))"
+info "serves:  http://$HOST_IP:$INGRESS_PORT  (Ingresses of class $INGRESS_CLASS; unknown hosts get 404)"
+info "health:  http://$HOST_IP:$INGRESS_ADMIN_PORT/ping   metrics: http://$HOST_IP:$INGRESS_ADMIN_PORT/metrics"
+info "log:     $LOGS/traefik.log"
+info "stop with: npm run ingress:down"
