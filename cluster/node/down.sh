@@ -98,9 +98,39 @@ for table in nat filter; do
   { iptables -t "$table" -S 2>/dev/null || true; } | { grep -F 'name: \"fnol-node\"' || true; } | { grep '^-A' || true; } |
     sed 's/^-A/-D/' | while read -r rule; do eval "iptables -t $table $rule" 2>/dev/null || true; done
 done
+# The kubelet's own chains (its localnet firewall and the canaries it watches to
+# detect a flushed ruleset), in IPv4 and IPv6 tables.
+for ipt in iptables ip6tables; do
+  command -v "$ipt" >/dev/null || continue
+  for hook in INPUT OUTPUT; do
+    while "$ipt" -w -t filter -D "$hook" -j KUBE-FIREWALL 2>/dev/null; do :; done
+  done
+  for table in filter nat mangle; do
+    for chain in KUBE-FIREWALL KUBE-KUBELET-CANARY KUBE-IPTABLES-HINT; do
+      if "$ipt" -w -t "$table" -S "$chain" >/dev/null 2>&1; then
+        "$ipt" -w -t "$table" -F "$chain" 2>/dev/null || true
+        "$ipt" -w -t "$table" -X "$chain" 2>/dev/null || warn "$ipt: could not delete chain $chain in table $table"
+      fi
+    done
+  done
+done
 if ip link show "$BRIDGE" >/dev/null 2>&1; then
   ip link del "$BRIDGE"
   say "removed bridge $BRIDGE"
+fi
+
+# 5. Cgroups the kubelet created (empty once its containers are gone), deepest first.
+for ctl in /sys/fs/cgroup/*/ /sys/fs/cgroup/; do
+  [ -d "$ctl/kubepods" ] || [ -d "$ctl/kubepods.slice" ] || continue
+  find "$ctl"kubepods* -depth -type d -exec rmdir {} \; 2>/dev/null || true
+done
+
+# 6. Kernel settings back to what they were before the node started.
+if [ -s "$NODE_DIR/sysctl.saved" ]; then
+  while read -r k v; do
+    [ "$(cat "/proc/sys/$k" 2>/dev/null)" = "$v" ] || echo "$v" >"/proc/sys/$k" 2>/dev/null || warn "could not restore $k=$v"
+  done <"$NODE_DIR/sysctl.saved"
+  rm -f "$NODE_DIR/sysctl.saved"
 fi
 
 rm -rf "$NODE_DIR/cni/ipam"

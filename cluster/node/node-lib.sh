@@ -14,7 +14,13 @@ KUBE_PROXY_METRICS_PORT="${FNOL_KUBE_PROXY_METRICS_PORT:-10249}"
 CONTAINERD_SOCK="$NODE_DIR/containerd/containerd.sock"
 CNI_BIN="${FNOL_CNI_BIN:-/usr/lib/cni}"
 PAUSE_IMAGE="fnol.local/pause:1.0"
+ECHO_IMAGE="fnol.local/echo:1.0"
 # Stopped in this order by cluster/node/down.sh.
 NODE_COMPONENTS=(kube-proxy kubelet containerd)
 
 ctr_k8s() { ctr --address "$CONTAINERD_SOCK" --namespace k8s.io "$@"; }
+
+# Kernel settings the node changes (the CNI bridge turns on IPv4 forwarding; the
+# kubelet sets its kernel tunables): saved by up.sh, restored by down.sh.
+NODE_SYSCTLS=(net/ipv4/ip_forward vm/overcommit_memory vm/panic_on_oom kernel/panic kernel/panic_on_oops
+  kernel/keys/root_maxkeys kernel/keys/root_maxbytes)

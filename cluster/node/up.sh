@@ -75,6 +75,12 @@ EOF
 done
 umask 022
 
+if [ ! -s "$NODE_DIR/sysctl.saved" ]; then
+  for k in "${NODE_SYSCTLS[@]}"; do
+    [ ! -r "/proc/sys/$k" ] || echo "$k $(cat "/proc/sys/$k")"
+  done >"$NODE_DIR/sysctl.saved"
+fi
+
 # Network: the bridge carries the node address (so the API server reaches the
 # kubelet without leaving the machine) and is the pods' gateway.
 if ! ip link show "$BRIDGE" >/dev/null 2>&1; then
@@ -144,14 +150,22 @@ EOF
 start_bin containerd "$(command -v containerd)" --config "$NODE_DIR/containerd/config.toml" --log-level warn
 wait_for "containerd is serving" 30 containerd ctr_k8s version
 
-# The pod infrastructure image, built here: no registry is reachable.
-if ! ctr_k8s images ls -q | grep -qx "$PAUSE_IMAGE"; then
-  (cd "$CLUSTER_SRC/node/pause" && CGO_ENABLED=0 go build -trimpath -ldflags '-s -w' -o "$NODE_DIR/pause" .)
-  python3 "$CLUSTER_SRC/node/oci-image.py" "$NODE_DIR/pause" "$PAUSE_IMAGE" "$NODE_DIR/pause.oci.tar" >/dev/null
-  ctr_k8s images import --no-unpack=false "$NODE_DIR/pause.oci.tar" >/dev/null
-  ctr_k8s images label "$PAUSE_IMAGE" io.cri-containerd.pinned=pinned >/dev/null
-fi
-info "pause image $PAUSE_IMAGE imported"
+# Images built here, as no registry is reachable: the pod infrastructure
+# ("pause") image and a small HTTP server the tests run on the node.
+# local_image NAME SOURCE_DIR BINARY
+local_image() {
+  local name="$1" src="$2" bin="$NODE_DIR/images/$3"
+  if ! ctr_k8s images ls -q | grep -qx "$name"; then
+    mkdir -p "$NODE_DIR/images"
+    (cd "$src" && CGO_ENABLED=0 go build -trimpath -ldflags '-s -w' -o "$bin" .)
+    python3 "$CLUSTER_SRC/node/oci-image.py" "$bin" "$name" "$bin.oci.tar" >/dev/null
+    ctr_k8s images import "$bin.oci.tar" >/dev/null
+    ctr_k8s images label "$name" io.cri-containerd.pinned=pinned >/dev/null
+  fi
+  info "image $name is in containerd"
+}
+local_image "$PAUSE_IMAGE" "$CLUSTER_SRC/node/pause" pause
+local_image "$ECHO_IMAGE" "$CLUSTER_SRC/node/echo" echo
 
 cat >"$NODE_DIR/kubelet/config.yaml" <<EOF
 apiVersion: kubelet.config.k8s.io/v1beta1

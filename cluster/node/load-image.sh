@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Imports an image archive (OCI or docker-archive tar, e.g. from buildah push
+# oci-archive:...) into the real node's containerd, where pods find it without
+# a registry. Pods must not try to pull it: use a fixed tag (not :latest) or
+# imagePullPolicy: Never/IfNotPresent.
+#
+# Usage: cluster/node/load-image.sh ARCHIVE [IMAGE_NAME]
+#   IMAGE_NAME names an archive whose index carries no name (ctr --base-name).
+source "$(dirname "$0")/node-lib.sh"
+
+[ $# -ge 1 ] || die "usage: cluster/node/load-image.sh ARCHIVE [IMAGE_NAME]"
+[ -f "$1" ] || die "image archive $1 not found"
+[ -n "$(pid_of containerd)" ] || die "the real node is not running; start it with FNOL_REAL_NODE=1 npm run cluster:up"
+args=()
+[ -z "${2:-}" ] || args=(--base-name "$2")
+ctr_k8s images import "${args[@]}" "$1"

@@ -1,0 +1,159 @@
+/**
+ * The real node (FNOL_REAL_NODE=1 npm run cluster:up, see docs/local-cluster.md):
+ * pods that tolerate its taint run as real containers under containerd, get an
+ * address on the node's bridge, pass HTTP readiness probes, and are reachable
+ * from this machine directly and through a Service's ClusterIP (kube-proxy).
+ *
+ * Without FNOL_REAL_NODE=1 the suite is reported as pending: the default cluster
+ * has simulated nodes only.
+ */
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import http from 'node:http';
+import * as k8s from '@kubernetes/client-node';
+import { createTestNamespace, useCluster, type Cluster } from '../../test/support/cluster';
+
+const NODE = process.env.FNOL_NODE_NAME ?? 'fnol-real-node';
+
+async function waitFor<T>(what: string, check: () => Promise<T | undefined>, timeoutMs = 90_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const v = await check();
+      if (v !== undefined) return v;
+    } catch (err) {
+      last = err;
+    }
+    if (Date.now() > deadline) {
+      throw new Error(
+        `timed out after ${timeoutMs / 1000}s waiting for ${what}${last ? ` (last error: ${String(last)})` : ''}`,
+      );
+    }
+    await new Promise((r) => setTimeout(r, 500));
+  }
+}
+
+/** GET over a new connection each time (no keep-alive reuse across attempts). */
+function httpGet(url: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const req = http.get(url, { agent: false, timeout: 5000 }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (c: string) => (body += c));
+      res.on('end', () =>
+        res.statusCode === 200 ? resolve(body) : reject(new Error(`GET ${url}: HTTP ${res.statusCode}`)),
+      );
+    });
+    req.on('timeout', () => req.destroy(new Error(`GET ${url}: no answer within 5 s`)));
+    req.on('error', reject);
+  });
+}
+
+/** True once kube-proxy has programmed iptables for the ClusterIP (so no packet leaves the machine). */
+function serviceProgrammed(clusterIP: string): boolean {
+  const out = spawnSync('iptables', ['-w', '-t', 'nat', '-S', 'KUBE-SERVICES'], { encoding: 'utf8' });
+  return out.status === 0 && out.stdout.includes(`-d ${clusterIP}/32`);
+}
+
+describe('real node', function () {
+  let cluster: Cluster;
+  let core: k8s.CoreV1Api;
+  let apps: k8s.AppsV1Api;
+  let ns: string;
+
+  before(async function () {
+    if (process.env.FNOL_REAL_NODE !== '1') this.skip();
+    cluster = await useCluster(this);
+    core = cluster.kubeConfig.makeApiClient(k8s.CoreV1Api);
+    apps = cluster.kubeConfig.makeApiClient(k8s.AppsV1Api);
+    ns = await createTestNamespace('real-node', { 'pod-security.kubernetes.io/enforce': 'restricted' });
+  });
+
+  it('is Ready, labelled and tainted so only tolerating pods land on it', async function () {
+    const { body: node } = await core.readNode(NODE);
+    assert.equal(node.metadata?.labels?.['fnol.local/node-kind'], 'real');
+    assert.ok(node.spec?.taints?.some((t) => t.key === 'fnol.local/real-node' && t.effect === 'NoSchedule'));
+    assert.ok(node.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True'));
+    assert.match(node.status?.nodeInfo?.containerRuntimeVersion ?? '', /^containerd:\/\//);
+  });
+
+  it('runs a restricted Deployment as real containers, reachable by pod IP and through a Service', async function () {
+    this.timeout(180_000);
+    const labels = { app: 'echo' };
+    await apps.createNamespacedDeployment(ns, {
+      metadata: { name: 'echo' },
+      spec: {
+        replicas: 2,
+        selector: { matchLabels: labels },
+        template: {
+          metadata: { labels },
+          spec: {
+            nodeSelector: { 'fnol.local/node-kind': 'real' },
+            tolerations: [{ key: 'fnol.local/real-node', operator: 'Exists', effect: 'NoSchedule' }],
+            automountServiceAccountToken: false,
+            containers: [
+              {
+                name: 'echo',
+                image: 'fnol.local/echo:1.0',
+                imagePullPolicy: 'Never',
+                ports: [{ containerPort: 8080 }],
+                readinessProbe: { httpGet: { path: '/ready', port: 8080 }, periodSeconds: 1 },
+                securityContext: {
+                  allowPrivilegeEscalation: false,
+                  readOnlyRootFilesystem: true,
+                  runAsNonRoot: true,
+                  runAsUser: 65535,
+                  capabilities: { drop: ['ALL'] },
+                  seccompProfile: { type: 'RuntimeDefault' },
+                },
+              },
+            ],
+          },
+        },
+      },
+    });
+    await waitFor('2 ready echo pods', async () => {
+      const { body } = await apps.readNamespacedDeployment('echo', ns);
+      return body.status?.readyReplicas === 2 ? true : undefined;
+    });
+    const pods = (await core.listNamespacedPod(ns, undefined, undefined, undefined, undefined, 'app=echo'))
+      .body.items;
+    for (const pod of pods) {
+      assert.equal(pod.spec?.nodeName, NODE);
+      const body = await httpGet(`http://${pod.status?.podIP}:8080/direct`);
+      assert.equal(body.trim(), `echo ${pod.metadata?.name} /direct`);
+    }
+
+    const { body: svc } = await core.createNamespacedService(ns, {
+      metadata: { name: 'echo' },
+      spec: { selector: labels, ports: [{ port: 80, targetPort: 8080 }] },
+    });
+    const clusterIP = svc.spec?.clusterIP ?? '';
+    await waitFor('kube-proxy to program the Service', async () =>
+      serviceProgrammed(clusterIP) ? true : undefined,
+    );
+    const served = new Set<string>();
+    await waitFor('both pods to answer through the Service ClusterIP', async () => {
+      const body = await httpGet(`http://${clusterIP}/svc`);
+      served.add(body.split(' ')[1] ?? '');
+      return served.size === 2 ? true : undefined;
+    });
+  });
+
+  it('stops the containers when the Deployment is deleted', async function () {
+    await apps.deleteNamespacedDeployment(
+      'echo',
+      ns,
+      undefined,
+      undefined,
+      undefined,
+      undefined,
+      'Foreground',
+    );
+    await waitFor('the echo pods to be gone', async () => {
+      const pods = (await core.listNamespacedPod(ns)).body.items;
+      return pods.length === 0 ? true : undefined;
+    });
+  });
+});
