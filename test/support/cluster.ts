@@ -32,6 +32,9 @@
  *   authenticating as that ServiceAccount (TokenRequest API), written to a file;
  *   to run a process (the operator) with exactly that account's RBAC rights.
  *
+ * With FNOL_REAL_NODE=1, useCluster also makes sure the real node runs
+ * (cluster/node/up.sh; suites opt in to it with its label and taint).
+ *
  * Teardown: if the cluster was already running when the run started, it is
  * left running; if this run started it, it is stopped when the mocha run ends
  * (root `after` hook, with a synchronous fallback on process exit). Set
@@ -108,6 +111,10 @@ async function start(): Promise<Cluster> {
   if (!st.ready) {
     await runScript('up.sh');
     startedHere = process.env.FNOL_CLUSTER_KEEP !== '1';
+    st = status();
+  } else if (process.env.FNOL_REAL_NODE === '1') {
+    // Adds the real node to the running cluster if it is not there yet.
+    await runScript('up.sh');
     st = status();
     if (!st.ready)
       throw new Error(
