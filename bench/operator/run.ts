@@ -96,6 +96,36 @@ async function main(): Promise<void> {
   await clusterWithCrdNoMocha(cluster);
   const admin = new KubeClient(cluster.kubeConfig);
   const ns = await createTestNamespace('bench-op');
+  // The cluster's simulated nodes hold 110 pods each: add kwok nodes for this
+  // run so N scorer pods fit (removed at the end).
+  const nodeNames = Array.from({ length: Math.ceil((N + 50) / 200) }, (_, i) => `${ns}-node-${i}`);
+  for (const name of nodeNames) {
+    await admin.create('/api/v1/nodes', {
+      apiVersion: 'v1',
+      kind: 'Node',
+      metadata: {
+        name,
+        annotations: { 'kwok.x-k8s.io/node': 'fake', 'node.alpha.kubernetes.io/ttl': '0' },
+        labels: {
+          type: 'kwok',
+          'kubernetes.io/hostname': name,
+          'kubernetes.io/os': 'linux',
+          'fnol.local/bench': ns,
+        },
+      },
+      spec: {},
+      status: {
+        allocatable: { cpu: '64', memory: '256Gi', pods: '250' },
+        capacity: { cpu: '64', memory: '256Gi', pods: '250' },
+      },
+    });
+  }
+  const cleanUp = async () => {
+    await deleteNamespace(ns).catch(() => {});
+    for (const name of nodeNames) await admin.delete(`/api/v1/nodes/${name}`).catch(() => {});
+  };
+  process.once('SIGINT', () => void cleanUp().then(() => process.exit(130)));
+  process.once('SIGTERM', () => void cleanUp().then(() => process.exit(143)));
   const models = new ModelServer();
   await models.start();
   const m1 = models.publish('fnol-1.0.0.onnx', Buffer.alloc(4 << 20, 1)); // a 4 MiB "model"
@@ -157,6 +187,7 @@ async function main(): Promise<void> {
     runtime.startsWith('node') ? entry : undefined,
   );
   const healthPort = 18981;
+  process.once('exit', () => op.proc.kill('SIGKILL'));
   for (let i = 0; ; i++) {
     try {
       if ((await scrape(healthPort)).includes('fnol_operator_leader 1')) break;
@@ -273,7 +304,7 @@ async function main(): Promise<void> {
   await op.kill('SIGTERM');
   watchReq.abort();
   await models.stop();
-  await deleteNamespace(ns);
+  await cleanUp();
 
   const row = (k: string, v: string, b: string) =>
     `| ${k.padEnd(52)} | ${v.padStart(12)} | ${b.padStart(26)} |`;
