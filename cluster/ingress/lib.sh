@@ -16,14 +16,15 @@ INGRESS_CACHE="${FNOL_INGRESS_CACHE:-$HOME/.cache/fnol/ingress}"
 INGRESS_BIN="$INGRESS_CACHE/$TRAEFIK_VERSION/bin"
 TRAEFIK="$INGRESS_BIN/traefik"
 
-# Loopback ports: the entry point serving Ingress traffic, and the one for the
-# controller's own health check (/ping) and metrics.
+# Loopback ports: the entry points serving Ingress traffic (HTTP and HTTPS),
+# and the one for the controller's own health check (/ping) and metrics.
 INGRESS_PORT="${FNOL_INGRESS_PORT:-18081}"
 INGRESS_ADMIN_PORT="${FNOL_INGRESS_ADMIN_PORT:-18082}"
+INGRESS_TLS_PORT="${FNOL_INGRESS_TLS_PORT:-18443}"
 
-# The IngressClass the controller serves (the FnolModel default, see
-# operator/src/reconcilers/ingress.ts) and whether Ingresses without a class
-# are served too (they are not by default: only this class).
+# The IngressClass the controller serves: the class of the FnolModel examples
+# (manifests/examples/), which operator/src/reconcilers/ingress.ts copies from
+# spec.ingress.className into the Ingress.
 INGRESS_CLASS="${FNOL_INGRESS_CLASS:-nginx}"
 
 # Identity: the controller runs as this ServiceAccount with a bound token

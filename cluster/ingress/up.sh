@@ -9,15 +9,20 @@
 # settings it only renews the controller's token when half its lifetime has
 # passed; with other settings it restarts the controller.
 #
-# Env: FNOL_INGRESS_PORT (18081), FNOL_INGRESS_ADMIN_PORT (18082, /ping and /metrics),
+# Env: FNOL_INGRESS_PORT (18081, HTTP), FNOL_INGRESS_TLS_PORT (18443, HTTPS),
+#      FNOL_INGRESS_ADMIN_PORT (18082, /ping and /metrics),
 #      FNOL_INGRESS_CLASS (nginx), FNOL_INGRESS_DEFAULT_CLASS=1 (make that class the
 #      cluster default), FNOL_INGRESS_ACCESS_LOG=1 (log every request),
 #      FNOL_INGRESS_CACHE (~/.cache/fnol/ingress).
 source "$(dirname "$0")/lib.sh"
 
 for arg in "$@"; do die "unknown option '$arg' (cluster/ingress/up.sh takes none; settings come from FNOL_INGRESS_* variables)"; done
-case "$INGRESS_PORT$INGRESS_ADMIN_PORT" in *[!0-9]*) die "FNOL_INGRESS_PORT and FNOL_INGRESS_ADMIN_PORT must be port numbers (got '$INGRESS_PORT', '$INGRESS_ADMIN_PORT')" ;; esac
-[ "$INGRESS_PORT" != "$INGRESS_ADMIN_PORT" ] || die "FNOL_INGRESS_PORT and FNOL_INGRESS_ADMIN_PORT must differ (both $INGRESS_PORT)"
+for p in "$INGRESS_PORT" "$INGRESS_TLS_PORT" "$INGRESS_ADMIN_PORT"; do
+  [[ "$p" =~ ^[0-9]+$ ]] && [ "$p" -ge 1 ] && [ "$p" -le 65535 ] ||
+    die "FNOL_INGRESS_PORT, FNOL_INGRESS_TLS_PORT and FNOL_INGRESS_ADMIN_PORT must be port numbers (got '$INGRESS_PORT', '$INGRESS_TLS_PORT', '$INGRESS_ADMIN_PORT')"
+done
+[ "$(printf '%s\n' "$INGRESS_PORT" "$INGRESS_TLS_PORT" "$INGRESS_ADMIN_PORT" | sort -u | wc -l)" -eq 3 ] ||
+  die "FNOL_INGRESS_PORT, FNOL_INGRESS_TLS_PORT and FNOL_INGRESS_ADMIN_PORT must differ (got $INGRESS_PORT, $INGRESS_TLS_PORT, $INGRESS_ADMIN_PORT)"
 [[ "$INGRESS_CLASS" =~ ^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$ ]] || die "FNOL_INGRESS_CLASS '$INGRESS_CLASS' is not a valid IngressClass name (lower-case DNS subdomain)"
 
 start_all="$(now)"
@@ -106,6 +111,15 @@ entryPoints:
     transport:
       lifeCycle:
         graceTimeOut: 5s
+  websecure:
+    address: "$HOST_IP:$INGRESS_TLS_PORT"
+    http:
+      # Every route is served over TLS here too, with the certificate of the
+      # Ingress's spec.tls Secret for its host (Traefik's own default certificate otherwise).
+      tls: {}
+    transport:
+      lifeCycle:
+        graceTimeOut: 5s
   traefik:
     address: "$HOST_IP:$INGRESS_ADMIN_PORT"
 ping:
@@ -140,9 +154,9 @@ if [ -n "$pid" ]; then
   bash "$INGRESS_SRC/down.sh" --locked
 fi
 
-for p in "$INGRESS_PORT" "$INGRESS_ADMIN_PORT"; do
+for p in "$INGRESS_PORT" "$INGRESS_TLS_PORT" "$INGRESS_ADMIN_PORT"; do
   if port_in_use "$p"; then
-    die "port $p is already in use ($(ss -Hltnp "sport = :$p" | head -1 | awk '{print $NF}')); stop that process or choose other ports with FNOL_INGRESS_PORT and FNOL_INGRESS_ADMIN_PORT"
+    die "port $p is already in use ($(ss -Hltnp "sport = :$p" | head -1 | awk '{print $NF}')); stop that process or choose other ports with FNOL_INGRESS_PORT, FNOL_INGRESS_TLS_PORT and FNOL_INGRESS_ADMIN_PORT"
   fi
 done
 printf '%s\n' "$config" >"$INGRESS_CONFIG"
@@ -161,7 +175,7 @@ synced() { grep -q 'Starting provider \*ingress.Provider\|Creating cluster-exter
 wait_for "the Kubernetes Ingress provider is connected" 30 traefik synced
 
 step "Ingress controller ready in $(elapsed "$start_all") (start-up $(elapsed "$t0"))"
-info "serves:  http://$HOST_IP:$INGRESS_PORT  (Ingresses of class $INGRESS_CLASS; unknown hosts get 404)"
+info "serves:  http://$HOST_IP:$INGRESS_PORT and https://$HOST_IP:$INGRESS_TLS_PORT (Ingresses of class $INGRESS_CLASS; unknown hosts get 404)"
 info "health:  http://$HOST_IP:$INGRESS_ADMIN_PORT/ping   metrics: http://$HOST_IP:$INGRESS_ADMIN_PORT/metrics"
 info "log:     $LOGS/traefik.log"
 info "stop with: npm run ingress:down"

@@ -16,9 +16,11 @@
  * running, and then stopped at the end.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
+import { execFileSync, spawn } from 'node:child_process';
+import { X509Certificate, randomBytes } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import http from 'node:http';
+import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -28,6 +30,7 @@ import { createTestNamespace, useCluster, type Cluster } from '../../test/suppor
 const ROOT = path.resolve(__dirname, '..', '..');
 const INGRESS_PORT = Number(process.env.FNOL_INGRESS_PORT ?? 18081);
 const ADMIN_PORT = Number(process.env.FNOL_INGRESS_ADMIN_PORT ?? 18082);
+const TLS_PORT = Number(process.env.FNOL_INGRESS_TLS_PORT ?? 18443);
 const CLASS = process.env.FNOL_INGRESS_CLASS ?? 'nginx';
 const HOST = 'fnol.local';
 const REAL_NODE = process.env.FNOL_NODE_NAME ?? 'fnol-real-node';
@@ -77,6 +80,34 @@ function get(port: number, host: string, urlPath: string): Promise<Reply> {
   });
 }
 
+/** GET https://127.0.0.1:<port><urlPath> for `host` (SNI and Host), trusting only `ca`. */
+function getTls(port: number, host: string, urlPath: string, ca: string): Promise<Reply & { cert: string }> {
+  return new Promise((resolve, reject) => {
+    const req = https.get(
+      {
+        host: '127.0.0.1',
+        port,
+        path: urlPath,
+        servername: host,
+        headers: { host },
+        ca,
+        agent: false,
+        timeout: 5000,
+      },
+      (res) => {
+        const cert = (res.socket as import('node:tls').TLSSocket).getPeerCertificate().fingerprint256;
+        let body = '';
+        res.setEncoding('utf8');
+        res.on('data', (c: string) => (body += c));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body, headers: res.headers, cert }));
+        res.on('error', reject);
+      },
+    );
+    req.on('timeout', () => req.destroy(new Error(`GET https://${host}${urlPath} timed out`)));
+    req.on('error', reject);
+  });
+}
+
 function runScript(script: string, args: string[] = []): Promise<void> {
   return new Promise((resolve, reject) => {
     const child = spawn('bash', [path.join(ROOT, 'cluster', 'ingress', script), ...args], {
@@ -120,14 +151,20 @@ function backendAddress(): string {
   );
 }
 
-function ingress(name: string, paths: string[], service: string, className = CLASS): k8s.V1Ingress {
+function ingress(
+  name: string,
+  paths: string[],
+  service: string,
+  className = CLASS,
+  host = HOST,
+): k8s.V1Ingress {
   return {
     metadata: { name },
     spec: {
       ingressClassName: className,
       rules: [
         {
-          host: HOST,
+          host,
           http: {
             paths: paths.map((p) => ({
               path: p,
@@ -261,6 +298,63 @@ describe('local ingress controller', function () {
       return r.status === 200 ? true : undefined;
     });
     assert.equal((await get(INGRESS_PORT, HOST, other)).status, 404);
+  });
+
+  it('serves HTTPS with the certificate of the Ingress TLS Secret', async function () {
+    // A host of its own, so no other Ingress's certificate competes for it.
+    const host = `secure-${tag}.${HOST}`;
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'fnol-ingress-tls-'));
+    let cert: string;
+    let key: string;
+    try {
+      execFileSync(
+        'openssl',
+        [
+          'req',
+          '-x509',
+          '-newkey',
+          'ec',
+          '-pkeyopt',
+          'ec_paramgen_curve:P-256',
+          '-nodes',
+          '-days',
+          '1',
+          '-subj',
+          `/CN=${host}`,
+          '-addext',
+          `subjectAltName=DNS:${host}`,
+          '-keyout',
+          path.join(dir, 'tls.key'),
+          '-out',
+          path.join(dir, 'tls.crt'),
+        ],
+        { stdio: 'ignore' },
+      );
+      cert = readFileSync(path.join(dir, 'tls.crt'), 'utf8');
+      key = readFileSync(path.join(dir, 'tls.key'), 'utf8');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+    await core.createNamespacedSecret(ns, {
+      metadata: { name: 'scorer-tls' },
+      type: 'kubernetes.io/tls',
+      stringData: { 'tls.crt': cert, 'tls.key': key },
+    });
+    const ing = ingress('secure', [`/secure-${tag}`], 'backend', CLASS, host);
+    ing.spec!.tls = [{ hosts: [host], secretName: 'scorer-tls' }];
+    await net.createNamespacedIngress(ns, ing);
+    const reply = await waitFor('the TLS route with the Secret certificate', async () => {
+      const r = await getTls(TLS_PORT, host, `/secure-${tag}/score`, cert);
+      return r.status === 200 ? r : undefined;
+    });
+    assert.equal(
+      reply.cert,
+      new X509Certificate(cert).fingerprint256,
+      'the certificate served is the Secret one',
+    );
+    const body = JSON.parse(reply.body) as Record<string, string>;
+    assert.equal(body.server, `backend-${tag}`);
+    assert.equal(body.host, host);
   });
 
   it('stops routing when the Ingress is deleted', async function () {
