@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Pipeline step "unit and parity tests" (Test stage): the model compiler's
 # pytest suite (parity included) and the TypeScript unit suites, with JUnit
-# results in reports/junit/ and Cobertura coverage in coverage/.
+# results in reports/junit/ and Cobertura coverage in coverage/. (mocha's own
+# xunit reporter writes the JUnit XML: mocha-junit-reporter 2 fails on mocha 12.)
 source "$(dirname "$0")/../scripts/lib.sh"
 cd "$ROOT"
 mkdir -p reports/junit coverage
@@ -14,14 +15,14 @@ step "pytest: model compiler and parity"
 "$PY" -m pytest model/tests -q -p no:cacheprovider --junitxml=reports/junit/pytest.xml || rc=1
 
 step "mocha: unit suites (JUnit reports/junit/mocha.xml, coverage in coverage/)"
-MOCHA_FILE=reports/junit/mocha.xml npx c8 --reporter=cobertura --reporter=text-summary --report-dir coverage \
+npx c8 --reporter=cobertura --reporter=text-summary --report-dir coverage \
   --include 'scorer/src/**' --include 'operator/src/**' --include 'cli/src/**' --include 'pipeline/src/**' \
-  mocha --reporter mocha-junit-reporter \
+  mocha --reporter xunit --reporter-option output=reports/junit/mocha.xml \
   'operator/test/unit/**/*.test.ts' 'cli/test/unit/**/*.test.ts' 'scorer/test/**/*.test.ts' \
   'pipeline/test/pipeline-schema.test.ts' || rc=1
 node -e '
   const x = require("fs").readFileSync("reports/junit/mocha.xml", "utf8");
-  const m = /<testsuites[^>]*tests="(\d+)"[^>]*failures="(\d+)"/.exec(x);
+  const m = /<testsuite[^>]*tests="(\d+)"[^>]*failures="(\d+)"/.exec(x);
   console.log(m ? `    mocha: ${m[1]} tests, ${m[2]} failures` : "    mocha: no summary in reports/junit/mocha.xml");
 '
 exit "$rc"
