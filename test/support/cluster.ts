@@ -35,6 +35,10 @@
  * With FNOL_REAL_NODE=1, useCluster also makes sure the real node runs
  * (cluster/node/up.sh; suites opt in to it with its label and taint).
  *
+ * Importing this module registers mocha root hooks: the cluster is started
+ * before the first suite (so a cold build is not cut short by any suite's hook
+ * timeout) and handled as below after the last.
+ *
  * Teardown: if the cluster was already running when the run started, it is
  * left running; if this run started it, it is stopped when the mocha run ends
  * (root `after` hook, with a synchronous fallback on process exit). Set
@@ -246,9 +250,14 @@ async function cleanUp(): Promise<void> {
   }
 }
 
-// Root-level hook: registered when a test file imports this module during
-// mocha's loading phase. Outside mocha (a plain script) there is no `after`.
-if (typeof after === 'function') {
+// Root-level hooks, registered when a test file imports this module during
+// mocha's loading phase (outside mocha, in a plain script, there are none): the
+// cluster starts before the first suite, with a timeout long enough for a cold
+// build whatever timeout the suites' own hooks have, and stops after the last.
+if (typeof before === 'function' && typeof after === 'function') {
+  before(async function () {
+    await useCluster(this);
+  });
   after(async function () {
     this.timeout(120_000);
     await cleanUp();
