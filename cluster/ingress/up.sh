@@ -139,6 +139,7 @@ providers:
       ip: $HOST_IP
 log:
   level: INFO
+  noColor: true
 $access_log
 EOF
 )"
@@ -170,9 +171,10 @@ export KUBECONFIG="$INGRESS_KUBECONFIG"
 start_bin traefik "$TRAEFIK" --configFile="$INGRESS_CONFIG"
 ping_ok() { curl -fsS "http://$HOST_IP:$INGRESS_ADMIN_PORT/ping"; }
 wait_for "Traefik answers on http://$HOST_IP:$INGRESS_ADMIN_PORT/ping" 60 traefik ping_ok
-# The provider has read the cluster once it logs its first configuration (or an error).
-synced() { grep -q 'Starting provider \*ingress.Provider\|Creating cluster-external Provider client' "$LOGS/traefik.log"; }
-wait_for "the Kubernetes Ingress provider is connected" 30 traefik synced
+# The provider logs this once it has its kubeconfig; it then lists and watches
+# (a refusal or an unreachable API server is logged as "Provider error, retrying").
+provider_started() { grep -q 'Creating cluster-external Provider client' "$LOGS/traefik.log"; }
+wait_for "the Kubernetes Ingress provider started" 30 traefik provider_started
 
 step "Ingress controller ready in $(elapsed "$start_all") (start-up $(elapsed "$t0"))"
 info "serves:  http://$HOST_IP:$INGRESS_PORT and https://$HOST_IP:$INGRESS_TLS_PORT (Ingresses of class $INGRESS_CLASS; unknown hosts get 404)"
