@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Builds the local cluster's binaries from the Go module proxy into the version
 # cache ($FNOL_K8S_CACHE, default ~/.cache/fnol/k8s/<kubernetes version>/bin):
-#   etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kubectl  (cluster/build/go.mod)
-#   kwok                                                                   (sigs.k8s.io/kwok, pinned in lib.sh)
-#   kubelet, kube-proxy                                                    (for a real node; a failure only warns)
+#   etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kubectl, kwok
+#   kubelet, kube-proxy (for a real node; a failure only warns)
+# all pinned by cluster/build/go.mod and go.sum.
 # A warm cache returns at once. A cold build takes tens of minutes on two cores
 # and prints its progress every 20 seconds.
 #
@@ -25,7 +25,7 @@ esac
 
 # The stamp ties the cached binaries to the exact inputs that produced them.
 stamp_file="$K8S_BIN/.inputs"
-stamp="$(cat "$CLUSTER_SRC/build/go.mod" "$CLUSTER_SRC/build/go.sum" | sha256sum | cut -c1-16) kwok=$KWOK_VERSION go=$(go env GOVERSION 2>/dev/null || echo none)"
+stamp="$(cat "$CLUSTER_SRC/build/go.mod" "$CLUSTER_SRC/build/go.sum" | sha256sum | cut -c1-16) go=$(go env GOVERSION 2>/dev/null || echo none)"
 
 core_cached() {
   [ -f "$stamp_file" ] && [ "$(cat "$stamp_file")" = "$stamp" ] || return 1
@@ -106,24 +106,20 @@ total_start="$(now)"
 step "Building Kubernetes $K8S_VERSION, etcd $ETCD_VERSION and kwok $KWOK_VERSION from the Go module proxy"
 info "output: $K8S_BIN (GOMODCACHE=$(go env GOMODCACHE), GOCACHE=$(go env GOCACHE))"
 
+# kwok is built in the same module graph (its k8s.io dependencies replaced by
+# the pinned tags), so it shares the compiled client-go with everything else.
 CORE_PKGS=(go.etcd.io/etcd/server/v3 k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager
-  k8s.io/kubernetes/cmd/kube-scheduler k8s.io/kubernetes/cmd/kubectl)
+  k8s.io/kubernetes/cmd/kube-scheduler k8s.io/kubernetes/cmd/kubectl sigs.k8s.io/kwok/cmd/kwok)
 NODE_PKGS=(k8s.io/kubernetes/cmd/kubelet k8s.io/kubernetes/cmd/kube-proxy)
 (
   cd "$CLUSTER_SRC/build"
   info "resolving packages (downloads the modules pinned by cluster/build/go.sum unless GOMODCACHE has them)"
   total="$(go list -mod=readonly -deps "${CORE_PKGS[@]}" | grep -c .)"
-  run_with_progress "control plane (etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kubectl)" "$total" \
+  run_with_progress "control plane (etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kubectl, kwok)" "$total" \
     go build -mod=readonly -trimpath -v -ldflags "$ldflags" -o "$staging/" "${CORE_PKGS[@]}"
 ) || die "the control plane build failed; the last lines of $log say why"
 # go names the etcd server binary after its package path (.../server/v3).
 mv "$staging/server" "$staging/etcd"
-
-(
-  cd /
-  GOBIN="$staging" GOFLAGS="-buildvcs=false" run_with_progress "kwok $KWOK_VERSION" "" \
-    go install -trimpath -v -ldflags "-s -w" "sigs.k8s.io/kwok/cmd/kwok@$KWOK_VERSION"
-) || die "the kwok build failed; the last lines of $log say why"
 
 if [ "${FNOL_K8S_NODE_BINARIES:-1}" != "0" ]; then
   (

@@ -8,15 +8,15 @@ CLUSTER_SRC="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 ROOT="$(cd "$CLUSTER_SRC/.." && pwd)"
 export ROOT
 
-# Versions. Kubernetes and etcd are pinned by cluster/build/go.mod (etcd is the
-# release Kubernetes itself is tested with); kwok is pinned here.
+# Versions, all pinned by cluster/build/go.mod (etcd is the release Kubernetes
+# itself is tested with).
 K8S_VERSION="$(awk '{ sub(/^require[ \t]+/, "") } $1 == "k8s.io/kubernetes" { print $2; exit }' "$CLUSTER_SRC/build/go.mod")"
 ETCD_VERSION="$(awk '$1 == "go.etcd.io/etcd/server/v3" && $2 ~ /^v/ { print $2; exit }' "$CLUSTER_SRC/build/go.mod")"
-[ -n "$K8S_VERSION" ] && [ -n "$ETCD_VERSION" ] || {
-  echo "error: cannot read the Kubernetes and etcd versions from cluster/build/go.mod" >&2
+KWOK_VERSION="$(awk '$1 == "sigs.k8s.io/kwok" && $2 ~ /^v/ { print $2; exit }' "$CLUSTER_SRC/build/go.mod")"
+[ -n "$K8S_VERSION" ] && [ -n "$ETCD_VERSION" ] && [ -n "$KWOK_VERSION" ] || {
+  echo "error: cannot read the Kubernetes, etcd and kwok versions from cluster/build/go.mod" >&2
   exit 1
 }
-KWOK_VERSION="v0.8.0"
 
 # Binary cache, one folder per Kubernetes version.
 K8S_CACHE="${FNOL_K8S_CACHE:-$HOME/.cache/fnol/k8s}"
