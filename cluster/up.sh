@@ -20,6 +20,16 @@ mkdir -p "$PKI" "$KCFG" "$LOGS" "$PIDS"
 exec 9>"$CLUSTER_DIR/lock"
 flock 9
 
+# A start-up that fails part-way stops whatever it had started (logs are kept).
+started_ok=0
+cleanup_on_failure() {
+  if [ "$started_ok" -ne 1 ]; then
+    warn "start-up failed; stopping the components it started (logs stay in $LOGS)"
+    bash "$CLUSTER_SRC/down.sh" --locked >/dev/null 2>&1 || true
+  fi
+}
+trap cleanup_on_failure EXIT
+
 # ---------------------------------------------------------------- state check
 healthy() {
   local c
@@ -41,6 +51,7 @@ if healthy; then
     step "The local cluster is running; adding the real node"
     bash "$CLUSTER_SRC/node/up.sh"
   fi
+  started_ok=1
   step "The local cluster is already running (kubeconfig $ADMIN_KUBECONFIG)"
   exit 0
 fi
@@ -51,7 +62,8 @@ fi
 
 for p in "$ETCD_PORT" "$ETCD_PEER_PORT" "$APISERVER_PORT" "$KCM_PORT" "$SCHEDULER_PORT" "$KWOK_PORT"; do
   if port_in_use "$p"; then
-    die "port $p is already in use ($(ss -Hltnp "sport = :$p" | head -1 | awk '{print $NF}')); stop that process or choose other ports with FNOL_APISERVER_PORT, FNOL_ETCD_PORT, FNOL_ETCD_PEER_PORT, FNOL_KCM_PORT, FNOL_SCHEDULER_PORT, FNOL_KWOK_PORT"
+    holder="$(ss -Hltnp "sport = :$p" | grep -o 'users:(("[^"]*",pid=[0-9]*' | head -1 | sed 's/users:(("\(.*\)",pid=/\1, pid /')"
+    die "port $p is already in use (by ${holder:-another process}); stop that process or choose other ports with FNOL_APISERVER_PORT, FNOL_ETCD_PORT, FNOL_ETCD_PEER_PORT, FNOL_KCM_PORT, FNOL_SCHEDULER_PORT, FNOL_KWOK_PORT"
   fi
 done
 
@@ -227,6 +239,7 @@ if [ "${FNOL_REAL_NODE:-0}" = "1" ]; then
   bash "$CLUSTER_SRC/node/up.sh"
 fi
 
+started_ok=1
 step "Local cluster ready in $(elapsed "$start_all")"
 info "kubeconfig: $ADMIN_KUBECONFIG   (export KUBECONFIG=$ADMIN_KUBECONFIG)"
 info "kubectl:    $K8S_BIN/kubectl"

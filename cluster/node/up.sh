@@ -27,6 +27,9 @@ if [ -n "$(pid_of kubelet)" ] && [ -n "$(pid_of containerd)" ] && [ -n "$(pid_of
   exit 0
 fi
 bash "$CLUSTER_SRC/node/down.sh" --quiet
+for p in "$KUBELET_PORT" "$KUBELET_HEALTHZ_PORT" "$KUBE_PROXY_HEALTHZ_PORT" "$KUBE_PROXY_METRICS_PORT"; do
+  ! port_in_use "$p" || die "port $p, needed by the real node's kubelet or kube-proxy, is in use; stop that process or set FNOL_KUBELET_PORT, FNOL_KUBELET_HEALTHZ_PORT, FNOL_KUBE_PROXY_HEALTHZ_PORT, FNOL_KUBE_PROXY_METRICS_PORT"
+done
 
 step "Real node $NODE_NAME (containerd $(containerd --version | awk '{print $3}'), kubelet $K8S_VERSION)"
 mkdir -p "$NODE_DIR"/{containerd,kubelet,pod-logs,cni/net.d,cni/ipam} "$PIDS" "$LOGS"
