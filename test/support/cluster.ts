@@ -51,7 +51,7 @@ import path from 'node:path';
 import * as k8s from '@kubernetes/client-node';
 
 /** Upper bound for a cold start: building Kubernetes from source, then starting it. */
-export const CLUSTER_START_TIMEOUT_MS = 45 * 60 * 1000;
+export const CLUSTER_START_TIMEOUT_MS = 60 * 60 * 1000;
 
 export interface Cluster {
   /** Cluster-admin credentials (client certificate). */
