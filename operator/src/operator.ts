@@ -201,7 +201,7 @@ export class FnolOperator extends Operator {
     this.watching = true;
     for (let i = 0; i < this.cfg.workers; i++) this.workers.push(this.work());
     this.resyncTimer = setInterval(() => {
-      for (const key of this.known) this.queue.add(key);
+      for (const key of this.known) this.queue.addLow(key);
     }, this.cfg.resyncPeriodMs);
     this.resyncTimer.unref();
     this.log.info({ namespace: ns ?? '(all)', workers: this.cfg.workers }, 'reconciling FnolModels');

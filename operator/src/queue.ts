@@ -13,6 +13,9 @@ export interface WorkQueueOptions {
 
 export class WorkQueue {
   private readonly queue: string[] = [];
+  /** Resync keys: served only when no event-driven key waits. */
+  private readonly low: string[] = [];
+  private readonly lowPending = new Set<string>();
   private readonly dirty = new Set<string>();
   private readonly processing = new Set<string>();
   private readonly failures = new Map<string, number>();
@@ -23,22 +26,61 @@ export class WorkQueue {
   constructor(private readonly opts: WorkQueueOptions) {}
 
   get depth(): number {
-    return this.queue.length;
+    return this.queue.length + this.low.length;
+  }
+
+  private changed(): void {
+    this.opts.onDepthChange?.(this.depth);
+  }
+
+  private handOut(key: string): boolean {
+    const waiter = this.waiters.shift();
+    if (!waiter) return false;
+    this.processing.add(key);
+    waiter(key);
+    return true;
   }
 
   add(key: string): void {
-    if (this.shuttingDown || this.dirty.has(key)) return;
+    if (this.shuttingDown) return;
+    if (this.lowPending.has(key)) {
+      // Waiting as a resync: an event makes it urgent.
+      this.lowPending.delete(key);
+      const i = this.low.indexOf(key);
+      if (i >= 0) {
+        this.low.splice(i, 1);
+        this.queue.push(key);
+        this.changed();
+      }
+      return;
+    }
+    if (this.dirty.has(key)) return;
     this.dirty.add(key);
     if (this.processing.has(key)) return;
-    const waiter = this.waiters.shift();
-    if (waiter) {
+    if (this.handOut(key)) {
       this.dirty.delete(key);
-      this.processing.add(key);
-      waiter(key);
       return;
     }
     this.queue.push(key);
-    this.opts.onDepthChange?.(this.queue.length);
+    this.changed();
+  }
+
+  /**
+   * Adds a key for a periodic resync, behind every event-driven key, so a
+   * resync of many objects never delays the reaction to a change.
+   */
+  addLow(key: string): void {
+    if (this.shuttingDown || this.dirty.has(key)) return;
+    this.dirty.add(key);
+    this.lowPending.add(key);
+    if (this.processing.has(key)) return;
+    if (this.handOut(key)) {
+      this.dirty.delete(key);
+      this.lowPending.delete(key);
+      return;
+    }
+    this.low.push(key);
+    this.changed();
   }
 
   /** Adds the key after a delay; an earlier pending delay for the key wins. */
@@ -73,11 +115,12 @@ export class WorkQueue {
 
   /** The next key to reconcile; undefined once the queue is shut down. */
   get(): Promise<string | undefined> {
-    const key = this.queue.shift();
+    const key = this.queue.shift() ?? this.low.shift();
     if (key !== undefined) {
       this.dirty.delete(key);
+      this.lowPending.delete(key);
       this.processing.add(key);
-      this.opts.onDepthChange?.(this.queue.length);
+      this.changed();
       return Promise.resolve(key);
     }
     if (this.shuttingDown) return Promise.resolve(undefined);
@@ -87,10 +130,10 @@ export class WorkQueue {
   /** Marks a key finished; it is queued again if it was added meanwhile. */
   done(key: string): void {
     this.processing.delete(key);
-    if (this.dirty.has(key)) {
-      this.dirty.delete(key);
-      this.add(key);
-    }
+    if (!this.dirty.has(key)) return;
+    this.dirty.delete(key);
+    if (this.lowPending.delete(key)) this.addLow(key);
+    else this.add(key);
   }
 
   shutDown(): void {

@@ -52,6 +52,21 @@ describe('work queue', () => {
     q.shutDown();
   });
 
+  it('serves resync keys only after event-driven ones, and promotes a resync key on an event', async () => {
+    const q = new WorkQueue({ baseDelayMs: 10, maxDelayMs: 100 });
+    q.addLow('ns/r1');
+    q.addLow('ns/r2');
+    q.add('ns/e');
+    q.add('ns/r2'); // an event for a key waiting as resync
+    q.addLow('ns/e'); // already queued: no duplicate
+    assert.equal(q.depth, 3);
+    assert.equal(await q.get(), 'ns/e');
+    assert.equal(await q.get(), 'ns/r2');
+    assert.equal(await q.get(), 'ns/r1');
+    assert.equal(q.depth, 0);
+    q.shutDown();
+  });
+
   it('releases waiting workers on shut down', async () => {
     const q = new WorkQueue({ baseDelayMs: 10, maxDelayMs: 100 });
     const p = q.get();
