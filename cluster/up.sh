@@ -174,7 +174,7 @@ start kube-apiserver \
   --tls-cert-file "$PKI/apiserver.crt" --tls-private-key-file "$PKI/apiserver.key" \
   --client-ca-file "$PKI/ca.crt" \
   --kubelet-client-certificate "$PKI/apiserver-kubelet-client.crt" --kubelet-client-key "$PKI/apiserver-kubelet-client.key" \
-  --kubelet-certificate-authority "$PKI/ca.crt" \
+  --kubelet-certificate-authority "$PKI/ca.crt" --kubelet-preferred-address-types InternalIP,Hostname \
   --authorization-mode Node,RBAC \
   --enable-admission-plugins NodeRestriction \
   --service-account-issuer "$SA_ISSUER" --api-audiences "$SA_ISSUER" \

@@ -5,12 +5,13 @@
 # imagePullPolicy: Never/IfNotPresent.
 #
 # Usage: cluster/node/load-image.sh ARCHIVE [IMAGE_NAME]
-#   IMAGE_NAME names an archive whose index carries no name (ctr --base-name).
+#   IMAGE_NAME (e.g. fnol.local/scorer:1.0) names the image; needed when the
+#   archive's index carries no name (as buildah's oci-archive output).
 source "$(dirname "$0")/node-lib.sh"
 
 [ $# -ge 1 ] || die "usage: cluster/node/load-image.sh ARCHIVE [IMAGE_NAME]"
 [ -f "$1" ] || die "image archive $1 not found"
 [ -n "$(pid_of containerd)" ] || die "the real node is not running; start it with FNOL_REAL_NODE=1 npm run cluster:up"
 args=()
-[ -z "${2:-}" ] || args=(--base-name "$2")
+[ -z "${2:-}" ] || args=(--index-name "$2")
 ctr_k8s images import "${args[@]}" "$1"
