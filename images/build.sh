@@ -25,6 +25,10 @@ secret_args=()
 if [ -n "${NODE_EXTRA_CA_CERTS:-}" ] && [ -f "$NODE_EXTRA_CA_CERTS" ]; then
   secret_args=(--secret "id=npm_ca,src=$NODE_EXTRA_CA_CERTS")
 fi
+# With vfs every cached layer is a full copy of the root filesystem, which makes
+# a layered build 3-6 times slower than building each stage in one container
+# (npm's cache mount keeps npm ci fast). FNOL_IMAGE_LAYERS=true turns layers on.
+layers="${FNOL_IMAGE_LAYERS:-false}"
 summary="$IMAGES_OUT/images.tsv"
 : >"$summary.new"
 
@@ -33,8 +37,9 @@ for name in "${targets[@]}"; do
   log="$IMAGES_OUT/build-$name.log"
   step "building $image:$version (Dockerfile.$name) on $BASE_IMAGE / $RUNTIME_BASE_IMAGE; log $log"
   started=$SECONDS
+  previous_id="$(bah inspect --type image --format '{{.FromImageID}}' "$image:latest" 2>/dev/null || true)"
   set +e
-  bah bud --layers --isolation chroot --network host "${secret_args[@]}" \
+  bah bud --layers="$layers" --force-rm --isolation chroot --network host "${secret_args[@]}" \
     -f "Dockerfile.$name" \
     --build-arg NODE_IMAGE="$BASE_IMAGE" \
     --build-arg RUNTIME_IMAGE="$RUNTIME_BASE_IMAGE" \
@@ -49,6 +54,11 @@ for name in "${targets[@]}"; do
     die "building $image failed (exit $rc); the full log is $log"
   fi
   secs=$((SECONDS - started))
+  # The image this build replaced is left untagged; remove it so storage does not grow.
+  current_id="$(bah inspect --type image --format '{{.FromImageID}}' "$image:latest")"
+  if [ -n "$previous_id" ] && [ "$previous_id" != "$current_id" ]; then
+    bah rmi "$previous_id" >/dev/null 2>&1 || true
+  fi
   size="$(image_size "$image:latest")"
   info "$image:$version built in $(elapsed "$started"), $(human_mb "$size")"
   archive="$IMAGES_OUT/fnol-$name.oci.tar"
