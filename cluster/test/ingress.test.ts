@@ -25,7 +25,12 @@ import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import * as k8s from '@kubernetes/client-node';
-import { createTestNamespace, useCluster, type Cluster } from '../../test/support/cluster';
+import {
+  CLUSTER_START_TIMEOUT_MS,
+  createTestNamespace,
+  useCluster,
+  type Cluster,
+} from '../../test/support/cluster';
 
 const ROOT = path.resolve(__dirname, '..', '..');
 const INGRESS_PORT = Number(process.env.FNOL_INGRESS_PORT ?? 18081);
@@ -190,9 +195,9 @@ describe('local ingress controller', function () {
   const prefix = `/claims-${tag}`;
 
   before(async function () {
-    this.timeout(BUILD_TIMEOUT_MS);
     cluster = await useCluster(this);
-    this.timeout(BUILD_TIMEOUT_MS);
+    // A cold machine builds Kubernetes first, then Traefik.
+    this.timeout(CLUSTER_START_TIMEOUT_MS + BUILD_TIMEOUT_MS);
     core = cluster.kubeConfig.makeApiClient(k8s.CoreV1Api);
     net = cluster.kubeConfig.makeApiClient(k8s.NetworkingV1Api);
     discovery = cluster.kubeConfig.makeApiClient(k8s.DiscoveryV1Api);
