@@ -46,7 +46,10 @@ def main() -> None:
     config = {
         "architecture": "amd64",
         "os": "linux",
-        "config": {"Entrypoint": ["/" + os.path.basename(binary)], "User": "65535:65535"},
+        "config": {
+            "Entrypoint": ["/" + os.path.basename(binary)],
+            "User": "65535:65535",
+        },
         "rootfs": {"type": "layers", "diff_ids": [layer_digest]},
         "history": [{"created_by": "cluster/node/oci-image.py"}],
     }
@@ -93,7 +96,11 @@ def main() -> None:
 
         add("oci-layout", json.dumps({"imageLayoutVersion": "1.0.0"}).encode())
         add("index.json", json.dumps(index).encode())
-        for digest, data in ((layer_digest, layer), (config_digest, config_data), (manifest_digest, manifest_data)):
+        for digest, data in (
+            (layer_digest, layer),
+            (config_digest, config_data),
+            (manifest_digest, manifest_data),
+        ):
             add("blobs/sha256/" + digest.split(":", 1)[1], data)
     print(f"{out}: {name} ({manifest_digest})")
 
