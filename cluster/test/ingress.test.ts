@@ -13,7 +13,8 @@
  * (FNOL_REAL_NODE=1 npm run cluster:up) a second case routes to real pods.
  *
  * The controller is started (and built, on a cold cache) when it is not
- * running, and then stopped at the end.
+ * running, and then stopped at the end; a controller that was running is left
+ * running (restarted on this run's FNOL_INGRESS_* settings if they differ).
  */
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
@@ -131,9 +132,13 @@ function runScript(script: string, args: string[] = []): Promise<void> {
   });
 }
 
-async function controllerAnswers(): Promise<boolean> {
+/** True when the controller process recorded by cluster/ingress/up.sh is alive (whatever its ports). */
+function controllerRunning(): boolean {
+  const dir = process.env.FNOL_CLUSTER_DIR ?? path.join(ROOT, '.cluster');
   try {
-    return (await get(ADMIN_PORT, '127.0.0.1', '/ping')).status === 200;
+    const pid = Number(readFileSync(path.join(dir, 'pids', 'traefik.pid'), 'utf8').split(' ')[0]);
+    process.kill(pid, 0);
+    return true;
   } catch {
     return false;
   }
@@ -201,7 +206,7 @@ describe('local ingress controller', function () {
     core = cluster.kubeConfig.makeApiClient(k8s.CoreV1Api);
     net = cluster.kubeConfig.makeApiClient(k8s.NetworkingV1Api);
     discovery = cluster.kubeConfig.makeApiClient(k8s.DiscoveryV1Api);
-    const wasRunning = await controllerAnswers();
+    const wasRunning = controllerRunning();
     await runScript('up.sh');
     startedHere = !wasRunning && process.env.FNOL_CLUSTER_KEEP !== '1';
     ns = await createTestNamespace('ingress');
@@ -360,6 +365,22 @@ describe('local ingress controller', function () {
     const body = JSON.parse(reply.body) as Record<string, string>;
     assert.equal(body.server, `backend-${tag}`);
     assert.equal(body.host, host);
+  });
+
+  it('reports health and request metrics on its admin port', async function () {
+    const ping = await get(ADMIN_PORT, '127.0.0.1', '/ping');
+    assert.equal(ping.status, 200);
+    const metrics = await get(ADMIN_PORT, '127.0.0.1', '/metrics');
+    assert.equal(metrics.status, 200);
+    // The requests routed above are counted by entry point and status code.
+    assert.match(
+      metrics.body,
+      /^traefik_entrypoint_requests_total\{code="200",entrypoint="web",[^}]*\} [1-9]/m,
+    );
+    assert.match(
+      metrics.body,
+      /^traefik_entrypoint_requests_total\{code="404",entrypoint="web",[^}]*\} [1-9]/m,
+    );
   });
 
   it('stops routing when the Ingress is deleted', async function () {
