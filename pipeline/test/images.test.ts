@@ -62,10 +62,12 @@ async function until<T>(
 const ready = (url: string) => async (): Promise<true | undefined> =>
   (await fetch(url, { signal: AbortSignal.timeout(2000) })).status === 200 ? true : undefined;
 
-async function post(url: string, body: unknown): Promise<{ status: number; json: unknown }> {
+const API_KEY = randomBytes(16).toString('hex');
+
+async function post(url: string, body: unknown, key = API_KEY): Promise<{ status: number; json: unknown }> {
   const res = await fetch(url, {
     method: 'POST',
-    headers: { 'content-type': 'application/json' },
+    headers: { 'content-type': 'application/json', 'x-api-key': key },
     body: JSON.stringify(body),
   });
   return { status: res.status, json: await res.json() };
@@ -124,6 +126,10 @@ describe('container images', function () {
     const [containerPort, directPort] = [await freePort(), await freePort()];
     const name = `fnol-scorer-test-${randomBytes(3).toString('hex')}`;
     containers.push(name);
+    const keys = mkdtempSync(path.join(tmpdir(), 'fnol-api-keys-'));
+    writeFileSync(path.join(keys, 'keys'), `${API_KEY}\n`);
+    chmodSync(keys, 0o755);
+    chmodSync(path.join(keys, 'keys'), 0o644);
     await podman(
       'run',
       '-d',
@@ -139,6 +145,10 @@ describe('container images', function () {
       'no-new-privileges',
       '-v',
       `${path.dirname(MODEL)}:/models:ro`,
+      '-v',
+      `${keys}:/var/run/secrets/fnol/api-key:ro`,
+      '-e',
+      'API_KEYS_FILE=/var/run/secrets/fnol/api-key/keys',
       '-e',
       'MODEL_URI=file:///models/fnol-1.0.0.onnx',
       '-e',
@@ -154,6 +164,7 @@ describe('container images', function () {
         MODEL_URI: `file://${MODEL}`,
         MODEL_VERSION: '1.0.0',
         PORT: String(directPort),
+        API_KEYS_FILE: path.join(keys, 'keys'),
         LOG_LEVEL: 'warn',
       },
       stdio: 'ignore',
@@ -185,6 +196,32 @@ describe('container images', function () {
     );
     const bad = await post(`${inContainer}/score`, { data: [[1, 2, 3]] });
     assert.equal(bad.status, 400);
+    assert.equal((await post(`${inContainer}/score`, data, 'wrong-key')).status, 401);
+
+    // The pipeline's smoke test against the container.
+    const smoke = await run(
+      'npx',
+      ['tsx', 'cli/src/fnolctl.ts', 'score', '--url', inContainer, '--expect-version', '1.0.0'],
+      {
+        cwd: ROOT,
+        env: { ...process.env, FNOL_API_KEY: API_KEY },
+      },
+    );
+    assert.match(smoke.stdout, /ultimate_cost: [\d.]+, [\d.]+/);
+    assert.match(smoke.stdout, /serving model version 1\.0\.0/);
+    const wrong = await run(
+      'npx',
+      ['tsx', 'cli/src/fnolctl.ts', 'score', '--url', inContainer, '--expect-version', '9.9.9'],
+      {
+        cwd: ROOT,
+        env: { ...process.env, FNOL_API_KEY: API_KEY },
+      },
+    ).then(
+      () => assert.fail('score accepted the wrong version'),
+      (err: { code: number; stderr: string }) => err,
+    );
+    assert.equal(wrong.code, 1);
+    assert.match(wrong.stderr, /serves model version 1\.0\.0, expected 9\.9\.9/);
   });
 
   describe('the operator container on the local cluster', function () {

@@ -14,13 +14,10 @@ import {
 } from '@azure/storage-blob';
 import { ImmutableVersionError, connectFromEnv, sha256 } from '../../cli/src/model-store';
 import { publishModel } from '../../cli/src/publish-model';
+import { useStore } from './support/store';
 
 const run = promisify(execFile);
 const ROOT = path.resolve(__dirname, '..', '..');
-
-async function connectionString(): Promise<string> {
-  return (await run('bash', [path.join(ROOT, 'store/connection-string.sh')])).stdout.trim();
-}
 
 function modelDir(version: string, content: Buffer): string {
   const dir = mkdtempSync(path.join(tmpdir(), 'fnol-publish-'));
@@ -41,8 +38,7 @@ describe('model store (Azurite) and model publishing', function () {
   const log = (l: string): void => void lines.push(l);
 
   before(async function () {
-    await run('bash', [path.join(ROOT, 'store/up.sh')]);
-    env = { AZURE_STORAGE_CONNECTION_STRING: await connectionString() };
+    env = await useStore();
     service = connectFromEnv(env).client;
   });
 

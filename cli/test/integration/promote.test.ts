@@ -13,6 +13,7 @@ import { clusterWithCrd, inProcessOperator } from '../../../operator/test/integr
 import { createTestNamespace, type Cluster } from '../../../test/support/cluster';
 import { connectFromEnv, sha256 } from '../../src/model-store';
 import { publishModel, type PublishResult } from '../../src/publish-model';
+import { useStore } from '../../../pipeline/test/support/store';
 import { PREVIOUS_MODEL_ANNOTATION, type FnolModelObject } from '../../src/rollout';
 
 const run = promisify(execFile);
@@ -58,12 +59,7 @@ describe('fnolctl against the cluster with the operator running', function () {
 
     // Two model versions in the model store, published by the publish step. The
     // operator checks each version's digest by downloading it from there.
-    await run('bash', [path.join(ROOT, 'store/up.sh')]);
-    const env = {
-      AZURE_STORAGE_CONNECTION_STRING: (
-        await run('bash', [path.join(ROOT, 'store/connection-string.sh')])
-      ).stdout.trim(),
-    };
+    const env = await useStore();
     await connectFromEnv(env).client.getContainerClient(container).createIfNotExists({ access: 'blob' });
     for (const version of ['1.0.0', '1.1.0']) {
       const dir = mkdtempSync(path.join(work, `model-${version}-`));
@@ -98,11 +94,7 @@ describe('fnolctl against the cluster with the operator running', function () {
 
   after(async function () {
     await operator?.stop();
-    await connectFromEnv({
-      AZURE_STORAGE_CONNECTION_STRING: (
-        await run('bash', [path.join(ROOT, 'store/connection-string.sh')])
-      ).stdout.trim(),
-    })
+    await connectFromEnv(await useStore())
       .client.getContainerClient(container)
       .deleteIfExists();
   });
