@@ -29,7 +29,6 @@ if [ "$force" -eq 0 ] &&
 fi
 if [ "$force" -eq 0 ] && [ -f "$build_archive" ] && [ -f "$runtime_archive" ]; then
   info "loading both base images from the cache $IMAGES_CACHE"
-  bah pull -q "oci-archive:$build_archive" >/dev/null
   bah tag "$(bah pull -q "oci-archive:$build_archive")" "$BASE_IMAGE"
   bah tag "$(bah pull -q "oci-archive:$runtime_archive")" "$RUNTIME_BASE_IMAGE"
   info "loaded"
