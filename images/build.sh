@@ -68,5 +68,9 @@ for name in "${targets[@]}"; do
   printf '%s\t%s\t%s\t%s\n' "$name" "$image:$version" "$size" "$secs" >>"$summary.new"
 done
 mv "$summary.new" "$summary"
+# Base images replaced by a newer key are untagged; remove those no image uses.
+for id in $(bah images --filter dangling=true --filter label=io.fnol.base.key -q 2>/dev/null); do
+  bah rmi "$id" >/dev/null 2>&1 || true
+done
 
 bash images/check.sh "${targets[@]/#/localhost/fnol-}"
