@@ -26,6 +26,14 @@ export interface FnolModelSpec {
    */
   resources?: FnolModelSpecResources;
   /**
+   * Node labels the scorer pods must run on (standard pod nodeSelector), e.g. a dedicated node pool.
+   */
+  nodeSelector?: Record<string, string>;
+  /**
+   * Taints the scorer pods tolerate (standard pod tolerations), e.g. of a dedicated node pool.
+   */
+  tolerations?: Array<FnolModelSpecTolerationsItem>;
+  /**
    * Expose the scorer through an Ingress. Without it the model is reachable in the cluster only (status.url is the Service URL).
    */
   ingress?: FnolModelSpecIngress;
@@ -73,6 +81,14 @@ export interface FnolModelSpecIngress {
    * Secret of type kubernetes.io/tls for the host; the URL is https:// when set.
    */
   tlsSecretName?: string;
+}
+
+export interface FnolModelSpecTolerationsItem {
+  key?: string;
+  operator?: 'Exists' | 'Equal';
+  value?: string;
+  effect?: 'NoSchedule' | 'PreferNoSchedule' | 'NoExecute';
+  tolerationSeconds?: number;
 }
 
 /**

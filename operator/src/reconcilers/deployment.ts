@@ -191,6 +191,8 @@ export function desiredDeployment(
               labelSelector: { matchLabels: selectorLabels(fm) },
             },
           ],
+          ...(fm.spec.nodeSelector ? { nodeSelector: fm.spec.nodeSelector } : {}),
+          ...(fm.spec.tolerations?.length ? { tolerations: fm.spec.tolerations } : {}),
           containers: [container],
           volumes,
         },

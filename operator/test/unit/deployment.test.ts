@@ -32,6 +32,19 @@ describe('reconcilers/deployment', () => {
     assert.equal(e.API_KEYS_FILE, undefined);
   });
 
+  it("places the pods with the spec's nodeSelector and tolerations, and sets none by default", () => {
+    const fm = fnolModel();
+    assert.equal(desiredDeployment(fm, testConfig).spec?.template.spec?.nodeSelector, undefined);
+    assert.equal(desiredDeployment(fm, testConfig).spec?.template.spec?.tolerations, undefined);
+    fm.spec.nodeSelector = { agentpool: 'scoring' };
+    fm.spec.tolerations = [{ key: 'dedicated', operator: 'Equal', value: 'scoring', effect: 'NoSchedule' }];
+    const pod = desiredDeployment(fm, testConfig).spec?.template.spec;
+    assert.deepEqual(pod?.nodeSelector, { agentpool: 'scoring' });
+    assert.deepEqual(pod?.tolerations, [
+      { key: 'dedicated', operator: 'Equal', value: 'scoring', effect: 'NoSchedule' },
+    ]);
+  });
+
   it('is owned by the FnolModel as its controller', () => {
     const d = desiredDeployment(fnolModel(), testConfig);
     assert.deepEqual(d.metadata?.ownerReferences?.[0], {
