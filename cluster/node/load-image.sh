@@ -15,3 +15,17 @@ source "$(dirname "$0")/node-lib.sh"
 args=()
 [ -z "${2:-}" ] || args=(--index-name "$2")
 ctr_k8s images import "${args[@]}" "$1"
+
+# An archive written by buildah names its manifest as given (e.g. fnol-scorer:latest).
+# The CRI looks images up by their normalized names (docker.io/library/fnol-scorer:latest),
+# so a short name is re-tagged normalized and the short one removed.
+ctr_k8s images ls -q | while read -r ref; do
+  case "$ref" in
+    sha256:* | */*) ;;
+    *)
+      ctr_k8s images tag --force "$ref" "docker.io/library/$ref" >/dev/null
+      ctr_k8s images rm "$ref" >/dev/null
+      info "named $ref docker.io/library/$ref for the kubelet"
+      ;;
+  esac
+done
