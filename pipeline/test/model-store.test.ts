@@ -18,6 +18,7 @@ import { useStore } from './support/store';
 
 const run = promisify(execFile);
 const ROOT = path.resolve(__dirname, '..', '..');
+const STORE_PORT = process.env.FNOL_STORE_PORT ?? '10000';
 
 function modelDir(version: string, content: Buffer): string {
   const dir = mkdtempSync(path.join(tmpdir(), 'fnol-publish-'));
@@ -54,7 +55,7 @@ describe('model store (Azurite) and model publishing', function () {
     assert.equal(result.sha256, sha256(content));
     assert.equal(
       result.uri,
-      `http://127.0.0.1:10000/devstoreaccount1/${container}/fnol/2.0.0/fnol-2.0.0.onnx`,
+      `http://127.0.0.1:${STORE_PORT}/devstoreaccount1/${container}/fnol/2.0.0/fnol-2.0.0.onnx`,
     );
     const blobs = service.getContainerClient(container);
     const stored = await blobs.getBlobClient('fnol/2.0.0/fnol-2.0.0.onnx').downloadToBuffer();
@@ -151,7 +152,7 @@ describe('model store (Azurite) and model publishing', function () {
         env: {
           ...process.env,
           AZURE_STORAGE_CONNECTION_STRING: '',
-          AZURE_STORAGE_ACCOUNT_URL: `http://127.0.0.1:10000/${account}`,
+          AZURE_STORAGE_ACCOUNT_URL: `http://127.0.0.1:${STORE_PORT}/${account}`,
           AZURE_STORAGE_SAS_FILE: path.join(secretDir, 'sas'),
         },
       },
