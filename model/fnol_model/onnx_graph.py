@@ -164,13 +164,18 @@ class GraphBuilder:
         tree_bits = self.node(
             "Gather", [bits_t, self.const(f"{prefix}_split_rows", split_rows.T.copy())], f"{prefix}_tree_bits", axis=0
         )  # [depth, trees, N]: the sum over depth then adds whole [trees, N] blocks
-        powers = (2 ** np.arange(depth, dtype=np.float32)).reshape(depth, 1, 1)
-        weighted = self.node("Mul", [tree_bits, self.const(f"{prefix}_powers", powers)], f"{prefix}_weighted")
+        # sum over depth of bit * 2^depth as one [1, depth] x [depth, trees * N] product
+        flat = self.node(
+            "Reshape",
+            [tree_bits, self.const(f"{prefix}_flat", np.array([depth, -1], dtype=np.int64))],
+            f"{prefix}_flat_bits",
+        )
+        powers = (2 ** np.arange(depth, dtype=np.float32)).reshape(1, depth)
+        leaf_f = self.node("MatMul", [self.const(f"{prefix}_powers", powers), flat], f"{prefix}_leaf_flat")
         leaf_f = self.node(
-            "ReduceSum",
-            [weighted, self.const(f"{prefix}_depth_axis", np.array([0], dtype=np.int64))],
+            "Reshape",
+            [leaf_f, self.const(f"{prefix}_per_tree", np.array([len(model.trees), -1], dtype=np.int64))],
             f"{prefix}_leaf_f",
-            keepdims=0,
         )  # [trees, N]
         leaf_f = self.node("Add", [leaf_f, self.const(f"{prefix}_tree_offsets", offsets)], f"{prefix}_leaf_global")
         leaf = self.node("Cast", [leaf_f], f"{prefix}_leaf", to=TensorProto.INT64)
