@@ -32,6 +32,10 @@ kc() { "$KUBECTL" "$@"; }
 
 step "4/8 model store (Azurite) on the node's bridge address, publish 1.0.0"
 export FNOL_STORE_HOST="$NODE_IP"
+# The demo starts from an empty local store: versions are immutable, and a
+# previous demo may have published a 1.0.0 built by another compiler version.
+bash store/down.sh >/dev/null 2>&1 || true
+rm -rf .azurite/data
 bash store/up.sh
 AZURE_STORAGE_CONNECTION_STRING="$(bash store/connection-string.sh)"
 export AZURE_STORAGE_CONNECTION_STRING
