@@ -30,6 +30,9 @@ f=$( (grep -Eo '[0-9]+ (failed|error)' reports/pytest.log || true) | awk '{s+=$1
 if [ "$py_rc" -ne 0 ] && [ "$f" -eq 0 ]; then failed=$((failed + 1)); fi
 
 step "mocha: TypeScript unit, integration and end-to-end suites"
+# The local cluster gets its real node (containerd, kubelet, kube-proxy), so the
+# suites that run real containers run too; FNOL_REAL_NODE=0 leaves it out.
+export FNOL_REAL_NODE="${FNOL_REAL_NODE:-1}"
 set +e
 npx mocha --reporter spec '{scorer,operator,cli,cluster,pipeline,bench,test}/**/*.test.ts' 2>&1 | tee reports/mocha.log
 mocha_rc=${PIPESTATUS[0]}
