@@ -14,26 +14,10 @@ import {
   useCluster,
   type Cluster,
 } from '../../test/support/cluster';
+import { poll } from '../../test/support/wait';
 
-/** Polls `check` until it returns a value other than undefined, or fails naming `what`. */
-async function waitFor<T>(what: string, check: () => Promise<T | undefined>, timeoutMs = 60_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await check();
-      if (v !== undefined) return v;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > deadline) {
-      throw new Error(
-        `timed out after ${timeoutMs / 1000}s waiting for ${what}${last ? ` (last error: ${String(last)})` : ''}`,
-      );
-    }
-    await new Promise((r) => setTimeout(r, 250));
-  }
-}
+const waitFor = <T>(what: string, check: () => Promise<T | undefined>, timeoutMs = 60_000): Promise<T> =>
+  poll(what, check, timeoutMs, 250);
 
 /** Runs `fn`, expecting the API server to refuse it; returns the HTTP status and message. */
 async function refused(fn: () => Promise<unknown>): Promise<{ status: number; message: string }> {

@@ -32,6 +32,7 @@ import {
   useCluster,
   type Cluster,
 } from '../../test/support/cluster';
+import { poll } from '../../test/support/wait';
 
 const ROOT = path.resolve(__dirname, '..', '..');
 const INGRESS_PORT = Number(process.env.FNOL_INGRESS_PORT ?? 18081);
@@ -43,24 +44,8 @@ const REAL_NODE = process.env.FNOL_NODE_NAME ?? 'fnol-real-node';
 /** A cold start builds Traefik from source (about 2,500 packages on two cores). */
 const BUILD_TIMEOUT_MS = 40 * 60 * 1000;
 
-async function waitFor<T>(what: string, check: () => Promise<T | undefined>, timeoutMs = 30_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await check();
-      if (v !== undefined) return v;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > deadline) {
-      throw new Error(
-        `timed out after ${timeoutMs / 1000}s waiting for ${what}${last ? ` (last error: ${String(last)})` : ''}`,
-      );
-    }
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
+const waitFor = <T>(what: string, check: () => Promise<T | undefined>, timeoutMs = 30_000): Promise<T> =>
+  poll(what, check, timeoutMs, 200);
 
 interface Reply {
   status: number;

@@ -12,27 +12,12 @@ import { spawnSync } from 'node:child_process';
 import http from 'node:http';
 import * as k8s from '@kubernetes/client-node';
 import { createTestNamespace, useCluster, type Cluster } from '../../test/support/cluster';
+import { poll } from '../../test/support/wait';
 
 const NODE = process.env.FNOL_NODE_NAME ?? 'fnol-real-node';
 
-async function waitFor<T>(what: string, check: () => Promise<T | undefined>, timeoutMs = 90_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await check();
-      if (v !== undefined) return v;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > deadline) {
-      throw new Error(
-        `timed out after ${timeoutMs / 1000}s waiting for ${what}${last ? ` (last error: ${String(last)})` : ''}`,
-      );
-    }
-    await new Promise((r) => setTimeout(r, 500));
-  }
-}
+const waitFor = <T>(what: string, check: () => Promise<T | undefined>, timeoutMs = 90_000): Promise<T> =>
+  poll(what, check, timeoutMs, 500);
 
 /** GET over a new connection each time (no keep-alive reuse across attempts). */
 function httpGet(url: string): Promise<string> {
