@@ -58,7 +58,9 @@ done
 [ "$stopped" -gt 0 ] || info "no local cluster process was running"
 
 if [ "${FNOL_CLUSTER_KEEP_DATA:-0}" != "1" ]; then
-  rm -rf "$ETCD_DATA"
+  # The cluster's objects are gone, and with them the operator install
+  # (cluster/operator/up.sh) this file describes.
+  rm -rf "$ETCD_DATA" "$CLUSTER_DIR/operator"
 fi
 if [ "$purge" -eq 1 ]; then
   rm -rf "$PKI" "$KCFG" "$LOGS" "$PIDS" "$ETCD_DATA" "$ADMIN_KUBECONFIG"

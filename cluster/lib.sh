@@ -33,6 +33,11 @@ ADMIN_KUBECONFIG="$CLUSTER_DIR/kubeconfig"
 
 # Loopback ports.
 HOST_IP="127.0.0.1"
+# The real node's address on its bridge (cluster/node/). Pods reach the API server
+# there, through the kubernetes Service (10.96.0.1:443), so the API server listens
+# on every address and advertises this one. Clients on the host use 127.0.0.1.
+NODE_IP="${FNOL_NODE_IP:-10.250.0.1}"
+APISERVER_BIND="${FNOL_APISERVER_BIND:-0.0.0.0}"
 APISERVER_PORT="${FNOL_APISERVER_PORT:-6443}"
 ETCD_PORT="${FNOL_ETCD_PORT:-2379}"
 ETCD_PEER_PORT="${FNOL_ETCD_PEER_PORT:-2380}"

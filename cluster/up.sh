@@ -104,7 +104,7 @@ fi
 cert etcd-server "/CN=fnol-etcd" "serverAuth, clientAuth" "IP:127.0.0.1, DNS:localhost"
 cert apiserver-etcd-client "/CN=kube-apiserver-etcd-client" "clientAuth"
 cert apiserver "/CN=kube-apiserver" "serverAuth" \
-  "IP:127.0.0.1, IP:$SERVICE_IP, DNS:localhost, DNS:kubernetes, DNS:kubernetes.default, DNS:kubernetes.default.svc, DNS:kubernetes.default.svc.cluster.local"
+  "IP:127.0.0.1, IP:$SERVICE_IP, IP:$NODE_IP, DNS:localhost, DNS:kubernetes, DNS:kubernetes.default, DNS:kubernetes.default.svc, DNS:kubernetes.default.svc.cluster.local"
 cert apiserver-kubelet-client "/CN=kube-apiserver-kubelet-client" "clientAuth"
 cert admin "/O=system:masters/CN=fnol-admin" "clientAuth"
 cert kube-controller-manager "/CN=system:kube-controller-manager" "clientAuth"
@@ -168,7 +168,7 @@ etcd_health() {
 wait_for "etcd $ETCD_VERSION is healthy" 30 etcd etcd_health
 
 start kube-apiserver \
-  --bind-address "$HOST_IP" --advertise-address "$HOST_IP" --secure-port "$APISERVER_PORT" \
+  --bind-address "$APISERVER_BIND" --advertise-address "$NODE_IP" --secure-port "$APISERVER_PORT" \
   --etcd-servers "https://$HOST_IP:$ETCD_PORT" --etcd-cafile "$PKI/ca.crt" \
   --etcd-certfile "$PKI/apiserver-etcd-client.crt" --etcd-keyfile "$PKI/apiserver-etcd-client.key" \
   --tls-cert-file "$PKI/apiserver.crt" --tls-private-key-file "$PKI/apiserver.key" \
@@ -180,7 +180,6 @@ start kube-apiserver \
   --service-account-issuer "$SA_ISSUER" --api-audiences "$SA_ISSUER" \
   --service-account-signing-key-file "$PKI/sa.key" --service-account-key-file "$PKI/sa.pub" \
   --service-cluster-ip-range "$SERVICE_CIDR" \
-  --endpoint-reconciler-type none \
   --allow-privileged=false --profiling=false \
   --v 1
 wait_for "kube-apiserver $K8S_VERSION is ready" 90 kube-apiserver kubectl_admin get --raw /readyz

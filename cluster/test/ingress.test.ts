@@ -17,9 +17,9 @@
  * running (restarted on this run's FNOL_INGRESS_* settings if they differ).
  */
 import assert from 'node:assert/strict';
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { X509Certificate, randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
@@ -32,17 +32,19 @@ import {
   useCluster,
   type Cluster,
 } from '../../test/support/cluster';
+import {
+  INGRESS_BUILD_TIMEOUT_MS,
+  INGRESS_CLASS as CLASS,
+  INGRESS_PORT,
+  useIngress,
+  type IngressHandle,
+} from '../../test/support/ingress';
 import { poll } from '../../test/support/wait';
 
-const ROOT = path.resolve(__dirname, '..', '..');
-const INGRESS_PORT = Number(process.env.FNOL_INGRESS_PORT ?? 18081);
 const ADMIN_PORT = Number(process.env.FNOL_INGRESS_ADMIN_PORT ?? 18082);
 const TLS_PORT = Number(process.env.FNOL_INGRESS_TLS_PORT ?? 18443);
-const CLASS = process.env.FNOL_INGRESS_CLASS ?? 'nginx';
 const HOST = 'fnol.local';
 const REAL_NODE = process.env.FNOL_NODE_NAME ?? 'fnol-real-node';
-/** A cold start builds Traefik from source (about 2,500 packages on two cores). */
-const BUILD_TIMEOUT_MS = 40 * 60 * 1000;
 
 const waitFor = <T>(what: string, check: () => Promise<T | undefined>, timeoutMs = 30_000): Promise<T> =>
   poll(what, check, timeoutMs, 200);
@@ -99,36 +101,6 @@ function getTls(port: number, host: string, urlPath: string, ca: string): Promis
   });
 }
 
-function runScript(script: string, args: string[] = []): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const child = spawn('bash', [path.join(ROOT, 'cluster', 'ingress', script), ...args], {
-      stdio: ['ignore', 'inherit', 'inherit'],
-    });
-    child.on('error', reject);
-    child.on('exit', (code, signal) =>
-      code === 0
-        ? resolve()
-        : reject(
-            new Error(
-              `cluster/ingress/${script} failed (${signal ?? `exit code ${code}`}); see its output above and .cluster/logs/traefik.log`,
-            ),
-          ),
-    );
-  });
-}
-
-/** True when the controller process recorded by cluster/ingress/up.sh is alive (whatever its ports). */
-function controllerRunning(): boolean {
-  const dir = process.env.FNOL_CLUSTER_DIR ?? path.join(ROOT, '.cluster');
-  try {
-    const pid = Number(readFileSync(path.join(dir, 'pids', 'traefik.pid'), 'utf8').split(' ')[0]);
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 /**
  * A non-loopback IPv4 address of this machine for the test backend: the real
  * node's bridge (host-only) when present, else the first external interface.
@@ -179,7 +151,7 @@ describe('local ingress controller', function () {
   let net: k8s.NetworkingV1Api;
   let discovery: k8s.DiscoveryV1Api;
   let ns: string;
-  let startedHere = false;
+  let ingressController: IngressHandle | undefined;
   let backend: http.Server;
   const tag = randomBytes(3).toString('hex');
   const prefix = `/claims-${tag}`;
@@ -187,13 +159,11 @@ describe('local ingress controller', function () {
   before(async function () {
     cluster = await useCluster(this);
     // A cold machine builds Kubernetes first, then Traefik.
-    this.timeout(CLUSTER_START_TIMEOUT_MS + BUILD_TIMEOUT_MS);
+    this.timeout(CLUSTER_START_TIMEOUT_MS + INGRESS_BUILD_TIMEOUT_MS);
     core = cluster.kubeConfig.makeApiClient(k8s.CoreV1Api);
     net = cluster.kubeConfig.makeApiClient(k8s.NetworkingV1Api);
     discovery = cluster.kubeConfig.makeApiClient(k8s.DiscoveryV1Api);
-    const wasRunning = controllerRunning();
-    await runScript('up.sh');
-    startedHere = !wasRunning && process.env.FNOL_CLUSTER_KEEP !== '1';
+    ingressController = await useIngress();
     ns = await createTestNamespace('ingress');
 
     // The backend: a real HTTP server echoing what it received.
@@ -231,7 +201,7 @@ describe('local ingress controller', function () {
   after(async function () {
     this.timeout(60_000);
     if (backend) await new Promise((r) => backend.close(r));
-    if (startedHere) await runScript('down.sh');
+    await ingressController?.release();
   });
 
   it('refuses a loopback address in an EndpointSlice (why the backend listens on another address)', async function () {

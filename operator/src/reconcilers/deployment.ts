@@ -29,6 +29,14 @@ export const MODEL_CREDENTIALS_DIR = '/var/run/secrets/fnol/model';
 export const MODEL_SAS_TOKEN_FILE = `${MODEL_CREDENTIALS_DIR}/sasToken`;
 export const API_KEY_DIR = '/var/run/secrets/fnol/api-key';
 export const SHUTDOWN_GRACE_SECONDS = 20;
+/**
+ * Seconds a terminating scorer pod keeps serving normally before it receives
+ * SIGTERM: the time for the EndpointSlice change to reach kube-proxy and the
+ * Ingress controller, so no new request is sent to a pod that already stopped
+ * accepting connections. The kubelet runs this sleep itself (lifecycle sleep
+ * action), so the image needs no shell.
+ */
+export const PRE_STOP_SLEEP_SECONDS = 5;
 
 export const DEFAULT_RESOURCES = {
   requests: { cpu: '250m', memory: '512Mi' },
@@ -137,6 +145,8 @@ export function desiredDeployment(
     startupProbe: probe('/healthz', 5, 60),
     livenessProbe: probe('/healthz', 10, 3),
     readinessProbe: probe('/readyz', 5, 2),
+    // The sleep action (Kubernetes 1.30+) is newer than the client's typings.
+    lifecycle: { preStop: { sleep: { seconds: PRE_STOP_SLEEP_SECONDS } } } as V1Container['lifecycle'],
     securityContext: {
       runAsNonRoot: true,
       runAsUser: cfg.scorerUser,
@@ -175,7 +185,7 @@ export function desiredDeployment(
         spec: {
           automountServiceAccountToken: false,
           enableServiceLinks: false,
-          terminationGracePeriodSeconds: SHUTDOWN_GRACE_SECONDS + 10,
+          terminationGracePeriodSeconds: PRE_STOP_SLEEP_SECONDS + SHUTDOWN_GRACE_SECONDS + 5,
           securityContext: {
             runAsNonRoot: true,
             runAsUser: cfg.scorerUser,

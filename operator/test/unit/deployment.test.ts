@@ -74,6 +74,19 @@ describe('reconcilers/deployment', () => {
     assert.equal(c.readinessProbe?.httpGet?.port, 'http');
   });
 
+  it('keeps a terminating pod serving until its endpoint is withdrawn, within the grace period', () => {
+    const pod = desiredDeployment(fnolModel(), testConfig).spec?.template.spec;
+    const c = scorer(pod?.containers);
+    const preStop = c.lifecycle?.preStop as { sleep?: { seconds: number }; exec?: unknown } | undefined;
+    assert.equal(preStop?.exec, undefined, 'the scorer image has no shell: the kubelet must run the sleep');
+    assert.ok((preStop?.sleep?.seconds ?? 0) >= 3, 'preStop sleep of at least 3 s');
+    const grace = Number(c.env?.find((e) => e.name === 'SHUTDOWN_GRACE_SECONDS')?.value);
+    assert.ok(
+      (pod?.terminationGracePeriodSeconds ?? 0) > (preStop?.sleep?.seconds ?? 0) + grace,
+      "the pod grace period covers the sleep and the scorer's own drain",
+    );
+  });
+
   it('runs under the restricted pod security standard', () => {
     const pod = desiredDeployment(fnolModel(), testConfig).spec?.template.spec;
     const c = scorer(pod?.containers);

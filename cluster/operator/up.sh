@@ -1,0 +1,104 @@
+#!/usr/bin/env bash
+# Runs the operator as pods on the local cluster's real node, from manifests/
+# (through the overlay cluster/operator/kustomization.yaml): npm run cluster:operator.
+#
+#   cluster/operator/up.sh [--watch-namespace NS]
+#
+# 1. builds the scorer and operator images (images/build.sh) when their archive
+#    is missing or older than its sources;
+# 2. imports each into the node's containerd as fnol.local/<name>:<content tag>,
+#    so a rebuilt image is a new tag and the Deployment rolls;
+# 3. applies the CRD, then the operator install with those images, and waits
+#    for the rollout. --watch-namespace (or FNOL_OPERATOR_WATCH_NAMESPACE)
+#    limits it to one namespace, so it leaves other FnolModels on the cluster
+#    (e.g. those of operators started by the tests) alone.
+# Remove it with cluster/operator/down.sh.
+source "$(dirname "$0")/../node/node-lib.sh"
+cd "$ROOT"
+
+watch_ns="${FNOL_OPERATOR_WATCH_NAMESPACE:-}"
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --watch-namespace) watch_ns="${2:?--watch-namespace needs a namespace}"; shift 2 ;;
+    *) die "unknown argument $1; usage: cluster/operator/up.sh [--watch-namespace NS]" ;;
+  esac
+done
+[ -n "$(pid_of kubelet)" ] && [ -n "$(pid_of containerd)" ] ||
+  die "the real node is not running; start the cluster with FNOL_REAL_NODE=1 npm run cluster:up"
+kc() { kubectl_admin "$@"; }
+start_all="$(now)"
+
+# ---------------------------------------------------------------- images
+# An archive is stale when any file the image is built from is newer.
+stale() {
+  local archive="build/images/fnol-$1.oci.tar"
+  [ -s "$archive" ] || return 0
+  [ -n "$(find "$1" "Dockerfile.$1" package.json package-lock.json .npmrc tsconfig.json tsconfig.build.json images \
+    -type f -newer "$archive" -not -path '*/test/*' -print -quit 2>/dev/null)" ]
+}
+to_build=()
+for name in scorer operator; do
+  if stale "$name"; then to_build+=("$name"); fi
+done
+if [ "${#to_build[@]}" -gt 0 ]; then
+  step "Building the ${to_build[*]} image(s) (images/build.sh; a few minutes each)"
+  bash images/build.sh "${to_build[@]}"
+else
+  step "Images: build/images/fnol-{scorer,operator}.oci.tar are newer than their sources"
+fi
+
+declare -A ref
+for name in scorer operator; do
+  archive="build/images/fnol-$name.oci.tar"
+  tag="$(sha256sum "$archive" | cut -c1-12)"
+  ref[$name]="fnol.local/$name:$tag"
+  if ! ctr_k8s images ls -q | grep -qx "${ref[$name]}"; then
+    bash "$CLUSTER_SRC/node/load-image.sh" "$archive" "${ref[$name]}" >/dev/null
+    # Earlier builds: a running container keeps its snapshot, new pods use this tag.
+    ctr_k8s images ls -q | grep "^fnol.local/$name:" | grep -vx "${ref[$name]}" |
+      xargs -r ctr --address "$CONTAINERD_SOCK" --namespace k8s.io images rm >/dev/null || true
+  fi
+  info "${ref[$name]} is in the node's containerd"
+done
+
+# ---------------------------------------------------------------- install
+step "Installing the operator (CRD, manifests/ through cluster/operator/kustomization.yaml)"
+kc apply -f crds/fnolmodel.yaml >/dev/null
+kc wait --for=condition=Established crd/fnolmodels.serving.fnol.io --timeout=60s >/dev/null
+# The overlay with this run's images; written outside manifests/ so the tree stays clean.
+gen="$CLUSTER_DIR/operator"
+mkdir -p "$gen"
+cat >"$gen/kustomization.yaml" <<YAML
+apiVersion: kustomize.config.k8s.io/v1beta1
+kind: Kustomization
+resources:
+  - $(realpath --relative-to="$gen" "$CLUSTER_SRC/operator")
+images:
+  - { name: fnol-operator, newName: ${ref[operator]%:*}, newTag: ${ref[operator]##*:} }
+patches:
+  - target: { kind: Deployment, name: fnol-operator }
+    patch: |-
+      apiVersion: apps/v1
+      kind: Deployment
+      metadata: { name: fnol-operator, namespace: fnol-system }
+      spec:
+        template:
+          spec:
+            containers:
+              - name: operator
+                env:
+                  - { name: FNOL_SCORER_IMAGE, value: '${ref[scorer]}' }
+                  - { name: WATCH_NAMESPACE, value: '$watch_ns' }
+YAML
+kc apply -k "$gen" | sed 's/^/    /'
+info "waiting for the rollout (two replicas on $NODE_NAME; one leads)"
+if ! kc -n fnol-system rollout status deployment/fnol-operator --timeout=180s | sed 's/^/    /'; then
+  kc -n fnol-system get pods -o wide >&2 || true
+  kc -n fnol-system logs deployment/fnol-operator --tail=30 >&2 || true
+  die "the operator did not become ready; its pods and last log lines are above (kubectl -n fnol-system describe pods)"
+fi
+step "Operator running in fnol-system in $(elapsed "$start_all")"
+info "scorer image   ${ref[scorer]}"
+info "operator image ${ref[operator]}"
+info "watching       ${watch_ns:-all namespaces}"
+info "logs           $K8S_BIN/kubectl --kubeconfig $ADMIN_KUBECONFIG -n fnol-system logs deployment/fnol-operator"
