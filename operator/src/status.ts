@@ -118,9 +118,10 @@ export function computeStatus(input: StatusInput): FnolModelStatus {
     ];
   } else if (r.state === 'deadline' || r.state === 'unavailable') {
     const reason = r.state === 'deadline' ? Reasons.ProgressDeadlineExceeded : Reasons.NoReadyReplicas;
+    const still = activeVersion && activeVersion !== want ? `version ${activeVersion} still serves; ` : '';
     phase = 'Degraded';
     conditions = [
-      cond('Ready', false, reason, r.message),
+      cond('Ready', false, reason, `${still}version ${want}: ${r.message}`),
       cond('Progressing', false, reason, r.message),
       cond(
         'Degraded',

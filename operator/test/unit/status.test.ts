@@ -131,6 +131,22 @@ describe('status', () => {
     const s = computeStatus({ fm, deployment: stuck, replicaSets: [], now: NOW });
     assert.equal(s.phase, 'Degraded');
     assert.equal(cond(s, 'Degraded')?.reason, 'ProgressDeadlineExceeded');
+    // A stuck new version while the previous one still has ready pods: Ready says so.
+    const next = fnolModel();
+    next.spec.model = { version: '1.1.0', uri: 'https://models.example.test/b.onnx', sha256: SHA_B };
+    const s1 = computeStatus({
+      fm: next,
+      deployment: stuck,
+      replicaSets: [rs('1.0.0', 2), rs('1.1.0', 0)],
+      now: NOW,
+    });
+    assert.equal(s1.phase, 'Degraded');
+    assert.equal(s1.activeVersion, '1.0.0');
+    assert.equal(cond(s1, 'Ready')?.status, 'False');
+    assert.match(
+      cond(s1, 'Ready')?.message ?? '',
+      /^version 1\.0\.0 still serves; version 1\.1\.0: ReplicaSet "x" has timed out/,
+    );
     const gone = liveDeployment(fm, { ...complete, readyReplicas: 0, availableReplicas: 0 });
     const s2 = computeStatus({ fm, deployment: gone, replicaSets: [rs('1.0.0', 0)], now: NOW });
     assert.equal(s2.phase, 'Degraded');
