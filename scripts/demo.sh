@@ -3,8 +3,10 @@
 # the model store, served by the operator from a FnolModel on a local Kubernetes
 # cluster with a real node, and the example records scored through the Ingress.
 #
-# Leaves the cluster, the ingress controller and the model store running to look
-# around; the last lines say how to stop them. DEMO_NAMESPACE, DEMO_HOST change
+# The operator runs as pods on the real node, installed from manifests/ as on
+# AKS (cluster/operator/up.sh). Leaves the cluster, the operator, the ingress
+# controller and the model store running to look around; the last lines say
+# how to stop them. DEMO_NAMESPACE, DEMO_HOST change
 # where the FnolModel goes.
 source "$(dirname "$0")/lib.sh"
 cd "$ROOT"
@@ -52,25 +54,18 @@ BlobServiceClient.fromConnectionString(process.env.AZURE_STORAGE_CONNECTION_STRI
 info "model URI $MODEL_URI"
 info "sha256    $MODEL_SHA"
 
-step "5/8 scorer image (buildah, locally assembled base) imported into the node's containerd"
-bash images/build.sh scorer
-SCORER_IMAGE="fnol.local/scorer:demo"
-bash cluster/node/load-image.sh build/images/fnol-scorer.oci.tar "$SCORER_IMAGE"
-
-step "6/8 CRD and the operator"
-kc apply -f crds/fnolmodel.yaml
-kc wait --for=condition=Established crd/fnolmodels.serving.fnol.io --timeout=60s
-kc get namespace fnol-system >/dev/null 2>&1 || kc create namespace fnol-system
-FNOL_SCORER_IMAGE="$SCORER_IMAGE" HEALTH_PORT="${DEMO_OPERATOR_HEALTH_PORT:-18091}" HEALTH_HOST=127.0.0.1 \
-  LEASE_NAMESPACE=fnol-system PROGRESS_DEADLINE_SECONDS=120 \
-  node --require tsx/cjs operator/src/main.ts >build/demo-operator.log 2>&1 &
-operator_pid=$!
-trap 'kill $operator_pid 2>/dev/null || true' EXIT
-info "operator running (pid $operator_pid, log build/demo-operator.log)"
-
-step "7/8 the FnolModel: version 1.0.0 on the real node, exposed at http://$HOST/"
+step "5/8 images (buildah, locally assembled base) in the node's containerd; the operator as pods, from manifests/"
 kc get namespace "$NS" >/dev/null 2>&1 || kc create namespace "$NS"
 kc label --overwrite namespace "$NS" pod-security.kubernetes.io/enforce=restricted >/dev/null
+# The demo's operator watches the demo namespace only, so it leaves alone the
+# FnolModels of operators the test suites start on the same cluster.
+bash cluster/operator/up.sh --watch-namespace "$NS"
+
+step "6/8 the operator's pods on the real node"
+kc -n fnol-system get pods -o wide
+info "leader: $(kc -n fnol-system get lease fnol-operator -o jsonpath='{.spec.holderIdentity}' 2>/dev/null || echo 'not elected yet')"
+
+step "7/8 the FnolModel: version 1.0.0 on the real node, exposed at http://$HOST/"
 kc apply -f - <<YAML
 apiVersion: serving.fnol.io/v1alpha1
 kind: FnolModel
@@ -104,7 +99,7 @@ for i in $(seq 1 180); do
 done
 kc -n "$NS" get fm fnol
 kc -n "$NS" get pods -o wide
-[ "$phase" = "Ready" ] || { kc -n "$NS" describe fm fnol | tail -20; die "the FnolModel did not become Ready; its conditions and events are above, the operator's log is build/demo-operator.log"; }
+[ "$phase" = "Ready" ] || { kc -n "$NS" describe fm fnol | tail -20; die "the FnolModel did not become Ready; its conditions and events are above; the operator's log: kubectl -n fnol-system logs deployment/fnol-operator"; }
 
 step "8/8 score the example records through the Ingress (Host: $HOST, 127.0.0.1:$INGRESS_PORT)"
 body='{"data": [[1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30,31,32,33,34,35,36,37], [37,36,35,34,33,32,31,30,29,28,27,26,25,24,23,22,21,20,19,18,17,16,15,14,13,12,11,10,9,8,7,6,5,4,3,2,1]]}'
@@ -132,4 +127,5 @@ info "model      fnol 1.0.0, sha256 $MODEL_SHA, published at $MODEL_URI"
 info "serving    $(kc -n "$NS" get fm fnol -o jsonpath='{.status.readyReplicas}') ready scorer pods on the real node, FnolModel $NS/fnol $(kc -n "$NS" get fm fnol -o jsonpath='{.status.phase}')"
 info "endpoint   curl -H 'Host: $HOST' http://127.0.0.1:$INGRESS_PORT/score -d '{\"data\": [[...37 values...]]}'"
 info "look       KUBECONFIG=.cluster/kubeconfig $KUBECTL -n $NS get fm,deploy,svc,ingress,pods"
-info "stop       the operator stops with this script; npm run store:down; npm run cluster:down"
+info "operator   $(kc -n fnol-system get deploy fnol-operator -o jsonpath='{.status.readyReplicas}') ready pods in fnol-system (logs: kubectl -n fnol-system logs deployment/fnol-operator)"
+info "stop       npm run store:down; npm run cluster:down (removes the operator and the FnolModel with the cluster)"

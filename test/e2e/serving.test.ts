@@ -448,7 +448,8 @@ describe('serving on the real node, end to end', function () {
       const log = await cluster.kubectl(['-n', ns, 'logs', name]);
       const loaded = log.split('\n').find((l) => l.includes('self-test passed'));
       assert.ok(loaded, `${name} did not log its self-test:\n${log}`);
-      const loadedAt = Date.parse((JSON.parse(loaded) as { time: string }).time);
+      const time = (JSON.parse(loaded) as { time: string | number }).time;
+      const loadedAt = typeof time === 'number' ? time : Date.parse(time);
       const readyAt = Date.parse(
         String(p.status?.conditions?.find((c) => c.type === 'Ready')?.lastTransitionTime ?? ''),
       );
