@@ -437,7 +437,11 @@ describe('serving on the real node, end to end', function () {
         ingress: { host, path: '/', className: INGRESS_CLASS },
       },
     });
+    const created = Date.now();
     const pods = await rolledOutTo('1.0.0', 240_000);
+    console.log(
+      `      FnolModel 1.0.0 Ready with 2 scorer pods ${((Date.now() - created) / 1000).toFixed(1)} s after creation`,
+    );
     for (const p of pods) {
       const name = p.metadata?.name ?? '';
       assert.equal(p.spec?.nodeName, NODE_NAME);
