@@ -26,6 +26,9 @@ api_up() { [ -s "$ADMIN_KUBECONFIG" ] && kubectl_admin get --raw /readyz >/dev/n
 
 # 1. Let the kubelet stop its pods while it still can.
 if [ -n "$(pid_of kubelet)" ] && api_up && kubectl_admin get node "$NODE_NAME" >/dev/null 2>&1; then
+  # Cordoned first, so the replacements their controllers create are not
+  # scheduled here again.
+  kubectl_admin cordon "$NODE_NAME" >/dev/null 2>&1 || true
   kubectl_admin delete pods --all-namespaces --field-selector "spec.nodeName=$NODE_NAME" \
     --grace-period 5 --wait=false >/dev/null 2>&1 || true
   for _ in $(seq 120); do

@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# Checks that nothing of the local cluster is left on this machine once it is
+# stopped (npm run cluster:down; npm test runs this after its suites when the
+# run itself started and stopped the cluster): no process, mount, network
+# namespace, network interface, iptables rule or kubelet cgroup. Prints each
+# leftover and exits 1 if there is any.
+source "$(dirname "$0")/node/node-lib.sh"
+source "$CLUSTER_SRC/ingress/lib.sh"
+
+left=0
+leftover() {
+  printf '    left behind: %s\n' "$*"
+  left=$((left + 1))
+}
+
+# Processes: anything running one of our binaries or naming our state folder,
+# and any process in a pod cgroup.
+for p in /proc/[0-9]*; do
+  pid="${p#/proc/}"
+  [ "$pid" != "$$" ] && [ "$pid" != "$BASHPID" ] || continue
+  exe="$(readlink "$p/exe" 2>/dev/null || true)"
+  cmd="$(tr '\0' ' ' 2>/dev/null <"$p/cmdline" || true)"
+  case "$exe" in
+    "$K8S_BIN"/* | "$TRAEFIK" | "$TRAEFIK (deleted)") leftover "process $pid $cmd"; continue ;;
+  esac
+  case "$cmd" in
+    *"$CLUSTER_DIR/"* | *"$CONTAINERD_SOCK"*) leftover "process $pid $cmd"; continue ;;
+  esac
+  if grep -q kubepods "$p/cgroup" 2>/dev/null; then leftover "process $pid in a pod cgroup: $cmd"; fi
+done
+
+# Mounts under the state folder, and pod network namespaces.
+while read -r m; do leftover "mount $m"; done < <(findmnt -rn -o TARGET | awk -v d="$CLUSTER_DIR/" 'index($0, d) == 1')
+for ns in /var/run/netns/cni-*; do
+  [ -e "$ns" ] && leftover "network namespace $ns"
+done
+
+# Network interfaces: the bridge and the host ends of pod veths (cni's veth<8 hex>).
+ip link show "$BRIDGE" >/dev/null 2>&1 && leftover "network interface $BRIDGE"
+while read -r name; do leftover "network interface $name"; done < <(ip -o link show type veth 2>/dev/null |
+  awk -F': ' '{ sub(/@.*/, "", $2); print $2 }' | grep -E '^veth[0-9a-f]{8}$' || true)
+
+# iptables: kube-proxy's and the kubelet's chains, CNI rules for our network.
+for ipt in iptables ip6tables; do
+  command -v "$ipt-save" >/dev/null || continue
+  while read -r rule; do leftover "$ipt: $rule"; done < <("$ipt-save" 2>/dev/null | grep -E '(^:|-j |-A )(KUBE-|CNI-)|fnol-node' || true)
+done
+
+# Cgroups the kubelet created.
+for d in /sys/fs/cgroup/*/kubepods* /sys/fs/cgroup/kubepods*; do
+  [ -d "$d" ] && leftover "cgroup $d"
+done
+
+if [ "$left" -gt 0 ]; then
+  echo "error: $left leftovers of the local cluster (above); npm run cluster:down removes them" >&2
+  exit 1
+fi
+info "nothing of the local cluster is left: no process, mount, network namespace, interface, iptables rule or cgroup"
