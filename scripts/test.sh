@@ -33,6 +33,8 @@ step "mocha: TypeScript unit, integration and end-to-end suites"
 # The local cluster gets its real node (containerd, kubelet, kube-proxy), so the
 # suites that run real containers run too; FNOL_REAL_NODE=0 leaves it out.
 export FNOL_REAL_NODE="${FNOL_REAL_NODE:-1}"
+cluster_was_running=0
+bash cluster/status.sh >/dev/null 2>&1 && cluster_was_running=1
 set +e
 npx mocha --reporter spec '{scorer,operator,cli,cluster,pipeline,bench,test}/**/*.test.ts' 2>&1 | tee reports/mocha.log
 mocha_rc=${PIPESTATUS[0]}
@@ -41,6 +43,16 @@ p=$(grep -Eo '[0-9]+ passing' reports/mocha.log | tail -1 | cut -d' ' -f1 || tru
 f=$(grep -Eo '[0-9]+ failing' reports/mocha.log | tail -1 | cut -d' ' -f1 || true); failed=$((failed + ${f:-0}))
 if [ "$mocha_rc" -ne 0 ] && [ "${f:-0}" -eq 0 ]; then failed=$((failed + 1)); fi
 
+# The suites stop the cluster, its real node and the Ingress controller they
+# started; check that the machine is as clean as before.
+clean_rc=0
+if [ "$cluster_was_running" -eq 1 ] || [ "${FNOL_CLUSTER_KEEP:-0}" = "1" ]; then
+  step "teardown: not checked (the cluster ran before the tests, or FNOL_CLUSTER_KEEP=1, and is left running)"
+else
+  step "teardown: nothing of the local cluster left behind"
+  if bash cluster/check-clean.sh; then passed=$((passed + 1)); else clean_rc=1 failed=$((failed + 1)); fi
+fi
+
 echo
 echo "$passed passed, $failed failed"
-[ "$py_rc" -eq 0 ] && [ "$mocha_rc" -eq 0 ]
+[ "$py_rc" -eq 0 ] && [ "$mocha_rc" -eq 0 ] && [ "$clean_rc" -eq 0 ]
