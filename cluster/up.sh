@@ -172,7 +172,7 @@ start kube-apiserver \
   --etcd-servers "https://$HOST_IP:$ETCD_PORT" --etcd-cafile "$PKI/ca.crt" \
   --etcd-certfile "$PKI/apiserver-etcd-client.crt" --etcd-keyfile "$PKI/apiserver-etcd-client.key" \
   --tls-cert-file "$PKI/apiserver.crt" --tls-private-key-file "$PKI/apiserver.key" \
-  --client-ca-file "$PKI/ca.crt" \
+  --client-ca-file "$PKI/ca.crt" --anonymous-auth=false \
   --kubelet-client-certificate "$PKI/apiserver-kubelet-client.crt" --kubelet-client-key "$PKI/apiserver-kubelet-client.key" \
   --kubelet-certificate-authority "$PKI/ca.crt" --kubelet-preferred-address-types InternalIP,Hostname \
   --authorization-mode Node,RBAC \
