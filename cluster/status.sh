@@ -34,6 +34,10 @@ else
   if [ "$ready" -eq 1 ]; then
     info "API server https://$HOST_IP:$APISERVER_PORT is ready; kubeconfig $ADMIN_KUBECONFIG"
     kubectl_admin get nodes -o wide 2>/dev/null | sed 's/^/    /'
+    if [ -f "$CLUSTER_DIR/operator/kustomization.yaml" ]; then
+      info "operator (npm run cluster:operator):"
+      kubectl_admin -n fnol-system get deployment,pods -o wide 2>/dev/null | sed 's/^/    /'
+    fi
   else
     info "not ready; start it with npm run cluster:up"
   fi
