@@ -13,12 +13,18 @@
 // (default 16), BENCH_RATE (default 1000 req/s for the fixed-rate latency run).
 
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { Agent, request } from 'node:http';
 
 import { readFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { join, resolve } from 'node:path';
 import autocannon from 'autocannon';
+import {
+  closedLoop as closedLoopOn,
+  openLoop as openLoopOn,
+  sleep,
+  type Measure,
+  type Target,
+} from '../support/load';
 
 const ROOT = resolve(__dirname, '../..');
 const ARTIFACTS = process.env.FNOL_ARTIFACTS ?? resolve(ROOT, '../shared/fnol');
@@ -36,10 +42,6 @@ interface Service {
   url: string;
   child: ChildProcess;
   pid: number;
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
 }
 
 async function waitFor(url: string, child: ChildProcess, what: string): Promise<void> {
@@ -137,90 +139,15 @@ interface Goals {
   batch1000: number;
 }
 
-interface Measure {
-  count: number;
-  rps: number;
-  p50: number;
-  p99: number;
-  errors: number;
-}
-
-function post(url: string, body: string, agent: Agent): Promise<boolean> {
-  return new Promise((resolve) => {
-    const req = request(
-      `${url}/score`,
-      {
-        method: 'POST',
-        agent,
-        headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) },
-      },
-      (res) => {
-        let text = '';
-        res.setEncoding('utf8');
-        res.on('data', (c: string) => (text += c));
-        res.on('end', () => resolve(res.statusCode === 200 && /^\{"result": ?\[/.test(text)));
-        res.on('error', () => resolve(false));
-      },
-    );
-    req.on('error', () => resolve(false));
-    req.end(body);
-  });
-}
-
-function summarize(latencies: number[], errors: number, seconds: number): Measure {
-  const sorted = Float64Array.from(latencies).sort();
-  const at = (q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? NaN;
-  return { count: latencies.length, rps: latencies.length / seconds, p50: at(0.5), p99: at(0.99), errors };
-}
-
-/** `connections` clients sending back to back for SECONDS. */
-async function closedLoop(
-  url: string,
-  body: string,
-  connections: number,
-  seconds = SECONDS,
-): Promise<Measure> {
-  const agent = new Agent({ keepAlive: true, maxSockets: connections });
-  const latencies: number[] = [];
-  let errors = 0;
-  const start = performance.now();
-  const deadline = start + seconds * 1000;
-  await Promise.all(
-    Array.from({ length: connections }, async () => {
-      while (performance.now() < deadline) {
-        const t0 = performance.now();
-        if (await post(url, body, agent)) latencies.push(performance.now() - t0);
-        else errors++;
-      }
-    }),
-  );
-  agent.destroy();
-  return summarize(latencies, errors, (performance.now() - start) / 1000);
-}
-
-/** Requests started at a fixed rate, whatever the server does; latency from the scheduled start. */
-async function openLoop(url: string, body: string, rate: number, seconds = SECONDS): Promise<Measure> {
-  const agent = new Agent({ keepAlive: true, maxSockets: 256 });
-  const latencies: number[] = [];
-  let errors = 0;
-  const total = rate * seconds;
-  const start = performance.now();
-  const inflight: Promise<void>[] = [];
-  for (let i = 0; i < total; i++) {
-    const scheduled = start + (i * 1000) / rate;
-    const wait = scheduled - performance.now();
-    if (wait > 1) await sleep(wait);
-    inflight.push(
-      post(url, body, agent).then((ok) => {
-        if (ok) latencies.push(performance.now() - scheduled);
-        else errors++;
-      }),
-    );
-  }
-  await Promise.all(inflight);
-  agent.destroy();
-  return summarize(latencies, errors, (performance.now() - start) / 1000);
-}
+/** The scorer contract's answer: {"result": [...]}. */
+const target = (url: string): Target => ({
+  urls: [url],
+  accept: (status, body) => status === 200 && /^\{"result": ?\[/.test(body),
+});
+const closedLoop = (url: string, body: string, connections: number, seconds = SECONDS): Promise<Measure> =>
+  closedLoopOn(target(url), body, connections, seconds);
+const openLoop = (url: string, body: string, rate: number, seconds = SECONDS): Promise<Measure> =>
+  openLoopOn(target(url), body, rate, seconds);
 
 async function autocannonRps(url: string, body: string): Promise<number> {
   const result = await autocannon({
