@@ -605,4 +605,53 @@ describe('serving on the real node, end to end', function () {
     const fm = await fnolModel();
     assert.equal(fm.status?.conditions?.find((c) => c.type === 'Degraded')?.status, 'False');
   });
+
+  it('keeps reconciling when the leading operator pod is deleted: the standby takes the Lease', async function () {
+    this.timeout(240_000);
+    const holder = async () =>
+      (
+        await cluster.kubectl([
+          '-n',
+          'fnol-system',
+          'get',
+          'lease',
+          'fnol-operator',
+          '-o',
+          'jsonpath={.spec.holderIdentity}',
+        ])
+      ).trim();
+    const leader = await holder();
+    assert.ok(leader, 'a leader holds the Lease');
+    const deleted = Date.now();
+    await core.deleteNamespacedPod(leader, 'fnol-system');
+    const next = await poll(
+      'another operator pod to take the Lease',
+      async () => {
+        const h = await holder();
+        return h && h !== leader ? h : undefined;
+      },
+      90_000,
+      250,
+    );
+    const takeover = (Date.now() - deleted) / 1000;
+    const { body: pod } = await core.readNamespacedPod(next, 'fnol-system');
+    assert.equal(pod.spec?.nodeName, NODE_NAME);
+    // The new leader acts: a scale through the FnolModel's scale subresource.
+    await cluster.kubectl(['-n', ns, 'scale', 'fnolmodel', FM, '--replicas', '3']);
+    await poll(
+      'three Ready scorer pods after the scale',
+      async () => {
+        const fm = await fnolModel();
+        const dep = (await apps.readNamespacedDeployment(FM, ns)).body;
+        return dep.spec?.replicas === 3 && fm.status?.readyReplicas === 3 && fm.status.phase === 'Ready'
+          ? true
+          : undefined;
+      },
+      120_000,
+      500,
+    );
+    console.log(
+      `      leader ${leader} deleted: ${next} leads after ${takeover.toFixed(1)} s and scaled to 3`,
+    );
+  });
 });
