@@ -25,7 +25,7 @@ esac
 
 # The stamp ties the cached binaries to the exact inputs that produced them.
 stamp_file="$K8S_BIN/.inputs"
-stamp="$(cat "$CLUSTER_SRC/build/go.mod" "$CLUSTER_SRC/build/go.sum" | sha256sum | cut -c1-16) go=$(go env GOVERSION 2>/dev/null || echo none)"
+stamp="$(go_build_stamp "$CLUSTER_SRC/build")"
 
 core_cached() {
   [ -f "$stamp_file" ] && [ "$(cat "$stamp_file")" = "$stamp" ] || return 1
@@ -33,28 +33,8 @@ core_cached() {
   for b in "${CORE[@]}"; do [ -x "$K8S_BIN/$b" ] || return 1; done
 }
 
-if [ "$mode" = "check" ]; then
-  core_cached
-  exit $?
-fi
-if [ "$mode" = "build" ] && core_cached; then
-  info "binaries for Kubernetes $K8S_VERSION are cached in $K8S_BIN"
-  exit 0
-fi
-
 # One build at a time per cache (tests and shells may start the cluster together).
-mkdir -p "$K8S_CACHE"
-exec 8>"$K8S_CACHE/.build.lock"
-if ! flock -n 8; then
-  info "another build into $K8S_CACHE is running; waiting for it to finish"
-  flock 8
-  if [ "$mode" = "build" ] && core_cached; then
-    info "binaries for Kubernetes $K8S_VERSION are cached in $K8S_BIN"
-    exit 0
-  fi
-fi
-
-command -v go >/dev/null || die "go is not installed; install Go 1.26 or newer (https://go.dev/dl/)"
+go_build_gate "$mode" "$K8S_CACHE" "Kubernetes $K8S_VERSION binaries in $K8S_BIN" core_cached
 
 # Builds are static and path-independent, versioned like upstream releases so
 # that kubectl and the API server report $K8S_VERSION.
@@ -72,36 +52,6 @@ rm -rf "$staging"
 mkdir -p "$staging" "$(dirname "$K8S_BIN")"
 log="$staging/build.log"
 
-# run_with_progress LABEL TOTAL CMD...: runs a go build with -v output going to
-# the log and prints, every 20 s, how many of the TOTAL packages it has compiled
-# (packages already in GOCACHE are not listed, so a warm build finishes early).
-run_with_progress() {
-  local label="$1" total="$2" start rc pid
-  shift 2
-  start="$(now)"
-  info "$label: started $(date -u +%H:%M:%S) UTC, log $log"
-  : >"$log.step"
-  "$@" >"$log.step" 2>&1 &
-  pid=$!
-  while kill -0 "$pid" 2>/dev/null; do
-    for _ in $(seq 20); do
-      sleep 1
-      kill -0 "$pid" 2>/dev/null || break
-    done
-    if kill -0 "$pid" 2>/dev/null; then
-      info "$label: $(elapsed "$start"), $(grep -vc '^go: downloading' "$log.step") of ~$total packages compiled (now: $(tail -1 "$log.step" | cut -c1-60))"
-    fi
-  done
-  rc=0
-  wait "$pid" || rc=$?
-  cat "$log.step" >>"$log"
-  rm -f "$log.step"
-  if [ "$rc" -eq 0 ]; then
-    info "$label: done in $(elapsed "$start")"
-  fi
-  return "$rc"
-}
-
 total_start="$(now)"
 step "Building Kubernetes $K8S_VERSION, etcd $ETCD_VERSION and kwok $KWOK_VERSION from the Go module proxy"
 info "output: $K8S_BIN (GOMODCACHE=$(go env GOMODCACHE), GOCACHE=$(go env GOCACHE))"
@@ -115,7 +65,7 @@ NODE_PKGS=(k8s.io/kubernetes/cmd/kubelet k8s.io/kubernetes/cmd/kube-proxy)
   cd "$CLUSTER_SRC/build"
   info "resolving packages (downloads the modules pinned by cluster/build/go.sum unless GOMODCACHE has them)"
   total="$(go list -mod=readonly -deps "${CORE_PKGS[@]}" | grep -c .)"
-  run_with_progress "control plane (etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kubectl, kwok)" "$total" \
+  go_build_with_progress "control plane (etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kubectl, kwok)" "$total" "$log" \
     go build -mod=readonly -trimpath -v -ldflags "$ldflags" -o "$staging/" "${CORE_PKGS[@]}"
 ) || die "the control plane build failed; the last lines of $log say why"
 # go names the etcd server binary after its package path (.../server/v3).
@@ -125,7 +75,7 @@ if [ "${FNOL_K8S_NODE_BINARIES:-1}" != "0" ]; then
   (
     cd "$CLUSTER_SRC/build"
     total="$(go list -mod=readonly -deps "${NODE_PKGS[@]}" | grep -c .)"
-    run_with_progress "node binaries (kubelet, kube-proxy)" "$total" \
+    go_build_with_progress "node binaries (kubelet, kube-proxy)" "$total" "$log" \
       go build -mod=readonly -trimpath -v -ldflags "$ldflags" -o "$staging/" "${NODE_PKGS[@]}"
   ) || warn "kubelet/kube-proxy did not build (see $log); the simulated-node cluster does not need them"
 fi

@@ -34,25 +34,10 @@ fi
 stopped=0
 for ((i = ${#COMPONENTS[@]} - 1; i >= 0; i--)); do
   name="${COMPONENTS[$i]}"
-  pid="$(pid_of "$name")"
-  if [ -n "$pid" ]; then
-    kill -TERM "$pid" 2>/dev/null || true
-    for _ in $(seq 60); do
-      [ -d "/proc/$pid" ] || break
-      sleep 0.25
-    done
-    if [ -d "/proc/$pid" ]; then
-      warn "$name (pid $pid) did not stop within 15 s of SIGTERM: sending SIGKILL"
-      kill -KILL "$pid" 2>/dev/null || true
-      for _ in $(seq 20); do
-        [ -d "/proc/$pid" ] || break
-        sleep 0.25
-      done
-    fi
+  if pid="$(stop_recorded "$name")"; then
     info "stopped $name (pid $pid)"
     stopped=$((stopped + 1))
   fi
-  rm -f "$PIDS/$name.pid"
 done
 
 [ "$stopped" -gt 0 ] || info "no local cluster process was running"

@@ -123,3 +123,114 @@ wait_for() {
 }
 
 kubectl_admin() { "$K8S_BIN/kubectl" --kubeconfig "$ADMIN_KUBECONFIG" "$@"; }
+
+# stop_recorded NAME: stops a process started by start/start_bin (SIGTERM, then
+# SIGKILL if it is still there after 15 s) and removes its pid file. Prints the
+# pid it stopped; returns 1 if the process was not running.
+stop_recorded() {
+  local name="$1" pid
+  pid="$(pid_of "$name")"
+  if [ -z "$pid" ]; then
+    rm -f "$PIDS/$name.pid"
+    return 1
+  fi
+  kill -TERM "$pid" 2>/dev/null || true
+  for _ in $(seq 60); do
+    [ -d "/proc/$pid" ] || break
+    sleep 0.25
+  done
+  if [ -d "/proc/$pid" ]; then
+    warn "$name (pid $pid) did not stop within 15 s of SIGTERM: sending SIGKILL"
+    kill -KILL "$pid" 2>/dev/null || true
+    for _ in $(seq 20); do
+      [ -d "/proc/$pid" ] || break
+      sleep 0.25
+    done
+  fi
+  rm -f "$PIDS/$name.pid"
+  echo "$pid"
+}
+
+# write_kubeconfig FILE USER NAMESPACE FIELD...: a kubeconfig (mode 0600) for the
+# local API server, the CA embedded, with the user's credential FIELDs ("key:
+# value" lines: a client certificate and key, a token or a tokenFile) and, when
+# NAMESPACE is not empty, that default namespace.
+write_kubeconfig() {
+  local file="$1" user="$2" namespace="$3" field
+  shift 3
+  (
+    umask 077
+    {
+      printf 'apiVersion: v1\nkind: Config\nclusters:\n  - name: fnol-local\n    cluster:\n'
+      printf '      server: https://%s:%s\n' "$HOST_IP" "$APISERVER_PORT"
+      printf '      certificate-authority-data: %s\n' "$(base64 -w0 "$PKI/ca.crt")"
+      printf 'users:\n  - name: %s\n    user:\n' "$user"
+      for field in "$@"; do printf '      %s\n' "$field"; done
+      printf 'contexts:\n  - name: fnol-local\n    context:\n      cluster: fnol-local\n      user: %s\n' "$user"
+      [ -z "$namespace" ] || printf '      namespace: %s\n' "$namespace"
+      printf 'current-context: fnol-local\n'
+    } >"$file"
+  )
+}
+
+# A cached Go build (cluster/build.sh, cluster/ingress/build.sh).
+# go_build_stamp DIR: names the inputs of the build in DIR (go.mod, go.sum, Go version).
+go_build_stamp() {
+  echo "$(cat "$1/go.mod" "$1/go.sum" | sha256sum | cut -c1-16) go=$(go env GOVERSION 2>/dev/null || echo none)"
+}
+
+# go_build_gate MODE CACHE WHAT CACHED_FN: the start every cached build shares.
+# MODE check exits with CACHED_FN's answer; MODE build exits 0 when CACHED_FN
+# says the cache is current. Otherwise it takes CACHE's build lock (fd 8),
+# waiting for a concurrent build and checking again after it, checks that go is
+# installed, and returns so that the caller builds.
+go_build_gate() {
+  local mode="$1" cache="$2" what="$3" cached_fn="$4"
+  if [ "$mode" = "check" ]; then
+    "$cached_fn"
+    exit $?
+  fi
+  if [ "$mode" = "build" ] && "$cached_fn"; then
+    info "$what: cached and current"
+    exit 0
+  fi
+  mkdir -p "$cache"
+  exec 8>"$cache/.build.lock"
+  if ! flock -n 8; then
+    info "another build into $cache is running; waiting for it to finish"
+    flock 8
+    if [ "$mode" = "build" ] && "$cached_fn"; then
+      info "$what: cached and current"
+      exit 0
+    fi
+  fi
+  command -v go >/dev/null || die "go is not installed; install Go 1.26 or newer (https://go.dev/dl/)"
+}
+
+# go_build_with_progress LABEL TOTAL LOG CMD...: runs a go build (-v output
+# appended to LOG) and prints, every 20 s, how many of the TOTAL packages it has
+# compiled (packages already in GOCACHE are not listed, so a warm build
+# finishes early). Returns the build's exit status.
+go_build_with_progress() {
+  local label="$1" total="$2" log="$3" start rc pid
+  shift 3
+  start="$(now)"
+  info "$label: started $(date -u +%H:%M:%S) UTC, log $log"
+  "$@" >"$log.step" 2>&1 &
+  pid=$!
+  while kill -0 "$pid" 2>/dev/null; do
+    for _ in $(seq 20); do
+      sleep 1
+      kill -0 "$pid" 2>/dev/null || break
+    done
+    if kill -0 "$pid" 2>/dev/null; then
+      info "$label: $(elapsed "$start"), $(grep -vc '^go: downloading' "$log.step") of ~$total packages compiled (now: $(tail -1 "$log.step" | cut -c1-60))"
+    fi
+  done
+  rc=0
+  wait "$pid" || rc=$?
+  cat "$log.step" >>"$log"
+  rm -f "$log.step"
+  [ "$rc" -ne 0 ] || info "$label: done in $(elapsed "$start")"
+  return "$rc"
+}

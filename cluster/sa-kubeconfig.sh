@@ -20,25 +20,5 @@ kubectl_admin get serviceaccount "$sa" --namespace "$ns" >/dev/null 2>&1 ||
 
 token="$(kubectl_admin create token "$sa" --namespace "$ns" --duration "$duration" --audience "$SA_ISSUER")"
 mkdir -p "$(dirname "$out")"
-umask 077
-cat >"$out" <<EOF
-apiVersion: v1
-kind: Config
-clusters:
-  - name: fnol-local
-    cluster:
-      server: https://$HOST_IP:$APISERVER_PORT
-      certificate-authority-data: $(base64 -w0 "$PKI/ca.crt")
-users:
-  - name: $ns-$sa
-    user:
-      token: $token
-contexts:
-  - name: fnol-local
-    context:
-      cluster: fnol-local
-      user: $ns-$sa
-      namespace: $ns
-current-context: fnol-local
-EOF
+write_kubeconfig "$out" "$ns-$sa" "$ns" "token: $token"
 echo "$out"

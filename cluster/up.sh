@@ -121,28 +121,8 @@ fi
 
 # kubeconfig FILE CERT_NAME: a kubeconfig with the client certificate embedded.
 kubeconfig() {
-  local file="$1" name="$2"
-  cat >"$file" <<EOF
-apiVersion: v1
-kind: Config
-clusters:
-  - name: fnol-local
-    cluster:
-      server: https://$HOST_IP:$APISERVER_PORT
-      certificate-authority-data: $(base64 -w0 "$PKI/ca.crt")
-users:
-  - name: $name
-    user:
-      client-certificate-data: $(base64 -w0 "$PKI/$name.crt")
-      client-key-data: $(base64 -w0 "$PKI/$name.key")
-contexts:
-  - name: fnol-local
-    context:
-      cluster: fnol-local
-      user: $name
-      namespace: default
-current-context: fnol-local
-EOF
+  write_kubeconfig "$1" "$2" default "client-certificate-data: $(base64 -w0 "$PKI/$2.crt")" \
+    "client-key-data: $(base64 -w0 "$PKI/$2.key")"
 }
 kubeconfig "$ADMIN_KUBECONFIG" admin
 kubeconfig "$KCFG/kube-controller-manager.kubeconfig" kube-controller-manager

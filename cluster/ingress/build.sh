@@ -18,34 +18,14 @@ esac
 
 # The stamp ties the cached binary to the exact inputs that produced it.
 stamp_file="$INGRESS_BIN/.inputs"
-stamp="$(cat "$INGRESS_SRC/build/go.mod" "$INGRESS_SRC/build/go.sum" | sha256sum | cut -c1-16) go=$(go env GOVERSION 2>/dev/null || echo none)"
+stamp="$(go_build_stamp "$INGRESS_SRC/build")"
 
 cached() {
   [ -x "$TRAEFIK" ] && [ -f "$stamp_file" ] && [ "$(cat "$stamp_file")" = "$stamp" ]
 }
 
-if [ "$mode" = "check" ]; then
-  cached
-  exit $?
-fi
-if [ "$mode" = "build" ] && cached; then
-  info "Traefik $TRAEFIK_VERSION is cached in $INGRESS_BIN"
-  exit 0
-fi
-
 # One build at a time per cache (a test run and a shell may both ask for it).
-mkdir -p "$INGRESS_CACHE"
-exec 8>"$INGRESS_CACHE/.build.lock"
-if ! flock -n 8; then
-  info "another build into $INGRESS_CACHE is running; waiting for it to finish"
-  flock 8
-  if [ "$mode" = "build" ] && cached; then
-    info "Traefik $TRAEFIK_VERSION is cached in $INGRESS_BIN"
-    exit 0
-  fi
-fi
-
-command -v go >/dev/null || die "go is not installed; install Go 1.26 or newer (https://go.dev/dl/)"
+go_build_gate "$mode" "$INGRESS_CACHE" "Traefik $TRAEFIK_VERSION in $INGRESS_BIN" cached
 
 export CGO_ENABLED=0
 pkg="github.com/traefik/traefik/v3/cmd/traefik"
@@ -67,28 +47,11 @@ total="$(go list -mod=readonly -deps "$pkg" 2>>"$log" | grep -c .)" ||
   die "could not resolve the Traefik packages; the last lines of $log say why"
 info "$total packages resolved in $(elapsed "$t0")"
 
-t0="$(now)"
-info "compiling: started $(date -u +%H:%M:%S) UTC, log $log"
-go build -mod=readonly -trimpath -v -ldflags "$ldflags" -o "$staging/traefik" "$pkg" >"$log.step" 2>&1 &
-pid=$!
-while kill -0 "$pid" 2>/dev/null; do
-  for _ in $(seq 20); do
-    sleep 1
-    kill -0 "$pid" 2>/dev/null || break
-  done
-  if kill -0 "$pid" 2>/dev/null; then
-    info "compiling: $(elapsed "$t0"), $(grep -vc '^go: downloading' "$log.step") of ~$total packages compiled (now: $(tail -1 "$log.step" | cut -c1-60))"
-  fi
-done
-rc=0
-wait "$pid" || rc=$?
-cat "$log.step" >>"$log"
-rm -f "$log.step"
-if [ "$rc" -ne 0 ]; then
+go_build_with_progress compiling "$total" "$log" \
+  go build -mod=readonly -trimpath -v -ldflags "$ldflags" -o "$staging/traefik" "$pkg" || {
   tail -n 20 "$log" >&2
   die "the Traefik build failed (last lines above; whole log $log)"
-fi
-info "compiled in $(elapsed "$t0")"
+}
 
 "$staging/traefik" version >/dev/null 2>&1 || die "the built binary does not run: $staging/traefik version"
 echo "$stamp" >"$staging/.inputs"

@@ -27,27 +27,12 @@ if [ "$locked" -eq 0 ]; then
   flock 9
 fi
 
-pid="$(pid_of traefik)"
-if [ -n "$pid" ]; then
-  # Traefik stops accepting, lets open requests finish (graceTimeOut 5 s), then exits.
-  kill -TERM "$pid" 2>/dev/null || true
-  for _ in $(seq 60); do
-    [ -d "/proc/$pid" ] || break
-    sleep 0.25
-  done
-  if [ -d "/proc/$pid" ]; then
-    warn "traefik (pid $pid) did not stop within 15 s of SIGTERM: sending SIGKILL"
-    kill -KILL "$pid" 2>/dev/null || true
-    for _ in $(seq 20); do
-      [ -d "/proc/$pid" ] || break
-      sleep 0.25
-    done
-  fi
+# Traefik stops accepting, lets open requests finish (graceTimeOut 5 s), then exits.
+if pid="$(stop_recorded traefik)"; then
   info "stopped the ingress controller (traefik, pid $pid)"
 else
   info "the ingress controller was not running"
 fi
-rm -f "$PIDS/traefik.pid"
 
 if [ "$purge" -eq 1 ]; then
   rm -f "$INGRESS_STATE/token" "$INGRESS_STATE/kubeconfig" "$INGRESS_STATE/ca.crt" "$INGRESS_CONFIG"

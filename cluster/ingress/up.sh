@@ -72,26 +72,7 @@ if ! token_valid; then
   kubectl_admin create token "$INGRESS_SA" --namespace "$INGRESS_NAMESPACE" \
     --duration "${INGRESS_TOKEN_SECONDS}s" --audience "$SA_ISSUER" >"$token_file.new"
   mv "$token_file.new" "$token_file"
-  cp "$PKI/ca.crt" "$INGRESS_STATE/ca.crt"
-  cat >"$INGRESS_KUBECONFIG" <<EOF
-apiVersion: v1
-kind: Config
-clusters:
-  - name: fnol-local
-    cluster:
-      server: https://$HOST_IP:$APISERVER_PORT
-      certificate-authority: $INGRESS_STATE/ca.crt
-users:
-  - name: $INGRESS_NAMESPACE-$INGRESS_SA
-    user:
-      tokenFile: $token_file
-contexts:
-  - name: fnol-local
-    context:
-      cluster: fnol-local
-      user: $INGRESS_NAMESPACE-$INGRESS_SA
-current-context: fnol-local
-EOF
+  write_kubeconfig "$INGRESS_KUBECONFIG" "$INGRESS_NAMESPACE-$INGRESS_SA" "" "tokenFile: $token_file"
   umask 022
   info "new token for $INGRESS_NAMESPACE/$INGRESS_SA, valid $((INGRESS_TOKEN_SECONDS / 3600)) h ($token_file)"
 fi

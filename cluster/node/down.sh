@@ -38,20 +38,10 @@ if [ -n "$(pid_of kubelet)" ] && api_up && kubectl_admin get node "$NODE_NAME" >
   say "pods on $NODE_NAME stopped"
 fi
 
-# stop NAME: SIGTERM, then SIGKILL after 15 s, for a recorded process only.
+# stop NAME: stops a recorded process of the node.
 stop() {
   local pid
-  pid="$(pid_of "$1")"
-  if [ -n "$pid" ]; then
-    kill -TERM "$pid" 2>/dev/null || true
-    for _ in $(seq 60); do
-      [ -d "/proc/$pid" ] || break
-      sleep 0.25
-    done
-    [ ! -d "/proc/$pid" ] || kill -KILL "$pid" 2>/dev/null || true
-    say "stopped $1 (pid $pid)"
-  fi
-  rm -f "$PIDS/$1.pid"
+  if pid="$(stop_recorded "$1")"; then say "stopped $1 (pid $pid)"; fi
 }
 
 stop kube-proxy

@@ -57,24 +57,8 @@ node_cert kubelet-client "/O=system:nodes/CN=system:node:$NODE_NAME" "clientAuth
 node_cert kubelet-serving "/CN=$NODE_NAME" "serverAuth" "IP:$NODE_IP, DNS:$NODE_NAME"
 node_cert kube-proxy "/CN=system:kube-proxy" "clientAuth"
 for who in kubelet-client kube-proxy; do
-  cat >"$KCFG/$who.kubeconfig" <<EOF
-apiVersion: v1
-kind: Config
-clusters:
-  - name: fnol-local
-    cluster:
-      server: https://$HOST_IP:$APISERVER_PORT
-      certificate-authority-data: $(base64 -w0 "$PKI/ca.crt")
-users:
-  - name: $who
-    user:
-      client-certificate-data: $(base64 -w0 "$PKI/$who.crt")
-      client-key-data: $(base64 -w0 "$PKI/$who.key")
-contexts:
-  - name: fnol-local
-    context: { cluster: fnol-local, user: $who }
-current-context: fnol-local
-EOF
+  write_kubeconfig "$KCFG/$who.kubeconfig" "$who" "" "client-certificate-data: $(base64 -w0 "$PKI/$who.crt")" \
+    "client-key-data: $(base64 -w0 "$PKI/$who.key")"
 done
 umask 022
 
