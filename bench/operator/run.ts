@@ -23,7 +23,7 @@ import { repoRoot } from '../../operator/src/api/crd';
 import type { FnolModel } from '../../operator/src/api/types';
 import { modelPath } from '../../operator/src/controller';
 import { KubeClient } from '../../operator/src/kube/client';
-import { childOperator, clusterWithCrdNoMocha, ModelServer, modelManifest } from './support';
+import { childOperator, installCrd, ModelServer, modelManifest } from './support';
 import { createTestNamespace, deleteNamespace, useCluster } from '../../test/support/cluster';
 
 const N = Number(process.env.BENCH_MODELS ?? 500);
@@ -93,7 +93,7 @@ function sumCounter(text: string, name: string, keep: (labels: Record<string, st
 
 async function main(): Promise<void> {
   const cluster = await useCluster();
-  await clusterWithCrdNoMocha(cluster);
+  await installCrd(cluster, 'fnol-bench');
   const admin = new KubeClient(cluster.kubeConfig);
   const ns = await createTestNamespace('bench-op');
   // The cluster's simulated nodes hold 110 pods each: add kwok nodes for this

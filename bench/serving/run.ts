@@ -16,6 +16,7 @@ import { readFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import path from 'node:path';
 import * as k8s from '@kubernetes/client-node';
+import { ingressControllerPid } from '../../test/support/ingress';
 import { closedLoop, openLoop, type Measure, type Target } from '../support/load';
 
 const ROOT = path.resolve(__dirname, '../..');
@@ -32,16 +33,6 @@ function cpuMs(pid: number): number {
   const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   return (Number(fields[11]) + Number(fields[12])) * 10;
-}
-
-function traefikPid(): number | undefined {
-  try {
-    const pid = Number(readFileSync(path.join(CLUSTER_DIR, 'pids', 'traefik.pid'), 'utf8').split(' ')[0]);
-    process.kill(pid, 0);
-    return pid;
-  } catch {
-    return undefined;
-  }
 }
 
 async function discover(): Promise<{
@@ -109,7 +100,7 @@ async function main(): Promise<void> {
   const loadBefore = loadavg()
     .map((l) => l.toFixed(1))
     .join(' ');
-  const traefik = traefikPid();
+  const traefik = ingressControllerPid();
   // The pods' first seconds of load (JIT, ONNX session warm-up) are nobody's cost.
   await closedLoop(paths[0]!.target, record, CONNECTIONS, 5);
   const rows: { name: string; closed: Measure; fixed: Measure; batch: Measure; proxyCpu?: number }[] = [];

@@ -17,9 +17,8 @@
  * running (restarted on this run's FNOL_INGRESS_* settings if they differ).
  */
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import { X509Certificate, randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
@@ -39,12 +38,13 @@ import {
   useIngress,
   type IngressHandle,
 } from '../../test/support/ingress';
+import { echoDeployment, realNodeReady } from '../../test/support/real-node';
+import { selfSignedCert } from '../../test/support/tls';
 import { poll } from '../../test/support/wait';
 
 const ADMIN_PORT = Number(process.env.FNOL_INGRESS_ADMIN_PORT ?? 18082);
 const TLS_PORT = Number(process.env.FNOL_INGRESS_TLS_PORT ?? 18443);
 const HOST = 'fnol.local';
-const REAL_NODE = process.env.FNOL_NODE_NAME ?? 'fnol-real-node';
 
 const waitFor = <T>(what: string, check: () => Promise<T | undefined>, timeoutMs = 30_000): Promise<T> =>
   poll(what, check, timeoutMs, 200);
@@ -272,31 +272,7 @@ describe('local ingress controller', function () {
     let cert: string;
     let key: string;
     try {
-      execFileSync(
-        'openssl',
-        [
-          'req',
-          '-x509',
-          '-newkey',
-          'ec',
-          '-pkeyopt',
-          'ec_paramgen_curve:P-256',
-          '-nodes',
-          '-days',
-          '1',
-          '-subj',
-          `/CN=${host}`,
-          '-addext',
-          `subjectAltName=DNS:${host}`,
-          '-keyout',
-          path.join(dir, 'tls.key'),
-          '-out',
-          path.join(dir, 'tls.crt'),
-        ],
-        { stdio: 'ignore' },
-      );
-      cert = readFileSync(path.join(dir, 'tls.crt'), 'utf8');
-      key = readFileSync(path.join(dir, 'tls.key'), 'utf8');
+      ({ cert, key } = selfSignedCert(dir, host, `DNS:${host}`));
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
@@ -350,48 +326,15 @@ describe('local ingress controller', function () {
     let apps: k8s.AppsV1Api;
 
     before(async function () {
-      const node = await core.readNode(REAL_NODE).catch(() => undefined);
-      const ready = node?.body.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True');
       // Pending, not passing: this case needs FNOL_REAL_NODE=1 npm run cluster:up.
-      if (!ready) this.skip();
+      if (!(await realNodeReady(core))) this.skip();
       apps = cluster.kubeConfig.makeApiClient(k8s.AppsV1Api);
     });
 
     it('routes to real pods behind a Service with a selector', async function () {
       this.timeout(180_000);
       const labels = { app: `echo-${tag}` };
-      await apps.createNamespacedDeployment(ns, {
-        metadata: { name: 'echo' },
-        spec: {
-          replicas: 2,
-          selector: { matchLabels: labels },
-          template: {
-            metadata: { labels },
-            spec: {
-              nodeSelector: { 'fnol.local/node-kind': 'real' },
-              tolerations: [{ key: 'fnol.local/real-node', operator: 'Exists', effect: 'NoSchedule' }],
-              automountServiceAccountToken: false,
-              containers: [
-                {
-                  name: 'echo',
-                  image: 'fnol.local/echo:1.0',
-                  imagePullPolicy: 'Never',
-                  ports: [{ name: 'http', containerPort: 8080 }],
-                  readinessProbe: { httpGet: { path: '/ready', port: 8080 }, periodSeconds: 1 },
-                  securityContext: {
-                    allowPrivilegeEscalation: false,
-                    readOnlyRootFilesystem: true,
-                    runAsNonRoot: true,
-                    runAsUser: 65535,
-                    capabilities: { drop: ['ALL'] },
-                    seccompProfile: { type: 'RuntimeDefault' },
-                  },
-                },
-              ],
-            },
-          },
-        },
-      });
+      await apps.createNamespacedDeployment(ns, echoDeployment('echo', labels));
       await core.createNamespacedService(ns, {
         metadata: { name: 'echo' },
         spec: { selector: labels, ports: [{ name: 'http', port: 80, targetPort: 'http' }] },

@@ -12,9 +12,8 @@ import { spawnSync } from 'node:child_process';
 import http from 'node:http';
 import * as k8s from '@kubernetes/client-node';
 import { createTestNamespace, useCluster, type Cluster } from '../../test/support/cluster';
+import { echoDeployment, REAL_NODE as NODE } from '../../test/support/real-node';
 import { poll } from '../../test/support/wait';
-
-const NODE = process.env.FNOL_NODE_NAME ?? 'fnol-real-node';
 
 const waitFor = <T>(what: string, check: () => Promise<T | undefined>, timeoutMs = 90_000): Promise<T> =>
   poll(what, check, timeoutMs, 500);
@@ -66,38 +65,7 @@ describe('real node', function () {
   it('runs a restricted Deployment as real containers, reachable by pod IP and through a Service', async function () {
     this.timeout(180_000);
     const labels = { app: 'echo' };
-    await apps.createNamespacedDeployment(ns, {
-      metadata: { name: 'echo' },
-      spec: {
-        replicas: 2,
-        selector: { matchLabels: labels },
-        template: {
-          metadata: { labels },
-          spec: {
-            nodeSelector: { 'fnol.local/node-kind': 'real' },
-            tolerations: [{ key: 'fnol.local/real-node', operator: 'Exists', effect: 'NoSchedule' }],
-            automountServiceAccountToken: false,
-            containers: [
-              {
-                name: 'echo',
-                image: 'fnol.local/echo:1.0',
-                imagePullPolicy: 'Never',
-                ports: [{ containerPort: 8080 }],
-                readinessProbe: { httpGet: { path: '/ready', port: 8080 }, periodSeconds: 1 },
-                securityContext: {
-                  allowPrivilegeEscalation: false,
-                  readOnlyRootFilesystem: true,
-                  runAsNonRoot: true,
-                  runAsUser: 65535,
-                  capabilities: { drop: ['ALL'] },
-                  seccompProfile: { type: 'RuntimeDefault' },
-                },
-              },
-            ],
-          },
-        },
-      },
-    });
+    await apps.createNamespacedDeployment(ns, echoDeployment('echo', labels));
     await waitFor('2 ready echo pods', async () => {
       const { body } = await apps.readNamespacedDeployment('echo', ns);
       return body.status?.readyReplicas === 2 ? true : undefined;

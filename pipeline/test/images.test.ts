@@ -6,13 +6,13 @@ import assert from 'node:assert/strict';
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import * as k8s from '@kubernetes/client-node';
 import { ModelServer, clusterWithCrd } from '../../operator/test/integration/harness';
 import { createTestNamespace, type Cluster } from '../../test/support/cluster';
+import { freePort } from '../../test/support/net';
 
 const run = promisify(execFile);
 const ROOT = path.resolve(__dirname, '..', '..');
@@ -20,21 +20,23 @@ const MODEL = path.join(ROOT, 'build/model/fnol-1.0.0.onnx');
 const SCORER_IMAGE = 'localhost/fnol-scorer:latest';
 const OPERATOR_IMAGE = 'localhost/fnol-operator:latest';
 const PODMAN = ['--storage-driver', 'vfs', '--runtime', 'runc', '--cgroup-manager', 'cgroupfs'];
-const LIMITS = ['--ulimit', 'nofile=8192:8192', '--ulimit', 'nproc=4096:4096'];
+/** How both containers run: host network, bounded limits, read-only, no capabilities, no privilege gain. */
+const RESTRICTED = [
+  '--network',
+  'host',
+  '--ulimit',
+  'nofile=8192:8192',
+  '--ulimit',
+  'nproc=4096:4096',
+  '--read-only',
+  '--cap-drop',
+  'ALL',
+  '--security-opt',
+  'no-new-privileges',
+];
 
 const podman = async (...args: string[]): Promise<string> =>
   (await run('podman', [...PODMAN, ...args], { maxBuffer: 64 * 1024 * 1024 })).stdout.trim();
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as { port: number };
-      srv.close(() => resolve(port));
-    });
-  });
-}
 
 async function until<T>(
   what: string,
@@ -135,14 +137,7 @@ describe('container images', function () {
       '-d',
       '--name',
       name,
-      '--network',
-      'host',
-      ...LIMITS,
-      '--read-only',
-      '--cap-drop',
-      'ALL',
-      '--security-opt',
-      'no-new-privileges',
+      ...RESTRICTED,
       '-v',
       `${path.dirname(MODEL)}:/models:ro`,
       '-v',
@@ -254,14 +249,7 @@ describe('container images', function () {
         '-d',
         '--name',
         name,
-        '--network',
-        'host',
-        ...LIMITS,
-        '--read-only',
-        '--cap-drop',
-        'ALL',
-        '--security-opt',
-        'no-new-privileges',
+        ...RESTRICTED,
         '-v',
         `${dir}:/kube:ro`,
         '-e',

@@ -6,7 +6,6 @@ import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import {
   BlobSASPermissions,
@@ -17,21 +16,12 @@ import {
 import { parseConfig } from '../src/config';
 import { startScorer, type RunningScorer } from '../src/server';
 import { ROOT, SMOKE_ROWS, call, fnolModel, testLogger } from './support';
+import { freePort } from '../../test/support/net';
 
 // Azurite's documented development account (public, not a secret).
 const ACCOUNT = 'devstoreaccount1';
 const ACCOUNT_KEY =
   'Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==';
-
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const probe = createServer();
-    probe.listen(0, '127.0.0.1', () => {
-      const address = probe.address();
-      probe.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
-    });
-  });
-}
 
 describe('scorer with a model in blob storage (Azurite)', function () {
   let azurite: ChildProcess;

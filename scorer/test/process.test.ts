@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { ROOT, SMOKE_ROWS, call, fnolModel } from './support';
+import { freePort } from '../../test/support/net';
 
 interface Running {
   child: ChildProcess;
@@ -57,16 +58,6 @@ async function waitReady(url: string, running: Running, timeoutMs = 60_000): Pro
     await new Promise((r) => setTimeout(r, 100));
   }
   throw new Error(`scorer not ready after ${timeoutMs} ms: ${running.stdout.slice(-5).join('\n')}`);
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const probe = createServer();
-    probe.listen(0, '127.0.0.1', () => {
-      const { port } = probe.address() as AddressInfo;
-      probe.close(() => resolve(port));
-    });
-  });
 }
 
 describe('scorer process', function () {

@@ -18,11 +18,10 @@
  * the suite is reported pending.
  */
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import * as k8s from '@kubernetes/client-node';
@@ -36,11 +35,13 @@ import {
   useIngress,
   type IngressHandle,
 } from '../support/ingress';
+import { freePort } from '../support/net';
+import { REAL_NODE as NODE_NAME, REAL_NODE_PLACEMENT, realNodeReady } from '../support/real-node';
+import { runScript } from '../support/scripts';
 import { poll } from '../support/wait';
 
 const ROOT = path.resolve(__dirname, '..', '..');
 const MODEL_DIR = path.join(ROOT, 'build', 'model');
-const NODE_NAME = process.env.FNOL_NODE_NAME ?? 'fnol-real-node';
 const NODE_IP = process.env.FNOL_NODE_IP ?? '10.250.0.1';
 const GROUP = 'serving.fnol.io';
 const API_VERSION = 'v1alpha1';
@@ -52,9 +53,6 @@ const LABEL_VERSION = 'serving.fnol.io/model-version';
 const PROGRESS_DEADLINE_S = 60;
 /** Building both images on a cold machine, then the operator rollout. */
 const OPERATOR_INSTALL_TIMEOUT_MS = 25 * 60 * 1000;
-const ACCOUNT = 'devstoreaccount1';
-const ACCOUNT_KEY =
-  'Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==';
 
 interface Published {
   version: string;
@@ -78,34 +76,18 @@ function relErr(a: number, b: number): number {
   return Math.abs(a - b) / Math.max(Math.abs(b), 1e-12);
 }
 
-function runScript(script: string, args: string[] = []): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const child = spawn('bash', [path.join(ROOT, script), ...args], {
-      stdio: ['ignore', 'inherit', 'inherit'],
-    });
-    child.on('error', reject);
-    child.on('exit', (code, signal) =>
-      code === 0
-        ? resolve()
-        : reject(new Error(`${script} failed (${signal ?? `exit code ${code}`}); see its output above`)),
-    );
-  });
-}
-
-function freePort(host: string): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const probe = net.createServer();
-    probe.once('error', reject);
-    probe.listen(0, host, () => {
-      const address = probe.address();
-      probe.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
-    });
-  });
+interface Prediction {
+  ultimate_cost: number;
+  attritional_cost: number;
+  large_loss_probability: number;
 }
 
 interface ScoreReply {
   status: number;
+  model?: { name: string; version: string };
   version?: string;
+  predictions?: Prediction[];
+  /** The first record's ultimate_cost. */
   ultimate?: number;
   error?: string;
 }
@@ -134,12 +116,14 @@ function score(host: string, body: unknown, timeoutMs = 10_000): Promise<ScoreRe
           const status = res.statusCode ?? 0;
           try {
             const json = JSON.parse(text) as {
-              model?: { version?: string };
-              predictions?: { ultimate_cost?: number }[];
+              model?: { name: string; version: string };
+              predictions?: Prediction[];
             };
             resolve({
               status,
+              model: json.model,
               version: json.model?.version,
+              predictions: json.predictions,
               ultimate: json.predictions?.[0]?.ultimate_cost,
               error: status === 200 ? undefined : text.slice(0, 300),
             });
@@ -247,6 +231,20 @@ describe('serving on the real node, end to end', function () {
     (await core.listNamespacedPod(ns, undefined, undefined, undefined, undefined, `${LABEL_MODEL}=${FM}`))
       .body.items;
 
+  /** The operator pod named by the leader-election Lease. */
+  const leaseHolder = async () =>
+    (
+      await cluster.kubectl([
+        '-n',
+        'fnol-system',
+        'get',
+        'lease',
+        'fnol-operator',
+        '-o',
+        'jsonpath={.spec.holderIdentity}',
+      ])
+    ).trim();
+
   const isReady = (p: k8s.V1Pod) =>
     p.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True');
 
@@ -292,9 +290,8 @@ describe('serving on the real node, end to end', function () {
     core = cluster.kubeConfig.makeApiClient(k8s.CoreV1Api);
     apps = cluster.kubeConfig.makeApiClient(k8s.AppsV1Api);
     custom = cluster.kubeConfig.makeApiClient(k8s.CustomObjectsApi);
-    const node = await core.readNode(NODE_NAME).catch(() => undefined);
     // Pending, not passing: this suite needs FNOL_REAL_NODE=1 npm run cluster:up.
-    if (!node?.body.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True')) this.skip();
+    if (!(await realNodeReady(core))) this.skip();
 
     ingressController = await useIngress();
     ns = await createTestNamespace('e2e', { 'pod-security.kubernetes.io/enforce': 'restricted' });
@@ -318,7 +315,10 @@ describe('serving on the real node, end to end', function () {
       ],
       { stdio: 'ignore' },
     );
-    const connection = `DefaultEndpointsProtocol=http;AccountName=${ACCOUNT};AccountKey=${ACCOUNT_KEY};BlobEndpoint=http://${NODE_IP}:${port}/${ACCOUNT};`;
+    const connection = execFileSync('bash', [path.join(ROOT, 'store/connection-string.sh')], {
+      encoding: 'utf8',
+      env: { ...process.env, FNOL_STORE_HOST: NODE_IP, FNOL_STORE_PORT: String(port) },
+    }).trim();
     const service = BlobServiceClient.fromConnectionString(connection, { retryOptions: { maxTries: 1 } });
     await poll(
       'the model store (Azurite) to answer',
@@ -348,7 +348,7 @@ describe('serving on the real node, end to end', function () {
     ) as Record<string, unknown>;
     card.version = '1.2.0';
     card.sha256 = createHash('sha256').update(corrupt).digest('hex');
-    await import('node:fs/promises').then((fs) => fs.mkdir(corruptDir));
+    mkdirSync(corruptDir);
     writeFileSync(path.join(corruptDir, 'fnol-1.2.0.onnx'), corrupt);
     writeFileSync(path.join(corruptDir, 'fnol-1.2.0.model-card.json'), JSON.stringify(card));
     published.set(
@@ -402,17 +402,7 @@ describe('serving on the real node, end to end', function () {
     const lease = await poll(
       'the operator Lease to name a running pod',
       async () => {
-        const l = (
-          await cluster.kubectl([
-            '-n',
-            'fnol-system',
-            'get',
-            'lease',
-            'fnol-operator',
-            '-o',
-            'jsonpath={.spec.holderIdentity}',
-          ])
-        ).trim();
+        const l = await leaseHolder();
         return running.some((p) => p.metadata?.name === l) ? l : undefined;
       },
       30_000,
@@ -432,8 +422,7 @@ describe('serving on the real node, end to end', function () {
         model: { version: v.version, uri: v.uri, sha256: v.sha256 },
         replicas: 2,
         resources: { requests: { cpu: '100m', memory: '256Mi' }, limits: { cpu: '1', memory: '1Gi' } },
-        nodeSelector: { 'fnol.local/node-kind': 'real' },
-        tolerations: [{ key: 'fnol.local/real-node', operator: 'Exists', effect: 'NoSchedule' }],
+        ...REAL_NODE_PLACEMENT,
         ingress: { host, path: '/', className: INGRESS_CLASS },
       },
     });
@@ -469,43 +458,21 @@ describe('serving on the real node, end to end', function () {
     const parity = cases.get('1.0.0')!;
     const n = 25;
     const records = Array.from({ length: n }, (_, i) => parityCase(parity, i).record);
-    const reply = await poll(
+    const answer = await poll(
       `POST http://${host}/score through the Ingress`,
-      () =>
-        new Promise<{ status: number; body: string } | undefined>((resolve, reject) => {
-          const payload = JSON.stringify({ records });
-          const req = http.request(
-            {
-              host: '127.0.0.1',
-              port: INGRESS_PORT,
-              method: 'POST',
-              path: '/score',
-              agent: false,
-              headers: { host, 'content-type': 'application/json' },
-            },
-            (res) => {
-              let body = '';
-              res.setEncoding('utf8');
-              res.on('data', (c: string) => (body += c));
-              res.on('end', () => resolve(res.statusCode === 200 ? { status: 200, body } : undefined));
-            },
-          );
-          req.on('error', reject);
-          req.end(payload);
-        }),
+      async () => {
+        const r = await score(host, { records });
+        return r.status === 200 ? r : undefined;
+      },
       30_000,
       500,
     );
-    const answer = JSON.parse(reply.body) as {
-      model: { name: string; version: string };
-      predictions: { ultimate_cost: number; attritional_cost: number; large_loss_probability: number }[];
-    };
     assert.deepEqual(answer.model, { name: 'fnol', version: '1.0.0' });
-    assert.equal(answer.predictions.length, n);
+    assert.equal(answer.predictions?.length, n);
     for (let i = 0; i < n; i++) {
       for (const output of ['ultimate_cost', 'attritional_cost', 'large_loss_probability'] as const) {
         const want = parity.expected[output]![i]!;
-        const got = answer.predictions[i]![output];
+        const got = answer.predictions![i]![output];
         assert.ok(relErr(got, want) <= 1e-6, `record ${i} ${output}: scored ${got}, CatBoost ${want}`);
       }
     }
@@ -608,26 +575,14 @@ describe('serving on the real node, end to end', function () {
 
   it('keeps reconciling when the leading operator pod is deleted: the standby takes the Lease', async function () {
     this.timeout(240_000);
-    const holder = async () =>
-      (
-        await cluster.kubectl([
-          '-n',
-          'fnol-system',
-          'get',
-          'lease',
-          'fnol-operator',
-          '-o',
-          'jsonpath={.spec.holderIdentity}',
-        ])
-      ).trim();
-    const leader = await holder();
+    const leader = await leaseHolder();
     assert.ok(leader, 'a leader holds the Lease');
     const deleted = Date.now();
     await core.deleteNamespacedPod(leader, 'fnol-system');
     const next = await poll(
       'another operator pod to take the Lease',
       async () => {
-        const h = await holder();
+        const h = await leaseHolder();
         return h && h !== leader ? h : undefined;
       },
       90_000,

@@ -7,9 +7,9 @@
  *   ...
  *   await ingress.release();              // stops it if this call started it
  */
-import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
+import { runScript } from './scripts';
 
 const ROOT = path.resolve(__dirname, '..', '..');
 
@@ -20,32 +20,18 @@ export const INGRESS_BUILD_TIMEOUT_MS = 40 * 60 * 1000;
 
 /** Runs cluster/ingress/<script>; rejects naming the script and where to look. */
 export function runIngressScript(script: string, args: string[] = []): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const child = spawn('bash', [path.join(ROOT, 'cluster', 'ingress', script), ...args], {
-      stdio: ['ignore', 'inherit', 'inherit'],
-    });
-    child.on('error', reject);
-    child.on('exit', (code, signal) =>
-      code === 0
-        ? resolve()
-        : reject(
-            new Error(
-              `cluster/ingress/${script} failed (${signal ?? `exit code ${code}`}); see its output above and .cluster/logs/traefik.log`,
-            ),
-          ),
-    );
-  });
+  return runScript(`cluster/ingress/${script}`, args, 'its output above and .cluster/logs/traefik.log');
 }
 
-/** True when the controller process recorded by cluster/ingress/up.sh is alive (whatever its ports). */
-export function ingressControllerRunning(): boolean {
+/** The pid of the controller process recorded by cluster/ingress/up.sh, if it is alive (whatever its ports). */
+export function ingressControllerPid(): number | undefined {
   const dir = process.env.FNOL_CLUSTER_DIR ?? path.join(ROOT, '.cluster');
   try {
     const pid = Number(readFileSync(path.join(dir, 'pids', 'traefik.pid'), 'utf8').split(' ')[0]);
     process.kill(pid, 0);
-    return true;
+    return pid;
   } catch {
-    return false;
+    return undefined;
   }
 }
 
@@ -62,7 +48,7 @@ export interface IngressHandle {
  * when FNOL_CLUSTER_KEEP=1.
  */
 export async function useIngress(): Promise<IngressHandle> {
-  const wasRunning = ingressControllerRunning();
+  const wasRunning = ingressControllerPid() !== undefined;
   await runIngressScript('up.sh');
   const startedHere = !wasRunning && process.env.FNOL_CLUSTER_KEEP !== '1';
   return {

@@ -4,9 +4,9 @@
  * in-process or as a child process, a model file server on loopback and polling
  * helpers.
  */
-import { ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { ChildProcess, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import * as http from 'node:http';
 import * as https from 'node:https';
 import { tmpdir } from 'node:os';
@@ -20,17 +20,24 @@ import { RunningOperator, startOperator } from '../../src/app';
 import { modelPath } from '../../src/controller';
 import { KubeClient } from '../../src/kube/client';
 import { Cluster, useCluster } from '../../../test/support/cluster';
+import { selfSignedCert } from '../../../test/support/tls';
 
 export { modelPath };
 
 /** Starts (or reuses) the cluster and installs the CRD; resolves once it is Established. */
 export async function clusterWithCrd(ctx: Mocha.Context): Promise<Cluster> {
   const cluster = await useCluster(ctx);
+  await installCrd(cluster, 'fnol-tests');
+  return cluster;
+}
+
+/** Applies crds/fnolmodel.yaml (server-side, as `fieldManager`) and waits until it is Established. */
+export async function installCrd(cluster: Cluster, fieldManager: string): Promise<void> {
   await cluster.kubectl([
     'apply',
     '--server-side',
     '--force-conflicts',
-    '--field-manager=fnol-tests',
+    `--field-manager=${fieldManager}`,
     '-f',
     crdPath,
   ]);
@@ -40,7 +47,6 @@ export async function clusterWithCrd(ctx: Mocha.Context): Promise<Cluster> {
     '--timeout=60s',
     'crd/fnolmodels.serving.fnol.io',
   ]);
-  return cluster;
 }
 
 export function adminClient(cluster: Cluster): KubeClient {
@@ -96,35 +102,13 @@ export class ModelServer {
       else res.writeHead(404).end('not found');
     };
     if (this.useTls) {
-      const dir = mkdtempSync(path.join(tmpdir(), 'fnol-model-tls-'));
-      execFileSync(
-        'openssl',
-        [
-          'req',
-          '-x509',
-          '-newkey',
-          'ec',
-          '-pkeyopt',
-          'ec_paramgen_curve:P-256',
-          '-nodes',
-          '-keyout',
-          path.join(dir, 'key.pem'),
-          '-out',
-          path.join(dir, 'cert.pem'),
-          '-days',
-          '1',
-          '-subj',
-          '/CN=127.0.0.1',
-          '-addext',
-          'subjectAltName=IP:127.0.0.1',
-        ],
-        { stdio: 'ignore' },
+      const tls = selfSignedCert(
+        mkdtempSync(path.join(tmpdir(), 'fnol-model-tls-')),
+        '127.0.0.1',
+        'IP:127.0.0.1',
       );
-      this.caFile = path.join(dir, 'cert.pem');
-      this.server = https.createServer(
-        { key: readFileSync(path.join(dir, 'key.pem')), cert: readFileSync(this.caFile) },
-        handler,
-      );
+      this.caFile = tls.certFile;
+      this.server = https.createServer({ key: tls.key, cert: tls.cert }, handler);
     } else {
       this.server = http.createServer(handler);
     }
