@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # Installs what the real node needs from Debian's archive: containerd (the
 # container runtime), runc, the CNI plugins (bridge, host-local, loopback,
-# portmap), iptables and conntrack (for kube-proxy). Idempotent: installs only
-# what is missing. Needs root.
+# portmap), iptables and conntrack (for kube-proxy), iproute2 (the bridge and
+# veths). Idempotent: installs only what is missing. Needs root.
 source "$(dirname "$0")/../lib.sh"
 
-PACKAGES=(containerd runc containernetworking-plugins iptables conntrack)
+PACKAGES=(containerd runc containernetworking-plugins iptables conntrack iproute2)
 
 missing=()
 for p in "${PACKAGES[@]}"; do

@@ -25,7 +25,6 @@ while [ $# -gt 0 ]; do
 done
 [ -n "$(pid_of kubelet)" ] && [ -n "$(pid_of containerd)" ] ||
   die "the real node is not running; start the cluster with FNOL_REAL_NODE=1 npm run cluster:up"
-kc() { kubectl_admin "$@"; }
 start_all="$(now)"
 
 # ---------------------------------------------------------------- images
@@ -63,8 +62,8 @@ done
 
 # ---------------------------------------------------------------- install
 step "Installing the operator (CRD, manifests/ through cluster/operator/kustomization.yaml)"
-kc apply -f crds/fnolmodel.yaml >/dev/null
-kc wait --for=condition=Established crd/fnolmodels.serving.fnol.io --timeout=60s >/dev/null
+kubectl_admin apply -f crds/fnolmodel.yaml >/dev/null
+kubectl_admin wait --for=condition=Established crd/fnolmodels.serving.fnol.io --timeout=60s >/dev/null
 # The overlay with this run's images; written outside manifests/ so the tree stays clean.
 gen="$CLUSTER_DIR/operator"
 mkdir -p "$gen"
@@ -90,11 +89,11 @@ patches:
                   - { name: FNOL_SCORER_IMAGE, value: '${ref[scorer]}' }
                   - { name: WATCH_NAMESPACE, value: '$watch_ns' }
 YAML
-kc apply -k "$gen" | sed 's/^/    /'
+kubectl_admin apply -k "$gen" | sed 's/^/    /'
 info "waiting for the rollout (two replicas on $NODE_NAME; one leads)"
-if ! kc -n fnol-system rollout status deployment/fnol-operator --timeout=180s | sed 's/^/    /'; then
-  kc -n fnol-system get pods -o wide >&2 || true
-  kc -n fnol-system logs deployment/fnol-operator --tail=30 >&2 || true
+if ! kubectl_admin -n fnol-system rollout status deployment/fnol-operator --timeout=180s | sed 's/^/    /'; then
+  kubectl_admin -n fnol-system get pods -o wide >&2 || true
+  kubectl_admin -n fnol-system logs deployment/fnol-operator --tail=30 >&2 || true
   die "the operator did not become ready; its pods and last log lines are above (kubectl -n fnol-system describe pods)"
 fi
 step "Operator running in fnol-system in $(elapsed "$start_all")"
