@@ -151,6 +151,26 @@ stop_recorded() {
   echo "$pid"
 }
 
+# issue_cert NAME SUBJECT USAGE [SANS]: $PKI/NAME.crt and .key, an EC P-256 leaf
+# certificate signed by the local CA (kept if both exist already; run with umask 077).
+issue_cert() {
+  local name="$1" subj="$2" usage="$3" sans="${4:-}"
+  [ -s "$PKI/$name.crt" ] && [ -s "$PKI/$name.key" ] && return 0
+  openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$PKI/$name.key" 2>/dev/null
+  openssl req -new -key "$PKI/$name.key" -subj "$subj" -out "$PKI/$name.csr" 2>/dev/null
+  {
+    echo "basicConstraints = critical, CA:FALSE"
+    echo "keyUsage = critical, digitalSignature, keyEncipherment"
+    echo "extendedKeyUsage = $usage"
+    [ -z "$sans" ] || echo "subjectAltName = $sans"
+  } >"$PKI/$name.ext"
+  openssl x509 -req -in "$PKI/$name.csr" -CA "$PKI/ca.crt" -CAkey "$PKI/ca.key" \
+    -set_serial "0x$(openssl rand -hex 16)" -days 825 -extfile "$PKI/$name.ext" \
+    -out "$PKI/$name.crt" 2>/dev/null
+  rm -f "$PKI/$name.csr" "$PKI/$name.ext"
+  info "$name: $subj"
+}
+
 # write_kubeconfig FILE USER NAMESPACE FIELD...: a kubeconfig (mode 0600) for the
 # local API server, the CA embedded, with the user's credential FIELDs ("key:
 # value" lines: a client certificate and key, a token or a tokenFile) and, when

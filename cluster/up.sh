@@ -72,46 +72,26 @@ done
 # and kept (so kubeconfigs stay valid across restarts) until cluster/down.sh --purge.
 step "Certificates (local CA in $PKI)"
 umask 077
-ec_key() { openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$1" 2>/dev/null; }
-
-# cert NAME SUBJECT USAGE [SANS]: a leaf certificate signed by the local CA.
-cert() {
-  local name="$1" subj="$2" usage="$3" sans="${4:-}"
-  [ -s "$PKI/$name.crt" ] && [ -s "$PKI/$name.key" ] && return 0
-  ec_key "$PKI/$name.key"
-  openssl req -new -key "$PKI/$name.key" -subj "$subj" -out "$PKI/$name.csr" 2>/dev/null
-  {
-    echo "basicConstraints = critical, CA:FALSE"
-    echo "keyUsage = critical, digitalSignature, keyEncipherment"
-    echo "extendedKeyUsage = $usage"
-    [ -z "$sans" ] || echo "subjectAltName = $sans"
-  } >"$PKI/$name.ext"
-  openssl x509 -req -in "$PKI/$name.csr" -CA "$PKI/ca.crt" -CAkey "$PKI/ca.key" \
-    -set_serial "0x$(openssl rand -hex 16)" -days 825 -extfile "$PKI/$name.ext" \
-    -out "$PKI/$name.crt" 2>/dev/null
-  rm -f "$PKI/$name.csr" "$PKI/$name.ext"
-  info "$name: $subj"
-}
 
 if [ ! -s "$PKI/ca.crt" ] || [ ! -s "$PKI/ca.key" ]; then
   rm -f "$PKI"/*.crt "$PKI"/*.key "$PKI"/*.pub "$KCFG"/*
-  ec_key "$PKI/ca.key"
+  openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$PKI/ca.key" 2>/dev/null
   openssl req -x509 -new -key "$PKI/ca.key" -subj "/CN=fnol-local-cluster-ca" -days 3650 \
     -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign,digitalSignature" \
     -out "$PKI/ca.crt" 2>/dev/null
   info "ca: /CN=fnol-local-cluster-ca"
 fi
-cert etcd-server "/CN=fnol-etcd" "serverAuth, clientAuth" "IP:127.0.0.1, DNS:localhost"
-cert apiserver-etcd-client "/CN=kube-apiserver-etcd-client" "clientAuth"
-cert apiserver "/CN=kube-apiserver" "serverAuth" \
+issue_cert etcd-server "/CN=fnol-etcd" "serverAuth, clientAuth" "IP:127.0.0.1, DNS:localhost"
+issue_cert apiserver-etcd-client "/CN=kube-apiserver-etcd-client" "clientAuth"
+issue_cert apiserver "/CN=kube-apiserver" "serverAuth" \
   "IP:127.0.0.1, IP:$SERVICE_IP, IP:$NODE_IP, DNS:localhost, DNS:kubernetes, DNS:kubernetes.default, DNS:kubernetes.default.svc, DNS:kubernetes.default.svc.cluster.local"
-cert apiserver-kubelet-client "/CN=kube-apiserver-kubelet-client" "clientAuth"
-cert admin "/O=system:masters/CN=fnol-admin" "clientAuth"
-cert kube-controller-manager "/CN=system:kube-controller-manager" "clientAuth"
-cert kube-scheduler "/CN=system:kube-scheduler" "clientAuth"
-cert kwok "/CN=fnol-kwok" "clientAuth"
-cert kcm-serving "/CN=kube-controller-manager" "serverAuth" "IP:127.0.0.1, DNS:localhost"
-cert scheduler-serving "/CN=kube-scheduler" "serverAuth" "IP:127.0.0.1, DNS:localhost"
+issue_cert apiserver-kubelet-client "/CN=kube-apiserver-kubelet-client" "clientAuth"
+issue_cert admin "/O=system:masters/CN=fnol-admin" "clientAuth"
+issue_cert kube-controller-manager "/CN=system:kube-controller-manager" "clientAuth"
+issue_cert kube-scheduler "/CN=system:kube-scheduler" "clientAuth"
+issue_cert kwok "/CN=fnol-kwok" "clientAuth"
+issue_cert kcm-serving "/CN=kube-controller-manager" "serverAuth" "IP:127.0.0.1, DNS:localhost"
+issue_cert scheduler-serving "/CN=kube-scheduler" "serverAuth" "IP:127.0.0.1, DNS:localhost"
 # Service account tokens are signed with this key and verified with its public half.
 if [ ! -s "$PKI/sa.key" ]; then
   openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$PKI/sa.key" 2>/dev/null

@@ -38,24 +38,9 @@ mkdir -p "$NODE_DIR"/{containerd,kubelet,pod-logs,cni/net.d,cni/ipam} "$PIDS" "$
 # its serving certificate (the API server verifies it against the local CA) and
 # kube-proxy's identity (bound to system:node-proxier by the default policy).
 umask 077
-node_cert() {
-  local name="$1" subj="$2" usage="$3" sans="${4:-}"
-  [ -s "$PKI/$name.crt" ] && return 0
-  openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$PKI/$name.key" 2>/dev/null
-  openssl req -new -key "$PKI/$name.key" -subj "$subj" -out "$PKI/$name.csr" 2>/dev/null
-  {
-    echo "basicConstraints = critical, CA:FALSE"
-    echo "keyUsage = critical, digitalSignature, keyEncipherment"
-    echo "extendedKeyUsage = $usage"
-    [ -z "$sans" ] || echo "subjectAltName = $sans"
-  } >"$PKI/$name.ext"
-  openssl x509 -req -in "$PKI/$name.csr" -CA "$PKI/ca.crt" -CAkey "$PKI/ca.key" \
-    -set_serial "0x$(openssl rand -hex 16)" -days 825 -extfile "$PKI/$name.ext" -out "$PKI/$name.crt" 2>/dev/null
-  rm -f "$PKI/$name.csr" "$PKI/$name.ext"
-}
-node_cert kubelet-client "/O=system:nodes/CN=system:node:$NODE_NAME" "clientAuth"
-node_cert kubelet-serving "/CN=$NODE_NAME" "serverAuth" "IP:$NODE_IP, DNS:$NODE_NAME"
-node_cert kube-proxy "/CN=system:kube-proxy" "clientAuth"
+issue_cert kubelet-client "/O=system:nodes/CN=system:node:$NODE_NAME" "clientAuth"
+issue_cert kubelet-serving "/CN=$NODE_NAME" "serverAuth" "IP:$NODE_IP, DNS:$NODE_NAME"
+issue_cert kube-proxy "/CN=system:kube-proxy" "clientAuth"
 for who in kubelet-client kube-proxy; do
   write_kubeconfig "$KCFG/$who.kubeconfig" "$who" "" "client-certificate-data: $(base64 -w0 "$PKI/$who.crt")" \
     "client-key-data: $(base64 -w0 "$PKI/$who.key")"
