@@ -1,6 +1,7 @@
 // fnolctl: promote, roll back, inspect and smoke-test FnolModel serving.
 //   npm run fnolctl -- promote  -n NS NAME (--from publish.json | --version V --uri U --sha256 H) [--timeout S]
-//   npm run fnolctl -- rollback -n NS NAME [--timeout S]
+//                               [--promotion-id ID]
+//   npm run fnolctl -- rollback -n NS NAME [--timeout S] [--if-promoted-by ID]
 //   npm run fnolctl -- status   -n NS NAME [--json]
 //   npm run fnolctl -- score    --url URL [--api-key-file F] [--expect-version V]
 // The cluster comes from KUBECONFIG. Exit codes: 0 done, 1 error, 2 bad usage,
@@ -8,21 +9,24 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { fnolModelApi, loadKubeConfig } from './fnolmodels';
-import { PromotionError, promote, rollback } from './promote';
+import { PromotionError, promote, rollback, rollbackIfPromotedBy } from './promote';
 import {
   describeStatus,
   exampleRequest,
   modelFromPublishResult,
   validateModelSpec,
+  validatePromotionId,
   type ModelSpec,
 } from './rollout';
 
 const USAGE = `usage: npm run fnolctl -- COMMAND [options]
   promote  -n NAMESPACE NAME --from PUBLISH_JSON | --version V --uri URI --sha256 HEX
-           [--credentials-secret NAME] [--timeout SECONDS]
-           apply spec.model, wait for Ready; on Degraded or timeout restore the previous model
-  rollback -n NAMESPACE NAME [--timeout SECONDS]
-           promote the model the last promotion replaced
+           [--credentials-secret NAME] [--timeout SECONDS] [--promotion-id ID]
+           apply spec.model, wait for Ready; on Degraded or timeout restore the previous model;
+           --promotion-id records the promotion on the FnolModel under that id (a pipeline run)
+  rollback -n NAMESPACE NAME [--timeout SECONDS] [--if-promoted-by ID]
+           promote the model the last promotion replaced; with --if-promoted-by, undo only
+           the promotion recorded under ID, once, if promote did not already restore it
   status   -n NAMESPACE NAME [--json]
   score    --url URL [--api-key-file FILE] [--expect-version V] [--retries N]
            send the example record to URL/score (API key from --api-key-file or FNOL_API_KEY)
@@ -42,6 +46,8 @@ function parse(argv: string[]) {
       uri: { type: 'string' },
       sha256: { type: 'string' },
       'credentials-secret': { type: 'string' },
+      'promotion-id': { type: 'string' },
+      'if-promoted-by': { type: 'string' },
       timeout: { type: 'string', default: '600' },
       json: { type: 'boolean', default: false },
       url: { type: 'string' },
@@ -67,6 +73,15 @@ function seconds(value: string | undefined, flag: string): number {
   if (!Number.isFinite(n) || n <= 0)
     throw new UsageError(`${flag} must be a positive number of seconds, got "${value}"`);
   return n;
+}
+
+function optionalId(value: string | undefined, flag: string): string | undefined {
+  if (value === undefined) return undefined;
+  try {
+    return validatePromotionId(value, flag);
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
 }
 
 function requestedModel(values: Values): ModelSpec {
@@ -163,13 +178,21 @@ export async function main(argv: string[], log: (l: string) => void = console.lo
         const { namespace, name } = target(values, rest);
         const model = requestedModel(values);
         const timeoutMs = seconds(values.timeout, '--timeout') * 1000;
-        await promote(fnolModelApi(loadKubeConfig()), namespace, name, model, { timeoutMs, log });
+        const promotionId = optionalId(values['promotion-id'], '--promotion-id');
+        await promote(fnolModelApi(loadKubeConfig()), namespace, name, model, {
+          timeoutMs,
+          log,
+          promotionId,
+        });
         return 0;
       }
       case 'rollback': {
         const { namespace, name } = target(values, rest);
         const timeoutMs = seconds(values.timeout, '--timeout') * 1000;
-        await rollback(fnolModelApi(loadKubeConfig()), namespace, name, { timeoutMs, log });
+        const onlyFor = optionalId(values['if-promoted-by'], '--if-promoted-by');
+        const api = fnolModelApi(loadKubeConfig());
+        if (onlyFor) await rollbackIfPromotedBy(api, namespace, name, onlyFor, { timeoutMs, log });
+        else await rollback(api, namespace, name, { timeoutMs, log });
         return 0;
       }
       case 'status': {

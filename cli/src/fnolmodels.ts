@@ -36,6 +36,12 @@ export function kubeError(err: unknown, what: string): Error {
       `${what}: forbidden (${e.body?.message ?? ''}); the identity in KUBECONFIG needs get and patch on fnolmodels`,
     );
   }
+  if (e.statusCode === 409) {
+    return new Error(
+      `${what}: the FnolModel changed while fnolctl was working on it (${e.body?.message ?? 'conflict'}); ` +
+        'run the command again: it re-reads the object and decides again',
+    );
+  }
   if (e.statusCode === 422) {
     return new Error(`${what}: rejected by the API server: ${e.body?.message ?? e.message ?? ''}`);
   }

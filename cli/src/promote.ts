@@ -4,10 +4,13 @@ import type { FnolModelApi } from './fnolmodels';
 import {
   applyBody,
   previousModel,
+  promotionRecord,
+  rollbackDecision,
   rolloutState,
   sameModel,
   type FnolModelObject,
   type ModelSpec,
+  type PromotionRecord,
   type RolloutState,
 } from './rollout';
 
@@ -71,6 +74,11 @@ export interface PromoteOptions extends WaitOptions {
   restoreTimeoutMs?: number;
   /** Keep the current credentialsSecretRef when the target names none (default true). */
   keepCredentials?: boolean;
+  /**
+   * Names this promotion (a pipeline run): the promotion record is written with
+   * spec.model, so `rollback --if-promoted-by` can undo exactly this promotion.
+   */
+  promotionId?: string;
 }
 
 /**
@@ -99,10 +107,19 @@ export async function promote(
   }
   // Rolling back to the model being replaced stays possible: it is recorded on the object.
   const previous = unchanged ? previousModel(fm) : current;
+  // A promotion that changes nothing records nothing new (this run replaced no
+  // model, so its failure hook must not roll one back); an existing record is
+  // kept, as server-side apply would drop a field fnolctl owns and leaves out.
+  const record: PromotionRecord | undefined = unchanged
+    ? promotionRecord(fm)
+    : opts.promotionId
+      ? { id: opts.promotionId, from: current, to: target, state: 'applied' }
+      : undefined;
   opts.log(
-    `${ref}: ${current.version} -> ${target.version} (server-side apply of spec.model, field manager fnolctl)`,
+    `${ref}: ${current.version} -> ${target.version} (server-side apply of spec.model, field manager fnolctl` +
+      `${record && !unchanged ? `, promotion ${record.id}` : ''})`,
   );
-  const applied = await api.apply(namespace, name, applyBody(name, namespace, target, previous));
+  const applied = await api.apply(namespace, name, applyBody(name, namespace, target, previous, { record }));
   const generation = applied.metadata.generation ?? 0;
   opts.log(
     `waiting for the operator to roll out ${target.version} (generation ${generation}, timeout ${Math.round(opts.timeoutMs / 1000)}s)`,
@@ -118,7 +135,15 @@ export async function promote(
     throw new PromotionError(`${ref} did not become Ready with ${target.version}: ${why}`, 3);
   }
   opts.log(`${target.version} failed (${why}); restoring the previous spec.model ${current.version}`);
-  const restored = await api.apply(namespace, name, applyBody(name, namespace, current, previousModel(fm)));
+  // The record says the restore happened, in the same write: the failure hook
+  // then knows there is nothing left to undo.
+  const restored = await api.apply(
+    namespace,
+    name,
+    applyBody(name, namespace, current, previousModel(fm), {
+      record: record ? { ...record, state: 'restored' } : undefined,
+    }),
+  );
   const back = await waitForRollout(
     api,
     namespace,
@@ -162,4 +187,56 @@ export async function rollback(
   }
   opts.log(`rolling back FnolModel ${namespace}/${name} from ${fm.spec.model.version} to ${prev.version}`);
   return promote(api, namespace, name, prev, { ...opts, keepCredentials: false });
+}
+
+/**
+ * The pipeline's failure hook: undoes the promotion that run `promotionId` made,
+ * exactly once, and nothing else. A no-op (with the reason logged) when that
+ * run promoted nothing (it failed earlier), when promote already restored the
+ * previous model, when it was rolled back before, or when spec.model changed
+ * since. The rollback and the record's new state are one apply with the
+ * object's resourceVersion as precondition, so two hooks cannot both act.
+ */
+export async function rollbackIfPromotedBy(
+  api: FnolModelApi,
+  namespace: string,
+  name: string,
+  promotionId: string,
+  opts: PromoteOptions,
+): Promise<{ rolledBack: boolean; fm: FnolModelObject }> {
+  const ref = `FnolModel ${namespace}/${name}`;
+  const fm = await api.get(namespace, name);
+  const decision = rollbackDecision(fm, promotionId);
+  if (!decision.act) {
+    opts.log(`nothing to roll back: ${decision.reason}`);
+    return { rolledBack: false, fm };
+  }
+  const rec = promotionRecord(fm)!;
+  opts.log(`rolling back ${ref} from ${rec.to.version} to ${decision.to.version} (${decision.reason})`);
+  const applied = await api.apply(
+    namespace,
+    name,
+    applyBody(name, namespace, decision.to, rec.to, {
+      record: { ...rec, state: 'rolled-back' },
+      resourceVersion: fm.metadata.resourceVersion,
+    }),
+  );
+  const outcome = await waitForRollout(
+    api,
+    namespace,
+    name,
+    applied.metadata.generation ?? 0,
+    decision.to.version,
+    { ...opts, timeoutMs: opts.restoreTimeoutMs ?? opts.timeoutMs },
+  );
+  if (outcome.state !== 'ready') {
+    // No further restore: going back to the version that just failed would undo the rollback.
+    throw new PromotionError(
+      `rolled ${ref} back to ${decision.to.version}, but it is not Ready (${outcome.summary}); ` +
+        `the spec stays at ${decision.to.version}; check the operator's logs and the scorer pods`,
+      4,
+    );
+  }
+  opts.log(`${ref} serves ${decision.to.version} again: Ready`);
+  return { rolledBack: true, fm: await api.get(namespace, name) };
 }

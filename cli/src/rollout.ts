@@ -8,6 +8,13 @@ export const KIND = 'FnolModel';
 export const FIELD_MANAGER = 'fnolctl';
 /** Annotation holding the spec.model that a promotion replaced (what rollback restores). */
 export const PREVIOUS_MODEL_ANNOTATION = 'serving.fnol.io/previous-model';
+/**
+ * Annotation holding the last promotion made with a promotion id (a pipeline
+ * run): what it replaced, what it applied and whether it was already undone.
+ * Written in the same apply as spec.model, so the record and the spec never
+ * disagree; the pipeline's failure hook acts only on it.
+ */
+export const PROMOTION_ANNOTATION = 'serving.fnol.io/promotion';
 
 export interface ModelSpec {
   version: string;
@@ -24,8 +31,29 @@ export interface Condition {
   observedGeneration?: number;
 }
 
+/**
+ * applied: spec.model is `to` (the promotion may still be waiting or have failed
+ * without restoring); restored: promote itself put `from` back; rolled-back: the
+ * failure hook put `from` back. Only `applied` may be rolled back.
+ */
+export type PromotionState = 'applied' | 'restored' | 'rolled-back';
+const PROMOTION_STATES: readonly string[] = ['applied', 'restored', 'rolled-back'];
+
+export interface PromotionRecord {
+  id: string;
+  from: ModelSpec;
+  to: ModelSpec;
+  state: PromotionState;
+}
+
 export interface FnolModelObject {
-  metadata: { name: string; namespace: string; generation?: number; annotations?: Record<string, string> };
+  metadata: {
+    name: string;
+    namespace: string;
+    generation?: number;
+    resourceVersion?: string;
+    annotations?: Record<string, string>;
+  };
   spec: { model: ModelSpec; [k: string]: unknown };
   status?: {
     observedGeneration?: number;
@@ -70,19 +98,108 @@ export function modelFromPublishResult(json: unknown, source: string): ModelSpec
   );
 }
 
+const PROMOTION_ID_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
+
+/** A promotion id names one pipeline run (e.g. build id, stage and attempt). */
+export function validatePromotionId(id: string, flag: string): string {
+  if (!PROMOTION_ID_RE.test(id)) {
+    throw new Error(
+      `${flag} ${JSON.stringify(id)} is not a promotion id: use 1-128 letters, digits, '.', '_' or '-', ` +
+        'starting with a letter or digit (the pipeline passes $(Build.BuildId)-STAGE-$(System.StageAttempt))',
+    );
+  }
+  return id;
+}
+
+export interface ApplyExtras {
+  /** The promotion record to write with this spec.model. */
+  record?: PromotionRecord;
+  /** Precondition: the apply fails with 409 if the object changed since it was read. */
+  resourceVersion?: string;
+}
+
 /**
- * The server-side apply body: only spec.model and the previous-model annotation,
- * so fnolctl owns exactly those fields and leaves replicas, ingress, ... alone.
+ * The server-side apply body: only spec.model and fnolctl's annotations, so
+ * fnolctl owns exactly those fields and leaves replicas, ingress, ... alone.
  */
 export function applyBody(
   name: string,
   namespace: string,
   model: ModelSpec,
   previous: ModelSpec | undefined,
+  extras: ApplyExtras = {},
 ): Record<string, unknown> {
   const metadata: Record<string, unknown> = { name, namespace };
-  if (previous) metadata.annotations = { [PREVIOUS_MODEL_ANNOTATION]: JSON.stringify(previous) };
+  if (extras.resourceVersion) metadata.resourceVersion = extras.resourceVersion;
+  const annotations: Record<string, string> = {};
+  if (previous) annotations[PREVIOUS_MODEL_ANNOTATION] = JSON.stringify(previous);
+  if (extras.record) annotations[PROMOTION_ANNOTATION] = JSON.stringify(extras.record);
+  if (Object.keys(annotations).length > 0) metadata.annotations = annotations;
   return { apiVersion: `${GROUP}/${VERSION}`, kind: KIND, metadata, spec: { model } };
+}
+
+/** The promotion record on the object, or undefined when absent or malformed. */
+export function promotionRecord(fm: FnolModelObject): PromotionRecord | undefined {
+  const raw = fm.metadata.annotations?.[PROMOTION_ANNOTATION];
+  if (!raw) return undefined;
+  try {
+    const r = JSON.parse(raw) as Partial<Record<keyof PromotionRecord, unknown>>;
+    if (typeof r.id !== 'string' || !PROMOTION_ID_RE.test(r.id)) return undefined;
+    if (typeof r.state !== 'string' || !PROMOTION_STATES.includes(r.state)) return undefined;
+    const source = `annotation ${PROMOTION_ANNOTATION}`;
+    return {
+      id: r.id,
+      from: validateModelSpec(r.from as Partial<ModelSpec>, source),
+      to: validateModelSpec(r.to as Partial<ModelSpec>, source),
+      state: r.state as PromotionState,
+    };
+  } catch {
+    return undefined;
+  }
+}
+
+export type RollbackDecision = { act: false; reason: string } | { act: true; to: ModelSpec; reason: string };
+
+/**
+ * Whether the pipeline run `id` should roll `fm` back, and to what: only when
+ * that run's promotion is the last one recorded, is still applied (promote did
+ * not restore it, nobody rolled it back) and spec.model is still what it applied.
+ */
+export function rollbackDecision(fm: FnolModelObject, id: string): RollbackDecision {
+  const ref = `FnolModel ${fm.metadata.namespace}/${fm.metadata.name}`;
+  const rec = promotionRecord(fm);
+  if (!rec) {
+    return {
+      act: false,
+      reason: `${ref} has no promotion record (annotation ${PROMOTION_ANNOTATION}): run ${id} promoted nothing, so there is nothing to roll back`,
+    };
+  }
+  const what = `${rec.from.version} -> ${rec.to.version}`;
+  if (rec.id !== id) {
+    return {
+      act: false,
+      reason: `the last promotion of ${ref} (${what}) was made by ${rec.id}, not ${id}: this run promoted nothing, so there is nothing to roll back`,
+    };
+  }
+  if (rec.state === 'restored') {
+    return {
+      act: false,
+      reason: `${id} promoted ${what}, and promote already restored ${rec.from.version} when ${rec.to.version} failed: nothing more to roll back`,
+    };
+  }
+  if (rec.state === 'rolled-back') {
+    return {
+      act: false,
+      reason: `${id} promoted ${what}, and it was already rolled back to ${rec.from.version}: nothing more to do`,
+    };
+  }
+  if (!sameModel(fm.spec.model, rec.to)) {
+    return {
+      act: false,
+      reason: `${id} promoted ${what}, but spec.model changed since (now ${fm.spec.model.version}): not touching it; roll back by hand if needed (fnolctl promote)`,
+    };
+  }
+  return { act: true, to: rec.from, reason: `${id} promoted ${what}` };
 }
 
 export function previousModel(fm: FnolModelObject): ModelSpec | undefined {

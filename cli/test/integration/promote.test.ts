@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -14,10 +14,64 @@ import { createTestNamespace, type Cluster } from '../../../test/support/cluster
 import { connectFromEnv, sha256 } from '../../src/model-store';
 import { publishModel, type PublishResult } from '../../src/publish-model';
 import { useStore } from '../../../pipeline/test/support/store';
-import { PREVIOUS_MODEL_ANNOTATION, type FnolModelObject } from '../../src/rollout';
+import { allSteps, parsePipeline } from '../../../pipeline/src/schema';
+import { PREVIOUS_MODEL_ANNOTATION, PROMOTION_ANNOTATION, type FnolModelObject } from '../../src/rollout';
 
 const run = promisify(execFile);
 const ROOT = path.resolve(__dirname, '..', '..', '..');
+const DEPLOY_STAGE = path.join(ROOT, 'pipeline/templates/deploy-stage.yml');
+
+/**
+ * The fnolctl command lines of the deploy stage's promote step and of its
+ * `on: failure` hook, exactly as the template has them, with the pipeline's
+ * macros and template parameters expanded as Azure Pipelines would. Throws on
+ * a macro the test does not know, so a new variable cannot slip through.
+ */
+function deployStageCommands(
+  predefined: Record<string, string>,
+  parameters: Record<string, string>,
+): { promote: string[]; failureHook: string[] } {
+  const doc = parsePipeline(DEPLOY_STAGE) as { stages: Record<string, unknown>[] };
+  const stage = doc.stages[0]!;
+  const stageVars: Record<string, string> = {};
+  for (const v of (stage.variables ?? []) as { name?: string; value?: string }[]) {
+    if (v.name) stageVars[v.name] = String(v.value);
+  }
+  const expand = (text: string, depth = 0): string => {
+    if (depth > 5) throw new Error(`macro recursion in ${text}`);
+    return text
+      .replace(/\$\{\{\s*parameters\.(\w+)\s*\}\}/g, (_, p: string) => {
+        if (!(p in parameters)) throw new Error(`template parameter ${p} is not set by the test`);
+        return parameters[p]!;
+      })
+      .replace(/\$\(([\w.]+)\)/g, (_, v: string) => {
+        if (v in predefined) return predefined[v]!;
+        if (v in stageVars) return expand(stageVars[v]!, depth + 1);
+        throw new Error(`pipeline variable $(${v}) is not known to the test`);
+      });
+  };
+  const fnolctlArgs = (step: Record<string, unknown>): string[] => {
+    const text = expand(String(step.script));
+    const m = /^npm run fnolctl -- (.*)$/.exec(text.trim());
+    if (!m) throw new Error(`not an fnolctl step: ${text}`);
+    // Shorter waits than the pipeline's 600 s.
+    return m[1]!.split(/\s+/).map((a, i, all) => (all[i - 1] === '--timeout' ? '90' : a));
+  };
+  const job = (stage.jobs as Record<string, unknown>[])[0]!;
+  const runOnce = (job.strategy as { runOnce: { deploy: unknown; on: { failure: unknown } } }).runOnce;
+  const promote = allSteps(runOnce.deploy)
+    .map((s) => s.step)
+    .find((s) => String(s.script ?? '').startsWith('npm run fnolctl -- promote'));
+  const hook = allSteps(runOnce.on.failure)
+    .map((s) => s.step)
+    .find((s) => String(s.script ?? '').startsWith('npm run fnolctl -- rollback'));
+  if (!promote || !hook) throw new Error(`${DEPLOY_STAGE} has no fnolctl promote step or rollback hook`);
+  const condition = expand(String(hook.condition ?? 'true'));
+  if (condition !== "eq('true', 'true')" && condition !== 'true') {
+    throw new Error(`the rollback hook would not run with these parameters (condition ${condition})`);
+  }
+  return { promote: fnolctlArgs(promote), failureHook: fnolctlArgs(hook) };
+}
 
 interface CliResult {
   code: number;
@@ -212,5 +266,106 @@ describe('fnolctl against the cluster with the operator running', function () {
     assert.equal(usage.code, 2);
     assert.match(usage.stderr, /promote needs --from PUBLISH_JSON/);
     assert.equal((await get()).spec.model.version, '1.0.0', 'a rejected command changed the FnolModel');
+  });
+
+  describe("the deploy stage's failure hook rolls back exactly once, only what this run promoted", function () {
+    const FM = 'hooked';
+    const getHooked = async (): Promise<FnolModelObject> =>
+      JSON.parse(await cluster.kubectl(['-n', ns, 'get', 'fnolmodel', FM, '-o', 'json'])) as FnolModelObject;
+    /** The promote step and the failure hook of one pipeline run, publishing `publishFile`. */
+    const pipelineRun = (runId: string, publishFile: string) => {
+      const workspace = mkdtempSync(path.join(work, `run-${runId}-`));
+      mkdirSync(path.join(workspace, 'model'));
+      copyFileSync(publishFile, path.join(workspace, 'model', 'publish.json'));
+      const cmds = deployStageCommands(
+        {
+          'Build.BuildId': runId,
+          'System.StageAttempt': '1',
+          'Pipeline.Workspace': workspace,
+          fnolNamespace: ns,
+          fnolModelName: FM,
+        },
+        { stage: 'DeployProd', rollbackOnFailure: 'true', modelVersion: 'unused' },
+      );
+      return { promote: () => fnolctl(...cmds.promote), failureHook: () => fnolctl(...cmds.failureHook) };
+    };
+    const expectServing = async (version: string): Promise<FnolModelObject> => {
+      const fm = await getHooked();
+      assert.equal(fm.spec.model.version, version, 'spec.model.version');
+      assert.equal(fm.status?.phase, 'Ready');
+      assert.equal(fm.status?.activeVersion, version);
+      return fm;
+    };
+
+    before(async function () {
+      const m = published['1.0.0']!;
+      await cluster.kubectl(
+        ['apply', '-f', '-'],
+        JSON.stringify({
+          apiVersion: 'serving.fnol.io/v1alpha1',
+          kind: 'FnolModel',
+          metadata: { name: FM, namespace: ns },
+          spec: { model: { version: m.version, uri: m.uri, sha256: m.sha256 }, replicas: 1 },
+        }),
+      );
+      const ready = await fnolctl('promote', '-n', ns, FM, '--from', path.join(work, 'publish-1.0.0.json'));
+      assert.equal(ready.code, 0, ready.stderr + ready.stdout);
+    });
+
+    it('a failure before the promotion (e.g. the operator install): the hook changes nothing', async function () {
+      const before = await expectServing('1.0.0');
+      const res = await pipelineRun('1001', path.join(work, 'publish-1.1.0.json')).failureHook();
+      assert.equal(res.code, 0, res.stderr + res.stdout);
+      assert.match(res.stdout, /nothing to roll back: .*promoted nothing/);
+      const after = await expectServing('1.0.0');
+      assert.equal(after.metadata.generation, before.metadata.generation, 'the hook wrote spec');
+    });
+
+    it('promote succeeds, a later step fails: the hook restores exactly the previous version, once', async function () {
+      const runs = pipelineRun('1002', path.join(work, 'publish-1.1.0.json'));
+      const promoted = await runs.promote();
+      assert.equal(promoted.code, 0, promoted.stderr + promoted.stdout);
+      await expectServing('1.1.0');
+      assert.equal(
+        JSON.parse((await getHooked()).metadata.annotations![PROMOTION_ANNOTATION]!).state,
+        'applied',
+      );
+
+      // The smoke test fails: the hook runs.
+      const hook = await runs.failureHook();
+      assert.equal(hook.code, 0, hook.stderr + hook.stdout);
+      assert.match(hook.stdout, /rolling back .* from 1\.1\.0 to 1\.0\.0/);
+      const back = await expectServing('1.0.0');
+      assert.equal(back.spec.model.sha256, published['1.0.0']!.sha256);
+      assert.equal(JSON.parse(back.metadata.annotations![PROMOTION_ANNOTATION]!).state, 'rolled-back');
+
+      // A second run of the hook (a retried job) does not go one further.
+      const again = await runs.failureHook();
+      assert.equal(again.code, 0, again.stderr + again.stdout);
+      assert.match(again.stdout, /nothing to roll back: .*already rolled back to 1\.0\.0/);
+      const still = await expectServing('1.0.0');
+      assert.equal(still.metadata.generation, back.metadata.generation);
+    });
+
+    it('promote fails and restores the previous model: the hook does not roll back a second time', async function () {
+      // Serving 1.1.0 with 1.0.0 recorded as previous: a second rollback would drop to 1.0.0.
+      const up = await fnolctl('promote', '-n', ns, FM, '--from', path.join(work, 'publish-1.1.0.json'));
+      assert.equal(up.code, 0, up.stderr + up.stdout);
+      const bad = { ...published['1.1.0']!, version: '1.2.0', sha256: sha256(Buffer.from('not the model')) };
+      writeFileSync(path.join(work, 'publish-hook-bad.json'), JSON.stringify(bad));
+
+      const runs = pipelineRun('1003', path.join(work, 'publish-hook-bad.json'));
+      const promoted = await runs.promote();
+      assert.equal(promoted.code, 3, promoted.stderr + promoted.stdout);
+      assert.match(promoted.stderr, /restored to 1\.1\.0 and is Ready/);
+      const restored = await expectServing('1.1.0');
+
+      const hook = await runs.failureHook();
+      assert.equal(hook.code, 0, hook.stderr + hook.stdout);
+      assert.match(hook.stdout, /nothing to roll back: .*promote already restored 1\.1\.0/);
+      const after = await expectServing('1.1.0');
+      assert.equal(after.metadata.generation, restored.metadata.generation, 'the hook wrote spec');
+      assert.equal(JSON.parse(after.metadata.annotations![PREVIOUS_MODEL_ANNOTATION]!).version, '1.0.0');
+    });
   });
 });

@@ -1,7 +1,11 @@
 import assert from 'node:assert/strict';
 import {
   PREVIOUS_MODEL_ANNOTATION,
+  PROMOTION_ANNOTATION,
   applyBody,
+  promotionRecord,
+  rollbackDecision,
+  validatePromotionId,
   describeStatus,
   exampleRequest,
   modelFromPublishResult,
@@ -154,5 +158,77 @@ describe('fnolctl rollout logic', function () {
     assert.equal(req.data[0]!.length, 37);
     assert.equal(req.data[0]![0], 1);
     assert.equal(req.data[1]![0], 37);
+  });
+
+  describe('the promotion record: what one pipeline run promoted, rolled back at most once', function () {
+    const m0 = { ...m1, version: '0.9.0', sha256: 'c'.repeat(64) };
+    const withRecord = (record: unknown, model = m1): FnolModelObject => ({
+      metadata: {
+        name: 'fnol',
+        namespace: 'claims',
+        generation: 3,
+        resourceVersion: '42',
+        annotations: { [PROMOTION_ANNOTATION]: JSON.stringify(record) },
+      },
+      spec: { model },
+    });
+
+    it('accepts promotion ids a pipeline makes and refuses anything else', function () {
+      assert.equal(
+        validatePromotionId('20261201.3-DeployProd-1', '--promotion-id'),
+        '20261201.3-DeployProd-1',
+      );
+      for (const bad of ['', ' ', 'a b', '$(promotionId)', 'x'.repeat(129), '-lead', 'a/b']) {
+        assert.throws(
+          () => validatePromotionId(bad, '--if-promoted-by'),
+          /--if-promoted-by ".*" is not a promotion id/,
+          bad,
+        );
+      }
+    });
+
+    it('is written in the same apply as spec.model, with the resourceVersion as a precondition', function () {
+      const record = { id: 'run-1', from: m0, to: m1, state: 'applied' as const };
+      const body = applyBody('fnol', 'claims', m1, m0, { record, resourceVersion: '42' });
+      const meta = body.metadata as { resourceVersion?: string; annotations: Record<string, string> };
+      assert.equal(meta.resourceVersion, '42');
+      assert.deepEqual(JSON.parse(meta.annotations[PROMOTION_ANNOTATION]!), record);
+      assert.deepEqual(JSON.parse(meta.annotations[PREVIOUS_MODEL_ANNOTATION]!), m0);
+      assert.deepEqual(promotionRecord(withRecord(record)), record);
+    });
+
+    it('ignores a malformed record instead of acting on it', function () {
+      assert.equal(promotionRecord(fm({})), undefined);
+      assert.equal(
+        promotionRecord(withRecord({ id: 'run-1', from: m0, to: m1, state: 'sideways' })),
+        undefined,
+      );
+      assert.equal(promotionRecord(withRecord({ id: 'run-1', from: { version: 'x' }, to: m1 })), undefined);
+      const broken = withRecord({});
+      broken.metadata.annotations![PROMOTION_ANNOTATION] = '{not json';
+      assert.equal(promotionRecord(broken), undefined);
+    });
+
+    it('rolls back only a promotion this run applied and nobody has undone', function () {
+      const applied = { id: 'run-1', from: m0, to: m1, state: 'applied' };
+      const act = rollbackDecision(withRecord(applied), 'run-1');
+      assert.equal(act.act, true);
+      assert.deepEqual(act.act && act.to, m0);
+      assert.match(act.reason, /run-1 promoted 0\.9\.0 -> 1\.0\.0/);
+
+      const cases: [string, FnolModelObject, RegExp][] = [
+        ['no record at all', fm({}), /no promotion record/],
+        ['another run', withRecord(applied), /made by another-run|was made by run-1, not another-run/],
+        ['promote restored it', withRecord({ ...applied, state: 'restored' }), /already restored 0\.9\.0/],
+        ['rolled back before', withRecord({ ...applied, state: 'rolled-back' }), /already rolled back/],
+        ['spec changed since', withRecord(applied, { ...m1, version: '2.0.0' }), /now 2\.0\.0.*not touching/],
+      ];
+      for (const [what, obj, reason] of cases) {
+        const id = what === 'another run' ? 'another-run' : 'run-1';
+        const d = rollbackDecision(obj, id);
+        assert.equal(d.act, false, what);
+        assert.match(d.reason, reason, what);
+      }
+    });
   });
 });
