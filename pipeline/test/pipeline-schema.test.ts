@@ -134,6 +134,30 @@ describe('azure-pipelines.yml project rules', function () {
     assert.equal(asNode(prod?.parameters).environment, 'fnol-prod');
   });
 
+  it('the failure hook rolls back only the promotion of its own run (--if-promoted-by the promote id)', function () {
+    const deploy = templates[0]!.doc;
+    const stage = stagesOf(deploy)[0]!;
+    const job = asNode((stage.jobs as Node[])[0]);
+    const runOnce = asNode(asNode(job.strategy).runOnce);
+    const promote = allSteps(runOnce.deploy)
+      .map((s) => String(s.step.script ?? ''))
+      .find((s) => s.startsWith('npm run fnolctl -- promote'));
+    const hook = allSteps(asNode(runOnce.on).failure)
+      .map((s) => String(s.step.script ?? ''))
+      .find((s) => s.startsWith('npm run fnolctl -- rollback'));
+    const idOf = (script: string | undefined, flag: string): string | undefined =>
+      new RegExp(`${flag} (\\S+)`).exec(script ?? '')?.[1];
+    const promotionId = idOf(promote, '--promotion-id');
+    assert.ok(promotionId, `the promote step passes no --promotion-id: ${promote}`);
+    assert.equal(idOf(hook, '--if-promoted-by'), promotionId, `the hook: ${hook}`);
+    // The id differs per run and per stage attempt, so a retry cannot undo an older promotion.
+    const vars = (stage.variables as Node[]).find((v) => `$(${String(v.name)})` === promotionId);
+    assert.ok(vars, `${promotionId} is not a stage variable`);
+    assert.match(String(vars.value), /\$\(Build\.BuildId\)/);
+    assert.match(String(vars.value), /\$\(System\.StageAttempt\)/);
+    assert.match(String(vars.value), /\$\{\{ parameters\.stage \}\}/);
+  });
+
   it('holds no secrets: credentials come from service connections and variable groups', function () {
     for (const file of ['azure-pipelines.yml', ...TEMPLATES]) {
       const text = readFileSync(path.join(ROOT, file), 'utf8');
