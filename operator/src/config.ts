@@ -4,6 +4,7 @@
  * naming the variable and what it accepts.
  */
 import { existsSync } from 'node:fs';
+import { isIPv4, isIPv6 } from 'node:net';
 import { hostname } from 'node:os';
 
 export interface OperatorConfig {
@@ -42,6 +43,12 @@ export interface OperatorConfig {
   progressDeadlineSeconds: number;
   /** Scorer process log level passed as LOG_LEVEL. */
   scorerLogLevel: string;
+  /** Where scorer pods may connect (NetworkPolicy egress): the model store's CIDRs and TCP ports. */
+  modelStoreCidrs: string[];
+  modelStorePorts: number[];
+  /** The cluster DNS pods scorer pods may query (namespace and pod labels). */
+  dnsNamespace: string;
+  dnsPodLabels: Record<string, string>;
 }
 
 export class ConfigError extends Error {}
@@ -162,5 +169,105 @@ export function loadConfig(env: Env = process.env): OperatorConfig {
     scorerUser: int(env, 'FNOL_SCORER_UID', 10001, 1, 2147483647),
     progressDeadlineSeconds: int(env, 'PROGRESS_DEADLINE_SECONDS', 600, 30, 86400),
     scorerLogLevel,
+    ...egressConfig(env),
   };
+}
+
+// ---------------------------------------------------------------- egress (NetworkPolicy)
+
+type EgressConfig = Pick<
+  OperatorConfig,
+  'modelStoreCidrs' | 'modelStorePorts' | 'dnsNamespace' | 'dnsPodLabels'
+>;
+
+function list(env: Env, name: string, fallback: string): string[] {
+  const items = str(env, name, fallback)
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s !== '');
+  if (items.length === 0)
+    throw new ConfigError(`${name} is empty; leave it unset for the default ${fallback}`);
+  return items;
+}
+
+/** The address as a bit string (32 or 128 characters of 0 and 1). */
+function addressBits(ip: string): string {
+  if (isIPv4(ip)) {
+    return ip
+      .split('.')
+      .map((o) => Number(o).toString(2).padStart(8, '0'))
+      .join('');
+  }
+  const [head = '', tail] = ip.split('::') as [string, string | undefined];
+  const groups = (part: string | undefined): string[] => (part ? part.split(':') : []);
+  const h = groups(head);
+  const t = groups(tail);
+  const all = tail === undefined ? h : [...h, ...Array<string>(8 - h.length - t.length).fill('0'), ...t];
+  return all.map((g) => parseInt(g, 16).toString(2).padStart(16, '0')).join('');
+}
+
+/**
+ * A CIDR as the API server accepts it in a NetworkPolicy ipBlock: a valid
+ * address, a prefix within range and no host bits set (10.0.0.0/8, not 10.1.2.3/8).
+ */
+function cidr(name: string, value: string): string {
+  const m = /^([0-9a-fA-F.:]+)\/([0-9]{1,3})$/.exec(value);
+  const ip = m?.[1] ?? '';
+  const prefix = Number(m?.[2]);
+  const v4 = isIPv4(ip);
+  const v6 = !v4 && isIPv6(ip) && !ip.includes('.');
+  if (!m || !(v4 || v6) || prefix > (v4 ? 32 : 128)) {
+    throw new ConfigError(
+      `${name} holds ${JSON.stringify(value)}, which is not a CIDR (e.g. 10.20.0.4/32 or fd00:10::/64)`,
+    );
+  }
+  const bits = addressBits(ip);
+  if (bits.slice(prefix).includes('1')) {
+    const network = v4
+      ? (bits.slice(0, prefix).padEnd(32, '0').match(/.{8}/g) ?? []).map((b) => parseInt(b, 2)).join('.')
+      : undefined;
+    throw new ConfigError(
+      `${name} holds ${JSON.stringify(value)}, which has host bits set; use the network address` +
+        (network ? ` (${network}/${prefix})` : ` of that /${prefix}`),
+    );
+  }
+  return value.toLowerCase();
+}
+
+const LABEL_KEY =
+  /^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*\/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$/;
+const LABEL_VALUE = /^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$/;
+
+function egressConfig(env: Env): EgressConfig {
+  const modelStoreCidrs = list(env, 'MODEL_STORE_CIDRS', '0.0.0.0/0').map((c) =>
+    cidr('MODEL_STORE_CIDRS', c),
+  );
+  const modelStorePorts = list(env, 'MODEL_STORE_PORTS', '443').map((p) => {
+    const n = Number(p);
+    if (!/^[0-9]+$/.test(p) || n < 1 || n > 65535) {
+      throw new ConfigError(
+        `MODEL_STORE_PORTS holds ${JSON.stringify(p)}: expected TCP port numbers from 1 to 65535`,
+      );
+    }
+    return n;
+  });
+  const dnsNamespace = str(env, 'DNS_NAMESPACE', 'kube-system');
+  if (!DNS1123_LABEL.test(dnsNamespace)) {
+    throw new ConfigError(
+      `DNS_NAMESPACE=${JSON.stringify(dnsNamespace)} is not a namespace name (DNS-1123 label)`,
+    );
+  }
+  const dnsPodLabels: Record<string, string> = {};
+  for (const pair of list(env, 'DNS_POD_LABELS', 'k8s-app=kube-dns')) {
+    const i = pair.indexOf('=');
+    const key = pair.slice(0, i).trim();
+    const value = pair.slice(i + 1).trim();
+    if (i < 0 || !LABEL_KEY.test(key) || !LABEL_VALUE.test(value)) {
+      throw new ConfigError(
+        `DNS_POD_LABELS holds ${JSON.stringify(pair)}: expected comma-separated key=value label pairs (e.g. k8s-app=kube-dns)`,
+      );
+    }
+    dnsPodLabels[key] = value;
+  }
+  return { modelStoreCidrs, modelStorePorts, dnsNamespace, dnsPodLabels };
 }

@@ -11,6 +11,10 @@ export const testConfig: DesiredStateConfig = {
   scorerUser: 10001,
   progressDeadlineSeconds: 600,
   scorerLogLevel: 'info',
+  modelStoreCidrs: ['0.0.0.0/0'],
+  modelStorePorts: [443],
+  dnsNamespace: 'kube-system',
+  dnsPodLabels: { 'k8s-app': 'kube-dns' },
 };
 
 /** A FnolModel as the API server returns it (CRD defaults applied). */

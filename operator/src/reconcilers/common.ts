@@ -24,6 +24,10 @@ export type DesiredStateConfig = Pick<
   | 'scorerUser'
   | 'progressDeadlineSeconds'
   | 'scorerLogLevel'
+  | 'modelStoreCidrs'
+  | 'modelStorePorts'
+  | 'dnsNamespace'
+  | 'dnsPodLabels'
 >;
 
 /** The labels that select one FnolModel's scorer pods (immutable Deployment selector). */

@@ -116,7 +116,12 @@ describe('operator integration: FnolModel lifecycle on a real API server', funct
     const pdb = await waitFor('the PDB', () => get<V1PodDisruptionBudget>('PodDisruptionBudget'));
     assert.equal(pdb.spec?.maxUnavailable, 1);
     const np = await waitFor('the NetworkPolicy', () => get<V1NetworkPolicy>('NetworkPolicy'));
-    assert.deepEqual(np.spec?.policyTypes, ['Ingress']);
+    assert.deepEqual(np.spec?.policyTypes, ['Ingress', 'Egress']);
+    assert.deepEqual(
+      np.spec?.egress?.[1]?.ports?.map((p) => p.port),
+      [443],
+      'egress only to the model store port',
+    );
     assert.equal(await get('HorizontalPodAutoscaler'), undefined, 'no HPA without spec.autoscaling');
     // The digest check fetched the model with the SAS token from the Secret.
     assert.equal(models.lastQuery, '?sv=2024-01-01&sig=not-a-real-signature');

@@ -64,7 +64,8 @@ describe('reconcilers: service, ingress, hpa, pdb, networkpolicy', () => {
 
   it('NetworkPolicy: ingress only from the ingress controller and monitoring namespaces', () => {
     const np = desiredNetworkPolicy(fnolModel(), testConfig);
-    assert.deepEqual(np.spec?.policyTypes, ['Ingress']);
+    // Egress is limited too (operator/test/unit/networkpolicy.test.ts).
+    assert.deepEqual(np.spec?.policyTypes, ['Ingress', 'Egress']);
     const from = np.spec?.ingress?.[0]?.from?.map(
       (p) => p.namespaceSelector?.matchLabels?.['kubernetes.io/metadata.name'],
     );
