@@ -42,6 +42,10 @@ const PLURALS: Record<string, string> = {
   RoleBinding: 'rolebindings',
   Deployment: 'deployments',
   Pod: 'pods',
+  NetworkPolicy: 'networkpolicies',
+  ConfigMap: 'configmaps',
+  ValidatingAdmissionPolicy: 'validatingadmissionpolicies',
+  ValidatingAdmissionPolicyBinding: 'validatingadmissionpolicybindings',
 };
 
 function collectionPath(o: Obj): string {
@@ -53,7 +57,7 @@ function collectionPath(o: Obj): string {
 
 function manifests(): Obj[] {
   const kustomization = readFileSync(path.join(repoRoot, 'manifests/kustomization.yaml'), 'utf8');
-  const files = [...kustomization.matchAll(/^ {2}- ([\w.-]+\.yaml)$/gm)].map((m) => m[1]!);
+  const files = [...kustomization.matchAll(/^ {2}- ([\w./-]+\.yaml)$/gm)].map((m) => m[1]!);
   assert.ok(files.length >= 4, 'kustomization lists the manifests');
   return files.flatMap((f) =>
     parseAllDocuments(readFileSync(path.join(repoRoot, 'manifests', f), 'utf8')).map(
