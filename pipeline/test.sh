@@ -19,7 +19,8 @@ npx c8 --reporter=cobertura --reporter=text-summary --report-dir coverage \
   --include 'scorer/src/**' --include 'operator/src/**' --include 'cli/src/**' --include 'pipeline/src/**' \
   mocha --reporter xunit --reporter-option output=reports/junit/mocha.xml \
   'operator/test/unit/**/*.test.ts' 'cli/test/unit/**/*.test.ts' 'scorer/test/**/*.test.ts' \
-  'pipeline/test/pipeline-schema.test.ts' 'pipeline/test/render-operator.test.ts' || rc=1
+  'pipeline/test/pipeline-schema.test.ts' 'pipeline/test/render-operator.test.ts' \
+  'test/supply-chain/**/*.test.ts' || rc=1
 node -e '
   const x = require("fs").readFileSync("reports/junit/mocha.xml", "utf8");
   const m = /<testsuite[^>]*tests="(\d+)"[^>]*failures="(\d+)"/.exec(x);
