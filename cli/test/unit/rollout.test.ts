@@ -209,6 +209,11 @@ describe('fnolctl rollout logic', function () {
       assert.equal(promotionRecord(broken), undefined);
     });
 
+    it('is shown by fnolctl status', function () {
+      const lines = describeStatus(withRecord({ id: 'run-1', from: m0, to: m1, state: 'restored' }));
+      assert.ok(lines.includes('  last promotion   run-1: 0.9.0 -> 1.0.0 (restored)'), lines.join('\n'));
+    });
+
     it('rolls back only a promotion this run applied and nobody has undone', function () {
       const applied = { id: 'run-1', from: m0, to: m1, state: 'applied' };
       const act = rollbackDecision(withRecord(applied), 'run-1');
