@@ -268,7 +268,8 @@ export function describeStatus(fm: FnolModelObject): string[] {
   const prev = previousModel(fm);
   if (prev) lines.push(`  rollback target  ${prev.version}`);
   const rec = promotionRecord(fm);
-  if (rec) lines.push(`  last promotion   ${rec.id}: ${rec.from.version} -> ${rec.to.version} (${rec.state})`);
+  if (rec)
+    lines.push(`  last promotion   ${rec.id}: ${rec.from.version} -> ${rec.to.version} (${rec.state})`);
   for (const c of s.conditions ?? []) {
     lines.push(`  condition ${c.type}=${c.status} ${c.reason ?? ''}${c.message ? `: ${c.message}` : ''}`);
   }
