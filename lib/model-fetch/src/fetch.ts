@@ -40,6 +40,8 @@ export interface FetchOptions {
   readonly signal?: AbortSignal;
   readonly onRetry?: (info: RetryInfo) => void;
   readonly random?: () => number;
+  /** Waits between attempts (tests make it instant); the deadline still ends it. */
+  readonly sleep?: (ms: number) => Promise<void>;
 }
 
 export interface FetchResult {
@@ -150,7 +152,7 @@ export async function fetchModelFile(uri: string, opts: FetchOptions): Promise<F
         last = failed;
         const delayMs = Math.round(baseDelay * 2 ** (attempt - 1) * (0.5 + random() / 2));
         opts.onRetry?.({ attempt, delayMs, error: failed });
-        await sleep(delayMs, deadline.signal);
+        await sleep(delayMs, deadline.signal, opts.sleep);
       }
     }
   } finally {
@@ -159,16 +161,19 @@ export async function fetchModelFile(uri: string, opts: FetchOptions): Promise<F
   }
 }
 
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
+/** Resolves after `ms` or as soon as `signal` aborts, whichever comes first. */
+function sleep(ms: number, signal: AbortSignal, wait?: (ms: number) => Promise<void>): Promise<void> {
   return new Promise((resolve) => {
     if (signal.aborted) return resolve();
+    let t: NodeJS.Timeout | undefined;
     const done = () => {
       clearTimeout(t);
       signal.removeEventListener('abort', done);
       resolve();
     };
-    const t = setTimeout(done, ms);
     signal.addEventListener('abort', done, { once: true });
+    if (wait) wait(ms).then(done, done);
+    else t = setTimeout(done, ms);
   });
 }
 
