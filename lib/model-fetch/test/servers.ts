@@ -16,8 +16,10 @@ export class TestServer {
   private readonly timers = new Set<NodeJS.Timeout>();
   /** Path and query of every request, in order. */
   readonly requests: string[] = [];
-  /** PEM of the self-signed certificate (https only). */
+  /** PEM of the self-signed certificate (https only), valid for 127.0.0.1 and localhost. */
   ca = '';
+  /** The same PEM as a file. */
+  caFile = '';
 
   constructor(private readonly tls = false) {}
 
@@ -31,12 +33,10 @@ export class TestServer {
       else res.writeHead(404).end('no such file');
     };
     if (this.tls) {
-      const cert = selfSignedCert(
-        mkdtempSync(path.join(tmpdir(), 'model-fetch-tls-')),
-        '127.0.0.1',
-        'IP:127.0.0.1',
-      );
+      const dir = mkdtempSync(path.join(tmpdir(), 'model-fetch-tls-'));
+      const cert = selfSignedCert(dir, '127.0.0.1', 'IP:127.0.0.1,DNS:localhost');
       this.ca = cert.cert;
+      this.caFile = cert.certFile;
       this.server = https.createServer({ key: cert.key, cert: cert.cert }, listener);
     } else {
       this.server = http.createServer(listener);
