@@ -1,3 +1,4 @@
+import { parseAllowedHosts } from '../../lib/model-fetch/src/index';
 import type { FnolModel } from '../src/api/types';
 import type { DesiredStateConfig } from '../src/reconcilers/common';
 
@@ -11,6 +12,10 @@ export const testConfig: DesiredStateConfig = {
   scorerUser: 10001,
   progressDeadlineSeconds: 600,
   scorerLogLevel: 'info',
+  modelPolicy: {
+    allowedHosts: parseAllowedHosts('*.blob.core.windows.net,models.example.test'),
+    localMode: false,
+  },
 };
 
 /** A FnolModel as the API server returns it (CRD defaults applied). */

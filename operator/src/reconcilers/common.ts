@@ -24,6 +24,7 @@ export type DesiredStateConfig = Pick<
   | 'scorerUser'
   | 'progressDeadlineSeconds'
   | 'scorerLogLevel'
+  | 'modelPolicy'
 >;
 
 /** The labels that select one FnolModel's scorer pods (immutable Deployment selector). */
