@@ -53,6 +53,7 @@ function parseEntry(text: string, variable: string): HostPattern {
     new PolicyConfigError(
       `${variable} entry ${JSON.stringify(text)} ${why}; write a host name, *.domain (one label) or an IP address, with an optional :port`,
     );
+  if (text === '*' || text === '*.*') throw bad('would allow every host');
   let rest = text.toLowerCase();
   let port: number | undefined;
   const portMatch = /^(.*?):(\d{1,5})$/.exec(rest);
