@@ -40,7 +40,7 @@ export interface ReconcileResult {
   requeueAfterMs?: number;
 }
 
-type ModelAccess = { ok: true; sasToken?: string } | { ok: false; blocked: Blocked };
+type ModelAccess = { ok: true; secretPath?: string; sasToken?: string } | { ok: false; blocked: Blocked };
 
 interface Owned {
   metadata?: { uid?: string; ownerReferences?: Array<{ uid?: string; controller?: boolean }> };
@@ -90,14 +90,16 @@ export class Reconciler {
     let refused = false;
     let requeueAfterMs: number | undefined;
     let model: ServedModel | undefined = fm.spec.model;
-    const access = await this.modelAccess(fm);
+    let access = await this.modelAccess(fm);
+    const checkNeeded = !sameModel(served, fm.spec.model) && this.cfg.verifyModelDigest;
+    if (access.ok && access.secretPath && checkNeeded) access = await this.sasToken(fm, access.secretPath);
     if (!access.ok) {
       blocked = access.blocked;
       refused = true;
       model = undefined;
       this.checks.cancel(key);
       log.warn({ reason: blocked.reason }, blocked.message);
-    } else if (!sameModel(served, fm.spec.model) && this.cfg.verifyModelDigest) {
+    } else if (checkNeeded) {
       const check = this.checkModel(fm, key, access.sasToken);
       if (check.state !== 'verified') model = undefined;
       if (check.state === 'pending') {
@@ -189,11 +191,12 @@ export class Reconciler {
       }
     }
     if (!creds) return { ok: true };
+    // Labels first, from the Secret's metadata only: the data of a Secret that is
+    // not marked for model downloads never reaches the operator.
+    const path = `/api/v1/namespaces/${fm.metadata.namespace}/secrets/${creds.name}`;
     const key = creds.key ?? 'sasToken';
-    const secret = await this.client.get<V1Secret>(
-      `/api/v1/namespaces/${fm.metadata.namespace}/secrets/${creds.name}`,
-    );
-    if (!secret) {
+    const meta = await this.client.getMetadata(path);
+    if (!meta) {
       return {
         ok: false,
         blocked: {
@@ -202,7 +205,7 @@ export class Reconciler {
         },
       };
     }
-    if (secret.metadata?.labels?.[LABEL_MODEL_CREDENTIALS] !== 'true') {
+    if (meta.labels?.[LABEL_MODEL_CREDENTIALS] !== 'true') {
       return {
         ok: false,
         blocked: {
@@ -211,8 +214,16 @@ export class Reconciler {
         },
       };
     }
-    const data = secret.data?.[key];
-    if (!data) {
+    return { ok: true, secretPath: path };
+  }
+
+  /** The SAS token of a marked Secret, read only when a check needs it. */
+  private async sasToken(fm: FnolModel, secretPath: string): Promise<ModelAccess> {
+    const creds = fm.spec.model.credentialsSecretRef!;
+    const key = creds.key ?? 'sasToken';
+    const secret = await this.client.get<V1Secret>(secretPath);
+    const data = secret?.data?.[key];
+    if (!secret || secret.metadata?.labels?.[LABEL_MODEL_CREDENTIALS] !== 'true' || !data) {
       return {
         ok: false,
         blocked: {
