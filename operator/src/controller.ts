@@ -99,7 +99,10 @@ export class Reconciler {
       model = undefined;
       this.checks.cancel(key);
       log.warn({ reason: blocked.reason }, blocked.message);
-    } else if (checkNeeded) {
+    } else if (!checkNeeded) {
+      // Served already (or checks are off): a check still running for an older spec is moot.
+      this.checks.cancel(key);
+    } else {
       const check = this.checkModel(fm, key, access.sasToken);
       if (check.state !== 'verified') model = undefined;
       if (check.state === 'pending') {
