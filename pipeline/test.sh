@@ -16,9 +16,9 @@ step "pytest: model compiler and parity"
 
 step "mocha: unit suites (JUnit reports/junit/mocha.xml, coverage in coverage/)"
 npx c8 --reporter=cobertura --reporter=text-summary --report-dir coverage \
-  --include 'scorer/src/**' --include 'operator/src/**' --include 'cli/src/**' --include 'pipeline/src/**' \
+  --include 'lib/*/src/**' --include 'scorer/src/**' --include 'operator/src/**' --include 'cli/src/**' --include 'pipeline/src/**' \
   mocha --reporter xunit --reporter-option output=reports/junit/mocha.xml \
-  'operator/test/unit/**/*.test.ts' 'cli/test/unit/**/*.test.ts' 'scorer/test/**/*.test.ts' \
+  'lib/**/*.test.ts' 'operator/test/unit/**/*.test.ts' 'cli/test/unit/**/*.test.ts' 'scorer/test/**/*.test.ts' \
   'pipeline/test/pipeline-schema.test.ts' 'pipeline/test/render-operator.test.ts' \
   'test/supply-chain/**/*.test.ts' || rc=1
 node -e '

@@ -36,7 +36,7 @@ export FNOL_REAL_NODE="${FNOL_REAL_NODE:-1}"
 cluster_was_running=0
 bash cluster/status.sh >/dev/null 2>&1 && cluster_was_running=1
 set +e
-npx mocha --reporter spec '{scorer,operator,cli,cluster,pipeline,bench,test}/**/*.test.ts' 2>&1 | tee reports/mocha.log
+npx mocha --reporter spec '{lib,scorer,operator,cli,cluster,pipeline,bench,test}/**/*.test.ts' 2>&1 | tee reports/mocha.log
 mocha_rc=${PIPESTATUS[0]}
 set -e
 p=$(grep -Eo '[0-9]+ passing' reports/mocha.log | tail -1 | cut -d' ' -f1 || true); passed=$((passed + ${p:-0}))

@@ -32,7 +32,7 @@ start_all="$(now)"
 stale() {
   local archive="build/images/fnol-$1.oci.tar"
   [ -s "$archive" ] || return 0
-  [ -n "$(find "$1" "Dockerfile.$1" package.json package-lock.json .npmrc tsconfig.json tsconfig.build.json images \
+  [ -n "$(find "$1" lib "Dockerfile.$1" package.json package-lock.json .npmrc tsconfig.json tsconfig.build.json images \
     -type f -newer "$archive" -not -path '*/test/*' -print -quit 2>/dev/null)" ]
 }
 to_build=()
@@ -88,6 +88,10 @@ patches:
                 env:
                   - { name: FNOL_SCORER_IMAGE, value: '${ref[scorer]}' }
                   - { name: WATCH_NAMESPACE, value: '$watch_ns' }
+                  # The local model store is Azurite over plain http on the node's
+                  # bridge address: the operator's local mode, that host allowed.
+                  - { name: MODEL_LOCAL_MODE, value: 'true' }
+                  - { name: MODEL_ALLOWED_HOSTS, value: '*.blob.core.windows.net,$NODE_IP' }
 YAML
 kubectl_admin apply -k "$gen" | sed 's/^/    /'
 info "waiting for the rollout (two replicas on $NODE_NAME; one leads)"

@@ -6,6 +6,12 @@
 import { existsSync } from 'node:fs';
 import { isIPv4, isIPv6 } from 'node:net';
 import { hostname } from 'node:os';
+import {
+  DEFAULT_ALLOWED_HOSTS,
+  parseAllowedHosts,
+  PolicyConfigError,
+  type FetchPolicy,
+} from '../../lib/model-fetch/src/index';
 
 export interface OperatorConfig {
   /** Scorer image used when a FnolModel has no spec.image. */
@@ -19,6 +25,15 @@ export interface OperatorConfig {
   modelCaFile: string;
   /** Largest model the digest check downloads, in bytes. */
   modelMaxBytes: number;
+  /**
+   * Hosts models may be downloaded from (MODEL_ALLOWED_HOSTS) and whether plain
+   * http is allowed (MODEL_LOCAL_MODE); passed on to the scorer pods as well.
+   */
+  modelPolicy: FetchPolicy;
+  /** Model checks (downloads) running at once, over all FnolModels. */
+  modelChecksMaxConcurrent: number;
+  /** Model checks running at once for the FnolModels of one namespace. */
+  modelChecksPerNamespace: number;
   /** Every FnolModel is reconciled at least this often, even without events. */
   resyncPeriodMs: number;
   /** Reconciles running at once (each key is only ever handled by one). */
@@ -144,6 +159,16 @@ export function loadConfig(env: Env = process.env): OperatorConfig {
       `MODEL_CA_FILE=${JSON.stringify(modelCaFile)} does not exist; point it at a PEM file or leave it empty`,
     );
   }
+  let modelPolicy: FetchPolicy;
+  try {
+    modelPolicy = {
+      allowedHosts: parseAllowedHosts(str(env, 'MODEL_ALLOWED_HOSTS', DEFAULT_ALLOWED_HOSTS)),
+      localMode: bool(env, 'MODEL_LOCAL_MODE', false),
+    };
+  } catch (err) {
+    if (err instanceof PolicyConfigError) throw new ConfigError(err.message);
+    throw err;
+  }
   return {
     defaultScorerImage,
     watchNamespace,
@@ -151,6 +176,9 @@ export function loadConfig(env: Env = process.env): OperatorConfig {
     modelFetchTimeoutMs: int(env, 'MODEL_FETCH_TIMEOUT_SECONDS', 120, 1, 3600) * 1000,
     modelCaFile,
     modelMaxBytes: int(env, 'MODEL_MAX_MEGABYTES', 2048, 1, 65536) * 1024 * 1024,
+    modelPolicy,
+    modelChecksMaxConcurrent: int(env, 'MODEL_CHECKS_MAX_CONCURRENT', 16, 1, 256),
+    modelChecksPerNamespace: int(env, 'MODEL_CHECKS_PER_NAMESPACE', 4, 1, 256),
     resyncPeriodMs: int(env, 'RESYNC_PERIOD_SECONDS', 300, 5, 86400) * 1000,
     workers: int(env, 'WORKERS', 8, 1, 64),
     leaderElection: bool(env, 'LEADER_ELECTION', true),

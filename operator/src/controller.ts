@@ -5,13 +5,13 @@
  * removes children the spec no longer asks for, and writes status only when it
  * changed. It never asks which event woke it up.
  */
-import { readFileSync } from 'node:fs';
 import type { KubernetesObject, V1Deployment, V1ReplicaSet, V1Secret } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
+import { checkTarget, ModelFetchError } from '../../lib/model-fetch/src/index';
 import { API_VERSION, GROUP, PLURAL, VERSION } from './api/crd';
-import type { FnolModel, FnolModelStatus } from './api/types';
+import { Reasons, type FnolModel, type FnolModelStatus } from './api/types';
 import type { OperatorConfig } from './config';
-import type { DigestVerifier } from './digest';
+import type { CheckState, ModelChecks } from './digest';
 import type { EventRecorder } from './events';
 import type { KubeClient } from './kube/client';
 import { upToDate, withAppliedHash } from './kube/compare';
@@ -25,10 +25,22 @@ export function modelPath(namespace: string, name?: string): string {
   return `/apis/${GROUP}/${VERSION}/namespaces/${namespace}/${PLURAL}${name ? `/${name}` : ''}`;
 }
 
+/**
+ * The label that marks a Secret as usable by spec.model.credentialsSecretRef.
+ * Without it the operator neither reads the token nor lets a scorer mount the
+ * Secret: whoever may write a FnolModel cannot send just any Secret of the
+ * namespace to a model host.
+ */
+export const LABEL_MODEL_CREDENTIALS = 'serving.fnol.io/model-credentials';
+
 export interface ReconcileResult {
-  /** Try again with back-off although nothing failed (the model check did not pass). */
+  /** Try again with back-off although nothing failed (the spec's model may not be used yet). */
   retry?: boolean;
+  /** Reconcile again after this delay: a failed model check's own back-off. */
+  requeueAfterMs?: number;
 }
+
+type ModelAccess = { ok: true; secretPath?: string; sasToken?: string } | { ok: false; blocked: Blocked };
 
 interface Owned {
   metadata?: { uid?: string; ownerReferences?: Array<{ uid?: string; controller?: boolean }> };
@@ -39,25 +51,24 @@ function controlledBy(obj: Owned, fm: FnolModel): boolean {
 }
 
 export class Reconciler {
-  private readonly modelCa: Buffer | undefined;
-
   constructor(
     private readonly client: KubeClient,
     private readonly cfg: OperatorConfig,
-    private readonly verifier: DigestVerifier,
+    private readonly checks: ModelChecks,
     private readonly events: EventRecorder,
     private readonly metrics: OperatorMetrics,
     private readonly log: Logger,
     private readonly clock: () => Date = () => new Date(),
-  ) {
-    this.modelCa = cfg.modelCaFile ? readFileSync(cfg.modelCaFile) : undefined;
-  }
+  ) {}
 
   async reconcile(key: string): Promise<ReconcileResult> {
     const [namespace, name] = key.split('/') as [string, string];
     const fm = await this.client.get<FnolModel>(modelPath(namespace, name));
     // Gone or going: the garbage collector removes the children through their owner references.
-    if (!fm || fm.metadata.deletionTimestamp) return {};
+    if (!fm || fm.metadata.deletionTimestamp) {
+      this.checks.cancel(key);
+      return {};
+    }
     const log = this.log.child({ fnolmodel: key, generation: fm.metadata.generation });
 
     // Read every child at once: the reconcile's latency is mostly round trips.
@@ -71,13 +82,36 @@ export class Reconciler {
     let deployment = live.get('Deployment') as V1Deployment | undefined;
     const served = deployment && controlledBy(deployment, fm) ? servedModelOf(deployment) : undefined;
 
-    // Decide which model the Deployment serves: the spec's once it passed the
-    // check; otherwise leave the serving Deployment untouched.
+    // Decide which model the Deployment serves: the spec's once its host and
+    // credentials are allowed and it passed the check; otherwise leave the
+    // serving Deployment untouched (it never mounts a refused Secret).
     let blocked: Blocked | undefined;
+    let verifying = false;
+    let refused = false;
+    let requeueAfterMs: number | undefined;
     let model: ServedModel | undefined = fm.spec.model;
-    if (!sameModel(served, fm.spec.model) && this.cfg.verifyModelDigest) {
-      blocked = await this.checkModel(fm, log);
-      if (blocked) model = undefined;
+    let access = await this.modelAccess(fm);
+    const checkNeeded = !sameModel(served, fm.spec.model) && this.cfg.verifyModelDigest;
+    if (access.ok && access.secretPath && checkNeeded) access = await this.sasToken(fm, access.secretPath);
+    if (!access.ok) {
+      blocked = access.blocked;
+      refused = true;
+      model = undefined;
+      this.checks.cancel(key);
+      log.warn({ reason: blocked.reason }, blocked.message);
+    } else if (!checkNeeded) {
+      // Served already (or checks are off): a check still running for an older spec is moot.
+      this.checks.cancel(key);
+    } else {
+      const check = this.checkModel(fm, key, access.sasToken);
+      if (check.state !== 'verified') model = undefined;
+      if (check.state === 'pending') {
+        blocked = check.previous;
+        verifying = !check.previous;
+      } else if (check.state === 'failed') {
+        blocked = check.blocked;
+        requeueAfterMs = check.retryInMs;
+      }
     }
 
     // The children are independent of each other: apply (or delete) them all
@@ -127,54 +161,99 @@ export class Reconciler {
       deployment,
       replicaSets,
       blocked: blocked ?? applyError,
+      verifying,
       now: this.clock(),
     });
     await this.writeStatus(fm, status, log);
-    return { retry: !!blocked || !!applyError };
+    // A running check queues the FnolModel again when it finishes.
+    return {
+      retry: refused || !!applyError,
+      ...(requeueAfterMs !== undefined ? { requeueAfterMs } : {}),
+    };
   }
 
-  /** Downloads and checks a model not yet served; undefined when it may be rolled out. */
-  private async checkModel(fm: FnolModel, log: Logger): Promise<Blocked | undefined> {
-    let sasToken: string | undefined;
-    const creds = fm.spec.model.credentialsSecretRef;
-    if (creds) {
-      const secret = await this.client.get<V1Secret>(
-        `/api/v1/namespaces/${fm.metadata.namespace}/secrets/${creds.name}`,
-      );
-      const key = creds.key ?? 'sasToken';
-      const data = secret?.data?.[key];
-      if (!data) {
-        return {
-          reason: 'ModelUnreachable',
-          message: `Secret ${creds.name} ${secret ? `has no key ${key}` : 'does not exist'} (spec.model.credentialsSecretRef); create it with the SAS token under key ${key}`,
-        };
+  /**
+   * Whether the spec's model may be fetched at all, before any request: the
+   * host is on MODEL_ALLOWED_HOSTS (https, or http in local mode) and the
+   * credentials Secret, if any, is marked for model downloads. Checked on every
+   * reconcile, digest check or not, because the scorer Deployment would mount
+   * the Secret and the scorer download from the host.
+   */
+  private async modelAccess(fm: FnolModel): Promise<ModelAccess> {
+    const { uri, credentialsSecretRef: creds } = fm.spec.model;
+    if (!uri.startsWith('file:')) {
+      try {
+        checkTarget(uri, this.cfg.modelPolicy);
+      } catch (err) {
+        if (!(err instanceof ModelFetchError)) throw err;
+        const reason =
+          err.kind === 'host-not-allowed' || err.kind === 'scheme-not-allowed'
+            ? Reasons.ModelHostNotAllowed
+            : Reasons.ModelUnreachable;
+        return { ok: false, blocked: { reason, message: `spec.model.uri refused: ${err.message}` } };
       }
-      sasToken = Buffer.from(data, 'base64').toString('utf8').trim();
     }
-    const started = Date.now();
-    const result = await this.verifier.verify(fm.spec.model, {
-      timeoutMs: this.cfg.modelFetchTimeoutMs,
-      maxBytes: this.cfg.modelMaxBytes,
-      sasToken,
-      ca: this.modelCa,
+    if (!creds) return { ok: true };
+    // Labels first, from the Secret's metadata only: the data of a Secret that is
+    // not marked for model downloads never reaches the operator.
+    const path = `/api/v1/namespaces/${fm.metadata.namespace}/secrets/${creds.name}`;
+    const key = creds.key ?? 'sasToken';
+    const meta = await this.client.getMetadata(path);
+    if (!meta) {
+      return {
+        ok: false,
+        blocked: {
+          reason: Reasons.ModelUnreachable,
+          message: `Secret ${creds.name} does not exist (spec.model.credentialsSecretRef); create it with the SAS token under key ${key} and the label ${LABEL_MODEL_CREDENTIALS}=true`,
+        },
+      };
+    }
+    if (meta.labels?.[LABEL_MODEL_CREDENTIALS] !== 'true') {
+      return {
+        ok: false,
+        blocked: {
+          reason: Reasons.CredentialsSecretNotAllowed,
+          message: `Secret ${creds.name} is not marked for model downloads: spec.model.credentialsSecretRef may only name a Secret labelled ${LABEL_MODEL_CREDENTIALS}: "true"; if it holds the model's SAS token, ask the namespace admin to run kubectl label secret ${creds.name} ${LABEL_MODEL_CREDENTIALS}=true`,
+        },
+      };
+    }
+    return { ok: true, secretPath: path };
+  }
+
+  /** The SAS token of a marked Secret, read only when a check needs it. */
+  private async sasToken(fm: FnolModel, secretPath: string): Promise<ModelAccess> {
+    const creds = fm.spec.model.credentialsSecretRef!;
+    const key = creds.key ?? 'sasToken';
+    const secret = await this.client.get<V1Secret>(secretPath);
+    const data = secret?.data?.[key];
+    if (!secret || secret.metadata?.labels?.[LABEL_MODEL_CREDENTIALS] !== 'true' || !data) {
+      return {
+        ok: false,
+        blocked: {
+          reason: Reasons.ModelUnreachable,
+          message: `Secret ${creds.name} has no key ${key} (spec.model.credentialsSecretRef); put the SAS token under key ${key}`,
+        },
+      };
+    }
+    return { ok: true, sasToken: Buffer.from(data, 'base64').toString('utf8').trim() };
+  }
+
+  /** The state of the check of a model not yet served; starts it in the background when needed. */
+  private checkModel(fm: FnolModel, key: string, sasToken: string | undefined): CheckState {
+    const { uri, sha256, credentialsSecretRef: creds } = fm.spec.model;
+    if (uri.startsWith('file:')) {
+      // file:// models live in the scorer image or a volume; the scorer checks them at load.
+      this.metrics.digestChecks.inc({ result: 'skipped' });
+      return { state: 'verified', cached: false };
+    }
+    return this.checks.check({
+      key,
+      namespace: fm.metadata.namespace,
+      uri,
+      sha256,
+      credentials: creds ? `${creds.name}/${creds.key ?? 'sasToken'}` : '',
+      ...(sasToken !== undefined ? { sasToken } : {}),
     });
-    const outcome = result.ok
-      ? result.skipped
-        ? 'skipped'
-        : result.cached
-          ? 'cached'
-          : 'ok'
-      : result.reason === 'ModelDigestMismatch'
-        ? 'mismatch'
-        : 'unreachable';
-    this.metrics.digestChecks.inc({ result: outcome });
-    if (result.ok) {
-      if (outcome === 'ok')
-        log.info({ uri: fm.spec.model.uri, ms: Date.now() - started }, 'model digest verified');
-      return undefined;
-    }
-    log.warn({ reason: result.reason, uri: fm.spec.model.uri }, result.message);
-    return { reason: result.reason, message: result.message };
   }
 
   private async writeStatus(fm: FnolModel, status: FnolModelStatus, log: Logger): Promise<void> {

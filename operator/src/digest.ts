@@ -1,143 +1,300 @@
 /**
- * The model check before a rollout: download spec.model.uri and compare its
- * SHA-256 with spec.model.sha256. Verified (uri, sha256) pairs are remembered so
- * a resync or a restart of the reconcile does not download the model again.
+ * The model check before a rollout: download spec.model.uri through the shared
+ * fetcher (lib/model-fetch) and compare its SHA-256 with spec.model.sha256.
+ *
+ * Checks run off the reconcile workers: a reconcile asks for the state of its
+ * FnolModel's check and returns at once; the check runs in the background, with
+ * the fetcher's total deadline, and queues the FnolModel again when it finishes.
+ * So a model server that answers slowly (or never) holds no worker, and the
+ * reconciles of every other FnolModel go on. Running checks are capped overall
+ * and per namespace, so one namespace's slow models cannot take every slot.
+ *
+ * Verified (uri, sha256) pairs are remembered, so a resync or a restart of the
+ * reconcile does not download the model again. A failed check is tried again
+ * after a back-off that this module keeps per FnolModel.
  */
-import { createHash } from 'node:crypto';
-import * as http from 'node:http';
-import * as https from 'node:https';
-import * as tls from 'node:tls';
+import type { Logger } from 'pino';
+import {
+  describeUri,
+  fetchModelFile,
+  ModelFetchError,
+  publicSummary,
+  type FetchPolicy,
+} from '../../lib/model-fetch/src/index';
 import { Reasons } from './api/types';
 import type { Blocked } from './status';
 
-export interface ModelRef {
+export interface CheckRequest {
+  /** namespace/name of the FnolModel. */
+  key: string;
+  namespace: string;
   uri: string;
   sha256: string;
-}
-
-export type VerifyResult = { ok: true; skipped?: string } | ({ ok: false } & Blocked);
-
-export interface VerifyOptions {
-  timeoutMs: number;
-  maxBytes: number;
-  /** Extra trusted CA certificates (PEM) for https. */
-  ca?: string | Buffer;
+  /** Which credentials the check uses (Secret name and key, '' for none): a change starts a new check. */
+  credentials: string;
   /** Azure SAS token appended as the query string; never logged or reported. */
   sasToken?: string;
 }
 
-const MAX_REDIRECTS = 3;
+export type CheckState =
+  /** The model may be rolled out. `cached`: verified earlier, possibly for another FnolModel. */
+  | { state: 'verified'; cached: boolean }
+  /** The check is waiting or running; `previous` is the last failure of this same check, if any. */
+  | { state: 'pending'; previous?: Blocked }
+  /** The check failed; it runs again once `retryInMs` has passed and the FnolModel is reconciled. */
+  | { state: 'failed'; blocked: Blocked; retryInMs: number };
 
-/** Downloads the model once and reports whether its digest matches. */
-export function fetchAndHash(uri: string, opts: VerifyOptions): Promise<{ sha256: string; bytes: number }> {
-  return new Promise((resolveOnce, rejectOnce) => {
-    let settled = false;
-    const resolve = (v: { sha256: string; bytes: number }) => {
-      if (settled) return;
-      settled = true;
-      resolveOnce(v);
-    };
-    const reject = (e: Error) => {
-      if (settled) return;
-      settled = true;
-      rejectOnce(e);
-    };
-    const deadline = Date.now() + opts.timeoutMs;
-    const get = (target: string, redirects: number): void => {
-      const url = new URL(target);
-      if (opts.sasToken && redirects === 0) {
-        url.search = url.search
-          ? `${url.search}&${opts.sasToken.replace(/^\?/, '')}`
-          : `?${opts.sasToken.replace(/^\?/, '')}`;
-      }
-      const lib = url.protocol === 'https:' ? https : http;
-      const reqOpts: https.RequestOptions = { timeout: Math.max(1, deadline - Date.now()) };
-      // Extra CAs are added to, not instead of, the system's trusted roots.
-      if (opts.ca && url.protocol === 'https:') reqOpts.ca = [...tls.rootCertificates, opts.ca.toString()];
-      const req = lib.get(url, reqOpts, (res) => {
-        const code = res.statusCode ?? 0;
-        if (code >= 300 && code < 400 && res.headers.location && redirects < MAX_REDIRECTS) {
-          res.resume();
-          get(new URL(res.headers.location, url).toString(), redirects + 1);
-          return;
-        }
-        if (code !== 200) {
-          res.resume();
-          reject(new Error(`GET ${uri} answered HTTP ${code} ${res.statusMessage ?? ''}`.trim()));
-          return;
-        }
-        const hash = createHash('sha256');
-        let bytes = 0;
-        res.on('data', (chunk: Buffer) => {
-          bytes += chunk.length;
-          if (bytes > opts.maxBytes) {
-            reject(new Error(`GET ${uri} returned more than ${opts.maxBytes} bytes (MODEL_MAX_MEGABYTES)`));
-            res.destroy();
-            req.destroy();
-            return;
-          }
-          hash.update(chunk);
-        });
-        res.on('end', () => resolve({ sha256: hash.digest('hex'), bytes }));
-        res.on('error', (err) => reject(new Error(`GET ${uri} failed: ${err.message}`)));
-      });
-      req.on('timeout', () =>
-        req.destroy(new Error(`GET ${uri} took longer than ${opts.timeoutMs / 1000} s`)),
-      );
-      req.on('error', (err) => reject(new Error(`GET ${uri} failed: ${err.message}`)));
-    };
-    try {
-      get(uri, 0);
-    } catch (err) {
-      reject(err instanceof Error ? err : new Error(String(err)));
-    }
-  });
+export type CheckOutcome = 'ok' | 'cached' | 'mismatch' | 'unreachable' | 'refused';
+
+export interface ModelChecksOptions {
+  policy: FetchPolicy;
+  /** Total time of one check (connect, headers, body). */
+  deadlineMs: number;
+  maxBytes: number;
+  /** Extra trusted CA certificates (PEM) for https. */
+  ca?: string | Buffer;
+  /** Checks running at once, over all FnolModels. */
+  maxConcurrent: number;
+  /** Checks running at once for the FnolModels of one namespace. */
+  perNamespace: number;
+  /** A check finished: the FnolModel should be reconciled again. */
+  onDone: (key: string) => void;
+  onOutcome?: (outcome: CheckOutcome) => void;
+  log: Logger;
+  /** Back-off after the n-th failure: base × 2^(n−1), capped. */
+  retryBaseMs?: number;
+  retryMaxMs?: number;
+  maxVerified?: number;
+  now?: () => number;
 }
 
-export class DigestVerifier {
+interface Entry {
+  request: CheckRequest;
+  fingerprint: string;
+  phase: 'waiting' | 'running' | 'done';
+  controller?: AbortController;
+  /** undefined while not done; the failure of the last run otherwise (undefined: ok). */
+  failure?: Blocked;
+  /** The failure of the previous run of this same check, reported while it runs again. */
+  previous?: Blocked;
+  failures: number;
+  notBefore: number;
+}
+
+const HINT = 'check spec.model.uri and spec.model.credentialsSecretRef';
+
+function fingerprint(r: CheckRequest): string {
+  return `${r.uri}\n${r.sha256}\n${r.credentials}`;
+}
+
+export class ModelChecks {
+  private readonly entries = new Map<string, Entry>();
+  private readonly queue: Entry[] = [];
+  private readonly active = new Set<Entry>();
+  private readonly perNamespace = new Map<string, number>();
   private readonly verified = new Map<string, true>();
+  private closed = false;
 
-  constructor(
-    private readonly maxEntries = 1000,
-    private readonly fetcher: typeof fetchAndHash = fetchAndHash,
-  ) {}
+  constructor(private readonly opts: ModelChecksOptions) {}
 
-  /** Pairs verified so far (for metrics and tests). */
+  /** Checks running now. */
+  get running(): number {
+    return this.active.size;
+  }
+
+  /** Checks waiting for a free slot. */
+  get waiting(): number {
+    return this.queue.length;
+  }
+
+  /** Pairs verified so far. */
   get cacheSize(): number {
     return this.verified.size;
   }
 
-  async verify(model: ModelRef, opts: VerifyOptions): Promise<VerifyResult & { cached?: boolean }> {
-    if (model.uri.startsWith('file://')) {
-      return {
-        ok: true,
-        skipped: 'file:// models live in the scorer image or a volume; the scorer checks them at load',
-      };
+  private now(): number {
+    return this.opts.now ? this.opts.now() : Date.now();
+  }
+
+  /** What the reconcile of `request.key` should do about its model now; starts a check if needed. */
+  check(request: CheckRequest): CheckState {
+    const pair = `${request.uri}\n${request.sha256}`;
+    let entry = this.entries.get(request.key);
+    if (this.verified.has(pair)) {
+      const justChecked =
+        entry !== undefined &&
+        entry.phase === 'done' &&
+        !entry.failure &&
+        entry.fingerprint === fingerprint(request);
+      if (entry?.phase === 'done') this.entries.delete(request.key);
+      else if (entry) this.cancel(request.key);
+      if (!justChecked) this.opts.onOutcome?.('cached');
+      return { state: 'verified', cached: !justChecked };
     }
-    const key = `${model.uri}\n${model.sha256}`;
-    if (this.verified.has(key)) return { ok: true, cached: true };
-    let got: { sha256: string; bytes: number };
+    if (entry && entry.fingerprint !== fingerprint(request)) {
+      this.cancel(request.key);
+      entry = undefined;
+    }
+    if (!entry) {
+      entry = { request, fingerprint: fingerprint(request), phase: 'waiting', failures: 0, notBefore: 0 };
+      this.entries.set(request.key, entry);
+      this.enqueue(entry);
+      return { state: 'pending' };
+    }
+    if (entry.phase !== 'done')
+      return { state: 'pending', ...(entry.previous ? { previous: entry.previous } : {}) };
+    if (!entry.failure) {
+      // Verified, then evicted from the cache by newer pairs: check again.
+      this.entries.delete(request.key);
+      return this.check(request);
+    }
+    const wait = entry.notBefore - this.now();
+    if (wait > 0) return { state: 'failed', blocked: entry.failure, retryInMs: wait };
+    // Time for another try, with the credentials as they are now.
+    entry.previous = entry.failure;
+    entry.failure = undefined;
+    entry.request = request;
+    entry.phase = 'waiting';
+    this.enqueue(entry);
+    return { state: 'pending', previous: entry.previous };
+  }
+
+  /** Forgets the FnolModel's check, stopping its download (spec changed, FnolModel deleted, refused). */
+  cancel(key: string): void {
+    const entry = this.entries.get(key);
+    if (!entry) return;
+    this.entries.delete(key);
+    const i = this.queue.indexOf(entry);
+    if (i >= 0) this.queue.splice(i, 1);
+    if (this.active.has(entry)) {
+      this.release(entry);
+      entry.controller?.abort();
+      this.pump();
+    }
+  }
+
+  /** Stops every check; nothing is queued again afterwards. */
+  close(): void {
+    this.closed = true;
+    for (const key of [...this.entries.keys()]) this.cancel(key);
+  }
+
+  private enqueue(entry: Entry): void {
+    this.queue.push(entry);
+    this.pump();
+  }
+
+  private release(entry: Entry): void {
+    this.active.delete(entry);
+    const ns = entry.request.namespace;
+    const n = (this.perNamespace.get(ns) ?? 1) - 1;
+    if (n > 0) this.perNamespace.set(ns, n);
+    else this.perNamespace.delete(ns);
+  }
+
+  /** Starts waiting checks, oldest first, while there are free slots for their namespace. */
+  private pump(): void {
+    if (this.closed) return;
+    for (let i = 0; i < this.queue.length && this.active.size < this.opts.maxConcurrent;) {
+      const entry = this.queue[i]!;
+      const ns = entry.request.namespace;
+      if ((this.perNamespace.get(ns) ?? 0) >= this.opts.perNamespace) {
+        i++;
+        continue;
+      }
+      this.queue.splice(i, 1);
+      this.perNamespace.set(ns, (this.perNamespace.get(ns) ?? 0) + 1);
+      this.active.add(entry);
+      entry.phase = 'running';
+      entry.controller = new AbortController();
+      void this.run(entry, entry.controller.signal);
+    }
+  }
+
+  private async run(entry: Entry, signal: AbortSignal): Promise<void> {
+    const { key, uri, sha256, sasToken } = entry.request;
+    const log = this.opts.log.child({ fnolmodel: key, uri: safeUri(uri) });
+    const started = Date.now();
+    let failure: Blocked | undefined;
+    let outcome: CheckOutcome;
     try {
-      got = await this.fetcher(model.uri, opts);
-    } catch (err) {
-      return {
-        ok: false,
-        reason: Reasons.ModelUnreachable,
-        message: `cannot download the model: ${(err as Error).message}; check spec.model.uri and spec.model.credentialsSecretRef`,
-      };
+      const got = await fetchModelFile(uri, {
+        policy: this.opts.policy,
+        deadlineMs: this.opts.deadlineMs,
+        maxBytes: this.opts.maxBytes,
+        signal,
+        ...(sasToken !== undefined ? { sasToken } : {}),
+        ...(this.opts.ca !== undefined ? { ca: this.opts.ca } : {}),
+      });
+      if (got.sha256 === sha256) {
+        outcome = 'ok';
+        log.info({ ms: Date.now() - started, bytes: got.size }, 'model digest verified');
+      } else {
+        outcome = 'mismatch';
+        failure = {
+          reason: Reasons.ModelDigestMismatch,
+          message: `the file at ${safeUri(uri)} (${got.size} bytes) has sha256 ${got.sha256}, spec.model.sha256 is ${sha256}; publish the right file or correct spec.model.sha256`,
+        };
+        log.warn({ got: got.sha256, want: sha256, bytes: got.size }, 'model digest mismatch');
+      }
+    } catch (error) {
+      if (!this.active.has(entry)) return; // cancelled: nobody waits for the result
+      const e =
+        error instanceof ModelFetchError
+          ? error
+          : new ModelFetchError('network', `unexpected error (${(error as Error).name})`, false);
+      if (e.kind === 'host-not-allowed' || e.kind === 'scheme-not-allowed') {
+        outcome = 'refused';
+        failure = { reason: Reasons.ModelHostNotAllowed, message: e.message };
+      } else if (e.kind === 'invalid-uri') {
+        outcome = 'refused';
+        failure = { reason: Reasons.ModelUnreachable, message: e.message };
+      } else {
+        outcome = 'unreachable';
+        // The status and Events are read by whoever wrote the URI: the class of the
+        // answer only. The operator's log (for the admin) has the details.
+        failure = {
+          reason: Reasons.ModelUnreachable,
+          message: `model fetch failed: ${publicSummary(e)}; ${HINT}`,
+        };
+      }
+      log.warn({ err: e.message, kind: e.kind, attempts: e.attempts }, 'model check failed');
     }
-    if (got.sha256 !== model.sha256) {
-      return {
-        ok: false,
-        reason: Reasons.ModelDigestMismatch,
-        message: `the file at ${model.uri} (${got.bytes} bytes) has sha256 ${got.sha256}, spec.model.sha256 is ${model.sha256}; publish the right file or correct spec.model.sha256`,
-      };
+    if (!this.active.has(entry)) return;
+    this.release(entry);
+    entry.phase = 'done';
+    entry.controller = undefined;
+    entry.previous = undefined;
+    delete entry.request.sasToken;
+    this.opts.onOutcome?.(outcome);
+    if (failure) {
+      entry.failure = failure;
+      entry.failures++;
+      const base = this.opts.retryBaseMs ?? 1000;
+      entry.notBefore =
+        this.now() + Math.min(this.opts.retryMaxMs ?? 300_000, base * 2 ** Math.min(entry.failures - 1, 20));
+    } else {
+      this.remember(`${uri}\n${sha256}`);
+      entry.failures = 0;
     }
-    if (this.verified.size >= this.maxEntries) {
+    this.pump();
+    if (!this.closed) this.opts.onDone(key);
+  }
+
+  private remember(pair: string): void {
+    if (this.verified.size >= (this.opts.maxVerified ?? 1000)) {
       const oldest = this.verified.keys().next().value;
       if (oldest !== undefined) this.verified.delete(oldest);
     }
-    this.verified.set(key, true);
-    return { ok: true };
+    this.verified.set(pair, true);
+  }
+}
+
+/** spec.model.uri for logs and messages, without a query string. */
+function safeUri(uri: string): string {
+  try {
+    return describeUri(new URL(uri));
+  } catch {
+    return '(invalid URI)';
   }
 }

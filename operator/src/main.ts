@@ -5,6 +5,9 @@
  */
 import { ConfigError } from './config';
 import { startOperator } from './app';
+import { installProcessGuard } from './process-guard';
+
+installProcessGuard();
 
 async function main(): Promise<void> {
   let stopping = false;

@@ -38,8 +38,18 @@ export class OperatorMetrics {
   });
   readonly digestChecks = new Counter({
     name: 'fnol_operator_model_digest_checks_total',
-    help: 'Model digest checks by result (ok, cached, mismatch, unreachable, skipped)',
+    help: 'Model digest checks by result (ok, cached, mismatch, unreachable, refused, skipped)',
     labelNames: ['result'],
+    registers: [this.registry],
+  });
+  readonly modelChecksRunning = new Gauge({
+    name: 'fnol_operator_model_checks_running',
+    help: 'Model downloads for a digest check in flight',
+    registers: [this.registry],
+  });
+  readonly modelChecksWaiting = new Gauge({
+    name: 'fnol_operator_model_checks_waiting',
+    help: 'Model digest checks waiting for a free download slot',
     registers: [this.registry],
   });
   readonly isLeader = new Gauge({

@@ -10,12 +10,13 @@ import Operator, {
   OperatorLogger,
   ResourceMetaImpl,
 } from '@dot-i/k8s-operator';
+import { readFileSync } from 'node:fs';
 import { CoreV1Api, KubeConfig, KubernetesObject, Watch } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import { GROUP, KIND, PLURAL, VERSION } from './api/crd';
 import type { OperatorConfig } from './config';
 import { Reconciler } from './controller';
-import { DigestVerifier } from './digest';
+import { ModelChecks } from './digest';
 import { EventRecorder } from './events';
 import { KubeClient } from './kube/client';
 import { LeaderElector } from './leader';
@@ -45,6 +46,7 @@ export class FnolOperator extends Operator {
   readonly metrics: OperatorMetrics;
   readonly client: KubeClient;
   readonly queue: WorkQueue;
+  readonly checks: ModelChecks;
   private readonly cfg: OperatorConfig;
   private readonly log: Logger;
   private readonly reconciler: Reconciler;
@@ -74,10 +76,26 @@ export class FnolOperator extends Operator {
       maxDelayMs: 5 * 60_000,
       onDepthChange: (d) => this.metrics.queueDepth.set(d),
     });
+    // Model checks run off the workers; a finished check queues its FnolModel again.
+    this.checks = new ModelChecks({
+      policy: this.cfg.modelPolicy,
+      deadlineMs: this.cfg.modelFetchTimeoutMs,
+      maxBytes: this.cfg.modelMaxBytes,
+      ...(this.cfg.modelCaFile ? { ca: readFileSync(this.cfg.modelCaFile) } : {}),
+      maxConcurrent: this.cfg.modelChecksMaxConcurrent,
+      perNamespace: this.cfg.modelChecksPerNamespace,
+      onDone: (key) => this.queue.add(key),
+      onOutcome: (result) => {
+        this.metrics.digestChecks.inc({ result });
+        this.metrics.modelChecksRunning.set(this.checks.running);
+        this.metrics.modelChecksWaiting.set(this.checks.waiting);
+      },
+      log: this.log.child({ component: 'model-check' }),
+    });
     this.reconciler = new Reconciler(
       this.client,
       this.cfg,
-      new DigestVerifier(),
+      this.checks,
       new EventRecorder(this.client, this.cfg.identity),
       this.metrics,
       this.log,
@@ -237,7 +255,14 @@ export class FnolOperator extends Operator {
       const end = this.metrics.reconcileDuration.startTimer();
       try {
         const result = await this.reconciler.reconcile(key);
-        if (result.retry) {
+        this.metrics.modelChecksRunning.set(this.checks.running);
+        this.metrics.modelChecksWaiting.set(this.checks.waiting);
+        if (result.requeueAfterMs !== undefined) {
+          // The model check keeps its own back-off; this is no reconcile failure.
+          this.queue.forget(key);
+          this.queue.addAfter(key, result.requeueAfterMs);
+          this.metrics.reconciles.inc({ result: 'requeue' });
+        } else if (result.retry) {
           const delay = this.queue.addRateLimited(key);
           this.metrics.reconciles.inc({ result: 'requeue' });
           this.log.debug({ fnolmodel: key, delayMs: delay }, 'model check did not pass; will check again');
@@ -261,6 +286,8 @@ export class FnolOperator extends Operator {
     if (this.resyncTimer) clearInterval(this.resyncTimer);
     this.stop();
     this.queue.shutDown();
+    // Downloads in flight are stopped: none holds a worker, none must hold the exit.
+    this.checks.close();
     // Let reconciles in flight finish (bounded) so no half-written state is left.
     await Promise.race([Promise.all(this.workers), new Promise((r) => setTimeout(r, 10_000).unref())]);
     this.running = false;

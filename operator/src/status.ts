@@ -20,6 +20,8 @@ export interface StatusInput {
   deployment: V1Deployment | undefined;
   replicaSets: V1ReplicaSet[];
   blocked?: Blocked;
+  /** The spec's model is being downloaded for its sha256 check (not rolled out yet). */
+  verifying?: boolean;
   now: Date;
 }
 
@@ -115,6 +117,20 @@ export function computeStatus(input: StatusInput): FnolModelStatus {
       ),
       cond('Progressing', false, blocked.reason, `rollout of version ${want} is blocked`),
       cond('Degraded', true, blocked.reason, blocked.message),
+    ];
+  } else if (input.verifying) {
+    const still = activeVersion ? `version ${activeVersion} still serves; ` : '';
+    const msg = `checking the sha256 of version ${want} before rolling it out`;
+    phase = r.state === 'absent' ? 'Pending' : 'Progressing';
+    conditions = [
+      cond(
+        'Ready',
+        false,
+        activeVersion ? Reasons.PreviousVersionServing : Reasons.VerifyingModel,
+        `${still}${msg}`,
+      ),
+      cond('Progressing', true, Reasons.VerifyingModel, msg),
+      cond('Degraded', false, Reasons.AsExpected, 'no problem found'),
     ];
   } else if (r.state === 'deadline' || r.state === 'unavailable') {
     const reason = r.state === 'deadline' ? Reasons.ProgressDeadlineExceeded : Reasons.NoReadyReplicas;

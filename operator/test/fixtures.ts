@@ -1,3 +1,4 @@
+import { parseAllowedHosts } from '../../lib/model-fetch/src/index';
 import type { FnolModel } from '../src/api/types';
 import type { DesiredStateConfig } from '../src/reconcilers/common';
 
@@ -15,6 +16,10 @@ export const testConfig: DesiredStateConfig = {
   modelStorePorts: [443],
   dnsNamespace: 'kube-system',
   dnsPodLabels: { 'k8s-app': 'kube-dns' },
+  modelPolicy: {
+    allowedHosts: parseAllowedHosts('*.blob.core.windows.net,models.example.test'),
+    localMode: false,
+  },
 };
 
 /** A FnolModel as the API server returns it (CRD defaults applied). */

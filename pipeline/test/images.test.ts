@@ -266,6 +266,11 @@ describe('container images', function () {
         'HEALTH_HOST=127.0.0.1',
         '-e',
         `FNOL_SCORER_IMAGE=${SCORER_IMAGE}`,
+        // The test's model server: plain http on loopback (the operator's local mode).
+        '-e',
+        'MODEL_LOCAL_MODE=true',
+        '-e',
+        'MODEL_ALLOWED_HOSTS=127.0.0.1',
         OPERATOR_IMAGE,
       );
       const logs = () => podman('logs', name);

@@ -1,6 +1,15 @@
 // The scorer's configuration: read from the environment once at start-up, checked
 // as a whole, and handed to the rest of the program as a typed, frozen object.
 
+import {
+  checkTarget,
+  DEFAULT_ALLOWED_HOSTS,
+  ModelFetchError,
+  parseAllowedHosts,
+  PolicyConfigError,
+  type FetchPolicy,
+} from '../../lib/model-fetch/src/index';
+
 export interface ScorerConfig {
   readonly model: ModelSourceConfig;
   readonly port: number;
@@ -22,8 +31,11 @@ export interface ModelSourceConfig {
   readonly sasToken: string | undefined;
   readonly maxBytes: number;
   readonly fetchAttempts: number;
+  /** Total time of one download, every attempt and back-off included. */
   readonly fetchTimeoutMs: number;
   readonly retryBaseDelayMs: number;
+  /** Hosts and schemes the model may come from (MODEL_ALLOWED_HOSTS, MODEL_LOCAL_MODE). */
+  readonly policy: FetchPolicy;
 }
 
 export interface RequestLimits {
@@ -68,7 +80,16 @@ export function parseConfig(env: Env, readFile: ReadFile): ScorerConfig {
     return Number(raw);
   };
 
+  const policy = parsePolicy(text('MODEL_ALLOWED_HOSTS'), text('MODEL_LOCAL_MODE'), problems);
   const uri = parseModelUri(text('MODEL_URI'), problems);
+  if (uri !== undefined && uri.protocol !== 'file:' && policy !== undefined) {
+    try {
+      checkTarget(uri.href, policy);
+    } catch (error) {
+      if (!(error instanceof ModelFetchError)) throw error;
+      problems.push(`MODEL_URI refused: ${error.message}`);
+    }
+  }
 
   let sha256 = text('MODEL_SHA256')?.toLowerCase();
   if (sha256 !== undefined && !/^[0-9a-f]{64}$/.test(sha256)) {
@@ -118,6 +139,7 @@ export function parseConfig(env: Env, readFile: ReadFile): ScorerConfig {
       fetchAttempts: integer('MODEL_FETCH_ATTEMPTS', 6, 1, 50),
       fetchTimeoutMs: integer('MODEL_FETCH_TIMEOUT_SECONDS', 120, 1, 3600) * 1000,
       retryBaseDelayMs: integer('MODEL_FETCH_RETRY_BASE_MS', 500, 1, 60_000),
+      policy: policy ?? { allowedHosts: [], localMode: false },
     },
     port: integer('PORT', 8080, 0, 65535),
     host: text('HOST') ?? '0.0.0.0',
@@ -133,6 +155,28 @@ export function parseConfig(env: Env, readFile: ReadFile): ScorerConfig {
   };
   if (problems.length > 0) throw new ConfigError(problems);
   return Object.freeze(config);
+}
+
+function parsePolicy(
+  hosts: string | undefined,
+  localMode: string | undefined,
+  problems: string[],
+): FetchPolicy | undefined {
+  let local = false;
+  if (localMode !== undefined) {
+    const v = localMode.toLowerCase();
+    if (['true', '1', 'yes'].includes(v)) local = true;
+    else if (!['false', '0', 'no'].includes(v)) {
+      problems.push(`MODEL_LOCAL_MODE=${JSON.stringify(localMode)} is not true or false; fix or unset it`);
+    }
+  }
+  try {
+    return { allowedHosts: parseAllowedHosts(hosts ?? DEFAULT_ALLOWED_HOSTS), localMode: local };
+  } catch (error) {
+    if (!(error instanceof PolicyConfigError)) throw error;
+    problems.push(error.message);
+    return undefined;
+  }
 }
 
 function parseModelUri(raw: string | undefined, problems: string[]): URL | undefined {

@@ -1,11 +1,13 @@
 // Fetches the model bytes named by MODEL_URI: a mounted file or a blob over
-// HTTP(S) (Azure Blob Storage, Azurite locally), with a SAS token added at fetch
-// time, retries with exponential back-off on transient failures, a size cap and a
-// sha256 check. Nothing is written to disk.
+// HTTP(S) (Azure Blob Storage, Azurite locally) through the project's one model
+// fetcher (lib/model-fetch: allow-listed hosts, no redirects, one total deadline,
+// retries with back-off for transient failures, a size cap), then checks the
+// sha256. The SAS token is added at fetch time only. Nothing is written to disk.
 
 import { createHash } from 'node:crypto';
 import { open } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
+import { describeUri, fetchModelFile, ModelFetchError } from '../../lib/model-fetch/src/index';
 import type { ModelSourceConfig } from './config';
 
 export class ModelSourceError extends Error {
@@ -30,20 +32,17 @@ export interface FetchedModel {
   readonly card: unknown;
 }
 
-const TRANSIENT_STATUS = new Set([408, 425, 429, 500, 502, 503, 504]);
 const MAX_CARD_BYTES = 1024 * 1024;
 
-class TransientError extends Error {}
-
 export async function fetchModel(source: ModelSourceConfig, deps: SourceDeps): Promise<FetchedModel> {
-  const bytes =
+  const fetched =
     source.uri.protocol === 'file:'
-      ? await readLocal(fileURLToPath(source.uri), source.maxBytes, 'model')
+      ? hashed(await readLocal(fileURLToPath(source.uri), source.maxBytes, 'model'))
       : await download(source, source.uri, source.maxBytes, deps);
-  if (bytes === undefined) {
+  if (fetched === undefined) {
     throw new ModelSourceError(`model file not found at ${describeUri(source.uri)}; check MODEL_URI`);
   }
-  const sha256 = createHash('sha256').update(bytes).digest('hex');
+  const { bytes, sha256 } = fetched;
   if (source.sha256 !== undefined && sha256 !== source.sha256) {
     throw new ModelSourceError(
       `model sha256 mismatch: ${describeUri(source.uri)} has sha256 ${sha256} but MODEL_SHA256 is ${source.sha256}; ` +
@@ -55,10 +54,14 @@ export async function fetchModel(source: ModelSourceConfig, deps: SourceDeps): P
   return { bytes, sha256, card };
 }
 
-/** The URI as it may appear in logs and errors: no query string, no credentials. */
-export function describeUri(uri: URL): string {
-  return `${uri.protocol}//${uri.host}${uri.pathname}`;
+function hashed(bytes: Uint8Array | undefined): { bytes: Uint8Array; sha256: string } | undefined {
+  return bytes === undefined
+    ? undefined
+    : { bytes, sha256: createHash('sha256').update(bytes).digest('hex') };
 }
+
+/** The URI as it may appear in logs and errors: no query string, no credentials. */
+export { describeUri };
 
 export function modelCardUri(uri: URL): URL {
   const card = new URL(uri.href);
@@ -72,7 +75,7 @@ async function fetchCard(source: ModelSourceConfig, deps: SourceDeps): Promise<u
     const bytes =
       uri.protocol === 'file:'
         ? await readLocal(fileURLToPath(uri), MAX_CARD_BYTES, 'model card')
-        : await download({ ...source, fetchAttempts: 2 }, uri, MAX_CARD_BYTES, deps);
+        : (await download({ ...source, fetchAttempts: 2 }, uri, MAX_CARD_BYTES, deps))?.bytes;
     if (bytes === undefined) return undefined;
     return JSON.parse(Buffer.from(bytes).toString('utf8'));
   } catch (error) {
@@ -108,93 +111,57 @@ async function download(
   uri: URL,
   maxBytes: number,
   deps: SourceDeps,
-): Promise<Uint8Array | undefined> {
-  const sleep = deps.sleep ?? ((ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms)));
-  const random = deps.random ?? Math.random;
+): Promise<{ bytes: Uint8Array; sha256: string } | undefined> {
   const shown = describeUri(uri);
-  const target = new URL(uri.href);
-  if (source.sasToken !== undefined) {
-    for (const [key, value] of new URLSearchParams(source.sasToken)) target.searchParams.append(key, value);
-  }
-  for (let attempt = 1; ; attempt++) {
-    try {
-      deps.logger.info({ uri: shown, attempt, of: source.fetchAttempts }, 'downloading');
-      return await downloadOnce(target, shown, maxBytes, source.fetchTimeoutMs);
-    } catch (error) {
-      if (!(error instanceof TransientError) || attempt >= source.fetchAttempts) {
-        if (error instanceof TransientError) {
-          throw new ModelSourceError(
-            `${shown}: ${error.message}, still failing after ${attempt} attempts; check that the storage is reachable`,
-          );
-        }
-        throw error;
-      }
-      // Full jitter keeps many replicas from retrying in step.
-      const delay = Math.round(source.retryBaseDelayMs * 2 ** (attempt - 1) * (0.5 + random() / 2));
-      deps.logger.warn(
-        { uri: shown, attempt, retryInMs: delay, reason: error.message },
-        'download failed, retrying',
-      );
-      await sleep(delay);
-    }
+  deps.logger.info({ uri: shown, attempts: source.fetchAttempts }, 'downloading');
+  try {
+    const got = await fetchModelFile(uri.href, {
+      policy: source.policy,
+      deadlineMs: source.fetchTimeoutMs,
+      maxBytes,
+      attempts: source.fetchAttempts,
+      retryBaseDelayMs: source.retryBaseDelayMs,
+      ...(source.sasToken !== undefined ? { sasToken: source.sasToken } : {}),
+      keepBody: true,
+      ...(deps.random ? { random: deps.random } : {}),
+      ...(deps.sleep ? { sleep: deps.sleep } : {}),
+      onRetry: ({ attempt, delayMs, error }) =>
+        deps.logger.warn(
+          { uri: shown, attempt, retryInMs: delayMs, reason: error.message.slice(shown.length + 2) },
+          'download failed, retrying',
+        ),
+    });
+    return { bytes: got.body ?? Buffer.alloc(0), sha256: got.sha256 };
+  } catch (error) {
+    if (!(error instanceof ModelFetchError)) throw error;
+    if (error.kind === 'http-status' && error.status === 404) return undefined;
+    const message = explain(error, maxBytes);
+    deps.logger.warn({ uri: shown, reason: message }, 'model download failed');
+    throw new ModelSourceError(message);
   }
 }
 
-async function downloadOnce(
-  target: URL,
-  shown: string,
-  maxBytes: number,
-  timeoutMs: number,
-): Promise<Uint8Array | undefined> {
-  let response: Response;
-  try {
-    response = await fetch(target, { signal: AbortSignal.timeout(timeoutMs), redirect: 'error' });
-  } catch (error) {
-    // The error may quote the URL with its token: report only the cause's code.
-    const cause = (error as { cause?: { code?: string } }).cause?.code ?? (error as Error).name;
-    throw new TransientError(`request failed (${cause})`);
-  }
-  if (response.status === 404) {
-    await response.body?.cancel();
-    return undefined;
-  }
-  if (TRANSIENT_STATUS.has(response.status)) {
-    await response.body?.cancel();
-    throw new TransientError(`HTTP ${response.status}`);
-  }
-  if (response.status !== 200) {
-    await response.body?.cancel();
-    const hint =
-      response.status === 401 || response.status === 403
-        ? 'check the SAS token (MODEL_SAS_TOKEN_FILE): it may be expired or lack read permission'
-        : 'check MODEL_URI';
-    throw new ModelSourceError(`${shown}: HTTP ${response.status}; ${hint}`);
-  }
-  const declared = Number(response.headers.get('content-length') ?? NaN);
-  if (declared > maxBytes) {
-    await response.body?.cancel();
-    throw new ModelSourceError(
-      `${shown} is ${declared} bytes, over the MODEL_MAX_BYTES limit of ${maxBytes}; raise MODEL_MAX_BYTES if it is right`,
-    );
-  }
-  const chunks: Uint8Array[] = [];
-  let total = 0;
-  try {
-    for await (const chunk of response.body ?? []) {
-      total += chunk.length;
-      if (total > maxBytes) {
-        throw new ModelSourceError(
-          `${shown} is over the MODEL_MAX_BYTES limit of ${maxBytes} bytes; raise MODEL_MAX_BYTES if it is right`,
-        );
+/** The fetcher's error with what to check next; it already names the URI without its query. */
+function explain(error: ModelFetchError, maxBytes: number): string {
+  switch (error.kind) {
+    case 'http-status':
+      if (error.transient) {
+        return `${error.message}, still failing after ${error.attempts} attempts; check that the storage is reachable`;
       }
-      chunks.push(chunk);
-    }
-  } catch (error) {
-    if (error instanceof ModelSourceError) throw error;
-    throw new TransientError(`download interrupted after ${total} bytes`);
+      return error.status === 401 || error.status === 403
+        ? `${error.message}; check the SAS token (MODEL_SAS_TOKEN_FILE): it may be expired or lack read permission`
+        : `${error.message}; check MODEL_URI`;
+    case 'network':
+    case 'truncated':
+      return `${error.message}, still failing after ${error.attempts} attempts; check that the storage is reachable`;
+    case 'too-large':
+      return `${error.message}: over the MODEL_MAX_BYTES limit of ${maxBytes}; raise MODEL_MAX_BYTES if it is right`;
+    case 'deadline':
+      return `${error.message}; raise MODEL_FETCH_TIMEOUT_SECONDS or check the storage's throughput`;
+    case 'host-not-allowed':
+    case 'scheme-not-allowed':
+      return `${error.message}; check MODEL_URI, MODEL_ALLOWED_HOSTS and MODEL_LOCAL_MODE`;
+    default:
+      return error.message;
   }
-  if (!Number.isNaN(declared) && total !== declared) {
-    throw new TransientError(`download ended after ${total} of ${declared} bytes`);
-  }
-  return Buffer.concat(chunks);
 }

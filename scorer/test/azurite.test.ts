@@ -23,6 +23,9 @@ const ACCOUNT = 'devstoreaccount1';
 const ACCOUNT_KEY =
   'Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==';
 
+// Azurite listens on loopback over plain http: the scorer's local mode.
+const LOCAL_STORE = { MODEL_LOCAL_MODE: 'true', MODEL_ALLOWED_HOSTS: '127.0.0.1' };
+
 describe('scorer with a model in blob storage (Azurite)', function () {
   let azurite: ChildProcess;
   let blobUrl: string;
@@ -82,7 +85,14 @@ describe('scorer with a model in blob storage (Azurite)', function () {
 
   it('starts from the blob with a SAS token, serves the model card, and scores', async () => {
     const config = parseConfig(
-      { MODEL_URI: blobUrl, MODEL_SHA256: sha256, MODEL_SAS_TOKEN: sas, PORT: '0', HOST: '127.0.0.1' },
+      {
+        ...LOCAL_STORE,
+        MODEL_URI: blobUrl,
+        MODEL_SHA256: sha256,
+        MODEL_SAS_TOKEN: sas,
+        PORT: '0',
+        HOST: '127.0.0.1',
+      },
       () => '',
     );
     scorer = await startScorer(config, { logger: testLogger() });
@@ -98,7 +108,14 @@ describe('scorer with a model in blob storage (Azurite)', function () {
   it('refuses to start without a valid token, saying what to check', async () => {
     const forged = sas.replace(/sig=[^&]+/, 'sig=AAAA');
     const config = parseConfig(
-      { MODEL_URI: blobUrl, MODEL_SHA256: sha256, MODEL_SAS_TOKEN: forged, PORT: '0', HOST: '127.0.0.1' },
+      {
+        ...LOCAL_STORE,
+        MODEL_URI: blobUrl,
+        MODEL_SHA256: sha256,
+        MODEL_SAS_TOKEN: forged,
+        PORT: '0',
+        HOST: '127.0.0.1',
+      },
       () => '',
     );
     await assert.rejects(startScorer(config, { logger: testLogger() }), /HTTP 403; check the SAS token/);

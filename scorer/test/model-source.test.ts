@@ -7,9 +7,13 @@ import { readFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { pathToFileURL } from 'node:url';
+import pino from 'pino';
 import { ConfigError, parseConfig, type ModelSourceConfig } from '../src/config';
 import { fetchModel, ModelSourceError } from '../src/model-source';
-import { fnolModel } from './support';
+import { startScorer } from '../src/server';
+import { parseAllowedHosts } from '../../lib/model-fetch/src/index';
+import { freePort } from '../../test/support/net';
+import { call, fnolModel } from './support';
 
 const noFile = (path: string): string => {
   throw Object.assign(new Error(`no ${path}`), { code: 'ENOENT' });
@@ -67,6 +71,8 @@ function source(uri: string, overrides: Partial<ModelSourceConfig> = {}): ModelS
     fetchAttempts: 5,
     fetchTimeoutMs: 10_000,
     retryBaseDelayMs: 100,
+    // The blob servers of these tests listen on loopback over plain http.
+    policy: { allowedHosts: parseAllowedHosts('127.0.0.1'), localMode: true },
     ...overrides,
   };
 }
@@ -122,6 +128,44 @@ describe('scorer configuration', () => {
       /64 hexadecimal digits/,
     );
     assert.deepEqual(configProblems({ MODEL_URI: 'file:///m.onnx' }), []);
+  });
+
+  it('downloads only from MODEL_ALLOWED_HOSTS, over https unless MODEL_LOCAL_MODE=true', () => {
+    const sha = { MODEL_SHA256: 'c'.repeat(64) };
+    // Default: Azure Blob Storage only.
+    assert.deepEqual(
+      configProblems({ ...sha, MODEL_URI: 'https://acct.blob.core.windows.net/m/m.onnx' }),
+      [],
+    );
+    assert.match(
+      configProblems({ ...sha, MODEL_URI: 'https://169.254.169.254/metadata/m.onnx' }).join(),
+      /MODEL_URI refused: .*host 169\.254\.169\.254 is not on the model host allow-list \(\*\.blob\.core\.windows\.net\)/,
+    );
+    assert.match(
+      configProblems({ ...sha, MODEL_URI: 'http://acct.blob.core.windows.net/m/m.onnx' }).join(),
+      /MODEL_URI refused: .*http: is not allowed; use https:\/\/ \(plain http is allowed only in local mode/,
+    );
+    const local = {
+      ...sha,
+      MODEL_LOCAL_MODE: 'true',
+      MODEL_ALLOWED_HOSTS: '10.250.0.1,*.blob.core.windows.net',
+    };
+    assert.deepEqual(
+      configProblems({ ...local, MODEL_URI: 'http://10.250.0.1:10000/devstoreaccount1/m.onnx' }),
+      [],
+    );
+    assert.match(
+      configProblems({ ...local, MODEL_URI: 'http://127.0.0.1/m.onnx' }).join(),
+      /not on the model host/,
+    );
+    assert.match(
+      configProblems({ ...sha, MODEL_URI: 'file:///m.onnx', MODEL_ALLOWED_HOSTS: '*' }).join(),
+      /"\*"/,
+    );
+    assert.match(
+      configProblems({ MODEL_URI: 'file:///m.onnx', MODEL_LOCAL_MODE: 'maybe' }).join(),
+      /MODEL_LOCAL_MODE/,
+    );
   });
 
   it('rejects a token file without a signature, without echoing it', () => {
@@ -258,13 +302,68 @@ describe('scorer model fetching', function () {
       assert.equal(fetched.sha256, sha256);
       await assert.rejects(
         fetchModel(source(`${blob.url}/m.onnx`, { sha256, maxBytes: 100_000 }), { logger: new Recorder() }),
-        /over the MODEL_MAX_BYTES limit of 100000; raise MODEL_MAX_BYTES if it is right/,
+        /too large: .*over the MODEL_MAX_BYTES limit of 100000; raise MODEL_MAX_BYTES if it is right/,
       );
       await assert.rejects(
         fetchModel(source(`${blob.url}/absent.onnx`, { sha256 }), { logger: new Recorder() }),
         /model file not found at http:\/\/127.0.0.1:\d+\/absent.onnx; check MODEL_URI/,
       );
     } finally {
+      blob.server.close();
+    }
+  });
+});
+
+describe('scorer model download deadline', function () {
+  this.timeout(15_000);
+
+  it('gives up on a body that trickles in at MODEL_FETCH_TIMEOUT_SECONDS, not ready meanwhile, with a clear log line', async () => {
+    const bytes = readFileSync(fnolModel());
+    const sha256 = createHash('sha256').update(bytes).digest('hex');
+    let trickle: NodeJS.Timeout | undefined;
+    const blob = await blobServer({}, (_req, res) => {
+      res.writeHead(200, { 'content-length': bytes.length });
+      trickle = setInterval(() => res.write(bytes.subarray(0, 1)), 100);
+      res.on('close', () => clearInterval(trickle));
+      return true;
+    });
+    const lines: string[] = [];
+    const logger = pino({ level: 'info' }, { write: (line: string) => void lines.push(line) });
+    const port = await freePort();
+    try {
+      const config = parseConfig(
+        {
+          MODEL_URI: `${blob.url}/models/slow.onnx`,
+          MODEL_SHA256: sha256,
+          MODEL_SAS_TOKEN: 'sv=2024&sig=sl0w-s3cret',
+          MODEL_LOCAL_MODE: 'true',
+          MODEL_ALLOWED_HOSTS: '127.0.0.1',
+          MODEL_FETCH_TIMEOUT_SECONDS: '2',
+          PORT: String(port),
+          HOST: '127.0.0.1',
+        },
+        () => '',
+      );
+      const starting = startScorer(config, { logger });
+      const outcome = starting.then(
+        () => 'started',
+        (error: Error) => error,
+      );
+      // While the body trickles in, the scorer is alive and says it is not ready.
+      const readyz = await call(`http://127.0.0.1:${port}`, '/readyz');
+      assert.equal(readyz.status, 503);
+      assert.match(readyz.text, /model is loading/);
+
+      const error = await outcome;
+      assert.ok(error instanceof Error, 'startScorer must fail, not hang or succeed');
+      assert.match(error.message, /deadline exceeded: no complete download within 2 s/);
+      assert.equal(blob.requests.length, 1, 'the deadline covers the whole fetch: no further attempt');
+      const log = lines.join('');
+      assert.match(log, /deadline exceeded/);
+      assert.doesNotMatch(log + error.message, /sl0w-s3cret/);
+    } finally {
+      clearInterval(trickle);
+      blob.server.closeAllConnections();
       blob.server.close();
     }
   });

@@ -120,6 +120,8 @@ describe('scorer process', function () {
         MODEL_URI: `http://127.0.0.1:${(blob.address() as AddressInfo).port}/models/fnol.onnx`,
         MODEL_SHA256: createHash('sha256').update(bytes).digest('hex'),
         MODEL_SAS_TOKEN_FILE: tokenFile,
+        MODEL_LOCAL_MODE: 'true',
+        MODEL_ALLOWED_HOSTS: '127.0.0.1',
         MODEL_NAME: 'fnol',
         MODEL_FETCH_RETRY_BASE_MS: '50',
         PORT: String(port),

@@ -32,6 +32,12 @@ export const Reasons = {
   PreviousVersionServing: 'PreviousVersionServing',
   ModelDigestMismatch: 'ModelDigestMismatch',
   ModelUnreachable: 'ModelUnreachable',
+  /** spec.model.credentialsSecretRef names a Secret without the model-credentials label. */
+  CredentialsSecretNotAllowed: 'CredentialsSecretNotAllowed',
+  /** spec.model.uri names a host off MODEL_ALLOWED_HOSTS, or plain http outside local mode. */
+  ModelHostNotAllowed: 'ModelHostNotAllowed',
+  /** The model is being downloaded to check its sha256 before the rollout. */
+  VerifyingModel: 'VerifyingModel',
   ProgressDeadlineExceeded: 'ProgressDeadlineExceeded',
   NoReadyReplicas: 'NoReadyReplicas',
   ScaledToZero: 'ScaledToZero',

@@ -7,7 +7,7 @@
  */
 import * as http from 'node:http';
 import * as https from 'node:https';
-import type { KubeConfig } from '@kubernetes/client-node';
+import type { KubeConfig, V1ObjectMeta } from '@kubernetes/client-node';
 
 export class KubeError extends Error {
   constructor(
@@ -46,8 +46,13 @@ interface RequestOptions {
   text?: boolean;
   body?: unknown;
   contentType?: string;
+  /** Accept header; JSON by default. */
+  accept?: string;
   query?: Record<string, string | number | boolean | undefined>;
 }
+
+/** Asks the API server for an object's metadata only (PartialObjectMetadata). */
+const METADATA_ONLY = 'application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1';
 
 export class KubeClient {
   private agent: http.Agent | undefined;
@@ -84,7 +89,7 @@ export class KubeClient {
     for (const [k, v] of Object.entries(opts.query ?? {}))
       if (v !== undefined) url.searchParams.set(k, String(v));
     const headers: Record<string, string> = {
-      Accept: 'application/json',
+      Accept: opts.accept ?? 'application/json',
       ...(httpsOpts.headers as Record<string, string>),
     };
     const payload = opts.body === undefined ? undefined : Buffer.from(JSON.stringify(opts.body));
@@ -147,6 +152,20 @@ export class KubeClient {
   async get<T>(path: string): Promise<T | undefined> {
     try {
       return await this.request<T>('GET', path);
+    } catch (err) {
+      if (isNotFound(err)) return undefined;
+      throw err;
+    }
+  }
+
+  /**
+   * GET of the object's metadata only (name, labels, annotations...): e.g. a
+   * Secret's labels without its data. undefined when the object does not exist.
+   */
+  async getMetadata(path: string): Promise<V1ObjectMeta | undefined> {
+    try {
+      return (await this.request<{ metadata?: V1ObjectMeta }>('GET', path, { accept: METADATA_ONLY }))
+        .metadata;
     } catch (err) {
       if (isNotFound(err)) return undefined;
       throw err;

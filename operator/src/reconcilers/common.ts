@@ -28,6 +28,7 @@ export type DesiredStateConfig = Pick<
   | 'modelStorePorts'
   | 'dnsNamespace'
   | 'dnsPodLabels'
+  | 'modelPolicy'
 >;
 
 /** The labels that select one FnolModel's scorer pods (immutable Deployment selector). */

@@ -99,6 +99,9 @@ export function desiredDeployment(
     { name: 'PORT', value: String(SCORER_PORT) },
     { name: 'SHUTDOWN_GRACE_SECONDS', value: String(SHUTDOWN_GRACE_SECONDS) },
     { name: 'LOG_LEVEL', value: cfg.scorerLogLevel },
+    // The scorer enforces the operator's download policy too.
+    { name: 'MODEL_ALLOWED_HOSTS', value: cfg.modelPolicy.allowedHosts.map((h) => h.text).join(',') },
+    { name: 'MODEL_LOCAL_MODE', value: String(cfg.modelPolicy.localMode) },
   ];
   const volumes: V1Volume[] = [{ name: 'tmp', emptyDir: { sizeLimit: '64Mi' } }];
   const mounts: V1VolumeMount[] = [{ name: 'tmp', mountPath: '/tmp' }];

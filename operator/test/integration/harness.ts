@@ -132,6 +132,9 @@ export class ModelServer {
   }
 }
 
+/** The test model servers listen on loopback, over http or https: the operator's local mode. */
+export const LOCAL_MODEL_STORE = { MODEL_LOCAL_MODE: 'true', MODEL_ALLOWED_HOSTS: '127.0.0.1' };
+
 /** An operator in this process, watching one namespace, leader election off. */
 export async function inProcessOperator(
   kubeConfig: KubeConfig,
@@ -150,6 +153,7 @@ export async function inProcessOperator(
       PROGRESS_DEADLINE_SECONDS: '60',
       RESYNC_PERIOD_SECONDS: '60',
       POD_NAME: `test-${namespace}`,
+      ...LOCAL_MODEL_STORE,
       ...env,
     },
   });
@@ -174,6 +178,7 @@ export function childOperator(env: Record<string, string>, compiledEntry?: strin
         HOME: process.env.HOME ?? '',
         HEALTH_PORT: '0',
         HEALTH_HOST: '127.0.0.1',
+        ...LOCAL_MODEL_STORE,
         ...env,
       },
       stdio: ['ignore', 'pipe', 'pipe'],

@@ -60,14 +60,20 @@ describe('operator integration: FnolModel lifecycle on a real API server', funct
     await models.start();
     v1 = models.publish('fnol-1.0.0.onnx', 'model bytes of version 1.0.0');
     v2 = models.publish('fnol-1.1.0.onnx', 'model bytes of version 1.1.0');
-    for (const [name, key, value] of [
-      ['fnol-model-sas', 'sasToken', 'sv=2024-01-01&sig=not-a-real-signature'],
-      ['fnol-api-keys', 'keys', 'key-one\nkey-two\n'],
+    for (const [name, key, value, labels] of [
+      // Marked for model downloads: the operator refuses any other Secret there.
+      [
+        'fnol-model-sas',
+        'sasToken',
+        'sv=2024-01-01&sig=not-a-real-signature',
+        { 'serving.fnol.io/model-credentials': 'true' },
+      ],
+      ['fnol-api-keys', 'keys', 'key-one\nkey-two\n', {}],
     ] as const) {
       await client.create(`/api/v1/namespaces/${ns}/secrets`, {
         apiVersion: 'v1',
         kind: 'Secret',
-        metadata: { name },
+        metadata: { name, labels },
         data: { [key]: Buffer.from(value).toString('base64') },
       });
     }
@@ -216,7 +222,8 @@ describe('operator integration: FnolModel lifecycle on a real API server', funct
       const x = await fm();
       return condition(x, 'Degraded')?.reason === 'ModelUnreachable' && x;
     });
-    assert.match(condition(m, 'Degraded')?.message ?? '', /HTTP 404/);
+    // The class of the answer only: a FnolModel's writer learns nothing else from the host.
+    assert.match(condition(m, 'Degraded')?.message ?? '', /^model fetch failed: HTTP 4xx;/);
     assert.equal(m.status?.activeVersion, '1.1.0');
     await patchSpec({ model: { version: '1.0.0', uri: v1.uri, sha256: v1.sha256 } });
     await waitFor(

@@ -38,4 +38,28 @@ describe('operator configuration', () => {
     );
     assert.throws(() => loadConfig({ MONITORING_NAMESPACES: 'ok,Not OK' }), /MONITORING_NAMESPACES/);
   });
+
+  it('downloads models only from the allow-list, over https unless local mode is on', () => {
+    const c = loadConfig({});
+    assert.deepEqual(
+      c.modelPolicy.allowedHosts.map((h) => h.text),
+      ['*.blob.core.windows.net'],
+    );
+    assert.equal(c.modelPolicy.localMode, false);
+    assert.equal(c.modelChecksPerNamespace, 4);
+    const local = loadConfig({
+      MODEL_ALLOWED_HOSTS: '*.blob.core.windows.net, 10.250.0.1',
+      MODEL_LOCAL_MODE: 'true',
+    });
+    assert.deepEqual(
+      local.modelPolicy.allowedHosts.map((h) => h.text),
+      ['*.blob.core.windows.net', '10.250.0.1'],
+    );
+    assert.equal(local.modelPolicy.localMode, true);
+    assert.throws(
+      () => loadConfig({ MODEL_ALLOWED_HOSTS: '*' }),
+      (e: Error) => e instanceof ConfigError && /MODEL_ALLOWED_HOSTS entry "\*"/.test(e.message),
+    );
+    assert.throws(() => loadConfig({ MODEL_LOCAL_MODE: 'sometimes' }), /MODEL_LOCAL_MODE.*true or false/);
+  });
 });

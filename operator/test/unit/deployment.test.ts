@@ -29,6 +29,9 @@ describe('reconcilers/deployment', () => {
     assert.equal(e.MODEL_NAME, 'fnol');
     assert.equal(e.PORT, '8080');
     assert.equal(e.MODEL_SAS_TOKEN_FILE, undefined);
+    // The scorer enforces the same download policy as the operator.
+    assert.equal(e.MODEL_ALLOWED_HOSTS, '*.blob.core.windows.net,models.example.test');
+    assert.equal(e.MODEL_LOCAL_MODE, 'false');
     assert.equal(e.API_KEYS_FILE, undefined);
   });
 

@@ -114,6 +114,27 @@ describe('status', () => {
     );
   });
 
+  it('Progressing/VerifyingModel while the new model is downloaded for its check', () => {
+    const old = fnolModel();
+    const fm = fnolModel();
+    fm.spec.model = { version: '1.1.0', uri: 'https://models.example.test/b.onnx', sha256: SHA_B };
+    const s = computeStatus({
+      fm,
+      deployment: liveDeployment(old, complete),
+      replicaSets: [rs('1.0.0', 2)],
+      verifying: true,
+      now: NOW,
+    });
+    assert.equal(s.phase, 'Progressing');
+    assert.equal(cond(s, 'Progressing')?.status, 'True');
+    assert.equal(cond(s, 'Progressing')?.reason, 'VerifyingModel');
+    assert.equal(cond(s, 'Ready')?.reason, 'PreviousVersionServing');
+    assert.equal(cond(s, 'Degraded')?.status, 'False');
+    const fresh = computeStatus({ fm, deployment: undefined, replicaSets: [], verifying: true, now: NOW });
+    assert.equal(fresh.phase, 'Pending');
+    assert.equal(cond(fresh, 'Ready')?.reason, 'VerifyingModel');
+  });
+
   it('Degraded when the progress deadline passes or every pod is gone', () => {
     const fm = fnolModel();
     const stuck = liveDeployment(fm, {
