@@ -4,6 +4,7 @@
 #   train   retrain the recipe from the CSV and compile it as 1.1.0
 #   test    pytest suite of the compiler (parity included)
 #   predict print a compiled model's predictions for the example records
+#   compile compile any single CatBoost model: compile <model.cbm> --out <model.onnx> [--data <csv>]
 #   lock    regenerate model/requirements.txt (pinned, with sha256 hashes) from model/requirements.in
 source "$(dirname "$0")/lib.sh"
 cd "$ROOT"
@@ -20,6 +21,7 @@ case "$cmd" in
     fi
     exec "$PY" -m fnol_model train --version "${MODEL_VERSION:-1.1.0}" --out build/model "$@" ;;
   predict) exec "$PY" -m fnol_model predict "$@" ;;
+  compile) exec "$PY" -m fnol_model compile "$@" ;;
   test) exec "$PY" -m pytest model/tests -q "$@" ;;
   lock)
     # pip-tools runs from a throwaway environment: it is a tool for maintainers, not a
@@ -32,5 +34,5 @@ case "$cmd" in
       --no-emit-find-links --output-file requirements.txt requirements.in)
     rm -rf "$tools"
     info "model/requirements.txt regenerated; run npm run setup to install it" ;;
-  *) die "usage: scripts/model.sh build|train|test|predict|lock [args]" ;;
+  *) die "usage: scripts/model.sh build|train|test|predict|compile|lock [args]" ;;
 esac

@@ -26,8 +26,8 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-from .catboost_model import CatBoostModel, CompileError, Ctr, combination_hash
-from .cityhash import cat_feature_hash
+from .catboost_model import CatBoostModel, CatFeature, CompileError, Ctr
+from .cityhash import MASK, cat_feature_hash, combine_hash
 
 OPSET = 18
 ML_OPSET = 3
@@ -41,12 +41,20 @@ class CategoricalInput:
 
 
 class GraphBuilder:
-    def __init__(self, numeric: list[str], categorical: list[CategoricalInput], order: list[str]):
+    def __init__(
+        self,
+        numeric: list[str],
+        categorical: list[CategoricalInput],
+        order: list[str],
+        opset: int = OPSET,
+        ml_opset: int = ML_OPSET,
+    ):
         self.nodes: list[onnx.NodeProto] = []
         self.inits: list[onnx.TensorProto] = []
         self.order = order
         self.numeric = numeric
         self.categorical = {c.name: c for c in categorical}
+        self.opset, self.ml_opset = opset, ml_opset
         self._n = 0
         self._numeric_matrix()
         self._categorical_indices()
@@ -69,8 +77,9 @@ class GraphBuilder:
     # -- shared front end ----------------------------------------------------
     def _numeric_matrix(self) -> None:
         self.numeric_col = {n: i for i, n in enumerate(self.numeric)}
+        self.x_rows = self.node("Concat", list(self.numeric), "numeric", axis=1) if self.numeric else ""  # [N, F]
         # Features as rows ([features, N]): every selection below copies whole rows.
-        self.x = self.node("Transpose", [self.node("Concat", list(self.numeric), "numeric", axis=1)], "numeric_t")
+        self.x = self.node("Transpose", [self.x_rows], "numeric_t") if self.numeric else ""
 
     def _categorical_indices(self) -> None:
         self.cat_index: dict[str, str] = {}
@@ -103,6 +112,8 @@ class GraphBuilder:
     # -- one CatBoost model --------------------------------------------------
     def model_raw(self, model: CatBoostModel, prefix: str) -> str:
         """Adds the nodes computing the model's raw sum (float64, [N, 1]); returns its name."""
+        if not model.symmetric or model.dimension != 1 or any(s.kind == "onehot" for s in model.splits):
+            raise CompileError(f"{model.path}: the bit-matrix layout takes one-dimensional symmetric trees only")
         for f in model.float_features:
             if f.name not in self.numeric_col:
                 raise CompileError(f"{model.path}: float feature {f.name} is not a numeric input of the graph")
@@ -192,12 +203,187 @@ class GraphBuilder:
             total = self.node("Add", [total, self.const(f"{prefix}_bias", np.array(model.bias))], f"{prefix}_raw")
         return total
 
+    def ensemble_raw(self, model: CatBoostModel, prefix: str) -> str:
+        """Adds a TreeEnsemble (ai.onnx.ml opset 5, float64) computing the model's raw values ([N, dimension]).
+
+        Its input matrix holds, per record, the numeric features, the CTR values (float32,
+        widened exactly) and the vocabulary index of every one-hot encoded feature; every
+        split is one comparison in float64 of values that are float32 numbers, which is
+        exactly CatBoost's float32 comparison, and the leaves are summed in float64.
+        """
+        self._check_inputs(model)
+        columns: list[str] = []
+        ncols = 0
+        col_of: dict[tuple[str, int], int] = {}
+        if self.numeric:
+            columns.append(self.node("Cast", [self.x_rows], f"{prefix}_x64", to=TensorProto.DOUBLE))
+            ff = model.float_features
+            col_of.update({("float", f.index): self.numeric_col[f.name] for f in ff})
+            ncols = len(self.numeric)
+        used_ctrs = sorted({s.feature for s in model.splits if s.kind == "ctr"})
+        if used_ctrs:
+            ctr_values = self._ctr_values(model, prefix)  # [ctrs, N] float32
+            rows = self.const(f"{prefix}_used_ctrs", np.array(used_ctrs, dtype=np.int64))
+            picked = self.node("Gather", [ctr_values, rows], f"{prefix}_ctr_used", axis=0)
+            columns.append(
+                self.node(
+                    "Cast",
+                    [self.node("Transpose", [picked], f"{prefix}_ctr_t")],
+                    f"{prefix}_ctr64",
+                    to=TensorProto.DOUBLE,
+                )
+            )
+            col_of.update({("ctr", c): ncols + i for i, c in enumerate(used_ctrs)})
+            ncols += len(used_ctrs)
+        onehot = sorted({s.feature for s in model.splits if s.kind == "onehot"})
+        vocab_hash = {
+            c.index: [cat_feature_hash(v) for v in self.categorical[c.name].vocabulary] for c in model.cat_features
+        }
+        for c in onehot:
+            name = model.cat_features[c].name
+            columns.append(self.node("Cast", [self.cat_index[name]], f"{prefix}_onehot64", to=TensorProto.DOUBLE))
+            col_of[("onehot", c)] = ncols
+            ncols += 1
+        if not columns:  # a model without splits still needs an input of the right length
+            columns.append(
+                self.node(
+                    "Cast",
+                    [self.cat_index[self.order[0]]] if self.order[0] in self.cat_index else [self.x_rows],
+                    f"{prefix}_any64",
+                    to=TensorProto.DOUBLE,
+                )
+            )
+            ncols = 1
+        x = self.node("Concat", columns, f"{prefix}_features", axis=1) if len(columns) > 1 else columns[0]
+
+        nan_true = {f.index: f.nan_as_true for f in model.float_features}
+        featureids: list[int] = []
+        modes: list[int] = []
+        splits: list[float] = []
+        true_ids: list[int] = []
+        true_leaf: list[int] = []
+        false_ids: list[int] = []
+        false_leaf: list[int] = []
+        missing_true: list[int] = []
+        roots: list[int] = []
+        leaf_target: list[int] = []
+        leaf_weight: list[float] = []
+        BRANCH_GT, BRANCH_EQ = 3, 4
+
+        def add_node(split) -> int:
+            i = len(featureids)
+            if split is None:  # a tree without splits: one always-false test leading to its only leaf
+                featureids.append(0)
+                modes.append(BRANCH_EQ)
+                splits.append(float("nan"))
+                missing_true.append(0)
+            elif split.kind == "onehot":
+                hashes = vocab_hash[split.feature]
+                featureids.append(col_of[("onehot", split.feature)])
+                modes.append(BRANCH_EQ)
+                splits.append(float(hashes.index(int(split.border))) if int(split.border) in hashes else -1.0)
+                missing_true.append(0)
+            else:
+                featureids.append(col_of[(split.kind, split.feature)])
+                modes.append(BRANCH_GT)
+                splits.append(float(split.border))
+                missing_true.append(int(split.kind == "float" and nan_true[split.feature]))
+            true_ids.append(0)
+            true_leaf.append(0)
+            false_ids.append(0)
+            false_leaf.append(0)
+            return i
+
+        def add_leaf(value: float, target: int) -> int:
+            leaf_target.append(target)
+            leaf_weight.append(value)
+            return len(leaf_weight) - 1
+
+        def link(node: int, branch: bool, child: int, is_leaf: bool) -> None:
+            (true_ids if branch else false_ids)[node] = child
+            (true_leaf if branch else false_leaf)[node] = int(is_leaf)
+
+        K = model.dimension
+
+        def single_leaf(value: float, k: int) -> int:
+            node = add_node(None)
+            leaf = add_leaf(value, k)
+            link(node, True, leaf, True)
+            link(node, False, leaf, True)
+            return node
+
+        def oblivious(tree, d: int, index: int, k: int) -> tuple[int, bool]:
+            if d == len(tree.splits):
+                return add_leaf(tree.leaf_values[index * K + k], k), True
+            node = add_node(tree.splits[d])
+            for bit in (0, 1):
+                child, is_leaf = oblivious(tree, d + 1, index | (bit << d), k)
+                link(node, bool(bit), child, is_leaf)
+            return node, False
+
+        def walk(n, k: int) -> tuple[int, bool]:
+            if n.split is None:
+                return add_leaf(n.values[k], k), True
+            node = add_node(n.split)
+            for branch, child_node in ((False, n.left), (True, n.right)):
+                child, is_leaf = walk(child_node, k)
+                link(node, branch, child, is_leaf)
+            return node, False
+
+        for k in range(K):
+            if model.symmetric:
+                for tree in model.trees:
+                    roots.append(
+                        single_leaf(tree.leaf_values[k], k) if not tree.splits else oblivious(tree, 0, 0, k)[0]
+                    )
+            else:
+                for tree in model.node_trees:
+                    roots.append(single_leaf(tree.values[k], k) if tree.split is None else walk(tree, k)[0])
+
+        raw = self.node(
+            "TreeEnsemble",
+            [x],
+            f"{prefix}_trees",
+            domain="ai.onnx.ml",
+            n_targets=K,
+            aggregate_function=1,  # SUM
+            post_transform=0,
+            tree_roots=roots,
+            nodes_featureids=featureids,
+            nodes_modes=numpy_helper.from_array(np.array(modes, dtype=np.uint8)),
+            nodes_splits=numpy_helper.from_array(np.array(splits, dtype=np.float64)),
+            nodes_truenodeids=true_ids,
+            nodes_trueleafs=true_leaf,
+            nodes_falsenodeids=false_ids,
+            nodes_falseleafs=false_leaf,
+            nodes_missing_value_tracks_true=missing_true,
+            leaf_targetids=leaf_target,
+            leaf_weights=numpy_helper.from_array(np.array(leaf_weight, dtype=np.float64)),
+        )  # [N, K] float64
+        if model.scale != 1.0:
+            raw = self.node("Mul", [raw, self.const(f"{prefix}_scale", np.array(model.scale))], f"{prefix}_scaled")
+        if any(b != 0.0 for b in model.biases):
+            raw = self.node(
+                "Add", [raw, self.const(f"{prefix}_bias", np.array([model.biases], dtype=np.float64))], f"{prefix}_raw"
+            )
+        return raw
+
+    def _check_inputs(self, model: CatBoostModel) -> None:
+        for f in model.float_features:
+            if f.name not in self.numeric_col:
+                raise CompileError(f"{model.path}: float feature {f.name} is not a numeric input of the graph")
+        for c in model.cat_features:
+            if c.name not in self.categorical:
+                raise CompileError(f"{model.path}: categorical feature {c.name} is not a string input of the graph")
+
     def prediction(self, model: CatBoostModel, raw: str, prefix: str) -> str:
         """The model's prediction as catboost's predict()/predict_proba()[:, 1] returns it (float64)."""
         if model.transform == "exp":
             return self.node("Exp", [raw], f"{prefix}_exp")
         if model.transform == "sigmoid":
             return self.node("Sigmoid", [raw], f"{prefix}_sigmoid")
+        if model.transform == "softmax":
+            return self.node("Softmax", [raw], f"{prefix}_softmax", axis=1)
         return raw
 
     def _ctr_values(self, model: CatBoostModel, prefix: str) -> str:
@@ -206,11 +392,13 @@ class GraphBuilder:
         vocab = {c.index: self.categorical[c.name].vocabulary for c in cats}
         vocab_hash = {i: [cat_feature_hash(v) for v in vs] for i, vs in vocab.items()}
         float_elems = sorted({(e.feature, e.border) for c in model.ctrs for e in c.elements if e.kind == "float"})
-        bit_col = {fe: i for i, fe in enumerate(float_elems)}
+        onehot_elems = sorted({(e.feature, e.border) for c in model.ctrs for e in c.elements if e.kind == "onehot"})
+        bit_col = {("float", *fe): i for i, fe in enumerate(float_elems)}
+        bit_col.update({("onehot", *oe): len(float_elems) + i for i, oe in enumerate(onehot_elems)})
 
-        # Per CTR: key = offset + sum(digit * place), digits are category indices and float bits.
+        # Per CTR: key = offset + sum(digit * place), digits are category indices and float/one-hot bits.
         cat_place = np.zeros((len(cats), len(model.ctrs)), dtype=np.int64)
-        bit_place = np.zeros((len(float_elems), len(model.ctrs)), dtype=np.int64)
+        bit_place = np.zeros((len(bit_col), len(model.ctrs)), dtype=np.int64)
         offsets = np.zeros(len(model.ctrs), dtype=np.int64)
         keys: list[int] = []
         values: list[float] = []
@@ -222,7 +410,7 @@ class GraphBuilder:
                 if e.kind == "cat":
                     cat_place[e.feature, j] += p
                 else:
-                    bit_place[bit_col[(e.feature, e.border)], j] += p
+                    bit_place[bit_col[(e.kind, e.feature, e.border)], j] += p
             offsets[j] = base
             size = int(np.prod(radices, dtype=np.int64))
             if size > 5_000_000:
@@ -234,6 +422,7 @@ class GraphBuilder:
 
         cat_idx = self.node("Concat", [self.cat_index[c.name] for c in cats], f"{prefix}_cat_idx", axis=1)
         key = self.node("MatMul", [cat_idx, self.const(f"{prefix}_cat_place", cat_place)], f"{prefix}_cat_key")
+        bit_parts = []
         if float_elems:
             ff = model.float_features
             bits = self.float_bits(
@@ -242,10 +431,20 @@ class GraphBuilder:
                 [ff[f].nan_as_true for f, _ in float_elems],
                 f"{prefix}_ctr_elem",
             )
-            bits_i = self.node(
-                "Transpose",
-                [self.node("Cast", [bits], f"{prefix}_ctr_bits", to=TensorProto.INT64)],
-                f"{prefix}_ctr_bits_t",
+            bit_parts.append(
+                self.node(
+                    "Transpose",
+                    [self.node("Cast", [bits], f"{prefix}_ctr_bits", to=TensorProto.INT64)],
+                    f"{prefix}_ctr_bits_t",
+                )
+            )
+        for f, value in onehot_elems:
+            bit_parts.append(
+                self.onehot_bit(cats[f], int(value), vocab_hash[f], f"{prefix}_ctr_onehot", TensorProto.INT64)
+            )
+        if bit_parts:
+            bits_i = (
+                self.node("Concat", bit_parts, f"{prefix}_ctr_all_bits", axis=1) if len(bit_parts) > 1 else bit_parts[0]
             )
             bit_key = self.node("MatMul", [bits_i, self.const(f"{prefix}_bit_place", bit_place)], f"{prefix}_bit_key")
             key = self.node("Add", [key, bit_key], f"{prefix}_key_sum")
@@ -263,36 +462,46 @@ class GraphBuilder:
 
     @staticmethod
     def _ctr_case(ctr: Ctr, digits: tuple[int, ...], vocab_hash: dict[int, list[int]]) -> np.float32:
-        cat_hashes: dict[int, int] = {}
-        float_bits: dict[tuple[int, float], bool] = {}
+        h = 0
         for e, d in zip(ctr.elements, digits, strict=True):
             if e.kind == "cat":
                 if d == len(vocab_hash[e.feature]):  # a value never seen in training
                     return ctr.value(None)
-                cat_hashes[e.feature] = vocab_hash[e.feature][d]
-            else:
-                float_bits[(e.feature, e.border)] = bool(d)
-        return ctr.value(ctr.table.get(combination_hash(ctr, cat_hashes, float_bits)))
+                v = vocab_hash[e.feature][d]
+                h = combine_hash(h, v if v < 2**31 else (v - 2**32) & MASK)  # int32 sign extension
+            else:  # float and one-hot elements: the digit is the bit
+                h = combine_hash(h, d)
+        return ctr.value(ctr.table.get(h))
+
+    def onehot_bit(self, cat: CatFeature, value: int, vocab_hash: list[int], prefix: str, to: int) -> str:
+        """[N, 1]: whether the categorical value hashes to `value` (a value outside the vocabulary never does)."""
+        k = vocab_hash.index(value) if value in vocab_hash else -1
+        eq = self.node(
+            "Equal", [self.cat_index[cat.name], self.const(f"{prefix}_k", np.array([[k]], dtype=np.int64))], prefix
+        )
+        return self.node("Cast", [eq], f"{prefix}_i", to=to)
 
     # -- assembly ------------------------------------------------------------
     def output(self, value: str, name: str) -> None:
         self.nodes.append(helper.make_node("Cast", [value], [name], name=f"{name}_out", to=TensorProto.FLOAT))
 
-    def build(self, graph_name: str, outputs: list[str], metadata: dict[str, str]) -> onnx.ModelProto:
+    def build(
+        self, graph_name: str, outputs: list[str], metadata: dict[str, str], widths: dict[str, int] | None = None
+    ) -> onnx.ModelProto:
         inputs = [
             helper.make_tensor_value_info(
                 n, TensorProto.STRING if n in self.categorical else TensorProto.FLOAT, ["N", 1]
             )
             for n in self.order
         ]
-        outs = [helper.make_tensor_value_info(o, TensorProto.FLOAT, ["N", 1]) for o in outputs]
+        outs = [helper.make_tensor_value_info(o, TensorProto.FLOAT, ["N", (widths or {}).get(o, 1)]) for o in outputs]
         graph = helper.make_graph(self.nodes, graph_name, inputs, outs, self.inits)
         model = helper.make_model(
             graph,
-            opset_imports=[helper.make_opsetid("", OPSET), helper.make_opsetid("ai.onnx.ml", ML_OPSET)],
+            opset_imports=[helper.make_opsetid("", self.opset), helper.make_opsetid("ai.onnx.ml", self.ml_opset)],
             producer_name="fnol-model-compiler",
         )
-        model.ir_version = 8
+        model.ir_version = 8 if self.opset <= 18 else 10
         for k, v in metadata.items():
             model.metadata_props.append(onnx.StringStringEntryProto(key=k, value=v))
         onnx.checker.check_model(model, full_check=True)
