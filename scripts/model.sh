@@ -5,6 +5,7 @@
 #   test    pytest suite of the compiler (parity included)
 #   predict print a compiled model's predictions for the example records
 #   compile compile any single CatBoost model: compile <model.cbm> --out <model.onnx> [--data <csv>]
+#   soak    property check on many random models (default 200), summary in build/model/soak.json
 #   lock    regenerate model/requirements.txt (pinned, with sha256 hashes) from model/requirements.in
 source "$(dirname "$0")/lib.sh"
 cd "$ROOT"
@@ -22,6 +23,7 @@ case "$cmd" in
     exec "$PY" -m fnol_model train --version "${MODEL_VERSION:-1.1.0}" --out build/model "$@" ;;
   predict) exec "$PY" -m fnol_model predict "$@" ;;
   compile) exec "$PY" -m fnol_model compile "$@" ;;
+  soak) exec "$PY" -m fnol_model soak --out build/model/soak.json "$@" ;;
   test) exec "$PY" -m pytest model/tests -q "$@" ;;
   lock)
     # pip-tools runs from a throwaway environment: it is a tool for maintainers, not a
@@ -34,5 +36,5 @@ case "$cmd" in
       --no-emit-find-links --output-file requirements.txt requirements.in)
     rm -rf "$tools"
     info "model/requirements.txt regenerated; run npm run setup to install it" ;;
-  *) die "usage: scripts/model.sh build|train|test|predict|compile|lock [args]" ;;
+  *) die "usage: scripts/model.sh build|train|test|predict|compile|soak|lock [args]" ;;
 esac

@@ -92,6 +92,12 @@ def compile_cmd(args: argparse.Namespace) -> int:
     return 0
 
 
+def soak_cmd(args: argparse.Namespace) -> int:
+    from .soak import main as soak_main
+
+    return soak_main(args.models, args.seed, Path(args.out) if args.out else None, _progress)
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="fnol-model", description="Compile the FNOL CatBoost models to one ONNX graph.")
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -121,6 +127,11 @@ def main(argv: list[str] | None = None) -> int:
     c.add_argument("--name", help="model name in the graph's metadata (default: the file name)")
     c.add_argument("--version", default="1.0.0")
     c.set_defaults(func=compile_cmd)
+    k = sub.add_parser("soak", help="train, compile and compare many randomly configured models")
+    k.add_argument("--models", type=int, default=200)
+    k.add_argument("--seed", type=int, default=1)
+    k.add_argument("--out", help="write the summary (JSON) here")
+    k.set_defaults(func=soak_cmd)
     args = p.parse_args(argv)
     start = time.time()
     try:
@@ -128,7 +139,7 @@ def main(argv: list[str] | None = None) -> int:
     except CompileError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    if args.cmd != "predict":
+    if args.cmd not in ("predict", "soak"):
         print(f"  done in {time.time() - start:.1f} s", flush=True)
     return rc
 

@@ -239,8 +239,9 @@ def adversarial_frame(model: CatBoostModel, vocab: dict[str, list[str]], base: p
     f32 = np.float32
     for f in model.float_features:
         values = [math.nan, math.inf, -math.inf, 0.0]
-        for b in sorted(borders.get(f.index, ())):
-            values += [b, float(np.nextafter(f32(b), f32(math.inf))), float(np.nextafter(f32(b), f32(-math.inf)))]
+        with np.errstate(over="ignore"):
+            for b in sorted(borders.get(f.index, ())):
+                values += [b, float(np.nextafter(f32(b), f32(math.inf))), float(np.nextafter(f32(b), f32(-math.inf)))]
         around(f.name, values)
     for c in model.cat_features:
         around(c.name, [*vocab[c.name], UNSEEN, "", "0", "1"])

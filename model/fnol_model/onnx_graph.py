@@ -31,6 +31,14 @@ from .cityhash import MASK, cat_feature_hash, combine_hash
 
 OPSET = 18
 ML_OPSET = 3
+# TreeEnsemble (ai.onnx.ml opset 5) node modes the compiler uses
+BRANCH_GT = 3
+BRANCH_EQ = 4
+
+
+def oblivious_leaf(index: int, depth: int) -> int:
+    """Position of a symmetric tree's leaf in CatBoost's leaf array: bit d of the index is split d."""
+    return index
 
 
 @dataclass
@@ -268,7 +276,6 @@ class GraphBuilder:
         roots: list[int] = []
         leaf_target: list[int] = []
         leaf_weight: list[float] = []
-        BRANCH_GT, BRANCH_EQ = 3, 4
 
         def add_node(split) -> int:
             i = len(featureids)
@@ -314,7 +321,7 @@ class GraphBuilder:
 
         def oblivious(tree, d: int, index: int, k: int) -> tuple[int, bool]:
             if d == len(tree.splits):
-                return add_leaf(tree.leaf_values[index * K + k], k), True
+                return add_leaf(tree.leaf_values[oblivious_leaf(index, d) * K + k], k), True
             node = add_node(tree.splits[d])
             for bit in (0, 1):
                 child, is_leaf = oblivious(tree, d + 1, index | (bit << d), k)
