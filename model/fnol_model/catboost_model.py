@@ -365,7 +365,7 @@ def parse(doc: dict, path: str = "<json>") -> CatBoostModel:
     node_trees: list[Node] = []
     if symmetric:
         for t in doc["oblivious_trees"]:
-            splits = [split_of(s) for s in t["splits"]]
+            splits = [split_of(s) for s in t.get("splits") or []]
             if len(t["leaf_values"]) != dimension * 2 ** len(splits):
                 raise CompileError(f"{path}: a tree has {len(t['leaf_values'])} leaf values for {len(splits)} splits")
             trees.append(Tree(splits, [float(v) for v in t["leaf_values"]]))

@@ -337,15 +337,24 @@ class GraphBuilder:
                 link(node, branch, child, is_leaf)
             return node, False
 
+        # Trees without a split add a constant, added after the ensemble (a node whose two
+        # branches share one leaf is miscounted by onnxruntime for some multi-target ensembles).
+        constant = np.zeros(K, dtype=np.float64)
         for k in range(K):
             if model.symmetric:
                 for tree in model.trees:
-                    roots.append(
-                        single_leaf(tree.leaf_values[k], k) if not tree.splits else oblivious(tree, 0, 0, k)[0]
-                    )
+                    if tree.splits:
+                        roots.append(oblivious(tree, 0, 0, k)[0])
+                    else:
+                        constant[k] += tree.leaf_values[k]
             else:
                 for tree in model.node_trees:
-                    roots.append(single_leaf(tree.values[k], k) if tree.split is None else walk(tree, k)[0])
+                    if tree.split is not None:
+                        roots.append(walk(tree, k)[0])
+                    else:
+                        constant[k] += tree.values[k]
+        if not roots:
+            roots.append(single_leaf(0.0, 0))
 
         raw = self.node(
             "TreeEnsemble",
@@ -367,6 +376,8 @@ class GraphBuilder:
             leaf_targetids=leaf_target,
             leaf_weights=numpy_helper.from_array(np.array(leaf_weight, dtype=np.float64)),
         )  # [N, K] float64
+        if constant.any():
+            raw = self.node("Add", [raw, self.const(f"{prefix}_constant_trees", constant.reshape(1, K))], f"{prefix}_c")
         if model.scale != 1.0:
             raw = self.node("Mul", [raw, self.const(f"{prefix}_scale", np.array(model.scale))], f"{prefix}_scaled")
         if any(b != 0.0 for b in model.biases):

@@ -126,3 +126,12 @@ def test_summary_reports_figures():
     o = soak.Outcome(soak.draw(0, SEED))
     s = soak.summary([o], 1.5)
     assert s["models"] == 1 and s["seconds"] == 1.5 and np.isfinite(s["max_rel_error"])
+
+
+# Configurations the soak found broken (seed 7): a symmetric tree without splits (null in the
+# JSON export) and multiclass one-vs-all lossguide trees with single-leaf trees.
+@pytest.mark.parametrize("index", [29, 73])
+def test_soak_findings_stay_fixed(index, tmp_path):
+    o = soak.run_case(soak.draw(index, 7), tmp_path)
+    assert "_skipped" not in o.case.params
+    assert not o.failures, (o.error, {k: p.as_dict() for k, p in o.parity.items()})
