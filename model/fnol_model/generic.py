@@ -160,7 +160,12 @@ def compile_model(
         opset=OPSET,
         ml_opset=ML_OPSET,
     )
-    raw = builder.ensemble_raw(model, "model")
+    # Symmetric trees: split bits shared by all trees and one leaf lookup per tree; others: TreeEnsemble
+    raw = (
+        builder.oblivious_raw(model, "model")
+        if model.symmetric and model.trees
+        else builder.ensemble_raw(model, "model")
+    )
     out = output_name(model)
     builder.output(builder.prediction(model, raw, "model"), out)
 

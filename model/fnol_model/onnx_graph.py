@@ -26,7 +26,7 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-from .catboost_model import CatBoostModel, CatFeature, CompileError, Ctr
+from .catboost_model import CatBoostModel, CompileError, Ctr
 from .cityhash import MASK, cat_feature_hash, combine_hash
 
 OPSET = 18
@@ -36,9 +36,18 @@ BRANCH_GT = 3
 BRANCH_EQ = 4
 
 
+# The comparison of a float or CTR value with a split border (CatBoost: value > border, float32).
+SPLIT_COMPARISON = "Greater"
+
+
 def oblivious_leaf(index: int, depth: int) -> int:
     """Position of a symmetric tree's leaf in CatBoost's leaf array: bit d of the index is split d."""
     return index
+
+
+def depth_weights(depth: int) -> np.ndarray:
+    """[1, depth] float32: the weight of split d's bit in a symmetric tree's leaf index (2^d)."""
+    return (2 ** np.arange(depth, dtype=np.float32)).reshape(1, depth)
 
 
 @dataclass
@@ -110,7 +119,7 @@ class GraphBuilder:
         rows = self.const(f"{prefix}_rows", np.array(columns, dtype=np.int64))
         gathered = self.node("Gather", [self.x, rows], f"{prefix}_x", axis=0)
         thr = self.const(f"{prefix}_borders", np.array(borders, dtype=np.float32).reshape(-1, 1))
-        bits = self.node("Greater", [gathered, thr], f"{prefix}_gt")
+        bits = self.node(SPLIT_COMPARISON, [gathered, thr], f"{prefix}_gt")
         if any(nan_true):
             mask = self.const(f"{prefix}_nan_true", np.array(nan_true, dtype=bool).reshape(-1, 1))
             nan = self.node("And", [self.node("IsNaN", [gathered]), mask], f"{prefix}_nan")
@@ -153,7 +162,9 @@ class GraphBuilder:
             rows = self.const(f"{prefix}_ctr_rows", np.array([c for c, _ in ctr_splits], dtype=np.int64))
             gathered = self.node("Gather", [ctr_values, rows], f"{prefix}_ctr_x", axis=0)
             thr = np.array([b for _, b in ctr_splits], dtype=np.float32).reshape(-1, 1)
-            parts.append(self.node("Greater", [gathered, self.const(f"{prefix}_ctr_borders", thr)], f"{prefix}_ctr_gt"))
+            parts.append(
+                self.node(SPLIT_COMPARISON, [gathered, self.const(f"{prefix}_ctr_borders", thr)], f"{prefix}_ctr_gt")
+            )
         # One extra always-false row pads trees shallower than the deepest one.
         n = self.node("Shape", [self.x], f"{prefix}_n", start=1, end=2)
         pad_shape = self.node(
@@ -210,6 +221,133 @@ class GraphBuilder:
         if model.bias != 0.0:
             total = self.node("Add", [total, self.const(f"{prefix}_bias", np.array(model.bias))], f"{prefix}_raw")
         return total
+
+    def oblivious_raw(self, model: CatBoostModel, prefix: str) -> str:
+        """Adds the nodes computing the raw values ([N, dimension], float64) of a model of symmetric trees.
+
+        Every distinct split of the model is evaluated once for all trees: float features and
+        CTR values against their borders (float32 `>`, NaN true only where the model says
+        AsTrue), one-hot splits as an index equality. Each tree's split bits are gathered
+        ([depth, trees, N]) and weighted by 2^d in one MatMul, which gives every tree's leaf
+        index; one Gather from a flat float64 leaf table and one ReduceSum over the trees
+        (float64) give the raw sum, as CatBoost adds its leaves in double precision.
+        """
+        self._check_inputs(model)
+        if not model.symmetric:
+            raise CompileError(f"{model.path}: the split-bit layout takes symmetric trees only")
+        K = model.dimension
+        # Distinct splits in the order of the bit rows below: float, CTR, one-hot.
+        kinds = {"float": 0, "ctr": 1, "onehot": 2}
+        splits = sorted(
+            {(s.kind, s.feature, s.border) for t in model.trees for s in t.splits}, key=lambda s: (kinds[s[0]], s)
+        )
+        position = {s: i for i, s in enumerate(splits)}
+        parts = []
+        float_splits = [(f, b) for kind, f, b in splits if kind == "float"]
+        if float_splits:
+            ff = model.float_features
+            parts.append(
+                self.float_bits(
+                    [self.numeric_col[ff[f].name] for f, _ in float_splits],
+                    [b for _, b in float_splits],
+                    [ff[f].nan_as_true for f, _ in float_splits],
+                    f"{prefix}_split",
+                )
+            )
+        ctr_splits = [(c, b) for kind, c, b in splits if kind == "ctr"]
+        if ctr_splits:
+            ctr_values = self._ctr_values(model, prefix)  # [ctrs, N] float32
+            rows = self.const(f"{prefix}_ctr_rows", np.array([c for c, _ in ctr_splits], dtype=np.int64))
+            gathered = self.node("Gather", [ctr_values, rows], f"{prefix}_ctr_x", axis=0)
+            thr = np.array([b for _, b in ctr_splits], dtype=np.float32).reshape(-1, 1)
+            parts.append(
+                self.node(SPLIT_COMPARISON, [gathered, self.const(f"{prefix}_ctr_borders", thr)], f"{prefix}_ctr_gt")
+            )
+        onehot_splits = [(c, b) for kind, c, b in splits if kind == "onehot"]
+        if onehot_splits:
+            feats = sorted({c for c, _ in onehot_splits})
+            names = [model.cat_features[c].name for c in feats]
+            idx = (
+                self.node("Concat", [self.cat_index[n] for n in names], f"{prefix}_onehot_idx", axis=1)
+                if len(names) > 1
+                else self.cat_index[names[0]]
+            )
+            idx_t = self.node("Transpose", [idx], f"{prefix}_onehot_idx_t")  # [features, N]
+            rows = self.const(f"{prefix}_onehot_rows", np.array([feats.index(c) for c, _ in onehot_splits], np.int64))
+            gathered = self.node("Gather", [idx_t, rows], f"{prefix}_onehot_x", axis=0)
+            wanted = []
+            for c, value in onehot_splits:
+                hashes = [cat_feature_hash(v) for v in self.categorical[model.cat_features[c].name].vocabulary]
+                wanted.append(hashes.index(int(value)) if int(value) in hashes else -1)  # -1: never matches
+            k = self.const(f"{prefix}_onehot_k", np.array(wanted, dtype=np.int64).reshape(-1, 1))
+            parts.append(self.node("Equal", [gathered, k], f"{prefix}_onehot_eq"))
+        # One always-false row pads trees shallower than the deepest one (and trees without splits).
+        n = self.node("Shape", [self.order[0]], f"{prefix}_n", start=0, end=1)
+        pad_shape = self.node(
+            "Concat", [self.const(f"{prefix}_one", np.array([1], dtype=np.int64)), n], f"{prefix}_pad_shape", axis=0
+        )
+        parts.append(
+            self.node(
+                "Expand", [self.const(f"{prefix}_pad", np.zeros((1, 1), dtype=bool)), pad_shape], f"{prefix}_padding"
+            )
+        )
+        bits = self.node("Concat", parts, f"{prefix}_bits", axis=0) if len(parts) > 1 else parts[0]
+
+        trees = model.trees
+        depth = max(1, max(len(t.splits) for t in trees))
+        if depth > 16:
+            raise CompileError(f"{model.path}: trees of depth {depth}; CatBoost trains depth 16 at most")
+        split_rows = np.full((depth, len(trees)), len(splits), dtype=np.int64)
+        offsets = np.zeros((len(trees), 1), dtype=np.int32)
+        table: list[list[float]] = []
+        for t, tree in enumerate(trees):
+            d_t = len(tree.splits)
+            for d, s in enumerate(tree.splits):
+                split_rows[d, t] = position[(s.kind, s.feature, s.border)]
+            offsets[t, 0] = len(table)
+            for i in range(1 << d_t):
+                leaf = oblivious_leaf(i, d_t)
+                table.append(tree.leaf_values[leaf * K : (leaf + 1) * K])
+        if len(table) >= 2**31:
+            raise CompileError(f"{model.path}: {len(table)} leaves; too many to index")
+        bits_f = self.node("Cast", [bits], f"{prefix}_bits_f", to=TensorProto.FLOAT)  # [splits + 1, N]
+        tree_bits = self.node(
+            "Gather", [bits_f, self.const(f"{prefix}_split_rows", split_rows)], f"{prefix}_tree_bits", axis=0
+        )  # [depth, trees, N]: each gathered row is one split's bits for all records (one copy)
+        flat = self.node(
+            "Reshape",
+            [tree_bits, self.const(f"{prefix}_flat", np.array([depth, -1], dtype=np.int64))],
+            f"{prefix}_flat_bits",
+        )
+        leaf_f = self.node(
+            "MatMul", [self.const(f"{prefix}_powers", depth_weights(depth)), flat], f"{prefix}_leaf_flat"
+        )  # [1, trees * N]: bit d weighs 2^d; integers below 2^16, exact in float32
+        leaf_f = self.node(
+            "Reshape",
+            [leaf_f, self.const(f"{prefix}_per_tree", np.array([len(trees), -1], dtype=np.int64))],
+            f"{prefix}_leaf_f",
+        )  # [trees, N]
+        leaf = self.node("Cast", [leaf_f], f"{prefix}_leaf_local", to=TensorProto.INT32)
+        leaf = self.node("Add", [leaf, self.const(f"{prefix}_tree_offsets", offsets)], f"{prefix}_leaf")
+        values = self.node(
+            "Gather",
+            [self.const(f"{prefix}_leaf_values", np.array(table, dtype=np.float64).reshape(-1, K)), leaf],
+            f"{prefix}_vals",
+            axis=0,
+        )  # [trees, N, K]
+        raw = self.node(
+            "ReduceSum",
+            [values, self.const(f"{prefix}_tree_axis", np.array([0], dtype=np.int64))],
+            f"{prefix}_sum",
+            keepdims=0,
+        )  # [N, K] float64
+        if model.scale != 1.0:
+            raw = self.node("Mul", [raw, self.const(f"{prefix}_scale", np.array(model.scale))], f"{prefix}_scaled")
+        if any(b != 0.0 for b in model.biases):
+            raw = self.node(
+                "Add", [raw, self.const(f"{prefix}_bias", np.array([model.biases], dtype=np.float64))], f"{prefix}_raw"
+            )
+        return raw
 
     def ensemble_raw(self, model: CatBoostModel, prefix: str) -> str:
         """Adds a TreeEnsemble (ai.onnx.ml opset 5, float64) computing the model's raw values ([N, dimension]).
@@ -438,9 +576,13 @@ class GraphBuilder:
                 values.append(float(self._ctr_case(ctr, digits, vocab_hash)))
             base += size
 
+        # Keys in [ctrs, N] layout: place^T [ctrs, digits] x digits [digits, N]. A float32 (or, for
+        # very large tables, float64) MatMul: every key is an integer below 2^24 (2^53), so exact.
+        dtype, np_dtype = (TensorProto.FLOAT, np.float32) if base < 2**24 else (TensorProto.DOUBLE, np.float64)
         cat_idx = self.node("Concat", [self.cat_index[c.name] for c in cats], f"{prefix}_cat_idx", axis=1)
-        key = self.node("MatMul", [cat_idx, self.const(f"{prefix}_cat_place", cat_place)], f"{prefix}_cat_key")
-        bit_parts = []
+        cat_idx_t = self.node("Transpose", [cat_idx], f"{prefix}_cat_idx_t")  # [cats, N] int64
+        digits = [self.node("Cast", [cat_idx_t], f"{prefix}_cat_digits", to=dtype)]
+        places = [cat_place]
         if float_elems:
             ff = model.float_features
             bits = self.float_bits(
@@ -448,26 +590,27 @@ class GraphBuilder:
                 [b for _, b in float_elems],
                 [ff[f].nan_as_true for f, _ in float_elems],
                 f"{prefix}_ctr_elem",
-            )
-            bit_parts.append(
-                self.node(
-                    "Transpose",
-                    [self.node("Cast", [bits], f"{prefix}_ctr_bits", to=TensorProto.INT64)],
-                    f"{prefix}_ctr_bits_t",
-                )
-            )
-        for f, value in onehot_elems:
-            bit_parts.append(
-                self.onehot_bit(cats[f], int(value), vocab_hash[f], f"{prefix}_ctr_onehot", TensorProto.INT64)
-            )
-        if bit_parts:
-            bits_i = (
-                self.node("Concat", bit_parts, f"{prefix}_ctr_all_bits", axis=1) if len(bit_parts) > 1 else bit_parts[0]
-            )
-            bit_key = self.node("MatMul", [bits_i, self.const(f"{prefix}_bit_place", bit_place)], f"{prefix}_bit_key")
-            key = self.node("Add", [key, bit_key], f"{prefix}_key_sum")
-        key = self.node("Add", [key, self.const(f"{prefix}_ctr_offsets", offsets)], f"{prefix}_ctr_key")
-        key = self.node("Transpose", [key], f"{prefix}_ctr_key_t")  # [ctrs, N]
+            )  # [float elements, N]
+            digits.append(self.node("Cast", [bits], f"{prefix}_ctr_bits", to=dtype))
+        if onehot_elems:
+            rows = self.const(f"{prefix}_ctr_onehot_rows", np.array([f for f, _ in onehot_elems], dtype=np.int64))
+            wanted = [vocab_hash[f].index(int(v)) if int(v) in vocab_hash[f] else -1 for f, v in onehot_elems]
+            eq = self.node(
+                "Equal",
+                [
+                    self.node("Gather", [cat_idx_t, rows], f"{prefix}_ctr_onehot_x", axis=0),
+                    self.const(f"{prefix}_ctr_onehot_k", np.array(wanted, dtype=np.int64).reshape(-1, 1)),
+                ],
+                f"{prefix}_ctr_onehot",
+            )  # [one-hot elements, N]
+            digits.append(self.node("Cast", [eq], f"{prefix}_ctr_onehot_bits", to=dtype))
+        if float_elems or onehot_elems:
+            places.append(bit_place)
+        all_digits = self.node("Concat", digits, f"{prefix}_ctr_digits", axis=0) if len(digits) > 1 else digits[0]
+        place_t = np.concatenate(places, axis=0).T.astype(np_dtype)  # [ctrs, digits]
+        key = self.node("MatMul", [self.const(f"{prefix}_ctr_place", place_t), all_digits], f"{prefix}_ctr_key_f")
+        key = self.node("Add", [key, self.const(f"{prefix}_ctr_offsets", offsets.astype(np_dtype).reshape(-1, 1))])
+        key = self.node("Cast", [key], f"{prefix}_ctr_key", to=TensorProto.INT64)  # [ctrs, N]
         return self.node(
             "LabelEncoder",
             [key],
@@ -490,14 +633,6 @@ class GraphBuilder:
             else:  # float and one-hot elements: the digit is the bit
                 h = combine_hash(h, d)
         return ctr.value(ctr.table.get(h))
-
-    def onehot_bit(self, cat: CatFeature, value: int, vocab_hash: list[int], prefix: str, to: int) -> str:
-        """[N, 1]: whether the categorical value hashes to `value` (a value outside the vocabulary never does)."""
-        k = vocab_hash.index(value) if value in vocab_hash else -1
-        eq = self.node(
-            "Equal", [self.cat_index[cat.name], self.const(f"{prefix}_k", np.array([[k]], dtype=np.int64))], prefix
-        )
-        return self.node("Cast", [eq], f"{prefix}_i", to=to)
 
     # -- assembly ------------------------------------------------------------
     def output(self, value: str, name: str) -> None:

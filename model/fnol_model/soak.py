@@ -57,6 +57,7 @@ class Outcome:
     parity: dict[str, generic.Parity] = field(default_factory=dict)
     error: str = ""
     seconds: float = 0.0
+    graph: str = ""  # how the trees were compiled: "split bits" (symmetric) or "TreeEnsemble"
 
     @property
     def failures(self) -> int:
@@ -193,6 +194,8 @@ def run_case(case: Case, workdir: Path) -> Outcome:
         source = generic.catboost_model.load(cbm)
         train_frame = generic.frame(train_X, source)
         compiled = generic.compile_model(cbm, train_frame if cats else None, name="soak", version="1.0.0")
+        ops = {n.op_type for n in compiled.model.graph.node}
+        outcome.graph = "TreeEnsemble" if "TreeEnsemble" in ops else "split bits"
         reference = generic.Reference(cbm, compiled.source)
         session = generic.session_of(compiled.model)
         held_out = generic.frame(test_X, source)
@@ -227,12 +230,14 @@ def run(models: int, seed: int, progress=lambda _m: None, start: int = 0) -> lis
 def summary(outcomes: list[Outcome], seconds: float) -> dict:
     ran = [o for o in outcomes if "_skipped" not in o.case.params]
     cover: dict[str, Counter] = {
-        k: Counter() for k in ("loss", "grow_policy", "nan_mode", "one_hot_max_size", "dataset", "ctr", "border_count")
+        k: Counter()
+        for k in ("loss", "grow_policy", "graph", "nan_mode", "one_hot_max_size", "dataset", "ctr", "border_count")
     }
     for o in ran:
         p = o.case.params
         cover["loss"][p["loss_function"].split(":")[0]] += 1
         cover["grow_policy"][p["grow_policy"]] += 1
+        cover["graph"][o.graph or "not compiled"] += 1
         cover["nan_mode"][p["nan_mode"]] += 1
         cover["one_hot_max_size"][str(p["one_hot_max_size"])] += 1
         cover["dataset"][o.case.dataset] += 1

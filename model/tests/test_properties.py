@@ -29,6 +29,9 @@ def test_random_models_match_catboost(outcomes):
     s = soak.summary(outcomes, 0)
     # the fixed seed covers every tree kind, the three task kinds and both data sets
     assert set(s["coverage"]["grow_policy"]) == {"SymmetricTree", "Depthwise", "Lossguide"}
+    # symmetric trees take the split-bit layout, the others TreeEnsemble; both are exercised
+    for o in ran:
+        assert o.graph == ("split bits" if o.case.params["grow_policy"] == "SymmetricTree" else "TreeEnsemble")
     assert {"MultiClass", "Logloss"} <= set(s["coverage"]["loss"])
     assert set(s["coverage"]["dataset"]) == {"fnol", "generated"}
     assert set(s["coverage"]["nan_mode"]) == {"Min", "Max", "Forbidden"}
@@ -37,7 +40,8 @@ def test_random_models_match_catboost(outcomes):
 
 # Each mutation is a plausible compiler bug; the property must catch every one.
 def _flip_border_comparison(mp):
-    mp.setattr(onnx_graph, "BRANCH_GT", 2)  # >= instead of >
+    mp.setattr(onnx_graph, "BRANCH_GT", 2)  # >= instead of > (TreeEnsemble)
+    mp.setattr(onnx_graph, "SPLIT_COMPARISON", "GreaterOrEqual")  # and in the split bits of symmetric trees
 
 
 def _drop_ctr_prior(mp):
@@ -56,6 +60,13 @@ def _drop_ctr_prior(mp):
 
 def _leaf_off_by_one(mp):
     mp.setattr(onnx_graph, "oblivious_leaf", lambda index, depth: (index + 1) % (1 << depth))
+
+
+def _split_bits_in_reverse_depth_order(mp):
+    # bit d of a symmetric tree's leaf index taken from split depth - 1 - d
+    mp.setattr(
+        onnx_graph, "depth_weights", lambda depth: (2 ** np.arange(depth, dtype=np.float32))[::-1].reshape(1, -1)
+    )
 
 
 def _nan_goes_the_other_way(mp):
@@ -91,6 +102,7 @@ MUTATIONS = {
     "border comparison > becomes >=": (_flip_border_comparison, None),
     "CTR prior dropped": (_drop_ctr_prior, None),
     "symmetric tree leaf index off by one": (_leaf_off_by_one, "SymmetricTree"),
+    "symmetric tree split bits in reverse depth order": (_split_bits_in_reverse_depth_order, "SymmetricTree"),
     "NaN sent to the other branch": (_nan_goes_the_other_way, None),
     "non-symmetric tree branches swapped": (_left_right_swapped, "Depthwise"),
 }
