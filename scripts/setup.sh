@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs everything the project needs from its own files: npm packages from the
-# lockfile and the model compiler's pinned Python packages in .venv. Idempotent: a
+# lockfile and the model compiler's Python packages in .venv from model/requirements.txt
+# (every package pinned with its sha256, installed with --require-hashes). Idempotent: a
 # second run only checks that both are current.
 source "$(dirname "$0")/lib.sh"
 cd "$ROOT"
@@ -21,9 +22,13 @@ fi
 stamp_py="$VENV/.fnol-req-sha"
 want_py="$(sha256sum model/requirements.txt | cut -d' ' -f1)"
 if [ ! -f "$stamp_py" ] || [ "$(cat "$stamp_py")" != "$want_py" ]; then
-  step "Python virtual environment .venv (model/requirements.txt)"
-  [ -x "$PY" ] || python3 -m venv "$VENV"
-  "$PY" -m pip install --disable-pip-version-check -q -r model/requirements.txt
+  step "Python virtual environment .venv (model/requirements.txt, every package pinned and hashed)"
+  # A fresh environment each time the lock changes: nothing outside the lock stays installed.
+  python3 -m venv --clear "$VENV"
+  # --require-hashes: pip refuses any file whose sha256 is not in the lock; --no-deps:
+  # the lock already lists every transitive package; --only-binary: no build step runs.
+  "$PY" -m pip install --disable-pip-version-check -q --require-hashes --no-deps --only-binary :all: \
+    -r model/requirements.txt
   echo "$want_py" > "$stamp_py"
 else
   info "Python packages are current"

@@ -1,92 +1,95 @@
-// Model benchmark: in-process throughput of the compiled graph in onnxruntime-node
-// against CatBoost's Python predict on the same rows, both measured in this run.
-//   npm run bench:model [-- --seconds 3]
+// Model benchmark: in-process throughput of compiled graphs in onnxruntime-node against
+// CatBoost's own predict (Python, every core) on the same rows, both measured in this run.
+// Models: the FNOL recipe (two CatBoost models and a constant in one graph), a regressor
+// trained with CatBoost's defaults on the FNOL CSV and two generated models, the last three
+// compiled with the generic command (npm run model:compile).
+//   npm run bench:model [-- --seconds 2]
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import * as ort from 'onnxruntime-node';
 
 const ROOT = path.resolve(__dirname, '../..');
-const seconds = Number(process.argv[process.argv.indexOf('--seconds') + 1]) || 3;
+const arg = process.argv.indexOf('--seconds');
+const seconds = (arg > 0 ? Number(process.argv[arg + 1]) : 0) || 2;
 const artifacts = process.env.FNOL_ARTIFACTS ?? path.join(ROOT, '../shared/fnol');
+const OUT = path.join(ROOT, 'build/model/bench');
+const BATCHES = [1, 100, 1000, 10000];
 
-interface Row {
-  batch: number;
-  recordsPerS: number;
-  msPerCall: number;
+type Measured = Record<string, Record<string, { records_per_s: number; ms_per_call: number }>>;
+
+function modelPath(name: string): string {
+  return name === 'fnol-recipe'
+    ? path.join(ROOT, 'build/model/fnol-1.0.0.onnx')
+    : path.join(OUT, `${name}.onnx`);
 }
 
-async function onnxRuntimeNode(): Promise<Row[]> {
-  const model = path.join(ROOT, 'build/model/fnol-1.0.0.onnx');
-  const cases = JSON.parse(
-    readFileSync(path.join(ROOT, 'build/model/fnol-1.0.0.parity-cases.json'), 'utf8'),
-  ) as {
-    features: Record<string, (number | string | null)[]>;
-  };
-  const session = await ort.InferenceSession.create(model, {
-    intraOpNumThreads: 1,
+async function measureOnnx(name: string, threads: number, batch: number): Promise<number> {
+  const rows = JSON.parse(readFileSync(path.join(OUT, `${name}.rows.json`), 'utf8')) as Record<
+    string,
+    (number | string | null)[]
+  >;
+  const session = await ort.InferenceSession.create(modelPath(name), {
+    intraOpNumThreads: threads,
+    interOpNumThreads: 1,
+    executionMode: 'sequential',
     graphOptimizationLevel: 'all',
+    logSeverityLevel: 3,
   });
-  const rows: Row[] = [];
-  for (const batch of [1, 1000]) {
-    const feeds: Record<string, ort.Tensor> = {};
-    for (const name of session.inputNames) {
-      const col = cases.features[name]!.slice(0, batch);
-      feeds[name] =
-        typeof col[0] === 'string'
-          ? new ort.Tensor('string', col.map(String), [batch, 1])
-          : new ort.Tensor(
-              'float32',
-              Float32Array.from(col, (v) => (v === null ? NaN : Number(v))),
-              [batch, 1],
-            );
-    }
-    await session.run(feeds);
-    let calls = 0;
-    const start = process.hrtime.bigint();
-    let elapsed = 0;
-    while (elapsed < seconds) {
-      await session.run(feeds);
-      calls++;
-      elapsed = Number(process.hrtime.bigint() - start) / 1e9;
-    }
-    rows.push({ batch, recordsPerS: (calls * batch) / elapsed, msPerCall: (elapsed / calls) * 1000 });
+  const feeds: Record<string, ort.Tensor> = {};
+  for (const input of session.inputMetadata) {
+    const col = (rows[input.name] ?? []).slice(0, batch);
+    const isString = input.isTensor && input.type === 'string';
+    feeds[input.name] = isString
+      ? new ort.Tensor(
+          'string',
+          col.map((v) => (v === null ? '' : String(v))),
+          [batch, 1],
+        )
+      : new ort.Tensor(
+          'float32',
+          Float32Array.from(col, (v) => (v === null ? NaN : Number(v))),
+          [batch, 1],
+        );
   }
-  return rows;
-}
-
-function catboostPython(): Row[] {
-  const out = execFileSync(
-    path.join(ROOT, '.venv/bin/python'),
-    [path.join(__dirname, 'catboost_predict.py'), artifacts, String(seconds)],
-    { env: { ...process.env, PYTHONPATH: path.join(ROOT, 'model') }, encoding: 'utf8' },
-  );
-  const parsed = JSON.parse(out) as Record<string, { records_per_s: number; ms_per_call: number }>;
-  return Object.entries(parsed).map(([batch, r]) => ({
-    batch: Number(batch),
-    recordsPerS: r.records_per_s,
-    msPerCall: r.ms_per_call,
-  }));
+  await session.run(feeds);
+  let calls = 0;
+  const start = process.hrtime.bigint();
+  let elapsed = 0;
+  while (elapsed < seconds || calls < 3) {
+    await session.run(feeds);
+    calls++;
+    elapsed = Number(process.hrtime.bigint() - start) / 1e9;
+  }
+  await session.release();
+  return (calls * batch) / elapsed;
 }
 
 async function main(): Promise<void> {
-  console.error(`measuring CatBoost Python predict (${seconds} s per batch size)...`);
-  const base = catboostPython();
-  console.error(`measuring onnxruntime-node (${seconds} s per batch size)...`);
-  const ours = await onnxRuntimeNode();
+  console.error(`preparing models and measuring CatBoost predict (${seconds} s per batch size)...`);
+  const base = JSON.parse(
+    execFileSync(
+      path.join(ROOT, '.venv/bin/python'),
+      [path.join(__dirname, 'catboost_predict.py'), artifacts, OUT, String(seconds)],
+      { env: { ...process.env, PYTHONPATH: path.join(ROOT, 'model') }, encoding: 'utf8', maxBuffer: 1 << 26 },
+    ),
+  ) as Measured;
   const fmt = (n: number, d = 0) =>
     n.toLocaleString('en-US', { maximumFractionDigits: d, minimumFractionDigits: d });
-  console.log('\n| runtime | batch | records/s | ms per call | speed-up |');
-  console.log('| --- | ---: | ---: | ---: | ---: |');
-  for (const b of base)
-    console.log(
-      `| catboost ${'predict'} (Python) | ${b.batch} | ${fmt(b.recordsPerS)} | ${fmt(b.msPerCall, 3)} | 1.0x |`,
-    );
-  for (const o of ours) {
-    const b = base.find((x) => x.batch === o.batch)!;
-    console.log(
-      `| onnxruntime-node (1 thread) | ${o.batch} | ${fmt(o.recordsPerS)} | ${fmt(o.msPerCall, 3)} | ${fmt(o.recordsPerS / b.recordsPerS, 1)}x |`,
-    );
+  console.log(
+    '\n| model | batch | catboost predict (records/s) | onnxruntime-node 1 thread | 2 threads | speed-up (2 threads) |',
+  );
+  console.log('| --- | ---: | ---: | ---: | ---: | ---: |');
+  for (const [name, byBatch] of Object.entries(base)) {
+    console.error(`measuring onnxruntime-node on ${name}...`);
+    for (const batch of BATCHES) {
+      const cb = byBatch[String(batch)]!.records_per_s;
+      const one = await measureOnnx(name, 1, batch);
+      const two = await measureOnnx(name, 2, batch);
+      console.log(
+        `| ${name} | ${fmt(batch)} | ${fmt(cb)} | ${fmt(one)} | ${fmt(two)} | ${fmt(two / cb, 1)}x |`,
+      );
+    }
   }
 }
 

@@ -1,4 +1,4 @@
-"""Command line: python -m fnol_model {build,train,predict} ..."""
+"""Command line: python -m fnol_model {build,train,predict,compile} ..."""
 
 from __future__ import annotations
 
@@ -78,6 +78,26 @@ def predict(args: argparse.Namespace) -> int:
     return 0
 
 
+def compile_cmd(args: argparse.Namespace) -> int:
+    from .generic import compile_file
+
+    compile_file(
+        Path(args.model),
+        Path(args.out),
+        Path(args.data) if args.data else None,
+        args.name,
+        args.version,
+        progress=_progress,
+    )
+    return 0
+
+
+def soak_cmd(args: argparse.Namespace) -> int:
+    from .soak import main as soak_main
+
+    return soak_main(args.models, args.seed, Path(args.out) if args.out else None, _progress)
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="fnol-model", description="Compile the FNOL CatBoost models to one ONNX graph.")
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -100,6 +120,18 @@ def main(argv: list[str] | None = None) -> int:
     r.add_argument("--artifacts")
     r.add_argument("--json", action="store_true")
     r.set_defaults(func=predict)
+    c = sub.add_parser("compile", help="compile any single CatBoost model to ONNX (docs/model-compiler.md)")
+    c.add_argument("model", help="the CatBoost model (.cbm)")
+    c.add_argument("--out", required=True, help="where to write the ONNX graph")
+    c.add_argument("--data", help="CSV with a header naming the features (needed when the model has categorical ones)")
+    c.add_argument("--name", help="model name in the graph's metadata (default: the file name)")
+    c.add_argument("--version", default="1.0.0")
+    c.set_defaults(func=compile_cmd)
+    k = sub.add_parser("soak", help="train, compile and compare many randomly configured models")
+    k.add_argument("--models", type=int, default=200)
+    k.add_argument("--seed", type=int, default=1)
+    k.add_argument("--out", help="write the summary (JSON) here")
+    k.set_defaults(func=soak_cmd)
     args = p.parse_args(argv)
     start = time.time()
     try:
@@ -107,7 +139,7 @@ def main(argv: list[str] | None = None) -> int:
     except CompileError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    if args.cmd != "predict":
+    if args.cmd not in ("predict", "soak"):
         print(f"  done in {time.time() - start:.1f} s", flush=True)
     return rc
 

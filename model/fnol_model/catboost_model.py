@@ -7,7 +7,6 @@ Everything the compiler cannot reproduce exactly is refused here with a
 from __future__ import annotations
 
 import json
-import math
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,16 +19,35 @@ from .cityhash import MASK, cat_feature_hash, combine_hash
 # as a key; no real combination hashes to it.
 EMPTY_BUCKET_KEY = MASK
 
-SUPPORTED_CTR_TYPES = ("Borders", "Counter", "FeatureFreq")
-# Loss -> how the raw tree sum becomes the prediction CatBoost's predict() returns.
+SUPPORTED_CTR_TYPES = ("Borders", "Buckets", "BinarizedTargetMeanValue", "Counter", "FeatureFreq")
+# Loss -> how the raw tree sum becomes the prediction CatBoost gives by default:
+# CatBoostRegressor.predict() for regressors, predict_proba() for classifiers
+# (measured with catboost 1.2.10, see docs/model-compiler.md).
 PREDICTION_TRANSFORMS = {
     "RMSE": "identity",
     "MAE": "identity",
     "Quantile": "identity",
+    "Expectile": "identity",
+    "MAPE": "identity",
+    "Huber": "identity",
+    "LogCosh": "identity",
+    "Lq": "identity",
+    "LogLinQuantile": "identity",
+    "Cox": "identity",
     "Tweedie": "exp",
     "Poisson": "exp",
     "Logloss": "sigmoid",
     "CrossEntropy": "sigmoid",
+    "MultiClass": "softmax",
+    "MultiClassOneVsAll": "sigmoid",
+}
+# Losses whose model has more than one output per record that the contract has no name for.
+REFUSED_LOSSES = {
+    "MultiRMSE": "a multi-target regressor (one prediction per target)",
+    "RMSEWithUncertainty": "a regressor that predicts a mean and a variance",
+    "MultiLogloss": "a multi-label classifier",
+    "MultiCrossEntropy": "a multi-label classifier",
+    "SurvivalAft": "a survival model with an interval target",
 }
 
 
@@ -56,9 +74,9 @@ class CatFeature:
 class Element:
     """One element of a CTR's feature combination."""
 
-    kind: str  # "cat" or "float"
+    kind: str  # "cat", "float" or "onehot"
     feature: int  # cat feature index or float feature index
-    border: float = 0.0  # float elements only: the bit is value > border
+    border: float = 0.0  # float: the bit is value > border; onehot: the bit is hash(value) == border
 
 
 @dataclass
@@ -71,32 +89,55 @@ class Ctr:
     scale: float
     target_border_idx: int
     borders: list[float]
-    # hash of the combination -> counts ([n_class0, n_class1] for Borders, [n] for Counter)
-    table: dict[int, list[int]] = field(default_factory=dict)
+    # hash of the combination -> statistics: counts per target class (Borders, Buckets),
+    # [count] (Counter, FeatureFreq) or [sum, count] (BinarizedTargetMeanValue)
+    table: dict[int, list[float]] = field(default_factory=dict)
     counter_denominator: int = 0
 
-    def value(self, counts: list[int] | None) -> np.float32:
-        """The CTR value for a combination, in float32 exactly as CatBoost computes it."""
+    def value(self, counts: list[float] | None) -> np.float32:
+        """The CTR value for a combination, in float32 exactly as CatBoost's model evaluator computes it."""
         f32 = np.float32
-        if self.ctr_type == "Borders":
-            good, total = (counts[1], counts[0] + counts[1]) if counts else (0, 0)
-        else:  # Counter, FeatureFreq
+        t = self.ctr_type
+        if t in ("Counter", "FeatureFreq"):
             good, total = (counts[0] if counts else 0), self.counter_denominator
+        elif counts is None:
+            good, total = 0, 0
+        elif t == "BinarizedTargetMeanValue":
+            good, total = counts[0], counts[1]
+        elif t == "Buckets":
+            good, total = counts[self.target_border_idx], sum(int(c) for c in counts)
+        elif len(counts) == 2:  # Borders, binary target
+            good, total = counts[1], counts[0] + counts[1]
+        else:  # Borders, target binarized into more than two classes
+            good = sum(int(c) for c in counts[self.target_border_idx + 1 :])
+            total = sum(int(c) for c in counts[: self.target_border_idx + 1]) + good
         ctr = (f32(good) + f32(self.prior_num)) / (f32(total) + f32(self.prior_denom))
         return f32((f32(ctr) + f32(self.shift)) * f32(self.scale))
 
 
 @dataclass(frozen=True)
 class Split:
-    kind: str  # "float" or "ctr"
-    feature: int  # float feature index or ctr index
-    border: float
+    kind: str  # "float", "ctr" or "onehot"
+    feature: int  # float feature index, ctr index or cat feature index
+    border: float  # float/ctr: the bit is value > border; onehot: the bit is hash(value) == border (uint32)
 
 
 @dataclass
 class Tree:
-    splits: list[Split]  # splits[d] is bit d of the leaf index
-    leaf_values: list[float]
+    """A symmetric (oblivious) tree: splits[d] is bit d of the leaf index."""
+
+    splits: list[Split]
+    leaf_values: list[float]  # leaf-major: leaf i has leaf_values[i * dimension : (i + 1) * dimension]
+
+
+@dataclass
+class Node:
+    """A node of a non-symmetric (Depthwise, Lossguide) tree: a split with two subtrees, or a leaf."""
+
+    split: Split | None = None
+    left: Node | None = None  # the split is false
+    right: Node | None = None  # the split is true
+    values: list[float] | None = None  # leaf: one value per model dimension
 
 
 @dataclass
@@ -111,6 +152,26 @@ class CatBoostModel:
     scale: float
     bias: float
     feature_names: list[str]
+    dimension: int = 1
+    biases: list[float] = field(default_factory=lambda: [0.0])
+    class_names: list[str] = field(default_factory=list)
+    symmetric: bool = True
+    node_trees: list[Node] = field(default_factory=list)  # non-symmetric trees
+    one_hot_values: dict[int, list[int]] = field(default_factory=dict)  # cat index -> uint32 hashes
+
+    @property
+    def splits(self) -> list[Split]:
+        """Every split of every tree."""
+        if self.symmetric:
+            return [s for t in self.trees for s in t.splits]
+        out: list[Split] = []
+        stack = list(self.node_trees)
+        while stack:
+            n = stack.pop()
+            if n.split is not None:
+                out.append(n.split)
+                stack += [n.left, n.right]
+        return out
 
     def cat_feature_by_name(self, name: str) -> CatFeature:
         return next(c for c in self.cat_features if c.name == name)
@@ -123,6 +184,8 @@ def combination_hash(ctr: Ctr, cat_hashes: dict[int, int], float_bits: dict[tupl
         if e.kind == "cat":
             v = cat_hashes[e.feature]
             h = combine_hash(h, v if v < 2**31 else (v - 2**32) & MASK)  # int32 sign extension
+        elif e.kind == "onehot":
+            h = combine_hash(h, 1 if cat_hashes[e.feature] == int(e.border) else 0)
         else:
             h = combine_hash(h, 1 if float_bits[(e.feature, e.border)] else 0)
     return h
@@ -166,23 +229,27 @@ def parse(doc: dict, path: str = "<json>") -> CatBoostModel:
         if info.get(kind):
             raise CompileError(
                 f"{path}: the model has {kind.replace('_', ' ')}; only numeric and categorical "
-                "features compile exactly to ONNX"
+                "features compile exactly to ONNX (text and embedding features are computed by "
+                "CatBoost's own tokenizers and estimators, which ONNX has no operators for)"
             )
-    if doc.get("non_symmetric_trees") or "oblivious_trees" not in doc:
-        raise CompileError(f"{path}: only symmetric (oblivious) trees are supported")
+    symmetric = "oblivious_trees" in doc
+    if not symmetric and "trees" not in doc:
+        raise CompileError(f"{path}: the model has no trees")
 
     params = doc.get("model_info", {}).get("params", {})
     loss = params.get("loss_function", {}).get("type", "")
-    if loss in ("MultiClass", "MultiClassOneVsAll", "MultiLogloss", "MultiRMSE"):
-        raise CompileError(f"{path}: multi-dimensional model (loss {loss}); only one output per model is supported")
+    if loss in REFUSED_LOSSES:
+        raise CompileError(
+            f"{path}: loss {loss} makes {REFUSED_LOSSES[loss]}; the compiled-model contract names one "
+            "prediction, one probability or one probability per class (docs/model-format.md)"
+        )
     if loss not in PREDICTION_TRANSFORMS:
         raise CompileError(
             f"{path}: loss function {loss or '(unknown)'} is not supported; "
             f"supported: {', '.join(sorted(PREDICTION_TRANSFORMS))}"
         )
     class_params = doc.get("model_info", {}).get("class_params") or {}
-    if len(class_params.get("class_names", [])) > 2:
-        raise CompileError(f"{path}: multiclass classifier; only binary classifiers are supported")
+    class_names = [str(c) for c in class_params.get("class_names", [])]
 
     float_features = []
     for f in info.get("float_features", []):
@@ -196,19 +263,22 @@ def parse(doc: dict, path: str = "<json>") -> CatBoostModel:
         CatFeature(c["feature_index"], c["flat_feature_index"], c["feature_id"])
         for c in info.get("categorical_features", [])
     ]
-    names = [""] * (len(float_features) + len(cat_features))
+    one_hot_values = {
+        c["feature_index"]: [int(v) & 0xFFFFFFFF for v in c["values"]]
+        for c in info.get("categorical_features", [])
+        if c.get("values")
+    }
+    n_flat = max((f.flat_index for f in (*float_features, *cat_features)), default=-1) + 1
+    names = [""] * n_flat
     for f in (*float_features, *cat_features):
-        names[f.flat_index] = f.name
-    if info.get("one_hot_features") or any(
-        s.get("split_type") == "OneHotFeature" for t in doc["oblivious_trees"] for s in t["splits"]
-    ):
-        raise CompileError(f"{path}: one-hot encoded categorical features are not supported yet")
+        names[f.flat_index] = f.name or str(f.flat_index)
 
     ctrs: list[Ctr] = []
     for c in info.get("ctrs", []):
         if c["ctr_type"] not in SUPPORTED_CTR_TYPES:
             raise CompileError(
-                f"{path}: CTR type {c['ctr_type']} is not supported; supported: {', '.join(SUPPORTED_CTR_TYPES)}"
+                f"{path}: CTR type {c['ctr_type']} is not supported (it is not produced by CPU training); "
+                f"supported: {', '.join(SUPPORTED_CTR_TYPES)}"
             )
         elements = []
         for e in c["elements"]:
@@ -217,6 +287,8 @@ def parse(doc: dict, path: str = "<json>") -> CatBoostModel:
                 elements.append(Element("cat", e["cat_feature_index"]))
             elif kind == "float_feature":
                 elements.append(Element("float", e["float_feature_index"], _as_f32(e["border"])))
+            elif kind == "cat_feature_exact_value":
+                elements.append(Element("onehot", e["cat_feature_index"], float(int(e["value"]) & 0xFFFFFFFF)))
             else:
                 raise CompileError(f"{path}: CTR combination element {kind} is not supported")
         ctr = Ctr(
@@ -227,55 +299,91 @@ def parse(doc: dict, path: str = "<json>") -> CatBoostModel:
             shift=c["shift"],
             scale=c["scale"],
             target_border_idx=c.get("target_border_idx", 0),
-            borders=[_as_f32(b) for b in c["borders"]],
+            borders=[_as_f32(b) for b in c.get("borders", [])],
         )
         data = doc.get("ctr_data", {}).get(c["identifier"])
         if data is None:
             raise CompileError(f"{path}: CTR {c['identifier']} has no statistics table")
         stride = data["hash_stride"]
-        expected_stride = 3 if ctr.ctr_type == "Borders" else 2
-        if stride != expected_stride:
+        if ctr.ctr_type in ("Counter", "FeatureFreq"):
+            expected = stride == 2
+        elif ctr.ctr_type == "BinarizedTargetMeanValue":
+            expected = stride == 3
+        else:
+            expected = stride >= 3 and ctr.target_border_idx < stride - 1
+        if not expected:
             raise CompileError(
-                f"{path}: CTR {ctr.ctr_type} with {stride - 1} target classes is not supported "
-                "(only binary target statistics)"
+                f"{path}: CTR {ctr.ctr_type} (target border {ctr.target_border_idx}) has a statistics table "
+                f"with {stride - 1} values per entry, which this compiler does not know how to read"
             )
-        if ctr.ctr_type == "Borders" and ctr.target_border_idx != 0:
-            raise CompileError(f"{path}: CTR target border index {ctr.target_border_idx} is not supported")
         hm = data["hash_map"]
         for i in range(0, len(hm), stride):
             key = int(hm[i])
             if key != EMPTY_BUCKET_KEY:
-                ctr.table[key] = [int(x) for x in hm[i + 1 : i + stride]]
+                ctr.table[key] = [float(x) for x in hm[i + 1 : i + stride]]
         ctr.counter_denominator = int(data.get("counter_denominator", 0))
         ctrs.append(ctr)
 
-    # A split's split_index counts all binary features: float borders, then CTR borders.
+    # A split's split_index counts all binary features: float borders, one-hot values, then CTR borders.
     index: list[tuple[str, int, float]] = []
     for f, raw in zip(float_features, info.get("float_features", []), strict=True):
-        index += [("float", f.index, _as_f32(b)) for b in raw["borders"]]
+        index += [("float", f.index, _as_f32(b)) for b in raw.get("borders", [])]
+    for cat, values in sorted(one_hot_values.items()):
+        index += [("onehot", cat, float(v)) for v in values]
     for i, ctr in enumerate(ctrs):
         index += [("ctr", i, b) for b in ctr.borders]
 
-    trees = []
-    for t in doc["oblivious_trees"]:
-        splits = []
-        for s in t["splits"]:
-            kind = s["split_type"]
-            if kind not in ("FloatFeature", "OnlineCtr"):
-                raise CompileError(f"{path}: split type {kind} is not supported")
+    def split_of(s: dict) -> Split:
+        kind = s["split_type"]
+        if kind == "FloatFeature":
+            split = Split("float", s["float_feature_index"], _as_f32(s["border"]))
+        elif kind == "OneHotFeature":
+            split = Split("onehot", s["cat_feature_index"], float(int(s["value"]) & 0xFFFFFFFF))
+        elif kind == "OnlineCtr":
+            k, feat, border = index[s["split_index"]] if 0 <= s["split_index"] < len(index) else ("", 0, 0.0)
+            split = Split("ctr", feat, border)
+            if k != "ctr" or border != _as_f32(s["border"]):
+                raise CompileError(f"{path}: split {s['split_index']} does not match the model's CTR borders")
+        else:
+            raise CompileError(
+                f"{path}: split type {kind} is not supported (only float, one-hot and CTR splits of "
+                "numeric and categorical features)"
+            )
+        if split.kind != "ctr" and (0 <= s.get("split_index", -1) < len(index)):
             k, feat, border = index[s["split_index"]]
-            if k != ("float" if kind == "FloatFeature" else "ctr") or not math.isclose(
-                border, _as_f32(s["border"]), rel_tol=0, abs_tol=0
-            ):
+            if (k, feat, border) != (split.kind, split.feature, split.border):
                 raise CompileError(f"{path}: split {s['split_index']} does not match the model's feature borders")
-            splits.append(Split(k, feat, border))
-        if len(t["leaf_values"]) != 2 ** len(splits):
-            raise CompileError(f"{path}: a tree has {len(t['leaf_values'])} leaves for {len(splits)} splits")
-        trees.append(Tree(splits, [float(v) for v in t["leaf_values"]]))
+        return split
 
     scale, biases = doc.get("scale_and_bias", [1, [0]])
-    if len(biases) != 1:
-        raise CompileError(f"{path}: {len(biases)} model dimensions; only one is supported")
+    biases = [float(b) for b in (biases if isinstance(biases, list) else [biases])]
+    dimension = len(biases)
+    if dimension > 1 and loss not in ("MultiClass", "MultiClassOneVsAll"):
+        raise CompileError(f"{path}: {dimension} model dimensions for loss {loss}; only multiclass has several")
+
+    trees: list[Tree] = []
+    node_trees: list[Node] = []
+    if symmetric:
+        for t in doc["oblivious_trees"]:
+            splits = [split_of(s) for s in t.get("splits") or []]
+            if len(t["leaf_values"]) != dimension * 2 ** len(splits):
+                raise CompileError(f"{path}: a tree has {len(t['leaf_values'])} leaf values for {len(splits)} splits")
+            trees.append(Tree(splits, [float(v) for v in t["leaf_values"]]))
+    else:
+
+        def node_of(d: dict, depth: int) -> Node:
+            if depth > 64:
+                raise CompileError(f"{path}: a tree is deeper than 64 levels")
+            if "split" not in d:
+                v = d.get("value")
+                values = [float(x) for x in (v if isinstance(v, list) else [v])]
+                if len(values) != dimension:
+                    raise CompileError(f"{path}: a leaf has {len(values)} values for {dimension} dimensions")
+                return Node(values=values)
+            return Node(split_of(d["split"]), node_of(d["left"], depth + 1), node_of(d["right"], depth + 1))
+
+        node_trees = [node_of(t, 0) for t in doc["trees"]]
+
     return CatBoostModel(
         path=path,
         loss=loss,
@@ -285,8 +393,14 @@ def parse(doc: dict, path: str = "<json>") -> CatBoostModel:
         ctrs=ctrs,
         trees=trees,
         scale=float(scale),
-        bias=float(biases[0]),
+        bias=biases[0],
         feature_names=names,
+        dimension=dimension,
+        biases=biases,
+        class_names=class_names,
+        symmetric=symmetric,
+        node_trees=node_trees,
+        one_hot_values=one_hot_values,
     )
 
 

@@ -26,11 +26,28 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-from .catboost_model import CatBoostModel, CompileError, Ctr, combination_hash
-from .cityhash import cat_feature_hash
+from .catboost_model import CatBoostModel, CompileError, Ctr
+from .cityhash import MASK, cat_feature_hash, combine_hash
 
 OPSET = 18
 ML_OPSET = 3
+# TreeEnsemble (ai.onnx.ml opset 5) node modes the compiler uses
+BRANCH_GT = 3
+BRANCH_EQ = 4
+
+
+# The comparison of a float or CTR value with a split border (CatBoost: value > border, float32).
+SPLIT_COMPARISON = "Greater"
+
+
+def oblivious_leaf(index: int, depth: int) -> int:
+    """Position of a symmetric tree's leaf in CatBoost's leaf array: bit d of the index is split d."""
+    return index
+
+
+def depth_weights(depth: int) -> np.ndarray:
+    """[1, depth] float32: the weight of split d's bit in a symmetric tree's leaf index (2^d)."""
+    return (2 ** np.arange(depth, dtype=np.float32)).reshape(1, depth)
 
 
 @dataclass
@@ -41,12 +58,20 @@ class CategoricalInput:
 
 
 class GraphBuilder:
-    def __init__(self, numeric: list[str], categorical: list[CategoricalInput], order: list[str]):
+    def __init__(
+        self,
+        numeric: list[str],
+        categorical: list[CategoricalInput],
+        order: list[str],
+        opset: int = OPSET,
+        ml_opset: int = ML_OPSET,
+    ):
         self.nodes: list[onnx.NodeProto] = []
         self.inits: list[onnx.TensorProto] = []
         self.order = order
         self.numeric = numeric
         self.categorical = {c.name: c for c in categorical}
+        self.opset, self.ml_opset = opset, ml_opset
         self._n = 0
         self._numeric_matrix()
         self._categorical_indices()
@@ -69,8 +94,9 @@ class GraphBuilder:
     # -- shared front end ----------------------------------------------------
     def _numeric_matrix(self) -> None:
         self.numeric_col = {n: i for i, n in enumerate(self.numeric)}
+        self.x_rows = self.node("Concat", list(self.numeric), "numeric", axis=1) if self.numeric else ""  # [N, F]
         # Features as rows ([features, N]): every selection below copies whole rows.
-        self.x = self.node("Transpose", [self.node("Concat", list(self.numeric), "numeric", axis=1)], "numeric_t")
+        self.x = self.node("Transpose", [self.x_rows], "numeric_t") if self.numeric else ""
 
     def _categorical_indices(self) -> None:
         self.cat_index: dict[str, str] = {}
@@ -93,7 +119,7 @@ class GraphBuilder:
         rows = self.const(f"{prefix}_rows", np.array(columns, dtype=np.int64))
         gathered = self.node("Gather", [self.x, rows], f"{prefix}_x", axis=0)
         thr = self.const(f"{prefix}_borders", np.array(borders, dtype=np.float32).reshape(-1, 1))
-        bits = self.node("Greater", [gathered, thr], f"{prefix}_gt")
+        bits = self.node(SPLIT_COMPARISON, [gathered, thr], f"{prefix}_gt")
         if any(nan_true):
             mask = self.const(f"{prefix}_nan_true", np.array(nan_true, dtype=bool).reshape(-1, 1))
             nan = self.node("And", [self.node("IsNaN", [gathered]), mask], f"{prefix}_nan")
@@ -103,6 +129,8 @@ class GraphBuilder:
     # -- one CatBoost model --------------------------------------------------
     def model_raw(self, model: CatBoostModel, prefix: str) -> str:
         """Adds the nodes computing the model's raw sum (float64, [N, 1]); returns its name."""
+        if not model.symmetric or model.dimension != 1 or any(s.kind == "onehot" for s in model.splits):
+            raise CompileError(f"{model.path}: the bit-matrix layout takes one-dimensional symmetric trees only")
         for f in model.float_features:
             if f.name not in self.numeric_col:
                 raise CompileError(f"{model.path}: float feature {f.name} is not a numeric input of the graph")
@@ -110,15 +138,30 @@ class GraphBuilder:
             if c.name not in self.categorical:
                 raise CompileError(f"{model.path}: categorical feature {c.name} is not a string input of the graph")
 
-        ctr_values = self._ctr_values(model, prefix) if model.ctrs else None
+        return self.oblivious_raw(model, prefix)
 
-        # Unique binary features used by the trees, in a fixed order.
-        float_splits = sorted({(s.feature, s.border) for t in model.trees for s in t.splits if s.kind == "float"})
-        ctr_splits = sorted({(s.feature, s.border) for t in model.trees for s in t.splits if s.kind == "ctr"})
-        position = {("float", f, b): i for i, (f, b) in enumerate(float_splits)}
-        position.update({("ctr", c, b): len(float_splits) + i for i, (c, b) in enumerate(ctr_splits)})
+    def oblivious_raw(self, model: CatBoostModel, prefix: str) -> str:
+        """Adds the nodes computing the raw values ([N, dimension], float64) of a model of symmetric trees.
 
+        Every distinct split of the model is evaluated once for all trees: float features and
+        CTR values against their borders (float32 `>`, NaN true only where the model says
+        AsTrue), one-hot splits as an index equality. Each tree's split bits are gathered
+        ([depth, trees, N]) and weighted by 2^d in one MatMul, which gives every tree's leaf
+        index; one Gather from a flat float64 leaf table and one ReduceSum over the trees
+        (float64) give the raw sum, as CatBoost adds its leaves in double precision.
+        """
+        self._check_inputs(model)
+        if not model.symmetric:
+            raise CompileError(f"{model.path}: the split-bit layout takes symmetric trees only")
+        K = model.dimension
+        # Distinct splits in the order of the bit rows below: float, CTR, one-hot.
+        kinds = {"float": 0, "ctr": 1, "onehot": 2}
+        splits = sorted(
+            {(s.kind, s.feature, s.border) for t in model.trees for s in t.splits}, key=lambda s: (kinds[s[0]], s)
+        )
+        position = {s: i for i, s in enumerate(splits)}
         parts = []
+        float_splits = [(f, b) for kind, f, b in splits if kind == "float"]
         if float_splits:
             ff = model.float_features
             parts.append(
@@ -129,14 +172,35 @@ class GraphBuilder:
                     f"{prefix}_split",
                 )
             )
+        ctr_splits = [(c, b) for kind, c, b in splits if kind == "ctr"]
         if ctr_splits:
-            assert ctr_values is not None
+            ctr_values = self._ctr_values(model, prefix)  # [ctrs, N] float32
             rows = self.const(f"{prefix}_ctr_rows", np.array([c for c, _ in ctr_splits], dtype=np.int64))
             gathered = self.node("Gather", [ctr_values, rows], f"{prefix}_ctr_x", axis=0)
             thr = np.array([b for _, b in ctr_splits], dtype=np.float32).reshape(-1, 1)
-            parts.append(self.node("Greater", [gathered, self.const(f"{prefix}_ctr_borders", thr)], f"{prefix}_ctr_gt"))
-        # One extra always-false row pads trees shallower than the deepest one.
-        n = self.node("Shape", [self.x], f"{prefix}_n", start=1, end=2)
+            parts.append(
+                self.node(SPLIT_COMPARISON, [gathered, self.const(f"{prefix}_ctr_borders", thr)], f"{prefix}_ctr_gt")
+            )
+        onehot_splits = [(c, b) for kind, c, b in splits if kind == "onehot"]
+        if onehot_splits:
+            feats = sorted({c for c, _ in onehot_splits})
+            names = [model.cat_features[c].name for c in feats]
+            idx = (
+                self.node("Concat", [self.cat_index[n] for n in names], f"{prefix}_onehot_idx", axis=1)
+                if len(names) > 1
+                else self.cat_index[names[0]]
+            )
+            idx_t = self.node("Transpose", [idx], f"{prefix}_onehot_idx_t")  # [features, N]
+            rows = self.const(f"{prefix}_onehot_rows", np.array([feats.index(c) for c, _ in onehot_splits], np.int64))
+            gathered = self.node("Gather", [idx_t, rows], f"{prefix}_onehot_x", axis=0)
+            wanted = []
+            for c, value in onehot_splits:
+                hashes = [cat_feature_hash(v) for v in self.categorical[model.cat_features[c].name].vocabulary]
+                wanted.append(hashes.index(int(value)) if int(value) in hashes else -1)  # -1: never matches
+            k = self.const(f"{prefix}_onehot_k", np.array(wanted, dtype=np.int64).reshape(-1, 1))
+            parts.append(self.node("Equal", [gathered, k], f"{prefix}_onehot_eq"))
+        # One always-false row pads trees shallower than the deepest one (and trees without splits).
+        n = self.node("Shape", [self.order[0]], f"{prefix}_n", start=0, end=1)
         pad_shape = self.node(
             "Concat", [self.const(f"{prefix}_one", np.array([1], dtype=np.int64)), n], f"{prefix}_pad_shape", axis=0
         )
@@ -145,52 +209,246 @@ class GraphBuilder:
                 "Expand", [self.const(f"{prefix}_pad", np.zeros((1, 1), dtype=bool)), pad_shape], f"{prefix}_padding"
             )
         )
-        bits = self.node("Concat", parts, f"{prefix}_bits", axis=0)  # [splits + 1, N]
-        bits_t = self.node("Cast", [bits], f"{prefix}_bits_f", to=TensorProto.FLOAT)
+        bits = self.node("Concat", parts, f"{prefix}_bits", axis=0) if len(parts) > 1 else parts[0]
 
-        # Leaf index of tree t = sum over depth d of bit(split[t][d]) * 2^d.
-        depth = max(len(t.splits) for t in model.trees)
-        pad = len(position)
-        split_rows = np.full((len(model.trees), depth), pad, dtype=np.int64)
-        offsets = np.zeros((len(model.trees), 1), dtype=np.float32)
-        leaves: list[float] = []
-        for t, tree in enumerate(model.trees):
+        trees = model.trees
+        depth = max(1, max(len(t.splits) for t in trees))
+        if depth > 16:
+            raise CompileError(f"{model.path}: trees of depth {depth}; CatBoost trains depth 16 at most")
+        split_rows = np.full((depth, len(trees)), len(splits), dtype=np.int64)
+        offsets = np.zeros((len(trees), 1), dtype=np.int32)
+        table: list[list[float]] = []
+        for t, tree in enumerate(trees):
+            d_t = len(tree.splits)
             for d, s in enumerate(tree.splits):
-                split_rows[t, d] = position[(s.kind, s.feature, s.border)]
-            offsets[t, 0] = len(leaves)
-            leaves += tree.leaf_values
-        if len(leaves) >= 2**24:
-            raise CompileError(f"{model.path}: {len(leaves)} leaves; too many to index exactly in float32")
+                split_rows[d, t] = position[(s.kind, s.feature, s.border)]
+            offsets[t, 0] = len(table)
+            for i in range(1 << d_t):
+                leaf = oblivious_leaf(i, d_t)
+                table.append(tree.leaf_values[leaf * K : (leaf + 1) * K])
+        if len(table) >= 2**31:
+            raise CompileError(f"{model.path}: {len(table)} leaves; too many to index")
+        bits_f = self.node("Cast", [bits], f"{prefix}_bits_f", to=TensorProto.FLOAT)  # [splits + 1, N]
         tree_bits = self.node(
-            "Gather", [bits_t, self.const(f"{prefix}_split_rows", split_rows.T.copy())], f"{prefix}_tree_bits", axis=0
-        )  # [depth, trees, N]: the sum over depth then adds whole [trees, N] blocks
-        # sum over depth of bit * 2^depth as one [1, depth] x [depth, trees * N] product
+            "Gather", [bits_f, self.const(f"{prefix}_split_rows", split_rows)], f"{prefix}_tree_bits", axis=0
+        )  # [depth, trees, N]: each gathered row is one split's bits for all records (one copy)
         flat = self.node(
             "Reshape",
             [tree_bits, self.const(f"{prefix}_flat", np.array([depth, -1], dtype=np.int64))],
             f"{prefix}_flat_bits",
         )
-        powers = (2 ** np.arange(depth, dtype=np.float32)).reshape(1, depth)
-        leaf_f = self.node("MatMul", [self.const(f"{prefix}_powers", powers), flat], f"{prefix}_leaf_flat")
+        leaf_f = self.node(
+            "MatMul", [self.const(f"{prefix}_powers", depth_weights(depth)), flat], f"{prefix}_leaf_flat"
+        )  # [1, trees * N]: bit d weighs 2^d; integers below 2^16, exact in float32
         leaf_f = self.node(
             "Reshape",
-            [leaf_f, self.const(f"{prefix}_per_tree", np.array([len(model.trees), -1], dtype=np.int64))],
+            [leaf_f, self.const(f"{prefix}_per_tree", np.array([len(trees), -1], dtype=np.int64))],
             f"{prefix}_leaf_f",
         )  # [trees, N]
-        leaf_f = self.node("Add", [leaf_f, self.const(f"{prefix}_tree_offsets", offsets)], f"{prefix}_leaf_global")
-        leaf = self.node("Cast", [leaf_f], f"{prefix}_leaf", to=TensorProto.INT64)
+        leaf = self.node("Cast", [leaf_f], f"{prefix}_leaf_local", to=TensorProto.INT32)
+        leaf = self.node("Add", [leaf, self.const(f"{prefix}_tree_offsets", offsets)], f"{prefix}_leaf")
         values = self.node(
-            "Gather", [self.const(f"{prefix}_leaf_values", np.array(leaves, dtype=np.float64)), leaf], f"{prefix}_vals"
-        )  # [trees, N]
-        total = self.node(
-            "ReduceSum", [values, self.const(f"{prefix}_tree_axis", np.array([0], dtype=np.int64))], f"{prefix}_sum"
-        )  # [1, N]
-        total = self.node("Transpose", [total], f"{prefix}_sum_t")  # [N, 1]
+            "Gather",
+            [self.const(f"{prefix}_leaf_values", np.array(table, dtype=np.float64).reshape(-1, K)), leaf],
+            f"{prefix}_vals",
+            axis=0,
+        )  # [trees, N, K]
+        raw = self.node(
+            "ReduceSum",
+            [values, self.const(f"{prefix}_tree_axis", np.array([0], dtype=np.int64))],
+            f"{prefix}_sum",
+            keepdims=0,
+        )  # [N, K] float64
         if model.scale != 1.0:
-            total = self.node("Mul", [total, self.const(f"{prefix}_scale", np.array(model.scale))], f"{prefix}_scaled")
-        if model.bias != 0.0:
-            total = self.node("Add", [total, self.const(f"{prefix}_bias", np.array(model.bias))], f"{prefix}_raw")
-        return total
+            raw = self.node("Mul", [raw, self.const(f"{prefix}_scale", np.array(model.scale))], f"{prefix}_scaled")
+        if any(b != 0.0 for b in model.biases):
+            raw = self.node(
+                "Add", [raw, self.const(f"{prefix}_bias", np.array([model.biases], dtype=np.float64))], f"{prefix}_raw"
+            )
+        return raw
+
+    def ensemble_raw(self, model: CatBoostModel, prefix: str) -> str:
+        """Adds a TreeEnsemble (ai.onnx.ml opset 5, float64) computing the model's raw values ([N, dimension]).
+
+        Its input matrix holds, per record, the numeric features, the CTR values (float32,
+        widened exactly) and the vocabulary index of every one-hot encoded feature; every
+        split is one comparison in float64 of values that are float32 numbers, which is
+        exactly CatBoost's float32 comparison, and the leaves are summed in float64.
+        """
+        self._check_inputs(model)
+        columns: list[str] = []
+        ncols = 0
+        col_of: dict[tuple[str, int], int] = {}
+        if self.numeric:
+            columns.append(self.node("Cast", [self.x_rows], f"{prefix}_x64", to=TensorProto.DOUBLE))
+            ff = model.float_features
+            col_of.update({("float", f.index): self.numeric_col[f.name] for f in ff})
+            ncols = len(self.numeric)
+        used_ctrs = sorted({s.feature for s in model.splits if s.kind == "ctr"})
+        if used_ctrs:
+            ctr_values = self._ctr_values(model, prefix)  # [ctrs, N] float32
+            rows = self.const(f"{prefix}_used_ctrs", np.array(used_ctrs, dtype=np.int64))
+            picked = self.node("Gather", [ctr_values, rows], f"{prefix}_ctr_used", axis=0)
+            columns.append(
+                self.node(
+                    "Cast",
+                    [self.node("Transpose", [picked], f"{prefix}_ctr_t")],
+                    f"{prefix}_ctr64",
+                    to=TensorProto.DOUBLE,
+                )
+            )
+            col_of.update({("ctr", c): ncols + i for i, c in enumerate(used_ctrs)})
+            ncols += len(used_ctrs)
+        onehot = sorted({s.feature for s in model.splits if s.kind == "onehot"})
+        vocab_hash = {
+            c.index: [cat_feature_hash(v) for v in self.categorical[c.name].vocabulary] for c in model.cat_features
+        }
+        for c in onehot:
+            name = model.cat_features[c].name
+            columns.append(self.node("Cast", [self.cat_index[name]], f"{prefix}_onehot64", to=TensorProto.DOUBLE))
+            col_of[("onehot", c)] = ncols
+            ncols += 1
+        if not columns:  # a model without splits still needs an input of the right length
+            columns.append(
+                self.node(
+                    "Cast",
+                    [self.cat_index[self.order[0]]] if self.order[0] in self.cat_index else [self.x_rows],
+                    f"{prefix}_any64",
+                    to=TensorProto.DOUBLE,
+                )
+            )
+            ncols = 1
+        x = self.node("Concat", columns, f"{prefix}_features", axis=1) if len(columns) > 1 else columns[0]
+
+        nan_true = {f.index: f.nan_as_true for f in model.float_features}
+        featureids: list[int] = []
+        modes: list[int] = []
+        splits: list[float] = []
+        true_ids: list[int] = []
+        true_leaf: list[int] = []
+        false_ids: list[int] = []
+        false_leaf: list[int] = []
+        missing_true: list[int] = []
+        roots: list[int] = []
+        leaf_target: list[int] = []
+        leaf_weight: list[float] = []
+
+        def add_node(split) -> int:
+            i = len(featureids)
+            if split is None:  # a tree without splits: one always-false test leading to its only leaf
+                featureids.append(0)
+                modes.append(BRANCH_EQ)
+                splits.append(float("nan"))
+                missing_true.append(0)
+            elif split.kind == "onehot":
+                hashes = vocab_hash[split.feature]
+                featureids.append(col_of[("onehot", split.feature)])
+                modes.append(BRANCH_EQ)
+                splits.append(float(hashes.index(int(split.border))) if int(split.border) in hashes else -1.0)
+                missing_true.append(0)
+            else:
+                featureids.append(col_of[(split.kind, split.feature)])
+                modes.append(BRANCH_GT)
+                splits.append(float(split.border))
+                missing_true.append(int(split.kind == "float" and nan_true[split.feature]))
+            true_ids.append(0)
+            true_leaf.append(0)
+            false_ids.append(0)
+            false_leaf.append(0)
+            return i
+
+        def add_leaf(value: float, target: int) -> int:
+            leaf_target.append(target)
+            leaf_weight.append(value)
+            return len(leaf_weight) - 1
+
+        def link(node: int, branch: bool, child: int, is_leaf: bool) -> None:
+            (true_ids if branch else false_ids)[node] = child
+            (true_leaf if branch else false_leaf)[node] = int(is_leaf)
+
+        K = model.dimension
+
+        def single_leaf(value: float, k: int) -> int:
+            node = add_node(None)
+            leaf = add_leaf(value, k)
+            link(node, True, leaf, True)
+            link(node, False, leaf, True)
+            return node
+
+        def oblivious(tree, d: int, index: int, k: int) -> tuple[int, bool]:
+            if d == len(tree.splits):
+                return add_leaf(tree.leaf_values[oblivious_leaf(index, d) * K + k], k), True
+            node = add_node(tree.splits[d])
+            for bit in (0, 1):
+                child, is_leaf = oblivious(tree, d + 1, index | (bit << d), k)
+                link(node, bool(bit), child, is_leaf)
+            return node, False
+
+        def walk(n, k: int) -> tuple[int, bool]:
+            if n.split is None:
+                return add_leaf(n.values[k], k), True
+            node = add_node(n.split)
+            for branch, child_node in ((False, n.left), (True, n.right)):
+                child, is_leaf = walk(child_node, k)
+                link(node, branch, child, is_leaf)
+            return node, False
+
+        # Trees without a split add a constant, added after the ensemble (a node whose two
+        # branches share one leaf is miscounted by onnxruntime for some multi-target ensembles).
+        constant = np.zeros(K, dtype=np.float64)
+        for k in range(K):
+            if model.symmetric:
+                for tree in model.trees:
+                    if tree.splits:
+                        roots.append(oblivious(tree, 0, 0, k)[0])
+                    else:
+                        constant[k] += tree.leaf_values[k]
+            else:
+                for tree in model.node_trees:
+                    if tree.split is not None:
+                        roots.append(walk(tree, k)[0])
+                    else:
+                        constant[k] += tree.values[k]
+        if not roots:
+            roots.append(single_leaf(0.0, 0))
+
+        raw = self.node(
+            "TreeEnsemble",
+            [x],
+            f"{prefix}_trees",
+            domain="ai.onnx.ml",
+            n_targets=K,
+            aggregate_function=1,  # SUM
+            post_transform=0,
+            tree_roots=roots,
+            nodes_featureids=featureids,
+            nodes_modes=numpy_helper.from_array(np.array(modes, dtype=np.uint8)),
+            nodes_splits=numpy_helper.from_array(np.array(splits, dtype=np.float64)),
+            nodes_truenodeids=true_ids,
+            nodes_trueleafs=true_leaf,
+            nodes_falsenodeids=false_ids,
+            nodes_falseleafs=false_leaf,
+            nodes_missing_value_tracks_true=missing_true,
+            leaf_targetids=leaf_target,
+            leaf_weights=numpy_helper.from_array(np.array(leaf_weight, dtype=np.float64)),
+        )  # [N, K] float64
+        if constant.any():
+            raw = self.node("Add", [raw, self.const(f"{prefix}_constant_trees", constant.reshape(1, K))], f"{prefix}_c")
+        if model.scale != 1.0:
+            raw = self.node("Mul", [raw, self.const(f"{prefix}_scale", np.array(model.scale))], f"{prefix}_scaled")
+        if any(b != 0.0 for b in model.biases):
+            raw = self.node(
+                "Add", [raw, self.const(f"{prefix}_bias", np.array([model.biases], dtype=np.float64))], f"{prefix}_raw"
+            )
+        return raw
+
+    def _check_inputs(self, model: CatBoostModel) -> None:
+        for f in model.float_features:
+            if f.name not in self.numeric_col:
+                raise CompileError(f"{model.path}: float feature {f.name} is not a numeric input of the graph")
+        for c in model.cat_features:
+            if c.name not in self.categorical:
+                raise CompileError(f"{model.path}: categorical feature {c.name} is not a string input of the graph")
 
     def prediction(self, model: CatBoostModel, raw: str, prefix: str) -> str:
         """The model's prediction as catboost's predict()/predict_proba()[:, 1] returns it (float64)."""
@@ -198,6 +456,8 @@ class GraphBuilder:
             return self.node("Exp", [raw], f"{prefix}_exp")
         if model.transform == "sigmoid":
             return self.node("Sigmoid", [raw], f"{prefix}_sigmoid")
+        if model.transform == "softmax":
+            return self.node("Softmax", [raw], f"{prefix}_softmax", axis=1)
         return raw
 
     def _ctr_values(self, model: CatBoostModel, prefix: str) -> str:
@@ -206,11 +466,13 @@ class GraphBuilder:
         vocab = {c.index: self.categorical[c.name].vocabulary for c in cats}
         vocab_hash = {i: [cat_feature_hash(v) for v in vs] for i, vs in vocab.items()}
         float_elems = sorted({(e.feature, e.border) for c in model.ctrs for e in c.elements if e.kind == "float"})
-        bit_col = {fe: i for i, fe in enumerate(float_elems)}
+        onehot_elems = sorted({(e.feature, e.border) for c in model.ctrs for e in c.elements if e.kind == "onehot"})
+        bit_col = {("float", *fe): i for i, fe in enumerate(float_elems)}
+        bit_col.update({("onehot", *oe): len(float_elems) + i for i, oe in enumerate(onehot_elems)})
 
-        # Per CTR: key = offset + sum(digit * place), digits are category indices and float bits.
+        # Per CTR: key = offset + sum(digit * place), digits are category indices and float/one-hot bits.
         cat_place = np.zeros((len(cats), len(model.ctrs)), dtype=np.int64)
-        bit_place = np.zeros((len(float_elems), len(model.ctrs)), dtype=np.int64)
+        bit_place = np.zeros((len(bit_col), len(model.ctrs)), dtype=np.int64)
         offsets = np.zeros(len(model.ctrs), dtype=np.int64)
         keys: list[int] = []
         values: list[float] = []
@@ -222,7 +484,7 @@ class GraphBuilder:
                 if e.kind == "cat":
                     cat_place[e.feature, j] += p
                 else:
-                    bit_place[bit_col[(e.feature, e.border)], j] += p
+                    bit_place[bit_col[(e.kind, e.feature, e.border)], j] += p
             offsets[j] = base
             size = int(np.prod(radices, dtype=np.int64))
             if size > 5_000_000:
@@ -232,8 +494,13 @@ class GraphBuilder:
                 values.append(float(self._ctr_case(ctr, digits, vocab_hash)))
             base += size
 
+        # Keys in [ctrs, N] layout: place^T [ctrs, digits] x digits [digits, N]. A float32 (or, for
+        # very large tables, float64) MatMul: every key is an integer below 2^24 (2^53), so exact.
+        dtype, np_dtype = (TensorProto.FLOAT, np.float32) if base < 2**24 else (TensorProto.DOUBLE, np.float64)
         cat_idx = self.node("Concat", [self.cat_index[c.name] for c in cats], f"{prefix}_cat_idx", axis=1)
-        key = self.node("MatMul", [cat_idx, self.const(f"{prefix}_cat_place", cat_place)], f"{prefix}_cat_key")
+        cat_idx_t = self.node("Transpose", [cat_idx], f"{prefix}_cat_idx_t")  # [cats, N] int64
+        digits = [self.node("Cast", [cat_idx_t], f"{prefix}_cat_digits", to=dtype)]
+        places = [cat_place]
         if float_elems:
             ff = model.float_features
             bits = self.float_bits(
@@ -241,16 +508,27 @@ class GraphBuilder:
                 [b for _, b in float_elems],
                 [ff[f].nan_as_true for f, _ in float_elems],
                 f"{prefix}_ctr_elem",
-            )
-            bits_i = self.node(
-                "Transpose",
-                [self.node("Cast", [bits], f"{prefix}_ctr_bits", to=TensorProto.INT64)],
-                f"{prefix}_ctr_bits_t",
-            )
-            bit_key = self.node("MatMul", [bits_i, self.const(f"{prefix}_bit_place", bit_place)], f"{prefix}_bit_key")
-            key = self.node("Add", [key, bit_key], f"{prefix}_key_sum")
-        key = self.node("Add", [key, self.const(f"{prefix}_ctr_offsets", offsets)], f"{prefix}_ctr_key")
-        key = self.node("Transpose", [key], f"{prefix}_ctr_key_t")  # [ctrs, N]
+            )  # [float elements, N]
+            digits.append(self.node("Cast", [bits], f"{prefix}_ctr_bits", to=dtype))
+        if onehot_elems:
+            rows = self.const(f"{prefix}_ctr_onehot_rows", np.array([f for f, _ in onehot_elems], dtype=np.int64))
+            wanted = [vocab_hash[f].index(int(v)) if int(v) in vocab_hash[f] else -1 for f, v in onehot_elems]
+            eq = self.node(
+                "Equal",
+                [
+                    self.node("Gather", [cat_idx_t, rows], f"{prefix}_ctr_onehot_x", axis=0),
+                    self.const(f"{prefix}_ctr_onehot_k", np.array(wanted, dtype=np.int64).reshape(-1, 1)),
+                ],
+                f"{prefix}_ctr_onehot",
+            )  # [one-hot elements, N]
+            digits.append(self.node("Cast", [eq], f"{prefix}_ctr_onehot_bits", to=dtype))
+        if float_elems or onehot_elems:
+            places.append(bit_place)
+        all_digits = self.node("Concat", digits, f"{prefix}_ctr_digits", axis=0) if len(digits) > 1 else digits[0]
+        place_t = np.concatenate(places, axis=0).T.astype(np_dtype)  # [ctrs, digits]
+        key = self.node("MatMul", [self.const(f"{prefix}_ctr_place", place_t), all_digits], f"{prefix}_ctr_key_f")
+        key = self.node("Add", [key, self.const(f"{prefix}_ctr_offsets", offsets.astype(np_dtype).reshape(-1, 1))])
+        key = self.node("Cast", [key], f"{prefix}_ctr_key", to=TensorProto.INT64)  # [ctrs, N]
         return self.node(
             "LabelEncoder",
             [key],
@@ -263,36 +541,38 @@ class GraphBuilder:
 
     @staticmethod
     def _ctr_case(ctr: Ctr, digits: tuple[int, ...], vocab_hash: dict[int, list[int]]) -> np.float32:
-        cat_hashes: dict[int, int] = {}
-        float_bits: dict[tuple[int, float], bool] = {}
+        h = 0
         for e, d in zip(ctr.elements, digits, strict=True):
             if e.kind == "cat":
                 if d == len(vocab_hash[e.feature]):  # a value never seen in training
                     return ctr.value(None)
-                cat_hashes[e.feature] = vocab_hash[e.feature][d]
-            else:
-                float_bits[(e.feature, e.border)] = bool(d)
-        return ctr.value(ctr.table.get(combination_hash(ctr, cat_hashes, float_bits)))
+                v = vocab_hash[e.feature][d]
+                h = combine_hash(h, v if v < 2**31 else (v - 2**32) & MASK)  # int32 sign extension
+            else:  # float and one-hot elements: the digit is the bit
+                h = combine_hash(h, d)
+        return ctr.value(ctr.table.get(h))
 
     # -- assembly ------------------------------------------------------------
     def output(self, value: str, name: str) -> None:
         self.nodes.append(helper.make_node("Cast", [value], [name], name=f"{name}_out", to=TensorProto.FLOAT))
 
-    def build(self, graph_name: str, outputs: list[str], metadata: dict[str, str]) -> onnx.ModelProto:
+    def build(
+        self, graph_name: str, outputs: list[str], metadata: dict[str, str], widths: dict[str, int] | None = None
+    ) -> onnx.ModelProto:
         inputs = [
             helper.make_tensor_value_info(
                 n, TensorProto.STRING if n in self.categorical else TensorProto.FLOAT, ["N", 1]
             )
             for n in self.order
         ]
-        outs = [helper.make_tensor_value_info(o, TensorProto.FLOAT, ["N", 1]) for o in outputs]
+        outs = [helper.make_tensor_value_info(o, TensorProto.FLOAT, ["N", (widths or {}).get(o, 1)]) for o in outputs]
         graph = helper.make_graph(self.nodes, graph_name, inputs, outs, self.inits)
         model = helper.make_model(
             graph,
-            opset_imports=[helper.make_opsetid("", OPSET), helper.make_opsetid("ai.onnx.ml", ML_OPSET)],
+            opset_imports=[helper.make_opsetid("", self.opset), helper.make_opsetid("ai.onnx.ml", self.ml_opset)],
             producer_name="fnol-model-compiler",
         )
-        model.ir_version = 8
+        model.ir_version = 8 if self.opset <= 18 else 10
         for k, v in metadata.items():
             model.metadata_props.append(onnx.StringStringEntryProto(key=k, value=v))
         onnx.checker.check_model(model, full_check=True)

@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 from catboost import CatBoostClassifier, CatBoostRegressor
 
-from fnol_model import catboost_model
+from fnol_model import catboost_model, generic
 from fnol_model.catboost_model import CompileError
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -46,13 +46,13 @@ def test_missing_file(tmp_path):
         catboost_model.load(tmp_path / "absent.cbm")
 
 
-def test_multiclass_is_refused(tmp_path):
+def test_multi_target_regressor_is_refused(tmp_path):
     df = _small_frame()
-    y = np.arange(len(df)) % 3
-    m = CatBoostClassifier(iterations=5, loss_function="MultiClass", verbose=False, allow_writing_files=False)
+    y = np.stack([df["x"].to_numpy(), -df["x"].to_numpy()], axis=1)
+    m = CatBoostRegressor(iterations=5, loss_function="MultiRMSE", verbose=False, allow_writing_files=False)
     m.fit(df, y, cat_features=["c"])
     m.save_model(str(tmp_path / "multi.cbm"))
-    with pytest.raises(CompileError, match="(?i)multi"):
+    with pytest.raises(CompileError, match="loss MultiRMSE makes a multi-target regressor"):
         catboost_model.load(tmp_path / "multi.cbm")
 
 
@@ -83,14 +83,24 @@ def test_unsupported_loss_is_refused(sources):
         catboost_model.parse(broken, "attritional")
 
 
-def test_one_hot_features_are_refused(tmp_path):
+def test_categorical_model_without_data_is_refused(tmp_path):
     df = _small_frame()
-    y = df["x"] * 2
     m = CatBoostRegressor(iterations=20, one_hot_max_size=10, verbose=False, allow_writing_files=False)
-    m.fit(df, y, cat_features=["c"])
+    m.fit(df, df["x"] * 2, cat_features=["c"])
     m.save_model(str(tmp_path / "onehot.cbm"))
-    with pytest.raises(CompileError, match="one-hot"):
-        catboost_model.load(tmp_path / "onehot.cbm")
+    with pytest.raises(CompileError, match="keeps only hashes of their values, so pass the training data"):
+        generic.compile_model(tmp_path / "onehot.cbm", None, name="m", version="1.0.0")
+
+
+def test_data_without_a_category_the_model_saw_is_refused(tmp_path):
+    df = _small_frame()
+    for one_hot, what in ((10, "one-hot encoded value"), (1, "combination")):
+        m = CatBoostRegressor(iterations=20, one_hot_max_size=one_hot, verbose=False, allow_writing_files=False)
+        m.fit(df, df["x"] * 2 + (df["c"] == "a"), cat_features=["c"])
+        m.save_model(str(tmp_path / "m.cbm"))
+        partial = df[df["c"] != "d"]
+        with pytest.raises(CompileError, match=f"{what}.* of .*c.* not in"):
+            generic.compile_model(tmp_path / "m.cbm", partial, name="m", version="1.0.0")
 
 
 def test_incomplete_vocabulary_is_refused(sources, compiled):
@@ -114,3 +124,20 @@ def test_cli_exits_non_zero_with_a_message(tmp_path, sources):
     assert proc.returncode == 2
     assert "error:" in proc.stderr and "not a CatBoost model" in proc.stderr
     assert not (tmp_path / "out").exists(), "nothing is written when compilation fails"
+
+
+def test_compile_cli_exits_non_zero_and_writes_nothing(tmp_path):
+    df = _small_frame()
+    m = CatBoostRegressor(iterations=5, verbose=False, allow_writing_files=False)
+    m.fit(df, df["x"], cat_features=["c"])
+    m.save_model(str(tmp_path / "m.cbm"))
+    proc = subprocess.run(
+        [sys.executable, "-m", "fnol_model", "compile", str(tmp_path / "m.cbm"), "--out", str(tmp_path / "m.onnx")],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env={"PYTHONPATH": str(ROOT / "model")},
+    )
+    assert proc.returncode == 2
+    assert "error:" in proc.stderr and "--data" in proc.stderr
+    assert not (tmp_path / "m.onnx").exists()
