@@ -105,6 +105,17 @@ def generated(out: Path, csv: Path) -> dict[str, tuple[Path, pd.DataFrame]]:
         # trained once, compiled on every run: the graph measured is the current compiler's
         generic.compile_file(cbm, onnx_path, data_csv, name, "1.0.0")
         source = generic.catboost_model.load(cbm)
+        if (
+            source.symmetric
+        ):  # the previous layout of symmetric trees, measured beside the current one
+            generic.compile_file(
+                cbm,
+                out / f"{name}.tree-ensemble.onnx",
+                data_csv,
+                name,
+                "1.0.0",
+                tree_ensemble=True,
+            )
         models[name] = (cbm, generic.read_data(data_csv, source))
     return models
 
