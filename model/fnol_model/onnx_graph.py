@@ -12,9 +12,12 @@ The layout of the graph (see docs/adr/0001-compile-catboost-to-onnx.md):
    LabelEncoder maps every possible key to the CTR value CatBoost computes for it
    (found in its statistics table, or the prior when not found). The values are
    computed here in float32 exactly as CatBoost computes them.
-4. All split bits of a model are concatenated; one MatMul with powers of two gives
-   each tree's leaf index, a Gather picks the leaf values (float64) and a
-   ReduceSum adds them, as CatBoost does in double precision.
+4. Symmetric trees (oblivious_raw; the FNOL recipe and every symmetric generic
+   model): all distinct split bits of a model are computed once; one MatMul with
+   powers of two gives each tree's leaf index, a Gather picks the leaf values
+   (float64) and a ReduceSum adds them, as CatBoost does in double precision.
+   Depthwise and Lossguide trees: one float64 TreeEnsemble (ensemble_raw).
+   Why: docs/adr/0005-tree-ensemble-graph.md.
 """
 
 from __future__ import annotations
