@@ -2,10 +2,11 @@
 // CatBoost's own predict (Python, every core) on the same rows, both measured in this run.
 // Models: the FNOL recipe (two CatBoost models and a constant in one graph), a regressor
 // trained with CatBoost's defaults on the FNOL CSV and two generated models, the last three
-// compiled with the generic command (npm run model:compile).
+// compiled with the generic command (npm run model:compile). For symmetric generic models the
+// same model compiled as one TreeEnsemble (the layout before split bits) is measured too.
 //   npm run bench:model [-- --seconds 2]
 import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import * as ort from 'onnxruntime-node';
 
@@ -24,12 +25,23 @@ function modelPath(name: string): string {
     : path.join(OUT, `${name}.onnx`);
 }
 
-async function measureOnnx(name: string, threads: number, batch: number): Promise<number> {
+// The same model with its symmetric trees as one TreeEnsemble (the previous layout), when built.
+function treeEnsemblePath(name: string): string | undefined {
+  const file = path.join(OUT, `${name}.tree-ensemble.onnx`);
+  return existsSync(file) ? file : undefined;
+}
+
+async function measureOnnx(
+  name: string,
+  threads: number,
+  batch: number,
+  file = modelPath(name),
+): Promise<number> {
   const rows = JSON.parse(readFileSync(path.join(OUT, `${name}.rows.json`), 'utf8')) as Record<
     string,
     (number | string | null)[]
   >;
-  const session = await ort.InferenceSession.create(modelPath(name), {
+  const session = await ort.InferenceSession.create(file, {
     intraOpNumThreads: threads,
     interOpNumThreads: 1,
     executionMode: 'sequential',
@@ -77,17 +89,19 @@ async function main(): Promise<void> {
   const fmt = (n: number, d = 0) =>
     n.toLocaleString('en-US', { maximumFractionDigits: d, minimumFractionDigits: d });
   console.log(
-    '\n| model | batch | catboost predict (records/s) | onnxruntime-node 1 thread | 2 threads | speed-up (2 threads) |',
+    '\n| model | batch | catboost predict (records/s) | TreeEnsemble graph, 2 threads | onnxruntime-node 1 thread | 2 threads | speed-up 1 thread | 2 threads |',
   );
-  console.log('| --- | ---: | ---: | ---: | ---: | ---: |');
+  console.log('| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
   for (const [name, byBatch] of Object.entries(base)) {
     console.error(`measuring onnxruntime-node on ${name}...`);
     for (const batch of BATCHES) {
       const cb = byBatch[String(batch)]!.records_per_s;
+      const previous = treeEnsemblePath(name);
+      const ensemble = previous ? fmt(await measureOnnx(name, 2, batch, previous)) : '-';
       const one = await measureOnnx(name, 1, batch);
       const two = await measureOnnx(name, 2, batch);
       console.log(
-        `| ${name} | ${fmt(batch)} | ${fmt(cb)} | ${fmt(one)} | ${fmt(two)} | ${fmt(two / cb, 1)}x |`,
+        `| ${name} | ${fmt(batch)} | ${fmt(cb)} | ${ensemble} | ${fmt(one)} | ${fmt(two)} | ${fmt(one / cb, 1)}x | ${fmt(two / cb, 1)}x |`,
       );
     }
   }

@@ -141,7 +141,9 @@ def compile_model(
     name: str,
     version: str,
     data_hint: str = "the data",
+    tree_ensemble: bool = False,
 ) -> Compiled:
+    """`tree_ensemble` compiles symmetric trees as TreeEnsemble too (the slower layout, for comparisons)."""
     model = catboost_model.load(cbm)
     if model.cat_features and data is None:
         raise CompileError(
@@ -161,11 +163,8 @@ def compile_model(
         ml_opset=ML_OPSET,
     )
     # Symmetric trees: split bits shared by all trees and one leaf lookup per tree; others: TreeEnsemble
-    raw = (
-        builder.oblivious_raw(model, "model")
-        if model.symmetric and model.trees
-        else builder.ensemble_raw(model, "model")
-    )
+    split_bits = model.symmetric and model.trees and not tree_ensemble
+    raw = builder.oblivious_raw(model, "model") if split_bits else builder.ensemble_raw(model, "model")
     out = output_name(model)
     builder.output(builder.prediction(model, raw, "model"), out)
 
@@ -354,7 +353,13 @@ def self_test(compiled: Compiled, reference: Reference, df: pd.DataFrame) -> Non
 
 
 def compile_file(
-    cbm: Path, out: Path, data: Path | None, name: str | None, version: str, progress=lambda _m: None
+    cbm: Path,
+    out: Path,
+    data: Path | None,
+    name: str | None,
+    version: str,
+    progress=lambda _m: None,
+    tree_ensemble: bool = False,
 ) -> dict[str, Parity]:
     from .compiler import sha256_file
 
@@ -362,7 +367,12 @@ def compile_file(
     df = read_data(data, model) if data is not None else None
     progress(f"compiling {cbm.name} ({model.loss}, {'symmetric' if model.symmetric else 'non-symmetric'} trees)")
     compiled = compile_model(
-        cbm, df, name=name or cbm.stem, version=version, data_hint=f"{data.name}" if data else "the data"
+        cbm,
+        df,
+        name=name or cbm.stem,
+        version=version,
+        data_hint=f"{data.name}" if data else "the data",
+        tree_ensemble=tree_ensemble,
     )
     reference = Reference(cbm, compiled.source)
     base = df if df is not None else pd.DataFrame(columns=model.feature_names)

@@ -12,9 +12,12 @@ The layout of the graph (see docs/adr/0001-compile-catboost-to-onnx.md):
    LabelEncoder maps every possible key to the CTR value CatBoost computes for it
    (found in its statistics table, or the prior when not found). The values are
    computed here in float32 exactly as CatBoost computes them.
-4. All split bits of a model are concatenated; one MatMul with powers of two gives
-   each tree's leaf index, a Gather picks the leaf values (float64) and a
-   ReduceSum adds them, as CatBoost does in double precision.
+4. Symmetric trees (oblivious_raw; the FNOL recipe and every symmetric generic
+   model): all distinct split bits of a model are computed once; one MatMul with
+   powers of two gives each tree's leaf index, a Gather picks the leaf values
+   (float64) and a ReduceSum adds them, as CatBoost does in double precision.
+   Depthwise and Lossguide trees: one float64 TreeEnsemble (ensemble_raw).
+   Why: docs/adr/0005-tree-ensemble-graph.md.
 """
 
 from __future__ import annotations
@@ -245,20 +248,44 @@ class GraphBuilder:
             [leaf_f, self.const(f"{prefix}_per_tree", np.array([len(trees), -1], dtype=np.int64))],
             f"{prefix}_leaf_f",
         )  # [trees, N]
-        leaf = self.node("Cast", [leaf_f], f"{prefix}_leaf_local", to=TensorProto.INT32)
-        leaf = self.node("Add", [leaf, self.const(f"{prefix}_tree_offsets", offsets)], f"{prefix}_leaf")
-        values = self.node(
-            "Gather",
-            [self.const(f"{prefix}_leaf_values", np.array(table, dtype=np.float64).reshape(-1, K)), leaf],
-            f"{prefix}_vals",
-            axis=0,
-        )  # [trees, N, K]
-        raw = self.node(
-            "ReduceSum",
-            [values, self.const(f"{prefix}_tree_axis", np.array([0], dtype=np.int64))],
-            f"{prefix}_sum",
-            keepdims=0,
-        )  # [N, K] float64
+        table_values = np.array(table, dtype=np.float64).reshape(-1, K)
+        if K == 1 and self.ml_opset >= 4:
+            # One value per leaf: a LabelEncoder int64 -> float64 (ai.onnx.ml opset 4) looks the
+            # leaves up about twice as fast as onnxruntime's Gather of scalars.
+            leaf = self.node("Cast", [leaf_f], f"{prefix}_leaf_local", to=TensorProto.INT64)
+            leaf = self.node(
+                "Add", [leaf, self.const(f"{prefix}_tree_offsets", offsets.astype(np.int64))], f"{prefix}_leaf"
+            )
+            values = self.node(
+                "LabelEncoder",
+                [leaf],
+                f"{prefix}_vals",
+                domain="ai.onnx.ml",
+                keys_tensor=numpy_helper.from_array(np.arange(len(table), dtype=np.int64), "keys"),
+                values_tensor=numpy_helper.from_array(table_values[:, 0].copy(), "values"),
+                default_tensor=numpy_helper.from_array(np.array([np.nan]), "default"),
+            )  # [trees, N]
+            raw = self.node(
+                "ReduceSum",
+                [values, self.const(f"{prefix}_tree_axis", np.array([0], dtype=np.int64))],
+                f"{prefix}_sum",
+                keepdims=0,
+            )  # [N] float64
+            raw = self.node(
+                "Unsqueeze", [raw, self.const(f"{prefix}_column", np.array([1], dtype=np.int64))], f"{prefix}_sum_n1"
+            )  # [N, 1]
+        else:
+            leaf = self.node("Cast", [leaf_f], f"{prefix}_leaf_local", to=TensorProto.INT32)
+            leaf = self.node("Add", [leaf, self.const(f"{prefix}_tree_offsets", offsets)], f"{prefix}_leaf")
+            values = self.node(
+                "Gather", [self.const(f"{prefix}_leaf_values", table_values), leaf], f"{prefix}_vals", axis=0
+            )  # [trees, N, K]
+            raw = self.node(
+                "ReduceSum",
+                [values, self.const(f"{prefix}_tree_axis", np.array([0], dtype=np.int64))],
+                f"{prefix}_sum",
+                keepdims=0,
+            )  # [N, K] float64
         if model.scale != 1.0:
             raw = self.node("Mul", [raw, self.const(f"{prefix}_scale", np.array(model.scale))], f"{prefix}_scaled")
         if any(b != 0.0 for b in model.biases):
