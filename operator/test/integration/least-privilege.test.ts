@@ -154,9 +154,9 @@ describe('operator integration: namespaced install and NetworkPolicies', functio
       );
       // The namespaced rules are the cluster rules, with Secrets narrowed to named ones.
       const rules = role!.rules as Rule[];
-      const cluster = parse(readFileSync(path.join(repoRoot, 'manifests/rbac.yaml'), 'utf8')) as {
-        rules: Rule[];
-      };
+      const cluster = parseAllDocuments(readFileSync(path.join(repoRoot, 'manifests/rbac.yaml'), 'utf8'))
+        .map((d) => d.toJSON() as Obj & { rules: Rule[] })
+        .find((o) => o.kind === 'ClusterRole')!;
       const key = (r: Rule) => `${r.apiGroups.join()}|${r.resources.join()}|${r.verbs.join()}`;
       assert.deepEqual(rules.map(key).sort(), cluster.rules.map(key).sort());
       const secrets = rules.find((r) => r.resources.includes('secrets'))!;
