@@ -179,6 +179,18 @@ describe('operator integration: hostile FnolModels', function () {
       const volume = dep.spec?.template.spec?.volumes?.find((v) => v.name === 'model-credentials');
       assert.equal(volume?.secret?.secretName, 'later-marked');
     });
+
+    it('leaves a serving Deployment unchanged when the spec switches to an unmarked Secret', async () => {
+      const before = await waitFor('the Deployment', () => deployment('later'));
+      await client.mergePatch(modelPath(ns, 'later'), {
+        spec: { model: { credentialsSecretRef: { name: 'database-password' } } },
+      });
+      await degraded('later', 'CredentialsSecretNotAllowed');
+      const after = await deployment('later');
+      assert.equal(after?.metadata?.generation, before.metadata?.generation, 'the Deployment did not change');
+      const volume = after?.spec?.template.spec?.volumes?.find((v) => v.name === 'model-credentials');
+      assert.equal(volume?.secret?.secretName, 'later-marked', 'it never mounts the unmarked Secret');
+    });
   });
 
   describe('slow and redirecting model servers (operator process, all namespaces)', function () {
