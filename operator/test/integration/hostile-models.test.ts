@@ -179,6 +179,18 @@ describe('operator integration: hostile FnolModels', function () {
       const volume = dep.spec?.template.spec?.volumes?.find((v) => v.name === 'model-credentials');
       assert.equal(volume?.secret?.secretName, 'later-marked');
     });
+
+    it('leaves a serving Deployment unchanged when the spec switches to an unmarked Secret', async () => {
+      const before = await waitFor('the Deployment', () => deployment('later'));
+      await client.mergePatch(modelPath(ns, 'later'), {
+        spec: { model: { credentialsSecretRef: { name: 'database-password' } } },
+      });
+      await degraded('later', 'CredentialsSecretNotAllowed');
+      const after = await deployment('later');
+      assert.equal(after?.metadata?.generation, before.metadata?.generation, 'the Deployment did not change');
+      const volume = after?.spec?.template.spec?.volumes?.find((v) => v.name === 'model-credentials');
+      assert.equal(volume?.secret?.secretName, 'later-marked', 'it never mounts the unmarked Secret');
+    });
   });
 
   describe('slow and redirecting model servers (operator process, all namespaces)', function () {
@@ -281,9 +293,14 @@ describe('operator integration: hostile FnolModels', function () {
     });
 
     it('stops cleanly on SIGTERM with downloads in flight', async () => {
+      assert.equal(proc.proc.exitCode, null, 'the operator process is still running');
       const exited = new Promise<number | null>((resolve) => proc.proc.once('exit', (code) => resolve(code)));
       proc.proc.kill('SIGTERM');
-      assert.equal(await exited, 0);
+      const code = await Promise.race([
+        exited,
+        new Promise<string>((r) => setTimeout(() => r('no exit in 30 s'), 30_000)),
+      ]);
+      assert.equal(code, 0);
       assert.ok(!proc.logs.some((l) => /"level":(50|60)/.test(l)), 'no error or fatal line');
     });
   });
