@@ -33,8 +33,6 @@ export interface AppDeps {
 }
 
 const REQUEST_ID = /^[\w.:@/+=-]{1,128}$/;
-/** How much of a refused request body is read and thrown away before the connection closes. */
-export const DISCARD_BYTES = 1024 * 1024;
 
 /** Per-model objects the handlers need, built once per served model. */
 interface ModelView {
@@ -167,9 +165,9 @@ export function createApp(deps: AppDeps): RequestListener {
       return;
     }
     errors.set(res, httpError.message);
-    // A body nobody will read: thrown away up to a bound, so the answer reaches
-    // a client that is still sending and no client streams without end.
-    discardRest(req, res, DISCARD_BYTES);
+    // A body nobody will read: thrown away up to MAX_BODY_BYTES, so the answer
+    // reaches a client that is still sending and no client streams without end.
+    discardRest(req, res, limits.maxBodyBytes);
     for (const [name, value] of Object.entries(httpError.headers)) res.setHeader(name, value);
     sendJson(res, httpError.status, errorBody(httpError));
   };
@@ -202,7 +200,7 @@ export function createApp(deps: AppDeps): RequestListener {
         req,
         res,
         { maxBytes: limits.maxBodyBytes, shape: v.shape, ...(admission ? { onBytes: admission.take } : {}) },
-        DISCARD_BYTES,
+        limits.maxBodyBytes,
       );
     } catch (error) {
       if (guard && error instanceof HttpError && /nested deeper|arrays and objects/.test(error.message)) {

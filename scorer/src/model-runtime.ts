@@ -120,6 +120,33 @@ export class ModelRuntime {
    * the time its turn comes is dropped without running.
    */
   run(batch: ColumnBatch, cancel?: Cancellation): Promise<Outputs> {
+    if (batch.n <= COALESCE_ROWS) return this.enqueue(batch, cancel);
+    // A large batch runs in slices, each in a turn of the event loop of its
+    // own (session.run blocks the loop): probes and small requests are answered
+    // between two slices instead of after the whole batch.
+    const slices: Promise<Outputs>[] = [];
+    for (let start = 0; start < batch.n; start += COALESCE_ROWS) {
+      const offset = start;
+      const n = Math.min(COALESCE_ROWS, batch.n - start);
+      slices.push(this.enqueue({ n, value: (f, r) => batch.value(f, offset + r) }, cancel));
+    }
+    return Promise.all(slices).then((parts) => {
+      const outputs: Outputs = {};
+      for (const { name } of this.contract.outputs) {
+        const column = new Float32Array(batch.n);
+        let offset = 0;
+        for (const part of parts) {
+          const values = part[name] as Float32Array;
+          column.set(values, offset);
+          offset += values.length;
+        }
+        outputs[name] = column;
+      }
+      return outputs;
+    });
+  }
+
+  private enqueue(batch: ColumnBatch, cancel: Cancellation | undefined): Promise<Outputs> {
     return new Promise<Outputs>((resolve, reject) => {
       this.pending += batch.n;
       this.queue.push({ batch, cancel, resolve, reject });

@@ -2,7 +2,6 @@
 // model over HTTP with retries, and a SIGTERM in the middle of a burst.
 
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer, request as httpRequest, type Server } from 'node:http';
@@ -10,55 +9,9 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { ROOT, SMOKE_ROWS, call, fnolModel } from './support';
+import { launch, waitReady, type Running } from './process-support';
+import { SMOKE_ROWS, call, fnolModel } from './support';
 import { freePort } from '../../test/support/net';
-
-interface Running {
-  child: ChildProcess;
-  stdout: string[];
-  stderr: string[];
-  exit: Promise<{ code: number | null; signal: NodeJS.Signals | null; at: number }>;
-}
-
-/** Starts scorer/src/main.ts with `env`; `npm` runs it through `npm run scorer`. */
-function launch(env: Record<string, string>, via: 'node' | 'npm' = 'node'): Running {
-  const [command, args] =
-    via === 'npm'
-      ? ['npm', ['run', '-s', 'scorer']]
-      : [process.execPath, ['--require', 'tsx/cjs', 'scorer/src/main.ts']];
-  const child = spawn(command as string, args as string[], {
-    cwd: ROOT,
-    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  const stdout: string[] = [];
-  const stderr: string[] = [];
-  let partial = '';
-  child.stdout?.on('data', (chunk: Buffer) => {
-    const lines = (partial + chunk.toString('utf8')).split('\n');
-    partial = lines.pop() ?? '';
-    stdout.push(...lines);
-  });
-  child.stderr?.on('data', (chunk: Buffer) => stderr.push(chunk.toString('utf8')));
-  const exit = new Promise<{ code: number | null; signal: NodeJS.Signals | null; at: number }>((resolve) =>
-    child.on('exit', (code, signal) => resolve({ code, signal, at: Date.now() })),
-  );
-  return { child, stdout, stderr, exit };
-}
-
-async function waitReady(url: string, running: Running, timeoutMs = 60_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (running.child.exitCode !== null) throw new Error(`scorer exited: ${running.stderr.join('')}`);
-    try {
-      if ((await call(url, '/readyz')).status === 200) return;
-    } catch {
-      // not listening yet
-    }
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`scorer not ready after ${timeoutMs} ms: ${running.stdout.slice(-5).join('\n')}`);
-}
 
 describe('scorer process', function () {
   const secrets = mkdtempSync(join(tmpdir(), 'scorer-secrets-'));
