@@ -268,9 +268,9 @@ const DISCARD_MS = 5000;
  * socket closed with unread data is reset, and the client may lose the answer.
  * Call it before answering. When the rest (from Content-Length) fits within
  * `maxBytes` the connection stays usable; otherwise the answer carries
- * `Connection: close`, and after it the scorer half-closes and keeps reading for
- * a while before closing. Past `maxBytes`, or after DISCARD_MS, the connection
- * is cut: no client can make the scorer read without end.
+ * `Connection: close` and is followed by FIN. Past `maxBytes` the scorer stops
+ * reading (the client's sends stall, its answer is already there), and after
+ * DISCARD_MS it closes the connection: no client can make it read without end.
  */
 export function discardRest(req: IncomingMessage, res: ServerResponse, maxBytes: number, received = 0): void {
   if (req.complete || req.destroyed || discarding.has(req)) return;
@@ -284,10 +284,14 @@ export function discardRest(req: IncomingMessage, res: ServerResponse, maxBytes:
   let seen = 0;
   const timer = setTimeout(() => socket.destroy(), DISCARD_MS);
   timer.unref();
-  req.on('data', (chunk: Buffer) => {
+  const onData = (chunk: Buffer) => {
     seen += chunk.length;
-    if (seen > maxBytes) socket.destroy();
-  });
+    if (seen > maxBytes) {
+      req.off('data', onData);
+      req.pause();
+    }
+  };
+  req.on('data', onData);
   req.once('end', () => clearTimeout(timer));
   req.once('close', () => clearTimeout(timer));
   req.resume();
@@ -296,7 +300,7 @@ export function discardRest(req: IncomingMessage, res: ServerResponse, maxBytes:
 /**
  * After an answer with Connection: close, node ends the socket and destroys it
  * as soon as the answer is written, resetting a client that is still sending.
- * Instead: send FIN, keep reading (discardRest bounds it), close when the
+ * Instead: send FIN, keep reading (discardRest bounds it), and close when the
  * client closes its side or after DISCARD_MS.
  */
 function lingerOnClose(socket: Socket): void {

@@ -2,7 +2,7 @@
 // downloads), then the model, its self-test, and readiness. Stops gracefully.
 
 import { readFileSync } from 'node:fs';
-import { createServer, type Server } from 'node:http';
+import { createServer, type RequestListener, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import { createApp, systemClock, type Clock } from './app';
@@ -42,8 +42,7 @@ export async function startScorer(config: ScorerConfig, deps: ScorerDeps): Promi
     );
   }
   const app = createApp({ state, logger, clock, metrics, limits: config.limits, apiKeys });
-  const server = createServer({ keepAliveTimeout: 65_000, requestTimeout: 60_000 }, app);
-  server.headersTimeout = 20_000;
+  const server = createHttpServer(app);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(config.port, config.host, () => {
@@ -86,6 +85,17 @@ export async function startScorer(config: ScorerConfig, deps: ScorerDeps): Promi
     throw error;
   }
   return { server, state, metrics, url: `http://127.0.0.1:${port}`, shutdown };
+}
+
+/**
+ * The HTTP server with the scorer's timeouts: idle keep-alive connections live
+ * longer than the usual 60 s of load balancers (so the balancer, not the scorer,
+ * closes them), headers must arrive within 20 s and a whole request within 60 s.
+ */
+export function createHttpServer(listener: RequestListener): Server {
+  const server = createServer({ keepAliveTimeout: 65_000, requestTimeout: 60_000 }, listener);
+  server.headersTimeout = 20_000;
+  return server;
 }
 
 function stopper(server: Server, state: ServingState, clock: Clock, logger: Logger, graceMs: number) {

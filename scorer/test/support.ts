@@ -5,7 +5,7 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
-import { createServer, type Server } from 'node:http';
+import type { Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import pino, { type Logger } from 'pino';
@@ -19,6 +19,7 @@ import {
 } from '../src/config';
 import { createMetrics, type ScorerMetrics } from '../src/metrics';
 import { loadModelRuntime, type ModelRuntime } from '../src/model-runtime';
+import { createHttpServer } from '../src/server';
 import { ServingState } from '../src/serving-state';
 
 export const ROOT = resolve(__dirname, '../..');
@@ -132,7 +133,7 @@ export async function startInProcess(
     limits,
     apiKeys: options.apiKeys === undefined ? undefined : new ApiKeys(options.apiKeys),
   });
-  const server = createServer(app);
+  const server = createHttpServer(app);
   await new Promise<void>((done) => server.listen(0, '127.0.0.1', done));
   const { port } = server.address() as AddressInfo;
   return {
