@@ -6,7 +6,7 @@ import { createServer, type RequestListener, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import { createApp, systemClock, type Clock } from './app';
-import { ApiKeys } from './auth';
+import { ApiKeys, watchApiKeysFile } from './auth';
 import type { ScorerConfig } from './config';
 import { createMetrics, type ScorerMetrics } from './metrics';
 import { loadModelRuntime } from './model-runtime';
@@ -41,19 +41,34 @@ export async function startScorer(config: ScorerConfig, deps: ScorerDeps): Promi
       `API_KEYS_FILE ${config.apiKeysFile} holds no key; put one key per line or unset API_KEYS_FILE`,
     );
   }
+  const keyWatch =
+    apiKeys === undefined || config.apiKeysFile === undefined
+      ? undefined
+      : watchApiKeysFile(config.apiKeysFile, apiKeys, {
+          intervalMs: config.apiKeysReloadSeconds * 1000,
+          logger,
+        });
   const app = createApp({ state, logger, clock, metrics, limits: config.limits, apiKeys });
   const server = createHttpServer(app);
   await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
+    const refused = (error: Error) => {
+      keyWatch?.stop();
+      reject(error);
+    };
+    server.once('error', refused);
     server.listen(config.port, config.host, () => {
-      server.off('error', reject);
+      server.off('error', refused);
       resolve();
     });
   });
   const { port } = server.address() as AddressInfo;
   logger.info({ port, host: config.host, auth: apiKeys !== undefined }, 'listening');
 
-  const shutdown = stopper(server, state, clock, logger, config.shutdownGraceSeconds * 1000);
+  const stop = stopper(server, state, clock, logger, config.shutdownGraceSeconds * 1000);
+  const shutdown = () => {
+    keyWatch?.stop();
+    return stop();
+  };
   try {
     const fetched = await fetchModel(config.model, { logger, ...(deps.sleep ? { sleep: deps.sleep } : {}) });
     const runtime = await loadModelRuntime(fetched.bytes, config.model, {
@@ -80,6 +95,7 @@ export async function startScorer(config: ScorerConfig, deps: ScorerDeps): Promi
     );
   } catch (error) {
     state.setFailure(String(error));
+    keyWatch?.stop();
     server.close();
     server.closeAllConnections();
     throw error;
