@@ -3,7 +3,7 @@
 
 import { readFileSync } from 'node:fs';
 import { createServer, type RequestListener, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { Server as NetServer, type AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import { createApp, systemClock, type Clock } from './app';
 import { ApiKeys, watchApiKeysFile } from './auth';
@@ -114,27 +114,36 @@ export function createHttpServer(listener: RequestListener): Server {
   return server;
 }
 
+/**
+ * The drain after SIGTERM. The listening socket closes (new connections are
+ * refused), readiness turns 503, and every connection already open keeps being
+ * served for the drain window (SHUTDOWN_GRACE_SECONDS): each answer carries
+ * `Connection: close` and its connection closes right after it. Idle keep-alive
+ * connections stay open through the window, since their client may be sending
+ * on one at this very moment (closing it would reset that request); at the end
+ * of the window the remaining ones are closed. The process exits as soon as no
+ * connection is left.
+ */
 function stopper(server: Server, state: ServingState, clock: Clock, logger: Logger, graceMs: number) {
   let closing: Promise<void> | undefined;
   return (): Promise<void> => {
     closing ??= new Promise<void>((resolve) => {
       state.startDraining(clock.now());
       logger.info({ graceSeconds: graceMs / 1000 }, 'shutting down: not ready, finishing in-flight requests');
-      // Responses started before the drain keep their connection alive; close
-      // each connection as soon as it goes idle.
-      const idle = setInterval(() => server.closeIdleConnections(), 50);
-      const force = setTimeout(() => {
-        logger.warn('grace period over: closing the remaining connections');
+      const window = setTimeout(() => {
+        logger.info('drain window over: closing the remaining connections');
         server.closeAllConnections();
       }, graceMs);
-      server.close(() => {
-        clearInterval(idle);
-        clearTimeout(force);
+      // http.Server#close would also close the idle keep-alive connections at
+      // once; net.Server#close only stops accepting.
+      netClose.call(server, () => {
+        clearTimeout(window);
         logger.info('all connections closed');
         resolve();
       });
-      server.closeIdleConnections();
     });
     return closing;
   };
 }
+
+const netClose = NetServer.prototype.close as (this: Server, callback: () => void) => Server;
