@@ -11,8 +11,8 @@ import { HttpError, errorBody } from './http-errors';
 import type { ScorerMetrics } from './metrics';
 import { CancelledError, type Outputs } from './model-runtime';
 import { buildOpenApi } from './openapi';
-import { Deadline, OverloadGuard, type Admission } from './overload';
-import { discardRest, readJsonBody, type JsonShapeLimits } from './request-body';
+import { OverloadGuard, type Admission } from './overload';
+import { JsonLimitError, discardRest, readJsonBody, type JsonShapeLimits } from './request-body';
 import type { ServedModel, ServingState } from './serving-state';
 import { V2Codec } from './v2';
 
@@ -44,10 +44,9 @@ interface ModelView {
   readonly shape: JsonShapeLimits | undefined;
 }
 
-/** One scoring request on its way: its admission, deadline and progress. */
+/** One scoring request on its way: its admission (bytes held, deadline) and progress. */
 interface Scoring {
-  readonly admission: Admission | undefined;
-  readonly deadline: Deadline | undefined;
+  admission: Admission | undefined;
   bodyArrived: boolean;
 }
 
@@ -182,18 +181,11 @@ export function createApp(deps: AppDeps): RequestListener {
   ): Promise<[unknown, ModelView, Scoring]> => {
     authorize(req);
     const v = served();
-    const admission = guard?.admit(res);
-    const scoring: Scoring = {
-      admission,
-      deadline:
-        guard === undefined
-          ? undefined
-          : new Deadline(limits.overload.requestTimeoutMs, () => {
-              if (!res.headersSent) fail(req, res, guard.expired(scoring.bodyArrived), 'deadline');
-            }),
-      bodyArrived: false,
-    };
-    if (scoring.deadline) res.once('close', () => scoring.deadline?.clear());
+    const scoring: Scoring = { admission: undefined, bodyArrived: false };
+    const admission = guard?.admit(res, () => {
+      if (!res.headersSent) fail(req, res, guard.expired(scoring.bodyArrived), 'deadline');
+    });
+    scoring.admission = admission;
     let body: unknown;
     try {
       body = await readJsonBody(
@@ -203,9 +195,7 @@ export function createApp(deps: AppDeps): RequestListener {
         limits.maxBodyBytes,
       );
     } catch (error) {
-      if (guard && error instanceof HttpError && /nested deeper|arrays and objects/.test(error.message)) {
-        guard.countJsonRefusal();
-      }
+      if (error instanceof JsonLimitError) guard?.countJsonRefusal();
       throw error;
     }
     scoring.bodyArrived = true;
@@ -217,11 +207,11 @@ export function createApp(deps: AppDeps): RequestListener {
     v: ModelView,
     scoring: Scoring,
     n: number,
-    run: (cancel: Deadline | undefined) => Promise<Outputs>,
+    run: (cancel: Admission | undefined) => Promise<Outputs>,
   ): Promise<Outputs | undefined> => {
     guard?.admitRows(v.model.runtime.pendingRows, n);
     try {
-      return await run(scoring.deadline);
+      return await run(scoring.admission);
     } catch (error) {
       if (error instanceof CancelledError) return undefined;
       throw error;

@@ -12,12 +12,26 @@ import { HttpError } from './http-errors';
 
 export type RefusalReason = 'concurrency' | 'body_bytes' | 'queued_rows' | 'deadline' | 'json_limits';
 
-/** One admitted scoring request: what it holds until its response closes. */
+/**
+ * One admitted scoring request: the bytes of body it holds and its deadline,
+ * until its response closes. `expired` lets the model queue drop it unrun.
+ */
 export class Admission {
+  expired = false;
   private bytes = 0;
   private released = false;
+  private readonly timer: NodeJS.Timeout;
 
-  constructor(private readonly guard: OverloadGuard) {}
+  constructor(
+    private readonly guard: OverloadGuard,
+    timeoutMs: number,
+    onExpire: () => void,
+  ) {
+    this.timer = setTimeout(() => {
+      this.expired = true;
+      onExpire();
+    }, timeoutMs);
+  }
 
   /** Counts `bytes` more of the request's body; an error when the memory budget is spent. */
   readonly take = (bytes: number): HttpError | undefined => {
@@ -29,6 +43,7 @@ export class Admission {
   release(): void {
     if (this.released) return;
     this.released = true;
+    clearTimeout(this.timer);
     this.guard.done(this.bytes);
   }
 }
@@ -50,8 +65,11 @@ export class OverloadGuard {
     return this.bodyBytes;
   }
 
-  /** Admits a scoring request or throws 429; the admission ends when `res` closes. */
-  admit(res: ServerResponse): Admission {
+  /**
+   * Admits a scoring request or throws 429; the admission ends when `res`
+   * closes. `onExpire` is called if it is still open after REQUEST_TIMEOUT_MS.
+   */
+  admit(res: ServerResponse, onExpire: () => void): Admission {
     const max = this.limits.maxConcurrentRequests;
     if (this.inFlight >= max) {
       throw this.refuse(
@@ -60,7 +78,7 @@ export class OverloadGuard {
       );
     }
     this.inFlight++;
-    const admission = new Admission(this);
+    const admission = new Admission(this, this.limits.requestTimeoutMs, onExpire);
     res.once('close', () => admission.release());
     return admission;
   }
@@ -118,22 +136,5 @@ export class OverloadGuard {
   private refuse(reason: RefusalReason, message: string): HttpError {
     this.refusals.labels(reason).inc();
     return new HttpError(429, message, undefined, { 'retry-after': '1' });
-  }
-}
-
-/** A timer that calls `onExpire` once after `ms` unless cleared first. */
-export class Deadline {
-  expired = false;
-  private readonly timer: NodeJS.Timeout;
-
-  constructor(ms: number, onExpire: () => void) {
-    this.timer = setTimeout(() => {
-      this.expired = true;
-      onExpire();
-    }, ms);
-  }
-
-  clear(): void {
-    clearTimeout(this.timer);
   }
 }

@@ -25,6 +25,11 @@ export interface BodyOptions {
   readonly onBytes?: (bytes: number) => HttpError | undefined;
 }
 
+/** A body refused for its nesting or its number of arrays and objects. */
+export class JsonLimitError extends HttpError {
+  override name = 'JsonLimitError';
+}
+
 // Byte classes outside strings: 1 quote, 2 opening bracket, 3 closing bracket.
 const CLASS = new Uint8Array(256);
 CLASS[0x22] = 1;
@@ -82,13 +87,13 @@ export class JsonShapeCheck {
         }
         if (k === 2) {
           if (++depth > maxDepth) {
-            return new HttpError(
+            return new JsonLimitError(
               400,
               `the JSON body is nested deeper than ${maxDepth} levels; a scoring request needs at most 5`,
             );
           }
           if (++containers > maxContainers) {
-            return new HttpError(
+            return new JsonLimitError(
               413,
               `the JSON body holds more than ${maxContainers} arrays and objects; ${this.limits.containersHint}`,
             );
@@ -267,8 +272,9 @@ const DISCARD_MS = 5000;
  * `maxBytes`, so that the answer reaches a client that is still sending: a
  * socket closed with unread data is reset, and the client may lose the answer.
  * Call it before answering. When the rest (from Content-Length) fits within
- * `maxBytes` the connection stays usable; otherwise the answer carries
- * `Connection: close` and is followed by FIN. Past `maxBytes` the scorer stops
+ * `maxBytes` the connection stays usable; otherwise (or when the connection
+ * closes after this answer anyway) the answer carries `Connection: close` and
+ * is followed by FIN, not by a close that would reset the client. Past `maxBytes` the scorer stops
  * reading (the client's sends stall, its answer is already there), and after
  * DISCARD_MS it closes the connection: no client can make it read without end.
  */
@@ -277,7 +283,11 @@ export function discardRest(req: IncomingMessage, res: ServerResponse, maxBytes:
   discarding.add(req);
   const socket = req.socket;
   const declared = Number(req.headers['content-length'] ?? NaN);
-  if (!(declared - received <= maxBytes) && !res.headersSent) {
+  // The connection closes after the answer when the rest is too large to read,
+  // or when it would close anyway (the client sent Connection: close, draining).
+  const closing =
+    !(declared - received <= maxBytes) || !res.shouldKeepAlive || res.getHeader('connection') === 'close';
+  if (closing && !res.headersSent) {
     res.setHeader('connection', 'close');
     lingerOnClose(socket);
   }

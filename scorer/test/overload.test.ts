@@ -235,6 +235,8 @@ describe('scorer overload guard', function () {
       const shallow = await post(scorer.url, '/score', `{"data": ${'['.repeat(31)}${']'.repeat(31)}}`);
       assert.equal(shallow.status, 400);
       assert.doesNotMatch(shallow.text, /nested deeper/);
+      const metrics = await call(scorer.url, '/metrics');
+      assert.match(metrics.text, /scorer_requests_refused_total\{reason="json_limits"\} 2/);
     });
 
     it('is not fooled by brackets inside strings and escaped quotes', async () => {
