@@ -204,20 +204,44 @@ async function compareGuard(
 ): Promise<Record<string, number>> {
   const seconds = Math.max(2, Math.round(SECONDS / 2));
   process.stderr.write(`guard on vs off: ${ROUNDS} alternating rounds of ${seconds} s per measure ...\n`);
-  const runs: Record<string, { single: number[]; batch: number[] }> = {
-    [on.name]: { single: [], batch: [] },
-    [off.name]: { single: [], batch: [] },
-  };
+  interface Runs {
+    single: number[];
+    batch: number[];
+    /** Server CPU ms and requests, summed over the rounds. */
+    cpuSingle: number;
+    countSingle: number;
+    cpuBatch: number;
+    countBatch: number;
+  }
+  const empty = (): Runs => ({
+    single: [],
+    batch: [],
+    cpuSingle: 0,
+    countSingle: 0,
+    cpuBatch: 0,
+    countBatch: 0,
+  });
+  const runs: Record<string, Runs> = { [on.name]: empty(), [off.name]: empty() };
   for (let round = 0; round < ROUNDS; round++) {
     for (const service of round % 2 === 0 ? [on, off] : [off, on]) {
+      const r = runs[service.name] as Runs;
+      let cpu = cpuMs(service.pid);
       const s = await closedLoop(service.url, single, CONNECTIONS, seconds);
+      r.cpuSingle += cpuMs(service.pid) - cpu;
+      r.countSingle += s.count;
+      cpu = cpuMs(service.pid);
       const b = await closedLoop(service.url, batch1000, 1, seconds);
-      runs[service.name]?.single.push(s.rps);
-      runs[service.name]?.batch.push(b.rps * 1000);
+      r.cpuBatch += cpuMs(service.pid) - cpu;
+      r.countBatch += b.count;
+      r.single.push(s.rps);
+      r.batch.push(b.rps * 1000);
     }
   }
-  const row = (name: string, pick: 'single' | 'batch') =>
-    `${median(runs[name]?.[pick] ?? []).toFixed(0)} (${(runs[name]?.[pick] ?? []).map((v) => v.toFixed(0)).join(', ')})`;
+  const of = (name: string) => runs[name] as Runs;
+  const row = (name: string, pick: 'single' | 'batch') => {
+    const values = of(name)[pick];
+    return `${median(values).toFixed(0)} (${values.map((v) => v.toFixed(0)).join(', ')})`;
+  };
   console.log(
     `\noverload guard on vs off, ${ROUNDS} alternating rounds of ${seconds} s, median (each round):\n`,
   );
@@ -228,10 +252,19 @@ async function compareGuard(
     [`single: req/s (${CONNECTIONS} clients)`, 'single'],
     ['batch 1000: records/s (1 client)', 'batch'],
   ] as const) {
-    const r = median(runs[on.name]?.[pick] ?? []) / median(runs[off.name]?.[pick] ?? []);
+    const r = median(of(on.name)[pick]) / median(of(off.name)[pick]);
     ratios[pick === 'single' ? 'single-record throughput' : 'batch-1000 throughput'] = r;
     console.log(`| ${label} | ${row(on.name, pick)} | ${row(off.name, pick)} | ${(r * 100).toFixed(1)} % |`);
   }
+  // CPU time per request depends far less on other load than throughput does.
+  const perSingle = (name: string) => (of(name).cpuSingle / of(name).countSingle) * 1000;
+  const perBatch = (name: string) => of(name).cpuBatch / of(name).countBatch;
+  console.log(
+    `| server CPU µs per single-record request | ${perSingle(on.name).toFixed(0)} | ${perSingle(off.name).toFixed(0)} | ${((perSingle(on.name) / perSingle(off.name)) * 100).toFixed(1)} % |`,
+  );
+  console.log(
+    `| server CPU ms per batch of 1000 | ${perBatch(on.name).toFixed(1)} | ${perBatch(off.name).toFixed(1)} | ${((perBatch(on.name) / perBatch(off.name)) * 100).toFixed(1)} % |`,
+  );
   return ratios;
 }
 
