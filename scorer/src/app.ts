@@ -11,7 +11,7 @@ import { HttpError, errorBody } from './http-errors';
 import type { ScorerMetrics } from './metrics';
 import { CancelledError, type Outputs } from './model-runtime';
 import { buildOpenApi } from './openapi';
-import { OverloadGuard, type Admission } from './overload';
+import { OverloadGuard, type Admission, type ExpiryListener } from './overload';
 import { JsonLimitError, discardRest, readJsonBody, type JsonShapeLimits } from './request-body';
 import type { ServedModel, ServingState } from './serving-state';
 import { V2Codec } from './v2';
@@ -45,7 +45,9 @@ interface ModelView {
 }
 
 /** One scoring request on its way: its admission (bytes held, deadline) and progress. */
-interface Scoring {
+interface Scoring extends ExpiryListener {
+  readonly req: IncomingMessage;
+  readonly res: ServerResponse;
   admission: Admission | undefined;
   bodyArrived: boolean;
 }
@@ -113,6 +115,16 @@ export function createApp(deps: AppDeps): RequestListener {
   state.onDraining(() => {
     for (const res of unanswered) if (!res.headersSent) res.setHeader('connection', 'close');
   });
+  const admissions = new WeakMap<ServerResponse, Admission>();
+  /** One listener shared by every response (no closure per request). */
+  function responseClosed(this: ServerResponse): void {
+    unanswered.delete(this);
+    admissions.get(this)?.release();
+  }
+  /** A scoring request whose deadline passed: 503, or 408 while its body is still arriving. */
+  function expire(this: Scoring): void {
+    if (!this.res.headersSent && guard) fail(this.req, this.res, guard.expired(this.bodyArrived), 'deadline');
+  }
 
   /** Request id, draining, access log and metrics for one request; returns the id. */
   const instrument = (req: IncomingMessage, res: ServerResponse, path: string): string => {
@@ -124,7 +136,7 @@ export function createApp(deps: AppDeps): RequestListener {
     else unanswered.add(res);
     if (logger.isLevelEnabled('trace'))
       logger.trace({ reqId: id, method: req.method, path }, 'request received');
-    res.once('close', () => unanswered.delete(res));
+    res.on('close', responseClosed);
     res.on('finish', () => {
       const route = routeLabel(path);
       const seconds = (clock.now() - start) / 1000;
@@ -181,17 +193,18 @@ export function createApp(deps: AppDeps): RequestListener {
   ): Promise<[unknown, ModelView, Scoring]> => {
     authorize(req);
     const v = served();
-    const scoring: Scoring = { admission: undefined, bodyArrived: false };
-    const admission = guard?.admit(res, () => {
-      if (!res.headersSent) fail(req, res, guard.expired(scoring.bodyArrived), 'deadline');
-    });
-    scoring.admission = admission;
+    const scoring: Scoring = { req, res, admission: undefined, bodyArrived: false, expire };
+    const admission = guard?.admit(scoring);
+    if (admission) {
+      scoring.admission = admission;
+      admissions.set(res, admission);
+    }
     let body: unknown;
     try {
       body = await readJsonBody(
         req,
         res,
-        { maxBytes: limits.maxBodyBytes, shape: v.shape, ...(admission ? { onBytes: admission.take } : {}) },
+        { maxBytes: limits.maxBodyBytes, shape: v.shape, budget: admission },
         limits.maxBodyBytes,
       );
     } catch (error) {

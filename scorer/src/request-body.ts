@@ -22,7 +22,7 @@ export interface BodyOptions {
   /** Structure limits; undefined when the overload guard is off. */
   readonly shape: JsonShapeLimits | undefined;
   /** Told about every chunk; an error refuses the rest of the body (memory budget). */
-  readonly onBytes?: (bytes: number) => HttpError | undefined;
+  readonly budget: { take(bytes: number): HttpError | undefined } | undefined;
 }
 
 /** A body refused for its nesting or its number of arrays and objects. */
@@ -152,8 +152,9 @@ export function readJsonBody(
   const { maxBytes } = options;
   const declared = Number(req.headers['content-length'] ?? NaN);
   if (declared > maxBytes) return refuse(tooLarge(maxBytes));
-  if (declared > 0 && options.onBytes) {
-    const refused = options.onBytes(declared);
+  const { budget } = options;
+  if (declared > 0 && budget) {
+    const refused = budget.take(declared);
     if (refused) return refuse(refused);
   }
   const counted = declared > 0 ? declared : 0;
@@ -177,8 +178,8 @@ export function readJsonBody(
         fail(tooLarge(maxBytes));
         return;
       }
-      if (total > counted && options.onBytes) {
-        const refused = options.onBytes(Math.min(chunk.length, total - counted));
+      if (total > counted && budget) {
+        const refused = budget.take(Math.min(chunk.length, total - counted));
         if (refused) {
           fail(refused);
           return;
