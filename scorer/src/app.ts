@@ -405,8 +405,8 @@ export function createApp(deps: AppDeps): RequestListener {
   };
 }
 
-/** 429, 503 and 504 are the scorer protecting itself or not ready: logged as warnings, not failures. */
-const REFUSALS = new Set([429, 503, 504]);
+/** 429 and 503 are the scorer protecting itself or not ready: logged as warnings, not failures. */
+const REFUSALS = new Set([429, 503]);
 
 function notReadyProbe(route: string, status: number): boolean {
   return status === 503 && (route === '/readyz' || route === '/v2/health/ready');
