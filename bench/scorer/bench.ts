@@ -9,8 +9,14 @@
 // a cross-check, but not its latencies: gunicorn's sync worker closes every
 // connection, and autocannon then pairs responses with the wrong requests.
 //
+// The scorer runs twice: with its overload guard (the default) and with
+// OVERLOAD_GUARD=off, the switch that exists for this comparison only. Besides
+// the full table for each, the two are measured in alternating rounds (so a
+// change in the machine's load hits both alike) and the ratio is printed.
+//
 // Options (env): BENCH_SECONDS (default 10 per measurement), BENCH_CONNECTIONS
-// (default 16), BENCH_RATE (default 1000 req/s for the fixed-rate latency run).
+// (default 16), BENCH_RATE (default 1000 req/s for the fixed-rate latency run),
+// BENCH_ROUNDS (default 5 alternating rounds of the guard comparison).
 
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 
@@ -32,6 +38,7 @@ const BENCH_PY = join(ROOT, 'bench/scorer/.venv/bin/python');
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 16);
 const RATE = Number(process.env.BENCH_RATE ?? 1000);
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
 const MODEL = join(ROOT, 'build/model/fnol-1.0.0.onnx');
 const LOAD_BEFORE = loadavg()
   .map((l) => l.toFixed(1))
@@ -58,7 +65,7 @@ async function waitFor(url: string, child: ChildProcess, what: string): Promise<
   throw new Error(`${what} did not become ready at ${url}`);
 }
 
-async function startScorer(port: number): Promise<Service> {
+async function startScorer(port: number, guard: boolean): Promise<Service> {
   const child = spawn(process.execPath, ['--require', 'tsx/cjs', 'scorer/src/main.ts'], {
     cwd: ROOT,
     env: {
@@ -66,14 +73,18 @@ async function startScorer(port: number): Promise<Service> {
       MODEL_URI: `file://${MODEL}`,
       PORT: String(port),
       HOST: '127.0.0.1',
-      LOG_LEVEL: 'warn',
+      LOG_LEVEL: 'error',
       MAX_BATCH_RECORDS: '5000',
+      // As in a pod with the default 1 GiB limit.
+      MEMORY_LIMIT_BYTES: String(1024 * 1024 * 1024),
+      OVERLOAD_GUARD: guard ? 'on' : 'off',
     },
     stdio: ['ignore', 'ignore', 'inherit'],
   });
   const url = `http://127.0.0.1:${port}`;
   await waitFor(`${url}/readyz`, child, 'scorer');
-  return { name: 'scorer (Node, onnxruntime)', url, child, pid: child.pid as number };
+  const name = guard ? 'scorer (Node, onnxruntime)' : 'scorer, guard off';
+  return { name, url, child, pid: child.pid as number };
 }
 
 async function startBaseline(port: number): Promise<Service> {
@@ -172,6 +183,91 @@ async function predict(url: string, rows: unknown[][]): Promise<number[]> {
   return body.result;
 }
 
+const median = (values: number[]) => {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2
+    ? (sorted[mid] as number)
+    : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
+};
+
+/**
+ * The scorer with and without its overload guard, in alternating rounds
+ * (on-off, off-on, ...), so that other load on the machine hits both alike.
+ * Prints each round and the medians; returns guard-on / guard-off per measure.
+ */
+async function compareGuard(
+  on: Service,
+  off: Service,
+  single: string,
+  batch1000: string,
+): Promise<Record<string, number>> {
+  const seconds = Math.max(2, Math.round(SECONDS / 2));
+  process.stderr.write(`guard on vs off: ${ROUNDS} alternating rounds of ${seconds} s per measure ...\n`);
+  interface Runs {
+    single: number[];
+    batch: number[];
+    /** Server CPU ms and requests, summed over the rounds. */
+    cpuSingle: number;
+    countSingle: number;
+    cpuBatch: number;
+    countBatch: number;
+  }
+  const empty = (): Runs => ({
+    single: [],
+    batch: [],
+    cpuSingle: 0,
+    countSingle: 0,
+    cpuBatch: 0,
+    countBatch: 0,
+  });
+  const runs: Record<string, Runs> = { [on.name]: empty(), [off.name]: empty() };
+  for (let round = 0; round < ROUNDS; round++) {
+    for (const service of round % 2 === 0 ? [on, off] : [off, on]) {
+      const r = runs[service.name] as Runs;
+      let cpu = cpuMs(service.pid);
+      const s = await closedLoop(service.url, single, CONNECTIONS, seconds);
+      r.cpuSingle += cpuMs(service.pid) - cpu;
+      r.countSingle += s.count;
+      cpu = cpuMs(service.pid);
+      const b = await closedLoop(service.url, batch1000, 1, seconds);
+      r.cpuBatch += cpuMs(service.pid) - cpu;
+      r.countBatch += b.count;
+      r.single.push(s.rps);
+      r.batch.push(b.rps * 1000);
+    }
+  }
+  const of = (name: string) => runs[name] as Runs;
+  const row = (name: string, pick: 'single' | 'batch') => {
+    const values = of(name)[pick];
+    return `${median(values).toFixed(0)} (${values.map((v) => v.toFixed(0)).join(', ')})`;
+  };
+  console.log(
+    `\noverload guard on vs off, ${ROUNDS} alternating rounds of ${seconds} s, median (each round):\n`,
+  );
+  console.log(`| measure | ${on.name} | ${off.name} | on / off |`);
+  console.log('| --- | --- | --- | --- |');
+  const ratios: Record<string, number> = {};
+  for (const [label, pick] of [
+    [`single: req/s (${CONNECTIONS} clients)`, 'single'],
+    ['batch 1000: records/s (1 client)', 'batch'],
+  ] as const) {
+    const r = median(of(on.name)[pick]) / median(of(off.name)[pick]);
+    ratios[pick === 'single' ? 'single-record throughput' : 'batch-1000 throughput'] = r;
+    console.log(`| ${label} | ${row(on.name, pick)} | ${row(off.name, pick)} | ${(r * 100).toFixed(1)} % |`);
+  }
+  // CPU time per request depends far less on other load than throughput does.
+  const perSingle = (name: string) => (of(name).cpuSingle / of(name).countSingle) * 1000;
+  const perBatch = (name: string) => of(name).cpuBatch / of(name).countBatch;
+  console.log(
+    `| server CPU µs per single-record request | ${perSingle(on.name).toFixed(0)} | ${perSingle(off.name).toFixed(0)} | ${((perSingle(on.name) / perSingle(off.name)) * 100).toFixed(1)} % |`,
+  );
+  console.log(
+    `| server CPU ms per batch of 1000 | ${perBatch(on.name).toFixed(1)} | ${perBatch(off.name).toFixed(1)} | ${((perBatch(on.name) / perBatch(off.name)) * 100).toFixed(1)} % |`,
+  );
+  return ratios;
+}
+
 async function main(): Promise<void> {
   const csv = spawnSync(BENCH_PY, [join(ROOT, 'bench/scorer/baseline/rows.py'), '1000'], {
     encoding: 'utf8',
@@ -185,10 +281,14 @@ async function main(): Promise<void> {
   const batch100 = JSON.stringify({ data: rows.slice(0, 100) });
   const batch1000 = JSON.stringify({ data: rows.slice(0, 1000) });
 
-  const services = [await startScorer(18431), await startBaseline(18432)];
+  const services = [
+    await startScorer(18431, true),
+    await startScorer(18433, false),
+    await startBaseline(18432),
+  ];
   try {
     // Parity on 1,000 rows before any timing.
-    const [ours, theirs] = await Promise.all(services.map((s) => predict(s.url, rows)));
+    const [ours, , theirs] = await Promise.all(services.map((s) => predict(s.url, rows)));
     let worst = 0;
     let mismatches = 0;
     (theirs as number[]).forEach((b, i) => {
@@ -246,8 +346,9 @@ async function main(): Promise<void> {
     console.log(`| --- | ${names.map(() => '---').join(' | ')} |`);
     for (const metric of metrics)
       console.log(`| ${metric} | ${names.map((n) => table[n]?.[metric]).join(' | ')} |`);
-    const ratio = (rps[0] as number) / (rps[1] as number);
+    const ratio = (rps[0] as number) / (rps[2] as number);
     const mine = goals[names[0] as string] as Goals;
+    const guard = await compareGuard(services[0] as Service, services[1] as Service, single, batch1000);
     console.log(
       `\nload average after the run ${loadavg()
         .map((l) => l.toFixed(1))
@@ -266,6 +367,11 @@ async function main(): Promise<void> {
     console.log(
       `  predictions within 1e-4 relative: ${mismatches === 0 ? 'met' : `missed (${mismatches} rows)`}`,
     );
+    for (const [what, r] of Object.entries(guard)) {
+      console.log(
+        `  ${what} with the overload guard within 5 % of without: ${(r * 100).toFixed(1)} % ${r >= 0.95 ? 'met' : 'missed'}`,
+      );
+    }
   } finally {
     for (const s of services) s.child.kill('SIGTERM');
   }

@@ -7,10 +7,12 @@ import express, { type NextFunction, type Request, type Response } from 'express
 import type { Logger } from 'pino';
 import type { ApiKeys } from './auth';
 import type { RequestLimits } from './config';
-import { HttpError, errorBody, readJsonBody } from './http-errors';
+import { HttpError, errorBody } from './http-errors';
 import type { ScorerMetrics } from './metrics';
-import type { Outputs } from './model-runtime';
+import { CancelledError, type Outputs } from './model-runtime';
 import { buildOpenApi } from './openapi';
+import { OverloadGuard, type Admission, type ExpiryListener } from './overload';
+import { JsonLimitError, discardRest, readJsonBody, type JsonShapeLimits } from './request-body';
 import type { ServedModel, ServingState } from './serving-state';
 import { V2Codec } from './v2';
 
@@ -38,6 +40,16 @@ interface ModelView {
   readonly v2: V2Codec;
   readonly openapi: object;
   readonly primaryHistogram: { observe(value: number): void };
+  /** Structure limits of a request body for this model (undefined: guard off). */
+  readonly shape: JsonShapeLimits | undefined;
+}
+
+/** One scoring request on its way: its admission (bytes held, deadline) and progress. */
+interface Scoring extends ExpiryListener {
+  readonly req: IncomingMessage;
+  readonly res: ServerResponse;
+  admission: Admission | undefined;
+  bodyArrived: boolean;
 }
 
 /**
@@ -46,6 +58,7 @@ interface ModelView {
  */
 export function createApp(deps: AppDeps): RequestListener {
   const { state, logger, clock, metrics, limits, apiKeys } = deps;
+  const guard = limits.overload.enabled ? new OverloadGuard(limits.overload, metrics.refused) : undefined;
   const app = express();
   app.disable('x-powered-by');
   app.disable('etag');
@@ -63,9 +76,18 @@ export function createApp(deps: AppDeps): RequestListener {
       const contract = model.runtime.contract;
       view = {
         model,
-        v2: new V2Codec(contract, limits.maxBatchRecords),
+        v2: new V2Codec(contract, model.runtime.validators, limits.maxBatchRecords),
         openapi: buildOpenApi(contract, model.runtime.validators.schemas, apiKeys !== undefined),
         primaryHistogram: metrics.predictions.labels(contract.primaryOutput),
+        shape:
+          guard === undefined
+            ? undefined
+            : {
+                maxDepth: limits.overload.maxJsonDepth,
+                // A v2 request nested as [N, 1] holds an array per value.
+                maxContainers: limits.maxBatchRecords * (contract.features.length + 2) + 64,
+                containersHint: `a request holds at most ${limits.maxBatchRecords} records (MAX_BATCH_RECORDS); split the request`,
+              },
       };
       metrics.modelInfo.reset();
       metrics.modelInfo.labels(contract.name, contract.version, model.sha256 ?? '').set(1);
@@ -87,6 +109,23 @@ export function createApp(deps: AppDeps): RequestListener {
     for (let i = 0; i < primary.length; i++) v.primaryHistogram.observe(primary[i] as number);
   };
 
+  // Responses not yet sent: when draining starts they get Connection: close, so
+  // their client opens its next connection elsewhere.
+  const unanswered = new Set<ServerResponse>();
+  state.onDraining(() => {
+    for (const res of unanswered) if (!res.headersSent) res.setHeader('connection', 'close');
+  });
+  const admissions = new WeakMap<ServerResponse, Admission>();
+  /** One listener shared by every response (no closure per request). */
+  function responseClosed(this: ServerResponse): void {
+    unanswered.delete(this);
+    admissions.get(this)?.release();
+  }
+  /** A scoring request whose deadline passed: 503, or 408 while its body is still arriving. */
+  function expire(this: Scoring): void {
+    if (!this.res.headersSent && guard) fail(this.req, this.res, guard.expired(this.bodyArrived), 'deadline');
+  }
+
   /** Request id, draining, access log and metrics for one request; returns the id. */
   const instrument = (req: IncomingMessage, res: ServerResponse, path: string): string => {
     const start = clock.now();
@@ -94,25 +133,34 @@ export function createApp(deps: AppDeps): RequestListener {
     const id = typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
     res.setHeader('x-request-id', id);
     if (state.draining) res.setHeader('connection', 'close');
+    else unanswered.add(res);
     if (logger.isLevelEnabled('trace'))
       logger.trace({ reqId: id, method: req.method, path }, 'request received');
+    res.on('close', responseClosed);
     res.on('finish', () => {
       const route = routeLabel(path);
       const seconds = (clock.now() - start) / 1000;
+      const entry = { reqId: id, method: req.method, route, status: res.statusCode, ms: seconds * 1000 };
+      if (notReadyProbe(route, res.statusCode)) {
+        // Not ready while loading or draining is the probe's answer, not a failure.
+        if (logger.isLevelEnabled('debug')) logger.debug(entry, 'not ready');
+        return;
+      }
       metrics.requests.labels(route, req.method ?? '', String(res.statusCode)).inc();
       metrics.latency.labels(route).observe(seconds);
-      const entry = { reqId: id, method: req.method, route, status: res.statusCode, ms: seconds * 1000 };
       const error = errors.get(res);
-      if (res.statusCode >= 500) logger.error({ ...entry, error }, 'request failed');
-      else if (res.statusCode >= 400) logger.info({ ...entry, error }, 'request rejected');
-      else if (logger.isLevelEnabled('debug')) logger.debug(entry, 'request');
+      if (res.statusCode >= 500 && !REFUSALS.has(res.statusCode)) {
+        logger.error({ ...entry, error }, 'request failed');
+      } else if (res.statusCode >= 400) {
+        logger[REFUSALS.has(res.statusCode) ? 'warn' : 'info']({ ...entry, error }, 'request rejected');
+      } else if (logger.isLevelEnabled('debug')) logger.debug(entry, 'request');
     });
     return id;
   };
   const errors = new WeakMap<ServerResponse, string>();
 
   /** Answers an error: a client's mistake with its status, anything else as a logged 500. */
-  const fail = (res: ServerResponse, error: unknown, path: string): void => {
+  const fail = (req: IncomingMessage, res: ServerResponse, error: unknown, path: string): void => {
     let httpError: HttpError;
     if (error instanceof HttpError) {
       httpError = error;
@@ -122,19 +170,69 @@ export function createApp(deps: AppDeps): RequestListener {
       logger.error({ reqId: res.getHeader('x-request-id'), err: error, path }, 'unexpected error');
       httpError = new HttpError(500, 'internal error; the request id is in the x-request-id header');
     }
-    errors.set(res, httpError.message);
     if (res.headersSent) {
-      res.destroy();
+      // Answered already (the deadline passed first); a half-sent answer is cut.
+      if (!res.writableEnded) res.destroy();
       return;
     }
+    errors.set(res, httpError.message);
+    // A body nobody will read: thrown away up to MAX_BODY_BYTES, so the answer
+    // reaches a client that is still sending and no client streams without end.
+    discardRest(req, res, limits.maxBodyBytes);
     for (const [name, value] of Object.entries(httpError.headers)) res.setHeader(name, value);
     sendJson(res, httpError.status, errorBody(httpError));
   };
 
-  const score = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+  /**
+   * The common start of POST /score and v2 infer: key, model, admission by the
+   * overload guard, deadline, then the body within its limits.
+   */
+  const receive = async (
+    req: IncomingMessage,
+    res: ServerResponse,
+  ): Promise<[unknown, ModelView, Scoring]> => {
     authorize(req);
     const v = served();
-    const body = await readJsonBody(req, limits.maxBodyBytes);
+    const scoring: Scoring = { req, res, admission: undefined, bodyArrived: false, expire };
+    const admission = guard?.admit(scoring);
+    if (admission) {
+      scoring.admission = admission;
+      admissions.set(res, admission);
+    }
+    let body: unknown;
+    try {
+      body = await readJsonBody(
+        req,
+        res,
+        { maxBytes: limits.maxBodyBytes, shape: v.shape, budget: admission },
+        limits.maxBodyBytes,
+      );
+    } catch (error) {
+      if (error instanceof JsonLimitError) guard?.countJsonRefusal();
+      throw error;
+    }
+    scoring.bodyArrived = true;
+    return [body, v, scoring];
+  };
+
+  /** Scores a batch unless the guard refuses its rows; answers nothing once the deadline passed. */
+  const runBatch = async (
+    v: ModelView,
+    scoring: Scoring,
+    n: number,
+    run: (cancel: Admission | undefined) => Promise<Outputs>,
+  ): Promise<Outputs | undefined> => {
+    guard?.admitRows(v.model.runtime.pendingRows, n);
+    try {
+      return await run(scoring.admission);
+    } catch (error) {
+      if (error instanceof CancelledError) return undefined;
+      throw error;
+    }
+  };
+
+  const score = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+    const [body, v, scoring] = await receive(req, res);
     const runtime = v.model.runtime;
     const { validators, contract } = runtime;
     if (typeof body !== 'object' || body === null || Array.isArray(body)) {
@@ -168,7 +266,8 @@ export function createApp(deps: AppDeps): RequestListener {
         );
       }
       const rows = list as unknown[][];
-      const outputs = await runtime.scoreRows(rows);
+      const outputs = await runBatch(v, scoring, rows.length, (cancel) => runtime.scoreRows(rows, cancel));
+      if (outputs === undefined) return;
       metrics.records.labels('data').inc(rows.length);
       observe(outputs, v);
       sendJson(res, 200, { result: Array.from(outputs[contract.primaryOutput] as Float32Array) });
@@ -182,7 +281,10 @@ export function createApp(deps: AppDeps): RequestListener {
       );
     }
     const records = list as Record<string, unknown>[];
-    const outputs = await runtime.scoreRecords(records);
+    const outputs = await runBatch(v, scoring, records.length, (cancel) =>
+      runtime.scoreRecords(records, cancel),
+    );
+    if (outputs === undefined) return;
     metrics.records.labels('records').inc(records.length);
     observe(outputs, v);
     const names = contract.outputs.map((o) => o.name);
@@ -219,6 +321,9 @@ export function createApp(deps: AppDeps): RequestListener {
   });
   app.get('/metrics', async (_req, res) => {
     metrics.ready.set(state.ready ? 1 : 0);
+    metrics.inFlight.set(guard?.requestsInFlight ?? 0);
+    metrics.inFlightBodyBytes.set(guard?.bodyBytesInFlight ?? 0);
+    metrics.queuedRows.set(state.model?.runtime.pendingRows ?? 0);
     if (state.model !== undefined) served(); // sets scorer_model_info before the first score
     res.setHeader('content-type', metrics.registry.contentType);
     res.send(await metrics.registry.metrics());
@@ -269,13 +374,16 @@ export function createApp(deps: AppDeps): RequestListener {
     res.json({ name: req.params.name, ready: state.ready });
   });
   app.post(['/v2/models/:name/infer', '/v2/models/:name/versions/:version/infer'], async (req, res) => {
-    const v = findModel(req);
-    const body = await readJsonBody(req, limits.maxBodyBytes);
+    findModel(req);
+    const [body, v, scoring] = await receive(req, res);
     const request = v.v2.decode(body);
-    const outputs = await v.model.runtime.run(request.batch);
+    const outputs = await runBatch(v, scoring, request.batch.n, (cancel) =>
+      v.model.runtime.run(request.batch, cancel),
+    );
+    if (outputs === undefined) return;
     metrics.records.labels('v2').inc(request.batch.n);
     observe(outputs, v);
-    res.json(v.v2.encode(request, outputs));
+    sendJson(res, 200, v.v2.encode(request, outputs));
   });
 
   app.use((req: Request, _res: Response, next: NextFunction) => {
@@ -283,21 +391,29 @@ export function createApp(deps: AppDeps): RequestListener {
   });
 
   app.use((error: unknown, req: Request, res: Response, _next: NextFunction) => {
-    fail(res, error, req.path);
+    fail(req, res, error, req.path);
   });
 
   return (req, res) => {
     const url = req.url ?? '';
     if (req.method === 'POST' && (url === '/score' || url.startsWith('/score?'))) {
       instrument(req, res, '/score');
-      score(req, res).catch((error: unknown) => fail(res, error, '/score'));
+      score(req, res).catch((error: unknown) => fail(req, res, error, '/score'));
       return;
     }
     void app(req, res);
   };
 }
 
+/** 429 and 503 are the scorer protecting itself or not ready: logged as warnings, not failures. */
+const REFUSALS = new Set([429, 503]);
+
+function notReadyProbe(route: string, status: number): boolean {
+  return status === 503 && (route === '/readyz' || route === '/v2/health/ready');
+}
+
 function sendJson(res: ServerResponse, status: number, body: unknown): void {
+  if (res.headersSent) return; // the deadline answered first
   const text = JSON.stringify(body);
   res.writeHead(status, {
     'content-type': 'application/json; charset=utf-8',

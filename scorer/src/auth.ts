@@ -1,15 +1,24 @@
 // API keys: clients send `x-api-key: KEY` or `Authorization: Bearer KEY`. Keys are
 // compared as sha256 digests with timingSafeEqual against every configured key,
-// so the time taken does not depend on how much of a key matched.
+// so the time taken does not depend on how much of a key matched. The key file
+// is watched: a rotated Secret takes effect without a restart.
 
 import { createHash, timingSafeEqual } from 'node:crypto';
+import { readFileSync, watch, type FSWatcher } from 'node:fs';
 import type { IncomingHttpHeaders } from 'node:http';
+import { dirname } from 'node:path';
+import type { Logger } from 'pino';
 
 export class ApiKeys {
-  private readonly digests: readonly Buffer[];
+  private digests: readonly Buffer[];
 
   constructor(keys: readonly string[]) {
     this.digests = keys.map(digest);
+  }
+
+  /** Takes the keys of `other` (a reloaded file) in place of these. */
+  replace(other: ApiKeys): void {
+    this.digests = other.digests;
   }
 
   /** One key per line; blank lines and lines starting with # are ignored. */
@@ -48,4 +57,82 @@ function presentedKey(headers: IncomingHttpHeaders): string | undefined {
 
 function digest(key: string): Buffer {
   return createHash('sha256').update(key, 'utf8').digest();
+}
+
+export interface KeyFileWatch {
+  stop(): void;
+}
+
+/**
+ * Reloads `keys` from `path` when its content changes: polled every
+ * `intervalMs`, and checked at once when its directory changes. The kubelet
+ * updates a Secret volume by writing a new directory and renaming the `..data`
+ * symlink over the old one, so the path is read again, never kept open. A file
+ * that cannot be read or holds no key keeps the keys loaded before (a warning is
+ * logged once): a half-written rotation must not lock out every client.
+ */
+export function watchApiKeysFile(
+  path: string,
+  keys: ApiKeys,
+  options: { intervalMs: number; logger: Logger },
+): KeyFileWatch {
+  const { logger } = options;
+  let seen = contentDigest(path);
+  let problem: string | undefined;
+  const warn = (message: string) => {
+    if (problem === message) return;
+    problem = message;
+    logger.warn({ file: path }, message);
+  };
+  const check = () => {
+    let text: string;
+    try {
+      text = readFileSync(path, 'utf8');
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code ?? 'error';
+      warn(`API_KEYS_FILE cannot be read (${code}); keeping the keys loaded before`);
+      return;
+    }
+    const now = digest(text).toString('hex');
+    if (now === seen) return;
+    seen = now;
+    const next = ApiKeys.parse(text);
+    if (next.size === 0) {
+      warn('API_KEYS_FILE holds no key; keeping the keys loaded before');
+      return;
+    }
+    problem = undefined;
+    keys.replace(next);
+    logger.info({ file: path, keys: next.size }, 'API keys reloaded');
+  };
+  const timer = setInterval(check, options.intervalMs);
+  timer.unref();
+  let soon: NodeJS.Timeout | undefined;
+  let watcher: FSWatcher | undefined;
+  try {
+    watcher = watch(dirname(path), { persistent: false }, () => {
+      // Several events arrive for one update; read once they settle.
+      clearTimeout(soon);
+      soon = setTimeout(check, 100);
+      soon.unref();
+    });
+    watcher.on('error', () => watcher?.close());
+  } catch {
+    // Polling alone still picks up the change.
+  }
+  return {
+    stop() {
+      clearInterval(timer);
+      clearTimeout(soon);
+      watcher?.close();
+    },
+  };
+}
+
+function contentDigest(path: string): string | undefined {
+  try {
+    return digest(readFileSync(path, 'utf8')).toString('hex');
+  } catch {
+    return undefined;
+  }
 }

@@ -1,6 +1,7 @@
 // The scorer's configuration: read from the environment once at start-up, checked
 // as a whole, and handed to the rest of the program as a typed, frozen object.
 
+import { totalmem } from 'node:os';
 import {
   checkTarget,
   DEFAULT_ALLOWED_HOSTS,
@@ -20,6 +21,8 @@ export interface ScorerConfig {
   readonly limits: RequestLimits;
   readonly intraOpThreads: number;
   readonly predictionBuckets: readonly number[];
+  /** Seconds between two reads of API_KEYS_FILE (keys are reloaded when it changes). */
+  readonly apiKeysReloadSeconds: number;
 }
 
 export interface ModelSourceConfig {
@@ -41,6 +44,8 @@ export interface ModelSourceConfig {
 export interface RequestLimits {
   readonly maxBodyBytes: number;
   readonly maxBatchRecords: number;
+  /** Overload protection; see OverloadLimits at the end of this file. */
+  readonly overload: OverloadLimits;
 }
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
@@ -146,12 +151,10 @@ export function parseConfig(env: Env, readFile: ReadFile): ScorerConfig {
     apiKeysFile,
     shutdownGraceSeconds: integer('SHUTDOWN_GRACE_SECONDS', 25, 0, 3600),
     logLevel: logLevel as LogLevel,
-    limits: {
-      maxBodyBytes: integer('MAX_BODY_BYTES', 8 * 1024 * 1024, 1024, 1024 * 1024 * 1024),
-      maxBatchRecords: integer('MAX_BATCH_RECORDS', 5000, 1, 1_000_000),
-    },
+    limits: parseRequestLimits(env, integer, problems),
     intraOpThreads: integer('ORT_INTRA_OP_THREADS', 1, 0, 256),
     predictionBuckets,
+    apiKeysReloadSeconds: integer('API_KEYS_RELOAD_SECONDS', 10, 1, 3600),
   };
   if (problems.length > 0) throw new ConfigError(problems);
   return Object.freeze(config);
@@ -260,4 +263,92 @@ function parseBuckets(raw: string | undefined, problems: string[]): number[] {
 
 function errorCode(error: unknown): string {
   return (error as NodeJS.ErrnoException).code ?? String(error);
+}
+
+// ---------------------------------------------------------------------------
+// Request limits and overload protection (MAX_*, REQUEST_TIMEOUT_MS,
+// MEMORY_LIMIT_BYTES, OVERLOAD_GUARD). Defaults are sized from the memory the
+// process may use, so a pod with a larger limit admits more work.
+
+export interface OverloadLimits {
+  /** False only when OVERLOAD_GUARD=off (benchmarks): none of the limits below apply. */
+  readonly enabled: boolean;
+  /** The memory the defaults were sized from. */
+  readonly memoryLimitBytes: number;
+  /** Scoring requests (POST /score, v2 infer) being handled at once; more get 429. */
+  readonly maxConcurrentRequests: number;
+  /** Bytes of request bodies held at once by scoring requests; more get 429. */
+  readonly maxInflightBodyBytes: number;
+  /** Rows accepted for scoring and not yet scored; more get 429. */
+  readonly maxQueuedRows: number;
+  /** A scoring request not answered within this many ms gets 503 (408 while its body is still arriving). */
+  readonly requestTimeoutMs: number;
+  /** Deepest nesting of arrays and objects in a JSON body. */
+  readonly maxJsonDepth: number;
+}
+
+const MiB = 1024 * 1024;
+/** Memory kept for the runtime, the model and its session. */
+const MEMORY_RESERVE = 256 * MiB;
+/** A JSON body costs up to about this many times its size while held and parsed. */
+export const BODY_MEMORY_FACTOR = 6;
+/** A queued row (parsed values, tensor columns) is counted at this many bytes. */
+const ROW_MEMORY = 16 * 1024;
+
+/** The pod's memory limit (cgroup), or the machine's memory when there is none. */
+export function detectMemoryLimit(): number {
+  const total = totalmem();
+  const constrained = process.constrainedMemory?.() ?? 0;
+  return constrained > 0 && constrained < total ? constrained : total;
+}
+
+type IntegerReader = (name: string, fallback: number, min: number, max: number) => number;
+
+/** Defaults of the overload limits for a memory limit and a body size. */
+export function defaultOverloadLimits(
+  memoryLimitBytes: number,
+  maxBodyBytes: number,
+  maxBatchRecords: number,
+): OverloadLimits {
+  const spare = Math.max(memoryLimitBytes - MEMORY_RESERVE, 64 * MiB);
+  return {
+    enabled: true,
+    memoryLimitBytes,
+    maxConcurrentRequests: Math.min(1024, Math.max(16, Math.floor(memoryLimitBytes / (4 * MiB)))),
+    maxInflightBodyBytes: Math.max(maxBodyBytes, Math.floor(spare / BODY_MEMORY_FACTOR)),
+    maxQueuedRows: Math.max(maxBatchRecords, Math.floor(spare / ROW_MEMORY)),
+    requestTimeoutMs: 10_000,
+    maxJsonDepth: 32,
+  };
+}
+
+function parseRequestLimits(env: Env, integer: IntegerReader, problems: string[]): RequestLimits {
+  const maxBodyBytes = integer('MAX_BODY_BYTES', 8 * MiB, 1024, 1024 * MiB);
+  const maxBatchRecords = integer('MAX_BATCH_RECORDS', 5000, 1, 1_000_000);
+  const memoryLimitBytes = integer(
+    'MEMORY_LIMIT_BYTES',
+    detectMemoryLimit(),
+    64 * MiB,
+    Number.MAX_SAFE_INTEGER,
+  );
+  const d = defaultOverloadLimits(memoryLimitBytes, maxBodyBytes, maxBatchRecords);
+  const guard = (env.OVERLOAD_GUARD?.trim() || 'on').toLowerCase();
+  if (guard !== 'on' && guard !== 'off') {
+    problems.push(`OVERLOAD_GUARD=${JSON.stringify(guard)} must be on or off (off is for benchmarks only)`);
+  }
+  const overload: OverloadLimits = {
+    enabled: guard !== 'off',
+    memoryLimitBytes,
+    maxConcurrentRequests: integer('MAX_CONCURRENT_REQUESTS', d.maxConcurrentRequests, 1, 100_000),
+    maxInflightBodyBytes: integer(
+      'MAX_INFLIGHT_BODY_BYTES',
+      d.maxInflightBodyBytes,
+      maxBodyBytes,
+      Number.MAX_SAFE_INTEGER,
+    ),
+    maxQueuedRows: integer('MAX_QUEUED_ROWS', d.maxQueuedRows, maxBatchRecords, 100_000_000),
+    requestTimeoutMs: integer('REQUEST_TIMEOUT_MS', d.requestTimeoutMs, 100, 3_600_000),
+    maxJsonDepth: integer('MAX_JSON_DEPTH', d.maxJsonDepth, 4, 1000),
+  };
+  return { maxBodyBytes, maxBatchRecords, overload };
 }

@@ -38,6 +38,11 @@ async function main(): Promise<void> {
     },
     'starting scorer',
   );
+  if (!config.limits.overload.enabled) {
+    logger.warn(
+      'OVERLOAD_GUARD=off: no bound on requests in flight, body bytes, queued rows, request time or JSON nesting; for benchmarks only',
+    );
+  }
   let scorer: Awaited<ReturnType<typeof startScorer>> | undefined;
   const stop = (signal: string) => {
     logger.info({ signal }, 'signal received');

@@ -10,6 +10,10 @@ export interface ScorerMetrics {
   readonly predictions: Histogram<'output'>;
   readonly modelInfo: Gauge<'name' | 'version' | 'sha256'>;
   readonly ready: Gauge;
+  readonly refused: Counter<'reason'>;
+  readonly inFlight: Gauge;
+  readonly inFlightBodyBytes: Gauge;
+  readonly queuedRows: Gauge;
 }
 
 export function createMetrics(predictionBuckets: readonly number[], processMetrics = true): ScorerMetrics {
@@ -52,6 +56,27 @@ export function createMetrics(predictionBuckets: readonly number[], processMetri
     ready: new Gauge({
       name: 'scorer_ready',
       help: '1 when the model is loaded, self-tested and the scorer is not shutting down',
+      registers: [registry],
+    }),
+    refused: new Counter({
+      name: 'scorer_requests_refused_total',
+      help: 'Scoring requests refused by the overload guard, by reason (concurrency, body_bytes, queued_rows, deadline, json_limits)',
+      labelNames: ['reason'],
+      registers: [registry],
+    }),
+    inFlight: new Gauge({
+      name: 'scorer_requests_in_flight',
+      help: 'Scoring requests being handled (limit MAX_CONCURRENT_REQUESTS)',
+      registers: [registry],
+    }),
+    inFlightBodyBytes: new Gauge({
+      name: 'scorer_request_body_bytes_in_flight',
+      help: 'Bytes of request bodies held by scoring requests (limit MAX_INFLIGHT_BODY_BYTES)',
+      registers: [registry],
+    }),
+    queuedRows: new Gauge({
+      name: 'scorer_queued_rows',
+      help: 'Rows accepted for scoring and not scored yet (limit MAX_QUEUED_ROWS)',
       registers: [registry],
     }),
   };

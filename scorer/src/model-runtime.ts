@@ -49,10 +49,21 @@ export interface ColumnBatch {
   value(f: number, r: number): unknown;
 }
 
+/** Lets a queued request be dropped before it is run (its deadline passed). */
+export interface Cancellation {
+  readonly expired: boolean;
+}
+
 interface Pending {
   readonly batch: ColumnBatch;
+  readonly cancel: Cancellation | undefined;
   resolve(outputs: Outputs): void;
   reject(error: unknown): void;
+}
+
+/** A queued request dropped before its run because its deadline passed. */
+export class CancelledError extends Error {
+  override name = 'CancelledError';
 }
 
 /** Requests queued together are merged into one run up to this many rows. */
@@ -64,6 +75,7 @@ export class ModelRuntime {
   private readonly numberSlot: Int32Array;
   private readonly queue: Pending[] = [];
   private flushScheduled = false;
+  private pending = 0;
 
   constructor(
     readonly session: ScoringSession,
@@ -78,29 +90,66 @@ export class ModelRuntime {
     this.pool = new NumberBufferPool(slots);
   }
 
+  /** Rows accepted for scoring and not scored yet (queued or running). */
+  get pendingRows(): number {
+    return this.pending;
+  }
+
   /** Scores validated named records. */
-  scoreRecords(records: readonly Record<string, unknown>[]): Promise<Outputs> {
+  scoreRecords(records: readonly Record<string, unknown>[], cancel?: Cancellation): Promise<Outputs> {
     const names = this.contract.features.map((f) => f.name);
-    return this.run({
-      n: records.length,
-      value: (f, r) => (records[r] as Record<string, unknown>)[names[f] as string],
-    });
+    return this.run(
+      {
+        n: records.length,
+        value: (f, r) => (records[r] as Record<string, unknown>)[names[f] as string],
+      },
+      cancel,
+    );
   }
 
   /** Scores validated positional rows. */
-  scoreRows(rows: readonly unknown[][]): Promise<Outputs> {
-    return this.run({ n: rows.length, value: (f, r) => (rows[r] as unknown[])[f] });
+  scoreRows(rows: readonly unknown[][], cancel?: Cancellation): Promise<Outputs> {
+    return this.run({ n: rows.length, value: (f, r) => (rows[r] as unknown[])[f] }, cancel);
   }
 
   /**
    * Scores a validated column batch. Batches of requests that arrive together
    * (within one turn of the event loop) share one session.run: the per-run cost
    * of the graph dominates small requests, so this is what keeps single-record
-   * throughput up under concurrency.
+   * throughput up under concurrency. A request whose `cancel` has expired by
+   * the time its turn comes is dropped without running.
    */
-  run(batch: ColumnBatch): Promise<Outputs> {
+  run(batch: ColumnBatch, cancel?: Cancellation): Promise<Outputs> {
+    if (batch.n <= COALESCE_ROWS) return this.enqueue(batch, cancel);
+    // A large batch runs in slices, each in a turn of the event loop of its
+    // own (session.run blocks the loop): probes and small requests are answered
+    // between two slices instead of after the whole batch.
+    const slices: Promise<Outputs>[] = [];
+    for (let start = 0; start < batch.n; start += COALESCE_ROWS) {
+      const offset = start;
+      const n = Math.min(COALESCE_ROWS, batch.n - start);
+      slices.push(this.enqueue({ n, value: (f, r) => batch.value(f, offset + r) }, cancel));
+    }
+    return Promise.all(slices).then((parts) => {
+      const outputs: Outputs = {};
+      for (const { name } of this.contract.outputs) {
+        const column = new Float32Array(batch.n);
+        let offset = 0;
+        for (const part of parts) {
+          const values = part[name] as Float32Array;
+          column.set(values, offset);
+          offset += values.length;
+        }
+        outputs[name] = column;
+      }
+      return outputs;
+    });
+  }
+
+  private enqueue(batch: ColumnBatch, cancel: Cancellation | undefined): Promise<Outputs> {
     return new Promise<Outputs>((resolve, reject) => {
-      this.queue.push({ batch, resolve, reject });
+      this.pending += batch.n;
+      this.queue.push({ batch, cancel, resolve, reject });
       if (!this.flushScheduled) {
         this.flushScheduled = true;
         setImmediate(() => this.flush());
@@ -114,6 +163,12 @@ export class ModelRuntime {
     let rows = 0;
     while (this.queue.length > 0) {
       const next = this.queue[0] as Pending;
+      if (next.cancel?.expired) {
+        this.queue.shift();
+        this.pending -= next.batch.n;
+        next.reject(new CancelledError('deadline passed before the request was run'));
+        continue;
+      }
       if (parts.length > 0 && rows + next.batch.n > COALESCE_ROWS) break;
       parts.push(next);
       rows += next.batch.n;
@@ -123,11 +178,16 @@ export class ModelRuntime {
       this.flushScheduled = true;
       setImmediate(() => this.flush());
     }
+    if (parts.length === 0) return;
+    const done = () => {
+      this.pending -= rows;
+    };
     this.runParts(
       parts.map((p) => p.batch),
       rows,
     ).then(
       (outputs) => {
+        done();
         let offset = 0;
         for (const part of parts) {
           const own: Outputs = {};
@@ -139,6 +199,7 @@ export class ModelRuntime {
         }
       },
       (error: unknown) => {
+        done();
         for (const part of parts) part.reject(error);
       },
     );

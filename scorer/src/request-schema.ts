@@ -7,7 +7,8 @@ import type { FeatureSpec, ModelContract } from './model-contract';
 export const MAX_CATEGORY_LENGTH = 1000;
 /** Largest float32: numbers beyond it would reach the model as infinities. */
 export const MAX_FLOAT32 = 3.4028234663852886e38;
-const MAX_DETAILS = 100;
+/** At most this many problems are listed in an error answer; the rest are counted. */
+export const MAX_DETAILS = 100;
 
 export interface RequestSchemas {
   readonly featureValue: Record<string, object>;
@@ -33,6 +34,13 @@ export interface RequestValidators {
   /** Reports every problem; used only once a request is known to be bad. */
   describeRecords(body: unknown): RequestProblem[];
   describeData(body: unknown): RequestProblem[];
+  /**
+   * One value of feature `f` (index in contract order), checked against the same
+   * schema as a value of a record or row: the check every protocol shares.
+   */
+  value(f: number, value: unknown): boolean;
+  /** Why `value` is not a valid value of feature `f`, in the words /score uses. */
+  describeValue(f: number, value: unknown): string;
 }
 
 export function featureValueSchema(feature: FeatureSpec): object {
@@ -103,13 +111,29 @@ export function compileValidators(contract: ModelContract): RequestValidators {
     if (validate(body)) return [];
     return describeErrors(validate.errors ?? [], body, listKey, contract.features);
   };
+  const values = contract.features.map((f) => fast.compile(schemas.featureValue[f.name] as object));
   return {
     schemas,
     records,
     data,
     describeRecords: (body) => describe(recordsAll, body, 'records'),
     describeData: (body) => describe(dataAll, body, 'data'),
+    value: (f, value) => (values[f] as ValidateFunction)(value),
+    describeValue: (f, value) => {
+      const validate = values[f] as ValidateFunction;
+      const feature = contract.features[f] as FeatureSpec;
+      const error = validate(value) ? undefined : validate.errors?.[0];
+      if (error === undefined) return 'valid';
+      return reasonFor(error, 3, value, 'records', contract.features.length, feature.name, contract.features);
+    },
   };
+}
+
+/** The first MAX_DETAILS problems, and one more entry saying how many were left out. */
+export function capProblems(problems: readonly RequestProblem[], more = 0): RequestProblem[] {
+  const left = problems.length - MAX_DETAILS + more;
+  if (left <= 0) return [...problems];
+  return [...problems.slice(0, MAX_DETAILS), { reason: `up to ${left} more problems not listed` }];
 }
 
 function describeErrors(
@@ -122,7 +146,8 @@ function describeErrors(
   const seen = new Set<string>();
   const positional = listKey === 'data';
   const n = features.length;
-  for (const error of errors) {
+  for (let e = 0; e < errors.length; e++) {
+    const error = errors[e] as ErrorObject;
     const path = error.instancePath.split('/').slice(1);
     // path: [] | [listKey] | [listKey, index] | [listKey, index, field-or-position]
     const problem: RequestProblem = { reason: '' };
@@ -151,7 +176,10 @@ function describeErrors(
     if (seen.has(key)) continue;
     seen.add(key);
     problems.push(ordered);
-    if (problems.length >= MAX_DETAILS) break;
+    if (problems.length >= MAX_DETAILS) {
+      // Counting the rest exactly would cost as much as describing them.
+      return capProblems(problems, errors.length - e - 1);
+    }
   }
   return problems;
 }
@@ -218,7 +246,7 @@ function describeLength(value: unknown): string {
   return Array.isArray(value) ? String(value.length) : 'no';
 }
 
-function describeValue(value: unknown): string {
+export function describeValue(value: unknown): string {
   if (value === null) return 'null';
   if (Array.isArray(value)) return 'an array';
   if (typeof value === 'string') {

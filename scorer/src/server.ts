@@ -2,11 +2,11 @@
 // downloads), then the model, its self-test, and readiness. Stops gracefully.
 
 import { readFileSync } from 'node:fs';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { createServer, type RequestListener, type Server } from 'node:http';
+import { Server as NetServer, type AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import { createApp, systemClock, type Clock } from './app';
-import { ApiKeys } from './auth';
+import { ApiKeys, watchApiKeysFile } from './auth';
 import type { ScorerConfig } from './config';
 import { createMetrics, type ScorerMetrics } from './metrics';
 import { loadModelRuntime } from './model-runtime';
@@ -41,20 +41,34 @@ export async function startScorer(config: ScorerConfig, deps: ScorerDeps): Promi
       `API_KEYS_FILE ${config.apiKeysFile} holds no key; put one key per line or unset API_KEYS_FILE`,
     );
   }
+  const keyWatch =
+    apiKeys === undefined || config.apiKeysFile === undefined
+      ? undefined
+      : watchApiKeysFile(config.apiKeysFile, apiKeys, {
+          intervalMs: config.apiKeysReloadSeconds * 1000,
+          logger,
+        });
   const app = createApp({ state, logger, clock, metrics, limits: config.limits, apiKeys });
-  const server = createServer({ keepAliveTimeout: 65_000, requestTimeout: 60_000 }, app);
-  server.headersTimeout = 20_000;
+  const server = createHttpServer(app);
   await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
+    const refused = (error: Error) => {
+      keyWatch?.stop();
+      reject(error);
+    };
+    server.once('error', refused);
     server.listen(config.port, config.host, () => {
-      server.off('error', reject);
+      server.off('error', refused);
       resolve();
     });
   });
   const { port } = server.address() as AddressInfo;
   logger.info({ port, host: config.host, auth: apiKeys !== undefined }, 'listening');
 
-  const shutdown = stopper(server, state, clock, logger, config.shutdownGraceSeconds * 1000);
+  const stop = stopper(server, state, clock, logger, config.shutdownGraceSeconds * 1000);
+  const shutdown = () => {
+    keyWatch?.stop();
+    return stop();
+  };
   try {
     const fetched = await fetchModel(config.model, { logger, ...(deps.sleep ? { sleep: deps.sleep } : {}) });
     const runtime = await loadModelRuntime(fetched.bytes, config.model, {
@@ -81,6 +95,7 @@ export async function startScorer(config: ScorerConfig, deps: ScorerDeps): Promi
     );
   } catch (error) {
     state.setFailure(String(error));
+    keyWatch?.stop();
     server.close();
     server.closeAllConnections();
     throw error;
@@ -88,27 +103,47 @@ export async function startScorer(config: ScorerConfig, deps: ScorerDeps): Promi
   return { server, state, metrics, url: `http://127.0.0.1:${port}`, shutdown };
 }
 
+/**
+ * The HTTP server with the scorer's timeouts: idle keep-alive connections live
+ * longer than the usual 60 s of load balancers (so the balancer, not the scorer,
+ * closes them), headers must arrive within 20 s and a whole request within 60 s.
+ */
+export function createHttpServer(listener: RequestListener): Server {
+  const server = createServer({ keepAliveTimeout: 65_000, requestTimeout: 60_000 }, listener);
+  server.headersTimeout = 20_000;
+  return server;
+}
+
+/**
+ * The drain after SIGTERM. The listening socket closes (new connections are
+ * refused), readiness turns 503, and every connection already open keeps being
+ * served for the drain window (SHUTDOWN_GRACE_SECONDS): each answer carries
+ * `Connection: close` and its connection closes right after it. Idle keep-alive
+ * connections stay open through the window, since their client may be sending
+ * on one at this very moment (closing it would reset that request); at the end
+ * of the window the remaining ones are closed. The process exits as soon as no
+ * connection is left.
+ */
 function stopper(server: Server, state: ServingState, clock: Clock, logger: Logger, graceMs: number) {
   let closing: Promise<void> | undefined;
   return (): Promise<void> => {
     closing ??= new Promise<void>((resolve) => {
       state.startDraining(clock.now());
       logger.info({ graceSeconds: graceMs / 1000 }, 'shutting down: not ready, finishing in-flight requests');
-      // Responses started before the drain keep their connection alive; close
-      // each connection as soon as it goes idle.
-      const idle = setInterval(() => server.closeIdleConnections(), 50);
-      const force = setTimeout(() => {
-        logger.warn('grace period over: closing the remaining connections');
+      const window = setTimeout(() => {
+        logger.info('drain window over: closing the remaining connections');
         server.closeAllConnections();
       }, graceMs);
-      server.close(() => {
-        clearInterval(idle);
-        clearTimeout(force);
+      // http.Server#close would also close the idle keep-alive connections at
+      // once; net.Server#close only stops accepting.
+      netClose.call(server, () => {
+        clearTimeout(window);
         logger.info('all connections closed');
         resolve();
       });
-      server.closeIdleConnections();
     });
     return closing;
   };
 }
+
+const netClose = NetServer.prototype.close as (this: Server, callback: () => void) => Server;

@@ -14,6 +14,7 @@ export class ServingState {
   private served: ServedModel | undefined;
   private drainingSince: number | undefined;
   private failure: string | undefined;
+  private readonly drainListeners: (() => void)[] = [];
 
   /** Installs a model; it is served only if its self-test passed. */
   setModel(model: ServedModel): void {
@@ -26,7 +27,14 @@ export class ServingState {
   }
 
   startDraining(now: number): void {
-    this.drainingSince ??= now;
+    if (this.drainingSince !== undefined) return;
+    this.drainingSince = now;
+    for (const listener of this.drainListeners) listener();
+  }
+
+  /** Calls `listener` once when draining starts. */
+  onDraining(listener: () => void): void {
+    this.drainListeners.push(listener);
   }
 
   get draining(): boolean {

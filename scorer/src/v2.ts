@@ -3,9 +3,9 @@
 
 import Ajv2020 from 'ajv/dist/2020';
 import { HttpError } from './http-errors';
-import type { ModelContract } from './model-contract';
+import type { FeatureSpec, ModelContract } from './model-contract';
 import type { ColumnBatch, Outputs } from './model-runtime';
-import type { RequestProblem } from './request-schema';
+import { capProblems, describeValue, type RequestProblem, type RequestValidators } from './request-schema';
 
 const NUMBER_TYPES = new Set([
   'FP32',
@@ -23,7 +23,7 @@ const NUMBER_TYPES = new Set([
 export const inferRequestSchema = {
   type: 'object',
   properties: {
-    id: { type: 'string' },
+    id: { type: 'string', maxLength: 256 },
     parameters: { type: 'object' },
     inputs: {
       type: 'array',
@@ -133,22 +133,30 @@ export interface V2Request {
 }
 
 export class V2Codec {
-  private readonly validate = new Ajv2020({ allErrors: true, strict: true }).compile(inferRequestSchema);
+  // The first structural problem is enough, and stops ajv from collecting one
+  // error per item of a huge array.
+  private readonly validate = new Ajv2020({ allErrors: false, strict: true }).compile(inferRequestSchema);
   /** The model metadata document (GET /v2/models/{name}). */
   readonly metadata: object;
 
   constructor(
     private readonly contract: ModelContract,
+    private readonly validators: RequestValidators,
     private readonly maxBatch: number,
   ) {
     this.metadata = modelMetadata(contract);
   }
 
-  /** Checks a parsed body against the model's inputs and returns its columns. */
+  /**
+   * Checks a parsed body against the model's inputs and returns its columns.
+   * Every value goes through the validators /score uses (float32 range, length
+   * of a category, null only where the model accepts it), so both protocols
+   * refuse the same values with the same reasons.
+   */
   decode(body: unknown): V2Request {
     if (!this.validate(body)) {
-      const problems: RequestProblem[] = (this.validate.errors ?? []).slice(0, 20).map((e) => ({
-        field: e.instancePath === '' ? undefined : e.instancePath,
+      const problems: RequestProblem[] = (this.validate.errors ?? []).map((e) => ({
+        ...(e.instancePath === '' ? {} : { field: e.instancePath }),
         reason: e.message ?? 'invalid',
       }));
       throw new HttpError(
@@ -158,18 +166,32 @@ export class V2Codec {
       );
     }
     const request = body as InferRequest;
+    const { features, outputs: modelOutputs } = this.contract;
     const problems: RequestProblem[] = [];
+    if (request.inputs.length > features.length) {
+      throw new HttpError(
+        400,
+        `the request has ${request.inputs.length} input tensors but the model has ${features.length} inputs; send one tensor per input (GET /v2/models/${this.contract.name} lists them)`,
+      );
+    }
+    if (request.outputs !== undefined && request.outputs.length > modelOutputs.length) {
+      throw new HttpError(
+        400,
+        `the request asks for ${request.outputs.length} outputs but the model has ${modelOutputs.length} (${modelOutputs.map((o) => o.name).join(', ')}); name each at most once`,
+      );
+    }
     const given = new Map<string, InferInput>();
     for (const input of request.inputs) {
       if (given.has(input.name)) problems.push({ field: input.name, reason: 'input given twice' });
       given.set(input.name, input);
-      if (!this.contract.features.some((f) => f.name === input.name)) {
+      if (!features.some((f) => f.name === input.name)) {
         problems.push({ field: input.name, reason: 'unknown input: the model has no input of this name' });
       }
     }
     let n: number | undefined;
     const columns: unknown[][] = [];
-    for (const feature of this.contract.features) {
+    for (let f = 0; f < features.length; f++) {
+      const feature = features[f] as FeatureSpec;
       const input = given.get(feature.name);
       if (input === undefined) {
         problems.push({ field: feature.name, reason: 'missing input' });
@@ -197,11 +219,10 @@ export class V2Codec {
           `batch of ${rows} rows is over the limit of ${this.maxBatch}; split the request`,
         );
       }
-      const data = input.data.flat();
-      if (data.length !== rows) {
+      if (input.data.length !== rows) {
         problems.push({
           field: feature.name,
-          reason: `shape says ${rows} values but data holds ${data.length}`,
+          reason: `shape says ${rows} values but data holds ${input.data.length}`,
         });
         continue;
       }
@@ -210,37 +231,75 @@ export class V2Codec {
         continue;
       }
       n = rows;
-      const bad = data.findIndex((v) =>
-        v === null ? !feature.nullable : wantBytes ? typeof v !== 'string' : typeof v !== 'number',
-      );
-      if (bad >= 0) {
-        const v = data[bad];
-        problems.push({
-          index: bad,
-          field: feature.name,
-          reason:
-            v === null
-              ? 'missing value: this input does not accept null'
-              : `wrong type: expected ${wantBytes ? 'a string' : 'a number'}, got ${JSON.stringify(v)?.slice(0, 40)}`,
-        });
-        continue;
-      }
-      columns.push(data);
+      const column = this.column(f, wantBytes, input.data, problems);
+      if (column !== undefined) columns.push(column);
     }
-    const outputs = request.outputs?.map((o) => o.name) ?? this.contract.outputs.map((o) => o.name);
+    const outputs = request.outputs?.map((o) => o.name) ?? modelOutputs.map((o) => o.name);
+    const asked = new Set<string>();
     for (const name of outputs) {
-      if (!this.contract.outputs.some((o) => o.name === name)) {
+      if (asked.has(name)) problems.push({ field: name, reason: 'output asked for twice' });
+      asked.add(name);
+      if (!modelOutputs.some((o) => o.name === name)) {
         problems.push({ field: name, reason: 'unknown output: the model has no output of this name' });
       }
     }
     if (n === 0) problems.push({ reason: 'the inputs hold no rows; send at least one' });
-    if (problems.length > 0)
-      throw new HttpError(400, 'the inference request does not match the model inputs', problems);
+    if (problems.length > 0) {
+      throw new HttpError(
+        400,
+        'the inference request does not match the model inputs',
+        capProblems(problems),
+      );
+    }
     return {
       id: request.id,
       outputs,
       batch: { n: n as number, value: (f, r) => (columns[f] as unknown[])[r] },
     };
+  }
+
+  /**
+   * The values of one input, flat. Data may be flat or nested as [N, 1]
+   * ([[v], [v]]); anything deeper is refused without walking into it. Reports
+   * the first bad value of the input.
+   */
+  private column(
+    f: number,
+    wantBytes: boolean,
+    data: readonly unknown[],
+    problems: RequestProblem[],
+  ): unknown[] | undefined {
+    const feature = this.contract.features[f] as FeatureSpec;
+    const column = new Array<unknown>(data.length);
+    for (let r = 0; r < data.length; r++) {
+      let v = data[r];
+      if (Array.isArray(v)) {
+        if (v.length !== 1 || Array.isArray(v[0]) || (typeof v[0] === 'object' && v[0] !== null)) {
+          problems.push({
+            index: r,
+            field: feature.name,
+            reason: 'data must be flat ([v, ...]) or nested as [N, 1] ([[v], ...])',
+          });
+          return undefined;
+        }
+        v = v[0];
+      }
+      // v2 carries categories as BYTES (strings) and numbers as numbers; the
+      // value itself is then checked as /score checks it.
+      const typed = v === null || (wantBytes ? typeof v === 'string' : typeof v === 'number');
+      if (!typed || !this.validators.value(f, v)) {
+        problems.push({
+          index: r,
+          field: feature.name,
+          reason: typed
+            ? this.validators.describeValue(f, v)
+            : `wrong type: expected ${wantBytes ? 'a string' : 'a number'}, got ${describeValue(v)}`,
+        });
+        return undefined;
+      }
+      column[r] = v;
+    }
+    return column;
   }
 
   encode(request: V2Request, outputs: Outputs): object {

@@ -4,6 +4,7 @@
 
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
+import { Agent, request as httpRequest } from 'node:http';
 import { loadModelRuntime } from '../src/model-runtime';
 import { readMetadataProps } from '../src/onnx-metadata';
 import { call, fixtureModel, startInProcess, type InProcessScorer } from './support';
@@ -170,6 +171,38 @@ describe('scorer readiness', function () {
       const score = await call(scorer.url, '/score', { body: { data: [[1, 'red', 1]] } });
       assert.equal(score.status, 200);
       assert.equal(score.headers.get('connection'), 'close');
+    } finally {
+      await scorer.close();
+    }
+  });
+
+  it('answers a request that was in flight when draining started with Connection: close', async () => {
+    const scorer = await startInProcess(fixtureModel('generic'));
+    try {
+      const body = JSON.stringify({ data: [[1, 'red', 1]] });
+      const agent = new Agent({ keepAlive: true });
+      const answer = new Promise<string | undefined>((resolve, reject) => {
+        const req = httpRequest(
+          `${scorer.url}/score`,
+          {
+            method: 'POST',
+            agent,
+            headers: { 'content-type': 'application/json', 'content-length': body.length },
+          },
+          (res) => {
+            res.resume();
+            res.on('end', () => resolve(res.headers.connection));
+          },
+        );
+        req.on('error', reject);
+        req.write(body.slice(0, 4));
+        setTimeout(() => {
+          scorer.state.startDraining(0);
+          req.end(body.slice(4));
+        }, 100);
+      });
+      assert.equal(await answer, 'close');
+      agent.destroy();
     } finally {
       await scorer.close();
     }

@@ -2,63 +2,16 @@
 // model over HTTP with retries, and a SIGTERM in the middle of a burst.
 
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { createServer, request as httpRequest, type Server } from 'node:http';
+import { Agent, createServer, request as httpRequest, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { ROOT, SMOKE_ROWS, call, fnolModel } from './support';
+import { launch, waitReady, type Running } from './process-support';
+import { SMOKE_ROWS, call, fnolModel } from './support';
 import { freePort } from '../../test/support/net';
-
-interface Running {
-  child: ChildProcess;
-  stdout: string[];
-  stderr: string[];
-  exit: Promise<{ code: number | null; signal: NodeJS.Signals | null; at: number }>;
-}
-
-/** Starts scorer/src/main.ts with `env`; `npm` runs it through `npm run scorer`. */
-function launch(env: Record<string, string>, via: 'node' | 'npm' = 'node'): Running {
-  const [command, args] =
-    via === 'npm'
-      ? ['npm', ['run', '-s', 'scorer']]
-      : [process.execPath, ['--require', 'tsx/cjs', 'scorer/src/main.ts']];
-  const child = spawn(command as string, args as string[], {
-    cwd: ROOT,
-    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  const stdout: string[] = [];
-  const stderr: string[] = [];
-  let partial = '';
-  child.stdout?.on('data', (chunk: Buffer) => {
-    const lines = (partial + chunk.toString('utf8')).split('\n');
-    partial = lines.pop() ?? '';
-    stdout.push(...lines);
-  });
-  child.stderr?.on('data', (chunk: Buffer) => stderr.push(chunk.toString('utf8')));
-  const exit = new Promise<{ code: number | null; signal: NodeJS.Signals | null; at: number }>((resolve) =>
-    child.on('exit', (code, signal) => resolve({ code, signal, at: Date.now() })),
-  );
-  return { child, stdout, stderr, exit };
-}
-
-async function waitReady(url: string, running: Running, timeoutMs = 60_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (running.child.exitCode !== null) throw new Error(`scorer exited: ${running.stderr.join('')}`);
-    try {
-      if ((await call(url, '/readyz')).status === 200) return;
-    } catch {
-      // not listening yet
-    }
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`scorer not ready after ${timeoutMs} ms: ${running.stdout.slice(-5).join('\n')}`);
-}
 
 describe('scorer process', function () {
   const secrets = mkdtempSync(join(tmpdir(), 'scorer-secrets-'));
@@ -127,7 +80,7 @@ describe('scorer process', function () {
         PORT: String(port),
         HOST: '127.0.0.1',
         LOG_LEVEL: 'trace',
-        SHUTDOWN_GRACE_SECONDS: '10',
+        SHUTDOWN_GRACE_SECONDS: '4',
       });
       await waitReady(url, running);
     });
@@ -200,7 +153,9 @@ describe('scorer process', function () {
       await Promise.all(Array.from({ length: 24 }, (_, w) => worker(w)));
       const { code, at } = await running.exit;
       assert.equal(code, 0, running.stderr.join(''));
-      assert.ok(at - signalAt < 10_000, `exited ${at - signalAt} ms after SIGTERM`);
+      // Idle keep-alive connections (this test's fetch pool) are closed at the end
+      // of the 4 s drain window; the process exits right after.
+      assert.ok(at - signalAt < 6_000, `exited ${at - signalAt} ms after SIGTERM`);
       const received = new Set(
         running.stdout
           .filter((l) => l.includes('request received'))
@@ -218,6 +173,119 @@ describe('scorer process', function () {
       const others = [...outcome.entries()].filter(([id, o]) => o !== 'ok' && received.has(id));
       assert.deepEqual(others, []);
       assert.match(running.stdout.join('\n'), /shutting down: not ready, finishing in-flight requests/);
+    });
+  });
+
+  describe('draining after SIGTERM', function () {
+    this.timeout(60_000);
+    const GRACE_SECONDS = 3;
+
+    /** POST /score through `agent`: the status and the Connection header, or the error code. */
+    const score = (url: string, agent: Agent) =>
+      new Promise<string>((resolve) => {
+        const req = httpRequest(
+          `${url}/score`,
+          { method: 'POST', agent, headers: { 'content-type': 'application/json' } },
+          (res) => {
+            res.resume();
+            res.on('end', () => resolve(`${res.statusCode} ${res.headers.connection ?? ''}`.trim()));
+          },
+        );
+        req.on('error', (e: NodeJS.ErrnoException) => resolve(e.code ?? 'error'));
+        req.end(JSON.stringify({ data: [SMOKE_ROWS[0]] }));
+      });
+    const idle = (agent: Agent) =>
+      Object.values(agent.freeSockets).reduce((n, list) => n + (list?.length ?? 0), 0);
+
+    it('answers requests sent on idle keep-alive connections after SIGTERM, with Connection: close, then exits', async () => {
+      const port = await freePort();
+      const url = `http://127.0.0.1:${port}`;
+      const running = launch({
+        MODEL_URI: pathToFileURL(fnolModel()).href,
+        PORT: String(port),
+        HOST: '127.0.0.1',
+        SHUTDOWN_GRACE_SECONDS: String(GRACE_SECONDS),
+      });
+      try {
+        await waitReady(url, running);
+        // Two pools of idle keep-alive connections: one used right after the
+        // signal, one a while later, still inside the drain window.
+        const early = new Agent({ keepAlive: true, maxSockets: 20 });
+        const late = new Agent({ keepAlive: true, maxSockets: 5 });
+        const warm = await Promise.all([
+          ...Array.from({ length: 20 }, () => score(url, early)),
+          ...Array.from({ length: 5 }, () => score(url, late)),
+        ]);
+        assert.ok(
+          warm.every((w) => w === '200 keep-alive'),
+          warm.join(','),
+        );
+        await new Promise((r) => setTimeout(r, 50));
+        assert.equal(idle(early), 20);
+        assert.equal(idle(late), 5);
+
+        const signalAt = Date.now();
+        running.child.kill('SIGTERM');
+        // 20 requests, one per idle connection, sent 0-100 ms after the signal.
+        const first = await Promise.all(
+          Array.from({ length: 20 }, (_, i) =>
+            new Promise((r) => setTimeout(r, i * 5)).then(() => score(url, early)),
+          ),
+        );
+        await new Promise((r) => setTimeout(r, Math.max(0, signalAt + 1500 - Date.now())));
+        const second = await Promise.all(Array.from({ length: 5 }, () => score(url, late)));
+        assert.deepEqual(
+          first,
+          Array(20).fill('200 close'),
+          `sent 0-100 ms after SIGTERM: ${first.join(',')}`,
+        );
+        assert.deepEqual(second, Array(5).fill('200 close'), `sent 1.5 s after SIGTERM: ${second.join(',')}`);
+        // Every connection was closed after its answer: nothing left to reuse.
+        assert.equal(idle(early) + idle(late), 0);
+
+        const { code, at } = await running.exit;
+        assert.equal(code, 0, running.stderr.join(''));
+        assert.ok(at - signalAt < (GRACE_SECONDS + 2) * 1000, `exited ${at - signalAt} ms after SIGTERM`);
+        early.destroy();
+        late.destroy();
+      } finally {
+        running.child.kill('SIGKILL');
+      }
+    });
+
+    it('keeps idle connections open through the drain window, then closes them and exits', async () => {
+      const port = await freePort();
+      const url = `http://127.0.0.1:${port}`;
+      const running = launch({
+        MODEL_URI: pathToFileURL(fnolModel()).href,
+        PORT: String(port),
+        HOST: '127.0.0.1',
+        SHUTDOWN_GRACE_SECONDS: String(GRACE_SECONDS),
+      });
+      try {
+        await waitReady(url, running);
+        const agent = new Agent({ keepAlive: true, maxSockets: 3 });
+        await Promise.all(Array.from({ length: 3 }, () => score(url, agent)));
+        await new Promise((r) => setTimeout(r, 50));
+        const sockets = Object.values(agent.freeSockets).flat();
+        const closedAt: number[] = [];
+        for (const socket of sockets) socket?.once('close', () => closedAt.push(Date.now()));
+        const signalAt = Date.now();
+        running.child.kill('SIGTERM');
+        const { code, at } = await running.exit;
+        assert.equal(code, 0);
+        assert.equal(closedAt.length, 3);
+        // Not at the signal: at the end of the drain window.
+        assert.ok(
+          closedAt.every((t) => t - signalAt >= GRACE_SECONDS * 1000 - 200),
+          `closed ${closedAt.map((t) => t - signalAt).join(', ')} ms after SIGTERM`,
+        );
+        assert.ok(at - signalAt < (GRACE_SECONDS + 2) * 1000, `exited ${at - signalAt} ms after SIGTERM`);
+        assert.match(running.stdout.join('\n'), /drain window over/);
+        agent.destroy();
+      } finally {
+        running.child.kill('SIGKILL');
+      }
     });
   });
 });

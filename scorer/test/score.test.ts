@@ -136,6 +136,21 @@ describe('scorer with the compiled FNOL model', function () {
     );
   });
 
+  it('answers a batch larger than one model run (2,500 rows, run in slices) in order', async () => {
+    const big = await startInProcess(fnolModel(), {
+      limits: { maxBodyBytes: 8 * 1024 * 1024, maxBatchRecords: 5000 },
+    });
+    try {
+      const data = Array.from({ length: 2500 }, (_, i) => rows[i % rows.length]);
+      const reply = await call(big.url, '/score', { body: { data } });
+      assert.equal(reply.status, 200, reply.text.slice(0, 300));
+      const expected = data.map((_, i) => oracle.ultimate_cost[i % rows.length] as number);
+      assertClose((reply.body as { result: number[] }).result, expected, 'result');
+    } finally {
+      await big.close();
+    }
+  });
+
   it('reads integers in categorical positions as their decimal text, as CatBoost does', async () => {
     const typed = SMOKE_ROWS.map((row) =>
       row.map((v, i) => ((scorer.runtime?.contract.features[i]?.type ?? '') === 'string' ? String(v) : v)),

@@ -5,16 +5,21 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
-import { createServer, type Server } from 'node:http';
+import type { Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import pino, { type Logger } from 'pino';
 import { createApp, systemClock, type Clock } from '../src/app';
 import { ApiKeys } from '../src/auth';
-import type { RequestLimits } from '../src/config';
-import { DEFAULT_PREDICTION_BUCKETS } from '../src/config';
+import {
+  DEFAULT_PREDICTION_BUCKETS,
+  defaultOverloadLimits,
+  type OverloadLimits,
+  type RequestLimits,
+} from '../src/config';
 import { createMetrics, type ScorerMetrics } from '../src/metrics';
 import { loadModelRuntime, type ModelRuntime } from '../src/model-runtime';
+import { createHttpServer } from '../src/server';
 import { ServingState } from '../src/serving-state';
 
 export const ROOT = resolve(__dirname, '../..');
@@ -85,7 +90,8 @@ export interface InProcessScorer {
 }
 
 export interface InProcessOptions {
-  limits?: Partial<RequestLimits>;
+  /** Request limits; the overload limits default to those of a pod with 1 GiB of memory. */
+  limits?: Partial<Omit<RequestLimits, 'overload'>> & { overload?: Partial<OverloadLimits> };
   apiKeys?: string[];
   clock?: Clock;
   logger?: Logger;
@@ -109,15 +115,25 @@ export async function startInProcess(
     state.setModel({ runtime, sha256: undefined, card: undefined, selfTest: await runtime.selfTest() });
   }
   const metrics = createMetrics(DEFAULT_PREDICTION_BUCKETS, false);
+  const maxBodyBytes = options.limits?.maxBodyBytes ?? 1024 * 1024;
+  const maxBatchRecords = options.limits?.maxBatchRecords ?? 1000;
+  const limits: RequestLimits = {
+    maxBodyBytes,
+    maxBatchRecords,
+    overload: {
+      ...defaultOverloadLimits(1024 * 1024 * 1024, maxBodyBytes, maxBatchRecords),
+      ...options.limits?.overload,
+    },
+  };
   const app = createApp({
     state,
     metrics,
     logger: options.logger ?? testLogger(),
     clock: options.clock ?? systemClock,
-    limits: { maxBodyBytes: 1024 * 1024, maxBatchRecords: 1000, ...options.limits },
+    limits,
     apiKeys: options.apiKeys === undefined ? undefined : new ApiKeys(options.apiKeys),
   });
-  const server = createServer(app);
+  const server = createHttpServer(app);
   await new Promise<void>((done) => server.listen(0, '127.0.0.1', done));
   const { port } = server.address() as AddressInfo;
   return {
