@@ -12,7 +12,7 @@ import type { ScorerMetrics } from './metrics';
 import { CancelledError, type Outputs } from './model-runtime';
 import { buildOpenApi } from './openapi';
 import { OverloadGuard, type Admission, type ExpiryListener } from './overload';
-import { JsonLimitError, discardRest, readJsonBody, type JsonShapeLimits } from './request-body';
+import { JsonLimitError, RequestBodies, type JsonShapeLimits } from './request-body';
 import type { ServedModel, ServingState } from './serving-state';
 import { V2Codec } from './v2';
 
@@ -59,6 +59,8 @@ interface Scoring extends ExpiryListener {
 export function createApp(deps: AppDeps): RequestListener {
   const { state, logger, clock, metrics, limits, apiKeys } = deps;
   const guard = limits.overload.enabled ? new OverloadGuard(limits.overload, metrics.refused) : undefined;
+  // A refused body is thrown away up to MAX_BODY_BYTES before the connection closes.
+  const bodies = new RequestBodies(limits.maxBodyBytes);
   const app = express();
   app.disable('x-powered-by');
   app.disable('etag');
@@ -178,21 +180,21 @@ export function createApp(deps: AppDeps): RequestListener {
     errors.set(res, httpError.message);
     // A body nobody will read: thrown away up to MAX_BODY_BYTES, so the answer
     // reaches a client that is still sending and no client streams without end.
-    discardRest(req, res, limits.maxBodyBytes);
+    bodies.discardRest(req, res);
     for (const [name, value] of Object.entries(httpError.headers)) res.setHeader(name, value);
     sendJson(res, httpError.status, errorBody(httpError));
   };
 
   /**
-   * The common start of POST /score and v2 infer: key, model, admission by the
-   * overload guard, deadline, then the body within its limits.
+   * The common part of POST /score and v2 infer once the key and the model are
+   * checked: admission by the overload guard (with its deadline), then the body
+   * within its limits.
    */
   const receive = async (
     req: IncomingMessage,
     res: ServerResponse,
-  ): Promise<[unknown, ModelView, Scoring]> => {
-    authorize(req);
-    const v = served();
+    v: ModelView,
+  ): Promise<[unknown, Scoring]> => {
     const scoring: Scoring = { req, res, admission: undefined, bodyArrived: false, expire };
     const admission = guard?.admit(scoring);
     if (admission) {
@@ -201,18 +203,17 @@ export function createApp(deps: AppDeps): RequestListener {
     }
     let body: unknown;
     try {
-      body = await readJsonBody(
-        req,
-        res,
-        { maxBytes: limits.maxBodyBytes, shape: v.shape, budget: admission },
-        limits.maxBodyBytes,
-      );
+      body = await bodies.read(req, res, {
+        maxBytes: limits.maxBodyBytes,
+        shape: v.shape,
+        budget: admission,
+      });
     } catch (error) {
       if (error instanceof JsonLimitError) guard?.countJsonRefusal();
       throw error;
     }
     scoring.bodyArrived = true;
-    return [body, v, scoring];
+    return [body, scoring];
   };
 
   /** Scores a batch unless the guard refuses its rows; answers nothing once the deadline passed. */
@@ -232,7 +233,9 @@ export function createApp(deps: AppDeps): RequestListener {
   };
 
   const score = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
-    const [body, v, scoring] = await receive(req, res);
+    authorize(req);
+    const v = served();
+    const [body, scoring] = await receive(req, res, v);
     const runtime = v.model.runtime;
     const { validators, contract } = runtime;
     if (typeof body !== 'object' || body === null || Array.isArray(body)) {
@@ -374,8 +377,8 @@ export function createApp(deps: AppDeps): RequestListener {
     res.json({ name: req.params.name, ready: state.ready });
   });
   app.post(['/v2/models/:name/infer', '/v2/models/:name/versions/:version/infer'], async (req, res) => {
-    findModel(req);
-    const [body, v, scoring] = await receive(req, res);
+    const v = findModel(req);
+    const [body, scoring] = await receive(req, res, v);
     const request = v.v2.decode(body);
     const outputs = await runBatch(v, scoring, request.batch.n, (cancel) =>
       v.model.runtime.run(request.batch, cancel),

@@ -21,8 +21,11 @@ export interface BodyOptions {
   readonly maxBytes: number;
   /** Structure limits; undefined when the overload guard is off. */
   readonly shape: JsonShapeLimits | undefined;
-  /** Told about every chunk; an error refuses the rest of the body (memory budget). */
-  readonly budget: { take(bytes: number): HttpError | undefined } | undefined;
+  /**
+   * The request's admission: told about every chunk (an error refuses the rest
+   * of the body, the memory budget is spent); `expired` once answered 408.
+   */
+  readonly budget: { take(bytes: number): HttpError | undefined; readonly expired: boolean } | undefined;
 }
 
 /** A body refused for its nesting or its number of arrays and objects. */
@@ -118,129 +121,185 @@ function backslashesBefore(chunk: Uint8Array, end: number, start: number): numbe
 }
 
 const JSON_TYPE = /^application\/(?:[\w.+-]+\+)?json\s*(?:;|$)/i;
-
-/**
- * Reads and parses a JSON body within `options`. On a refusal the rest of the
- * body is discarded with `discardRest` (the caller answers). Parse errors name
- * the position, never the content: bodies hold personal data.
- */
-export function readJsonBody(
-  req: IncomingMessage,
-  res: ServerResponse,
-  options: BodyOptions,
-  discardBytes: number,
-): Promise<unknown> {
-  const refuse = (error: HttpError): Promise<never> => {
-    discardRest(req, res, discardBytes);
-    return Promise.reject(error);
-  };
-  const type = req.headers['content-type'];
-  if (type === undefined || !JSON_TYPE.test(type)) {
-    return refuse(
-      new HttpError(
-        415,
-        `the body must be JSON: send Content-Type: application/json (got ${describeType(type)})`,
-      ),
-    );
-  }
-  const encoding = req.headers['content-encoding'];
-  if (encoding !== undefined && encoding !== 'identity') {
-    return refuse(
-      new HttpError(415, 'a compressed body (Content-Encoding) is not supported; send the body uncompressed'),
-    );
-  }
-  const { maxBytes } = options;
-  const declared = Number(req.headers['content-length'] ?? NaN);
-  if (declared > maxBytes) return refuse(tooLarge(maxBytes));
-  const { budget } = options;
-  if (declared > 0 && budget) {
-    const refused = budget.take(declared);
-    if (refused) return refuse(refused);
-  }
-  const counted = declared > 0 ? declared : 0;
-  const shape = options.shape ? new JsonShapeCheck(options.shape) : undefined;
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let total = 0;
-    let done = false;
-    const fail = (error: HttpError) => {
-      if (done) return;
-      done = true;
-      chunks.length = 0;
-      req.off('data', onData);
-      discardRest(req, res, discardBytes, total);
-      reject(error);
-    };
-    const onData = (chunk: Buffer) => {
-      if (done) return;
-      total += chunk.length;
-      if (total > maxBytes) {
-        fail(tooLarge(maxBytes));
-        return;
-      }
-      if (total > counted && budget) {
-        const refused = budget.take(Math.min(chunk.length, total - counted));
-        if (refused) {
-          fail(refused);
-          return;
-        }
-      }
-      const problem = shape?.feed(chunk);
-      if (problem) {
-        fail(problem);
-        return;
-      }
-      chunks.push(chunk);
-    };
-    req.on('data', onData);
-    req.on('error', () => fail(new HttpError(400, 'the request body could not be read')));
-    req.on('aborted', () => fail(new HttpError(400, 'the client aborted the request')));
-    req.on('end', () => {
-      if (done) return;
-      done = true;
-      if (total === 0) {
-        reject(new HttpError(400, 'the body is empty; send a JSON object'));
-        return;
-      }
-      const parse = () => {
-        const text =
-          chunks.length === 1
-            ? (chunks[0] as Buffer).toString('utf8')
-            : Buffer.concat(chunks).toString('utf8');
-        chunks.length = 0;
-        try {
-          resolve(JSON.parse(text));
-        } catch (error) {
-          reject(new HttpError(400, `the body is not valid JSON${where(error)}; check its syntax`));
-        }
-      };
-      if (total < LARGE_BODY) parse();
-      else inTurn(parse);
-    });
-  });
-}
-
 /** Bodies from this size on are parsed one per turn of the event loop. */
 const LARGE_BODY = 64 * 1024;
-let turns: Promise<void> = Promise.resolve();
+/** How long a refused body may keep arriving, and a closed connection linger, before it is cut. */
+const DISCARD_MS = 5000;
 
 /**
- * Runs `work` in a turn of the event loop of its own, after the work queued
- * before it. Large bodies that arrive together would otherwise be parsed (and
- * validated, in the same turn) back to back, and /healthz would wait for all of
- * them; this way it waits for one at most.
+ * The request bodies of one scorer: reading them within bounds, parsing large
+ * ones one per turn of the event loop, and throwing refused ones away.
  */
-function inTurn(work: () => void): void {
-  turns = turns.then(
-    () =>
-      new Promise<void>((next) =>
-        setImmediate(() => {
-          work();
-          // The caller's continuation (validation) runs in this turn's microtasks.
-          setImmediate(next);
-        }),
-      ),
-  );
+export class RequestBodies {
+  private turns: Promise<void> = Promise.resolve();
+  private readonly discarding = new WeakSet<IncomingMessage>();
+
+  /** @param discardBytes how much of a refused body is read and thrown away */
+  constructor(private readonly discardBytes: number) {}
+
+  /**
+   * Reads and parses a JSON body within `options`. On a refusal the rest of the
+   * body is discarded (the caller answers). Parse errors name the position,
+   * never the content: bodies hold personal data.
+   */
+  read(req: IncomingMessage, res: ServerResponse, options: BodyOptions): Promise<unknown> {
+    const refuse = (error: HttpError): Promise<never> => {
+      this.discardRest(req, res);
+      return Promise.reject(error);
+    };
+    const type = req.headers['content-type'];
+    if (type === undefined || !JSON_TYPE.test(type)) {
+      return refuse(
+        new HttpError(
+          415,
+          `the body must be JSON: send Content-Type: application/json (got ${describeType(type)})`,
+        ),
+      );
+    }
+    const encoding = req.headers['content-encoding'];
+    if (encoding !== undefined && encoding !== 'identity') {
+      return refuse(
+        new HttpError(
+          415,
+          'a compressed body (Content-Encoding) is not supported; send the body uncompressed',
+        ),
+      );
+    }
+    const { maxBytes, budget } = options;
+    const declared = Number(req.headers['content-length'] ?? NaN);
+    if (declared > maxBytes) return refuse(tooLarge(maxBytes));
+    if (declared > 0 && budget) {
+      const refused = budget.take(declared);
+      if (refused) return refuse(refused);
+    }
+    const counted = declared > 0 ? declared : 0;
+    const shape = options.shape ? new JsonShapeCheck(options.shape) : undefined;
+    return new Promise((resolve, reject) => {
+      const chunks: Buffer[] = [];
+      let total = 0;
+      let done = false;
+      const fail = (error: HttpError) => {
+        if (done) return;
+        done = true;
+        chunks.length = 0;
+        req.off('data', onData);
+        this.discardRest(req, res, total);
+        reject(error);
+      };
+      const onData = (chunk: Buffer) => {
+        if (done) return;
+        if (budget?.expired) {
+          // Answered already (408); stop keeping what still arrives.
+          fail(new HttpError(408, 'the request body did not arrive in time'));
+          return;
+        }
+        total += chunk.length;
+        if (total > maxBytes) {
+          fail(tooLarge(maxBytes));
+          return;
+        }
+        if (total > counted && budget) {
+          const refused = budget.take(Math.min(chunk.length, total - counted));
+          if (refused) {
+            fail(refused);
+            return;
+          }
+        }
+        const problem = shape?.feed(chunk);
+        if (problem) {
+          fail(problem);
+          return;
+        }
+        chunks.push(chunk);
+      };
+      req.on('data', onData);
+      req.on('error', () => fail(new HttpError(400, 'the request body could not be read')));
+      req.on('aborted', () => fail(new HttpError(400, 'the client aborted the request')));
+      req.on('end', () => {
+        if (done) return;
+        done = true;
+        if (total === 0) {
+          reject(new HttpError(400, 'the body is empty; send a JSON object'));
+          return;
+        }
+        const parse = () => {
+          const text =
+            chunks.length === 1
+              ? (chunks[0] as Buffer).toString('utf8')
+              : Buffer.concat(chunks).toString('utf8');
+          chunks.length = 0;
+          try {
+            resolve(JSON.parse(text));
+          } catch (error) {
+            reject(new HttpError(400, `the body is not valid JSON${where(error)}; check its syntax`));
+          }
+        };
+        if (total < LARGE_BODY) parse();
+        else this.inTurn(parse);
+      });
+    });
+  }
+
+  /**
+   * Reads and throws away the rest of a body that will not be used, at most
+   * `discardBytes`, so that the answer reaches a client that is still sending:
+   * a socket closed with unread data is reset, and the client may lose the
+   * answer. Call it before answering. When the rest (from Content-Length) fits
+   * the bound the connection stays usable; otherwise (or when the connection
+   * closes after this answer anyway) the answer carries `Connection: close` and
+   * is followed by FIN, not by a close that would reset the client. Past the
+   * bound the scorer stops reading (the client's sends stall; its answer is
+   * already there), and after DISCARD_MS it closes the connection: no client
+   * can make it read without end. `received`: bytes of the body read already.
+   */
+  discardRest(req: IncomingMessage, res: ServerResponse, received = 0): void {
+    if (req.complete || req.destroyed || this.discarding.has(req)) return;
+    this.discarding.add(req);
+    const maxBytes = this.discardBytes;
+    const socket = req.socket;
+    const declared = Number(req.headers['content-length'] ?? NaN);
+    // The connection closes after the answer when the rest is too large to
+    // read, or when it would close anyway (the client asked, or draining).
+    const closing =
+      !(declared - received <= maxBytes) || !res.shouldKeepAlive || res.getHeader('connection') === 'close';
+    if (closing && !res.headersSent) {
+      res.setHeader('connection', 'close');
+      lingerOnClose(socket);
+    }
+    let seen = 0;
+    const timer = setTimeout(() => socket.destroy(), DISCARD_MS);
+    timer.unref();
+    const onData = (chunk: Buffer) => {
+      seen += chunk.length;
+      if (seen > maxBytes) {
+        req.off('data', onData);
+        req.pause();
+      }
+    };
+    req.on('data', onData);
+    req.once('end', () => clearTimeout(timer));
+    req.once('close', () => clearTimeout(timer));
+    req.resume();
+  }
+
+  /**
+   * Runs `work` in a turn of the event loop of its own, after the work queued
+   * before it. Large bodies that arrive together would otherwise be parsed (and
+   * validated, in the same turn) back to back, and /healthz would wait for all
+   * of them; this way it waits for one at most.
+   */
+  private inTurn(work: () => void): void {
+    this.turns = this.turns.then(
+      () =>
+        new Promise<void>((next) =>
+          setImmediate(() => {
+            work();
+            // The caller's continuation (validation) runs in this turn's microtasks.
+            setImmediate(next);
+          }),
+        ),
+    );
+  }
 }
 
 /** Where JSON.parse stopped, from its message; the message itself may quote the body. */
@@ -262,50 +321,6 @@ function tooLarge(maxBytes: number): HttpError {
     413,
     `the body is over the limit of ${maxBytes} bytes; split the batch into smaller requests`,
   );
-}
-
-const discarding = new WeakSet<IncomingMessage>();
-/** How long a refused body may keep arriving, and a closed connection linger, before it is cut. */
-const DISCARD_MS = 5000;
-
-/**
- * Reads and throws away the rest of a body that will not be used, at most
- * `maxBytes`, so that the answer reaches a client that is still sending: a
- * socket closed with unread data is reset, and the client may lose the answer.
- * Call it before answering. When the rest (from Content-Length) fits within
- * `maxBytes` the connection stays usable; otherwise (or when the connection
- * closes after this answer anyway) the answer carries `Connection: close` and
- * is followed by FIN, not by a close that would reset the client. Past `maxBytes` the scorer stops
- * reading (the client's sends stall, its answer is already there), and after
- * DISCARD_MS it closes the connection: no client can make it read without end.
- */
-export function discardRest(req: IncomingMessage, res: ServerResponse, maxBytes: number, received = 0): void {
-  if (req.complete || req.destroyed || discarding.has(req)) return;
-  discarding.add(req);
-  const socket = req.socket;
-  const declared = Number(req.headers['content-length'] ?? NaN);
-  // The connection closes after the answer when the rest is too large to read,
-  // or when it would close anyway (the client sent Connection: close, draining).
-  const closing =
-    !(declared - received <= maxBytes) || !res.shouldKeepAlive || res.getHeader('connection') === 'close';
-  if (closing && !res.headersSent) {
-    res.setHeader('connection', 'close');
-    lingerOnClose(socket);
-  }
-  let seen = 0;
-  const timer = setTimeout(() => socket.destroy(), DISCARD_MS);
-  timer.unref();
-  const onData = (chunk: Buffer) => {
-    seen += chunk.length;
-    if (seen > maxBytes) {
-      req.off('data', onData);
-      req.pause();
-    }
-  };
-  req.on('data', onData);
-  req.once('end', () => clearTimeout(timer));
-  req.once('close', () => clearTimeout(timer));
-  req.resume();
 }
 
 /**
