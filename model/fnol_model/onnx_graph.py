@@ -17,7 +17,7 @@ The layout of the graph (see docs/adr/0001-compile-catboost-to-onnx.md):
    powers of two gives each tree's leaf index, a Gather picks the leaf values
    (float64) and a ReduceSum adds them, as CatBoost does in double precision.
    Depthwise and Lossguide trees: one float64 TreeEnsemble (ensemble_raw).
-   Why: docs/adr/0005-tree-ensemble-graph.md.
+   Why: docs/adr/0007-tree-ensemble-graph.md.
 """
 
 from __future__ import annotations
