@@ -78,6 +78,8 @@ async function startScorer(port: number, guard: boolean): Promise<Service> {
       // As in a pod with the default 1 GiB limit.
       MEMORY_LIMIT_BYTES: String(1024 * 1024 * 1024),
       OVERLOAD_GUARD: guard ? 'on' : 'off',
+      // The benchmark's idle connections would otherwise hold each stop for the drain window.
+      SHUTDOWN_GRACE_SECONDS: '1',
     },
     stdio: ['ignore', 'ignore', 'inherit'],
   });
@@ -194,16 +196,15 @@ const median = (values: number[]) => {
 /**
  * The scorer with and without its overload guard, in alternating rounds
  * (on-off, off-on, ...), so that other load on the machine hits both alike.
- * Prints each round and the medians; returns guard-on / guard-off per measure.
+ * Each round starts a fresh pair of processes (two identical processes differ
+ * by up to 10 % on this machine, by where they land and how they warm up), so
+ * no one process decides the result. Prints each round and the medians; returns
+ * guard-on / guard-off per measure.
  */
-async function compareGuard(
-  on: Service,
-  off: Service,
-  single: string,
-  batch1000: string,
-): Promise<Record<string, number>> {
+async function compareGuard(single: string, batch1000: string): Promise<Record<string, number>> {
   const seconds = Math.max(2, Math.round(SECONDS / 2));
   process.stderr.write(`guard on vs off: ${ROUNDS} alternating rounds of ${seconds} s per measure ...\n`);
+  const names = { on: 'scorer (Node, onnxruntime)', off: 'scorer, guard off' };
   interface Runs {
     single: number[];
     batch: number[];
@@ -221,9 +222,12 @@ async function compareGuard(
     cpuBatch: 0,
     countBatch: 0,
   });
-  const runs: Record<string, Runs> = { [on.name]: empty(), [off.name]: empty() };
+  const runs: Record<string, Runs> = { [names.on]: empty(), [names.off]: empty() };
   for (let round = 0; round < ROUNDS; round++) {
-    for (const service of round % 2 === 0 ? [on, off] : [off, on]) {
+    const first = round % 2 === 0;
+    const pair = [await startScorer(18441, first), await startScorer(18442, !first)];
+    for (const service of pair) await closedLoop(service.url, single, CONNECTIONS, 1); // warm-up
+    for (const service of pair) {
       const r = runs[service.name] as Runs;
       let cpu = cpuMs(service.pid);
       const s = await closedLoop(service.url, single, CONNECTIONS, seconds);
@@ -236,14 +240,20 @@ async function compareGuard(
       r.single.push(s.rps);
       r.batch.push(b.rps * 1000);
     }
+    for (const service of pair) {
+      service.child.kill('SIGTERM');
+      await new Promise((done) => service.child.once('exit', done));
+    }
   }
+  const on = { name: names.on };
+  const off = { name: names.off };
   const of = (name: string) => runs[name] as Runs;
   const row = (name: string, pick: 'single' | 'batch') => {
     const values = of(name)[pick];
     return `${median(values).toFixed(0)} (${values.map((v) => v.toFixed(0)).join(', ')})`;
   };
   console.log(
-    `\noverload guard on vs off, ${ROUNDS} alternating rounds of ${seconds} s, median (each round):\n`,
+    `\noverload guard on vs off, ${ROUNDS} alternating rounds of ${seconds} s, a fresh pair of processes each, median (each round):\n`,
   );
   console.log(`| measure | ${on.name} | ${off.name} | on / off |`);
   console.log('| --- | --- | --- | --- |');
@@ -348,7 +358,7 @@ async function main(): Promise<void> {
       console.log(`| ${metric} | ${names.map((n) => table[n]?.[metric]).join(' | ')} |`);
     const ratio = (rps[0] as number) / (rps[2] as number);
     const mine = goals[names[0] as string] as Goals;
-    const guard = await compareGuard(services[0] as Service, services[1] as Service, single, batch1000);
+    const guard = await compareGuard(single, batch1000);
     console.log(
       `\nload average after the run ${loadavg()
         .map((l) => l.toFixed(1))

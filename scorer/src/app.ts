@@ -44,6 +44,10 @@ interface ModelView {
   readonly shape: JsonShapeLimits | undefined;
 }
 
+/** Where a response keeps its admission, released when the response closes. */
+const ADMISSION = Symbol('admission');
+type AdmittedResponse = ServerResponse & { [ADMISSION]?: Admission };
+
 /** One scoring request on its way: its admission (bytes held, deadline) and progress. */
 interface Scoring extends ExpiryListener {
   readonly req: IncomingMessage;
@@ -117,11 +121,10 @@ export function createApp(deps: AppDeps): RequestListener {
   state.onDraining(() => {
     for (const res of unanswered) if (!res.headersSent) res.setHeader('connection', 'close');
   });
-  const admissions = new WeakMap<ServerResponse, Admission>();
   /** One listener shared by every response (no closure per request). */
-  function responseClosed(this: ServerResponse): void {
+  function responseClosed(this: AdmittedResponse): void {
     unanswered.delete(this);
-    admissions.get(this)?.release();
+    this[ADMISSION]?.release();
   }
   /** A scoring request whose deadline passed: 503, or 408 while its body is still arriving. */
   function expire(this: Scoring): void {
@@ -199,7 +202,7 @@ export function createApp(deps: AppDeps): RequestListener {
     const admission = guard?.admit(scoring);
     if (admission) {
       scoring.admission = admission;
-      admissions.set(res, admission);
+      (res as AdmittedResponse)[ADMISSION] = admission;
     }
     let body: unknown;
     try {
