@@ -129,12 +129,17 @@ describe('scorer overload guard', function () {
   });
 
   describe('bounds on rows waiting and on time', function () {
-    /** An agent with `n` connections already open, so that `n` requests leave in the same turn. */
-    const warmAgent = async (url: string, n: number): Promise<Agent> => {
+    /**
+     * Sends `body` `n` times in the same turn: over an agent whose `n` connections
+     * are opened first, so no request waits for a connection.
+     */
+    const burst = async (url: string, body: string, n: number) => {
       const agent = new Agent({ keepAlive: true, maxSockets: n });
       const one = JSON.stringify({ data: [row] });
       await Promise.all(Array.from({ length: n }, () => post(url, '/score', one, agent)));
-      return agent;
+      const answers = await Promise.all(Array.from({ length: n }, () => post(url, '/score', body, agent)));
+      agent.destroy();
+      return answers;
     };
     const rows = (n: number) => JSON.stringify({ data: Array.from({ length: n }, () => row) });
 
@@ -143,13 +148,9 @@ describe('scorer overload guard', function () {
         limits: { maxBodyBytes: 8 * MiB, maxBatchRecords: 500, overload: { maxQueuedRows: 500 } },
       });
       try {
-        const agent = await warmAgent(scorer.url, 12);
         // Bodies that arrive together are parsed and queued before the model runs.
         const body = rows(200);
-        const answers = await Promise.all(
-          Array.from({ length: 12 }, () => post(scorer.url, '/score', body, agent)),
-        );
-        agent.destroy();
+        const answers = await burst(scorer.url, body, 12);
         const statuses = answers.map((a) => a.status);
         const refused = answers.filter((a) => a.status === 429);
         assert.ok(refused.length > 0, `statuses ${statuses.join(',')}`);
@@ -174,13 +175,9 @@ describe('scorer overload guard', function () {
         limits: { maxBodyBytes: 8 * MiB, maxBatchRecords: 5000, overload: { requestTimeoutMs: 150 } },
       });
       try {
-        const agent = await warmAgent(scorer.url, 6);
         // Each batch of 5,000 keeps the model busy for tens of milliseconds.
         const body = rows(5000);
-        const answers = await Promise.all(
-          Array.from({ length: 6 }, () => post(scorer.url, '/score', body, agent)),
-        );
-        agent.destroy();
+        const answers = await burst(scorer.url, body, 6);
         const statuses = answers.map((a) => a.status);
         const late = answers.filter((a) => a.status === 503);
         assert.ok(late.length > 0, `statuses ${statuses.join(',')}`);
