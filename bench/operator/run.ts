@@ -20,7 +20,7 @@ import * as http from 'node:http';
 import type { V1Deployment } from '@kubernetes/client-node';
 import { Watch } from '@kubernetes/client-node';
 import { repoRoot } from '../../operator/src/api/crd';
-import type { FnolModel } from '../../operator/src/api/types';
+import type { FnolModel } from '../../lib/api/src/index';
 import { modelPath } from '../../operator/src/controller';
 import { KubeClient } from '../../operator/src/kube/client';
 import { childOperator, installCrd, ModelServer, modelManifest } from './support';

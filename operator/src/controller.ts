@@ -8,8 +8,18 @@
 import type { KubernetesObject, V1Deployment, V1ReplicaSet, V1Secret } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import { checkTarget, ModelFetchError } from '../../lib/model-fetch/src/index';
-import { API_VERSION, GROUP, PLURAL, VERSION } from './api/crd';
-import { Reasons, type FnolModel, type FnolModelStatus } from './api/types';
+import {
+  API_VERSION,
+  fnolModelPath,
+  GROUP,
+  Labels,
+  PLURAL,
+  Reasons,
+  sameModel,
+  VERSION,
+  type FnolModel,
+  type FnolModelStatus,
+} from '../../lib/api/src/index';
 import type { OperatorConfig } from './config';
 import type { CheckState, ModelChecks } from './digest';
 import type { EventRecorder } from './events';
@@ -17,12 +27,12 @@ import type { KubeClient } from './kube/client';
 import { upToDate, withAppliedHash } from './kube/compare';
 import type { OperatorMetrics } from './metrics';
 import { selectorString } from './reconcilers/common';
-import { sameModel, ServedModel, servedModelOf } from './reconcilers/deployment';
+import { ServedModel, servedModelOf } from './reconcilers/deployment';
 import { desiredChildren, OWNED_KINDS, resourcePath } from './reconcilers/index';
 import { Blocked, computeStatus, statusEqual, transitionEvents } from './status';
 
 export function modelPath(namespace: string, name?: string): string {
-  return `/apis/${GROUP}/${VERSION}/namespaces/${namespace}/${PLURAL}${name ? `/${name}` : ''}`;
+  return fnolModelPath(namespace, name);
 }
 
 /**
@@ -31,7 +41,7 @@ export function modelPath(namespace: string, name?: string): string {
  * Secret: whoever may write a FnolModel cannot send just any Secret of the
  * namespace to a model host.
  */
-export const LABEL_MODEL_CREDENTIALS = 'serving.fnol.io/model-credentials';
+export const LABEL_MODEL_CREDENTIALS = Labels.modelCredentials;
 
 export interface ReconcileResult {
   /** Try again with back-off although nothing failed (the spec's model may not be used yet). */

@@ -21,7 +21,7 @@ import {
   publicSummary,
   type FetchPolicy,
 } from '../../lib/model-fetch/src/index';
-import { Reasons } from './api/types';
+import { Reasons } from '../../lib/api/src/index';
 import type { Blocked } from './status';
 
 export interface CheckRequest {

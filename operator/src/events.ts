@@ -1,6 +1,6 @@
 /** Kubernetes Events on a FnolModel, shown by `kubectl describe fm`. */
-import { API_VERSION, KIND } from './api/crd';
-import type { FnolModel } from './api/types';
+import { API_VERSION, KIND } from '../../lib/api/src/index';
+import type { FnolModel } from '../../lib/api/src/index';
 import type { KubeClient } from './kube/client';
 import type { StatusEvent } from './status';
 

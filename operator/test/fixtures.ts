@@ -1,5 +1,5 @@
 import { parseAllowedHosts } from '../../lib/model-fetch/src/index';
-import type { FnolModel } from '../src/api/types';
+import type { FnolModel } from '../../lib/api/src/index';
 import type { DesiredStateConfig } from '../src/reconcilers/common';
 
 export const SHA_A = 'a'.repeat(64);

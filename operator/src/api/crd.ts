@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { parse } from 'yaml';
+import { VERSION } from '../../../lib/api/src/index';
 import { JsonSchema, schemaToTypeScript } from './schema-to-ts';
 
 /** Repository root, found from this file in both operator/src and dist/operator/src. */
@@ -9,13 +10,7 @@ export const repoRoot = path.resolve(
   __dirname.includes(`${path.sep}dist${path.sep}`) ? '../../../..' : '../../..',
 );
 export const crdPath = path.join(repoRoot, 'crds', 'fnolmodel.yaml');
-export const generatedTypesPath = path.join(repoRoot, 'operator', 'src', 'api', 'types.generated.ts');
-
-export const GROUP = 'serving.fnol.io';
-export const VERSION = 'v1alpha1';
-export const API_VERSION = `${GROUP}/${VERSION}`;
-export const KIND = 'FnolModel';
-export const PLURAL = 'fnolmodels';
+export const generatedTypesPath = path.join(repoRoot, 'lib', 'api', 'src', 'types.generated.ts');
 
 interface CrdDocument {
   spec: { versions: Array<{ name: string; schema: { openAPIV3Schema: JsonSchema } }> };

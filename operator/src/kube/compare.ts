@@ -6,8 +6,9 @@
  * or when a field we set differs on the live object (drift).
  */
 import { createHash } from 'node:crypto';
+import { Annotations } from '../../../lib/api/src/index';
 
-export const ANNOTATION_APPLIED_HASH = 'serving.fnol.io/applied-hash';
+export const ANNOTATION_APPLIED_HASH = Annotations.appliedHash;
 
 export function desiredHash(obj: unknown): string {
   return createHash('sha256').update(JSON.stringify(obj)).digest('hex').slice(0, 16);

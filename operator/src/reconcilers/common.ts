@@ -3,17 +3,16 @@
  * the garbage collector delete it with its FnolModel.
  */
 import type { V1ObjectMeta, V1OwnerReference } from '@kubernetes/client-node';
-import { API_VERSION, KIND } from '../api/crd';
-import type { FnolModel } from '../api/types';
+import { Annotations, API_VERSION, KIND, Labels, type FnolModel } from '../../../lib/api/src/index';
 import type { OperatorConfig } from '../config';
 
 export const SCORER_PORT = 8080;
 export const SCORER_PORT_NAME = 'http';
 export const MANAGED_BY = 'fnol-operator';
-export const LABEL_MODEL = 'serving.fnol.io/model';
-export const LABEL_MODEL_VERSION = 'serving.fnol.io/model-version';
-export const ANNOTATION_MODEL_SHA256 = 'serving.fnol.io/model-sha256';
-export const ANNOTATION_MODEL_URI = 'serving.fnol.io/model-uri';
+export const LABEL_MODEL = Labels.model;
+export const LABEL_MODEL_VERSION = Labels.modelVersion;
+export const ANNOTATION_MODEL_SHA256 = Annotations.modelSha256;
+export const ANNOTATION_MODEL_URI = Annotations.modelUri;
 
 /** Settings the pure functions need from the operator configuration. */
 export type DesiredStateConfig = Pick<

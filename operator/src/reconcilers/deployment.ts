@@ -12,7 +12,7 @@ import type {
   V1Volume,
   V1VolumeMount,
 } from '@kubernetes/client-node';
-import type { FnolModel, FnolModelSpecModel } from '../api/types';
+import type { FnolModel, FnolModelSpecModel, ModelIdentity } from '../../../lib/api/src/index';
 import {
   ANNOTATION_MODEL_SHA256,
   ANNOTATION_MODEL_URI,
@@ -61,11 +61,7 @@ export function resourcesOf(fm: FnolModel): V1ResourceRequirements {
 }
 
 /** The model the Deployment's pods are told to serve, read back from a live Deployment. */
-export interface ServedModel {
-  version: string;
-  uri: string;
-  sha256: string;
-}
+export type ServedModel = ModelIdentity;
 
 export function servedModelOf(deployment: V1Deployment | undefined): ServedModel | undefined {
   const env = deployment?.spec?.template?.spec?.containers?.find((c) => c.name === 'scorer')?.env ?? [];
@@ -75,10 +71,6 @@ export function servedModelOf(deployment: V1Deployment | undefined): ServedModel
   const sha256 = get('MODEL_SHA256');
   if (version === undefined || uri === undefined || sha256 === undefined) return undefined;
   return { version, uri, sha256 };
-}
-
-export function sameModel(a: ServedModel | undefined, b: ServedModel | undefined): boolean {
-  return !!a && !!b && a.version === b.version && a.uri === b.uri && a.sha256 === b.sha256;
 }
 
 /**

@@ -4,7 +4,7 @@
  * is deleted if it exists.
  */
 import type { KubernetesObject } from '@kubernetes/client-node';
-import type { FnolModel } from '../api/types';
+import { apiPath, type FnolModel } from '../../../lib/api/src/index';
 import type { DesiredStateConfig } from './common';
 import { desiredDeployment, ServedModel } from './deployment';
 import { desiredHpa } from './hpa';
@@ -94,6 +94,5 @@ export function desiredChildren(
 
 /** API path of a namespaced collection, or of one object when name is given. */
 export function resourcePath(kind: OwnedKind, namespace: string, name?: string): string {
-  const base = kind.group === '' ? `/api/${kind.version}` : `/apis/${kind.group}/${kind.version}`;
-  return `${base}/namespaces/${namespace}/${kind.plural}${name ? `/${name}` : ''}`;
+  return apiPath(kind, { namespace, name });
 }

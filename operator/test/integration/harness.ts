@@ -15,7 +15,7 @@ import * as path from 'node:path';
 import type { KubeConfig } from '@kubernetes/client-node';
 import pino from 'pino';
 import { crdPath, repoRoot } from '../../src/api/crd';
-import type { FnolModel } from '../../src/api/types';
+import type { FnolModel } from '../../../lib/api/src/index';
 import { RunningOperator, startOperator } from '../../src/app';
 import { modelPath } from '../../src/controller';
 import { KubeClient } from '../../src/kube/client';

@@ -16,7 +16,7 @@ import type {
 } from '@kubernetes/client-node';
 import { parse } from 'yaml';
 import { repoRoot } from '../../src/api/crd';
-import type { FnolModel } from '../../src/api/types';
+import type { FnolModel } from '../../../lib/api/src/index';
 import type { RunningOperator } from '../../src/app';
 import type { KubeClient } from '../../src/kube/client';
 import { OWNED_KINDS, resourcePath } from '../../src/reconcilers/index';

@@ -4,9 +4,9 @@ import {
   API_KEY_DIR,
   desiredDeployment,
   MODEL_SAS_TOKEN_FILE,
-  sameModel,
   servedModelOf,
 } from '../../src/reconcilers/deployment';
+import { sameModel } from '../../../lib/api/src/index';
 import { fnolModel, SHA_B, testConfig } from '../fixtures';
 
 function scorer(c: V1Container[] | undefined): V1Container {

@@ -1,6 +1,6 @@
 import { strict as assert } from 'node:assert';
 import type { V1Deployment, V1ReplicaSet } from '@kubernetes/client-node';
-import type { FnolModel } from '../../src/api/types';
+import type { FnolModel } from '../../../lib/api/src/index';
 import { desiredDeployment } from '../../src/reconcilers/deployment';
 import { computeStatus, readyVersions, statusEqual, transitionEvents } from '../../src/status';
 import { fnolModel, SHA_B, testConfig } from '../fixtures';
