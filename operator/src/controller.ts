@@ -11,12 +11,9 @@ import { checkTarget, ModelFetchError } from '../../lib/model-fetch/src/index';
 import {
   API_VERSION,
   fnolModelPath,
-  GROUP,
   Labels,
-  PLURAL,
   Reasons,
   sameModel,
-  VERSION,
   type FnolModel,
   type FnolModelStatus,
 } from '../../lib/api/src/index';
