@@ -79,7 +79,7 @@ describe('route table', function () {
         '/v2/models/',
         '/v2/models//infer',
         '/v2/models/a/b/infer',
-        '/v2/models/fnol/versions/infer',
+        '/v2/models/fnol/versions/1.0.0/infer/x',
         '/healthz/x',
       ]) {
         assert.equal(table.label('GET', path), UNKNOWN_ROUTE, path);
@@ -109,7 +109,7 @@ describe('route table', function () {
     it(`refuses the label "${UNKNOWN_ROUTE}", a route without path and a malformed pattern`, () => {
       assert.throws(() => new RouteTable([route({ paths: ['/a'], label: UNKNOWN_ROUTE })]), /reserved/);
       assert.throws(() => new RouteTable([route({ paths: [], label: '/a' })]), /has no path/);
-      for (const bad of ['a', '/a//b', '/a/:', '/a/*', '/a/:x?']) {
+      for (const bad of ['a', '/a//b', '/a/:', '/a/*', '/a/:x?', '/a/(b)', '/a/{b}']) {
         assert.throws(() => new RouteTable([route({ paths: [bad], label: '/x' })]), /bad path pattern/, bad);
       }
     });

@@ -37,7 +37,8 @@ export interface Route {
 export const UNKNOWN_ROUTE = 'other';
 
 const PARAM = /^:[A-Za-z_][A-Za-z0-9_]*$/;
-const LITERAL = /^[A-Za-z0-9._~!$&'()*+,;=@-]+$/;
+/** Characters a literal segment may hold: none that express's path syntax gives a meaning to. */
+const LITERAL = /^[A-Za-z0-9._~-]+$/;
 
 interface Pattern {
   readonly route: Route;
