@@ -8,8 +8,7 @@ import type { Logger } from 'pino';
 import type { Clock } from './clock';
 import type { ErrorHandler } from './error-handler';
 import type { ScorerMetrics } from './metrics';
-import type { Route } from './routes/table';
-import { UNKNOWN_ROUTE } from './routes/table';
+import { UNKNOWN_ROUTE, type Route } from './routes/table';
 import type { ServingState } from './serving-state';
 
 export interface InstrumentationDeps {
