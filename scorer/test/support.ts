@@ -19,6 +19,8 @@ import {
 } from '../src/config';
 import { createMetrics, type ScorerMetrics } from '../src/metrics';
 import { loadModelRuntime, type ModelRuntime } from '../src/model-runtime';
+import type { RouteModule } from '../src/routes/deps';
+import type { RouteTable } from '../src/routes/table';
 import { createHttpServer } from '../src/server';
 import { ServingState } from '../src/serving-state';
 
@@ -86,6 +88,8 @@ export interface InProcessScorer {
   readonly state: ServingState;
   readonly metrics: ScorerMetrics;
   readonly runtime: ModelRuntime | undefined;
+  /** The route table the app serves. */
+  readonly table: RouteTable;
   close(): Promise<void>;
 }
 
@@ -97,6 +101,8 @@ export interface InProcessOptions {
   logger?: Logger;
   /** Leave the state without a model (not ready). */
   noModel?: boolean;
+  /** Route modules instead of the scorer's own. */
+  routes?: readonly RouteModule[];
 }
 
 /** The HTTP app with injected dependencies, on 127.0.0.1 and a free port. */
@@ -132,6 +138,7 @@ export async function startInProcess(
     clock: options.clock ?? systemClock,
     limits,
     apiKeys: options.apiKeys === undefined ? undefined : new ApiKeys(options.apiKeys),
+    ...(options.routes === undefined ? {} : { routes: options.routes }),
   });
   const server = createHttpServer(app);
   await new Promise<void>((done) => server.listen(0, '127.0.0.1', done));
@@ -142,6 +149,7 @@ export async function startInProcess(
     state,
     metrics,
     runtime,
+    table: app.table,
     close: async () => {
       await new Promise<void>((done) => {
         server.close(() => done());

@@ -12,13 +12,16 @@
  *  4. a model file that cannot load (corrupt bytes, with their own correct
  *     digest) never becomes Ready: the FnolModel turns Degraded after the
  *     progress deadline while the 1.1.0 pods keep answering; going back to
- *     1.1.0 clears it.
+ *     1.1.0 clears it;
+ *  5. a second, small model generated here is served by its own FnolModel
+ *     under spec.modelName: /score and /v2/models/{modelName}/infer answer
+ *     with that name.
  *
  * Needs the real node (FNOL_REAL_NODE=1, the default of npm test); without it
  * the suite is reported pending.
  */
 import assert from 'node:assert/strict';
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
@@ -140,6 +143,42 @@ function score(host: string, body: unknown, timeoutMs = 10_000): Promise<ScoreRe
   });
 }
 
+/** POST `body` as JSON to `urlPath` through the Ingress (Host header `host`); the parsed answer. */
+function postJson(host: string, urlPath: string, body: unknown): Promise<{ status: number; body: unknown }> {
+  const payload = JSON.stringify(body);
+  return new Promise((resolve) => {
+    const req = http.request(
+      {
+        host: '127.0.0.1',
+        port: INGRESS_PORT,
+        method: 'POST',
+        path: urlPath,
+        agent,
+        timeout: 10_000,
+        headers: { host, 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) },
+      },
+      (res) => {
+        let text = '';
+        res.setEncoding('utf8');
+        res.on('data', (c: string) => (text += c));
+        res.on('end', () => {
+          let parsed: unknown = text;
+          try {
+            parsed = JSON.parse(text);
+          } catch {
+            // not JSON: kept as text
+          }
+          resolve({ status: res.statusCode ?? 0, body: parsed });
+        });
+        res.on('error', (e) => resolve({ status: 0, body: e.message }));
+      },
+    );
+    req.on('timeout', () => req.destroy(new Error('no answer within 10 s')));
+    req.on('error', (e) => resolve({ status: 0, body: e.message }));
+    req.end(payload);
+  });
+}
+
 /**
  * A steady open-loop load: `rate` requests per second, each one record, sent
  * whether or not earlier ones have answered (as independent clients do).
@@ -214,6 +253,7 @@ describe('serving on the real node, end to end', function () {
   const published = new Map<string, Published>();
   const cases = new Map<string, ParityCases>();
   let scorerImage = '';
+  let modelStore: BlobServiceClient | undefined;
 
   const fnolModel = async () =>
     (await custom.getNamespacedCustomObject(GROUP, API_VERSION, ns, PLURAL, FM)).body as {
@@ -320,6 +360,7 @@ describe('serving on the real node, end to end', function () {
       env: { ...process.env, FNOL_STORE_HOST: NODE_IP, FNOL_STORE_PORT: String(port) },
     }).trim();
     const service = BlobServiceClient.fromConnectionString(connection, { retryOptions: { maxTries: 1 } });
+    modelStore = service;
     await poll(
       'the model store (Azurite) to answer',
       () => service.getProperties().then(() => true),
@@ -475,6 +516,106 @@ describe('serving on the real node, end to end', function () {
         const got = answer.predictions![i]![output];
         assert.ok(relErr(got, want) <= 1e-6, `record ${i} ${output}: scored ${got}, CatBoost ${want}`);
       }
+    }
+  });
+
+  it('serves a second model, generated here, under spec.modelName: /score and /v2/models/second/infer answer with that name', async function () {
+    this.timeout(300_000);
+    // The generic fixture model (three inputs, two outputs) named "second".
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'fnol-e2e-second-'));
+    const file = path.join(dir, 'second-0.3.1.onnx');
+    const made = spawnSync(
+      path.join(ROOT, '.venv/bin/python'),
+      [path.join(ROOT, 'scorer/test/fixtures/make_model.py'), 'generic', file, 'second'],
+      { encoding: 'utf8' },
+    );
+    assert.equal(made.status, 0, made.stderr);
+    const bytes = readFileSync(file);
+    rmSync(dir, { recursive: true, force: true });
+    const blob = modelStore!
+      .getContainerClient('models')
+      .getBlockBlobClient('second/0.3.1/second-0.3.1.onnx');
+    await blob.uploadData(bytes);
+    const secondHost = `second-${randomBytes(3).toString('hex')}.fnol.local`;
+    await custom.createNamespacedCustomObject(GROUP, API_VERSION, ns, PLURAL, {
+      apiVersion: `${GROUP}/${API_VERSION}`,
+      kind: 'FnolModel',
+      metadata: { name: 'second' },
+      spec: {
+        modelName: 'second',
+        model: { version: '0.3.1', uri: blob.url, sha256: createHash('sha256').update(bytes).digest('hex') },
+        replicas: 1,
+        resources: { requests: { cpu: '100m', memory: '256Mi' }, limits: { cpu: '1', memory: '1Gi' } },
+        ...REAL_NODE_PLACEMENT,
+        ingress: { host: secondHost, path: '/', className: INGRESS_CLASS },
+      },
+    });
+    try {
+      const created = Date.now();
+      await poll(
+        'FnolModel second to be Ready on 0.3.1',
+        async () => {
+          const fm = (await custom.getNamespacedCustomObject(GROUP, API_VERSION, ns, PLURAL, 'second'))
+            .body as {
+            status?: { phase?: string; activeVersion?: string; readyReplicas?: number };
+          };
+          return fm.status?.phase === 'Ready' &&
+            fm.status.activeVersion === '0.3.1' &&
+            fm.status.readyReplicas === 1
+            ? true
+            : undefined;
+        },
+        240_000,
+        500,
+      );
+      console.log(
+        `      FnolModel second Ready ${((Date.now() - created) / 1000).toFixed(1)} s after creation`,
+      );
+      const { body: pods } = await core.listNamespacedPod(
+        ns,
+        undefined,
+        undefined,
+        undefined,
+        undefined,
+        `${LABEL_MODEL}=second`,
+      );
+      const env = pods.items[0]?.spec?.containers[0]?.env ?? [];
+      assert.equal(env.find((e) => e.name === 'MODEL_NAME')?.value, 'second');
+      assert.equal(pods.items[0]?.spec?.nodeName, NODE_NAME);
+
+      const scored = await poll(
+        `POST http://${secondHost}/score through the Ingress`,
+        async () => {
+          const r = await postJson(secondHost, '/score', {
+            records: [{ length: 2, colour: 'green', width: 3.5 }],
+          });
+          return r.status === 200 ? r : undefined;
+        },
+        30_000,
+        500,
+      );
+      const answer = scored.body as { model: unknown; predictions: { area: number }[] };
+      assert.deepEqual(answer.model, { name: 'second', version: '0.3.1' });
+      assert.equal(answer.predictions[0]?.area, 7);
+      const inferred = await postJson(secondHost, '/v2/models/second/infer', {
+        inputs: [
+          { name: 'length', datatype: 'FP32', shape: [1], data: [2] },
+          { name: 'colour', datatype: 'BYTES', shape: [1], data: ['green'] },
+          { name: 'width', datatype: 'FP32', shape: [1], data: [3.5] },
+        ],
+        outputs: [{ name: 'area' }],
+      });
+      assert.equal(inferred.status, 200, JSON.stringify(inferred.body));
+      assert.deepEqual(inferred.body, {
+        model_name: 'second',
+        model_version: '0.3.1',
+        outputs: [{ name: 'area', datatype: 'FP32', shape: [1, 1], data: [7] }],
+      });
+      assert.equal((await postJson(secondHost, '/v2/models/fnol/infer', { inputs: [] })).status, 404);
+      // The FNOL model keeps serving under its own name next to it.
+      assert.equal((await postJson(host, '/v2/models/second/infer', { inputs: [] })).status, 404);
+    } finally {
+      await custom.deleteNamespacedCustomObject(GROUP, API_VERSION, ns, PLURAL, 'second');
     }
   });
 

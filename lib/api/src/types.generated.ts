@@ -10,6 +10,10 @@ export interface FnolModelSpec {
    */
   model: FnolModelSpecModel;
   /**
+   * Name of the model in the ONNX metadata (its name entry). The scorer refuses to serve a file with another name, answers with it in model and model_name, and serves the v2 paths /v2/models/{modelName}. Lower case letters, digits, '.', '_' and '-', starting and ending with a letter or digit, at most 63 characters.
+   */
+  modelName?: string;
+  /**
    * Scorer container image. Defaults to the operator's configured scorer image.
    */
   image?: string;

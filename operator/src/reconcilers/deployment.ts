@@ -38,6 +38,9 @@ export const SHUTDOWN_GRACE_SECONDS = 20;
  */
 export const PRE_STOP_SLEEP_SECONDS = 5;
 
+/** spec.modelName when the FnolModel has none (the CRD's default; objects stored before the field existed). */
+export const DEFAULT_MODEL_NAME = 'fnol';
+
 export const DEFAULT_RESOURCES = {
   requests: { cpu: '250m', memory: '512Mi' },
   limits: { cpu: '1', memory: '1Gi' },
@@ -84,7 +87,7 @@ export function desiredDeployment(
   model: Pick<FnolModelSpecModel, 'version' | 'uri' | 'sha256'> = fm.spec.model,
 ): V1Deployment {
   const env: V1EnvVar[] = [
-    { name: 'MODEL_NAME', value: 'fnol' },
+    { name: 'MODEL_NAME', value: fm.spec.modelName ?? DEFAULT_MODEL_NAME },
     { name: 'MODEL_VERSION', value: model.version },
     { name: 'MODEL_URI', value: model.uri },
     { name: 'MODEL_SHA256', value: model.sha256 },

@@ -9,7 +9,7 @@ import type { V1HTTPIngressPath, V1Ingress } from '@kubernetes/client-node';
 import type { FnolModel } from '../../../lib/api/src/index';
 import { ownedMetadata } from './common';
 
-/** The scorer's public routes (scorer/src/app.ts, scorer/src/v2.ts). */
+/** The scorer's public routes (the route modules under scorer/src/routes/). */
 export const PUBLIC_PATHS: readonly { path: string; pathType: 'Exact' | 'Prefix' }[] = [
   { path: '/score', pathType: 'Exact' },
   { path: '/model', pathType: 'Exact' },

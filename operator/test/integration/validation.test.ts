@@ -112,6 +112,16 @@ const cases: Case[] = [
     spec: { model: MODEL, image: 'bad image' },
     message: /spec\.image.*should match/,
   },
+  {
+    what: 'a model name with upper-case letters',
+    spec: { model: MODEL, modelName: 'Second' },
+    message: /spec\.modelName.*should match/,
+  },
+  {
+    what: 'a model name that is a path',
+    spec: { model: MODEL, modelName: '../fnol' },
+    message: /spec\.modelName.*should match/,
+  },
   { what: 'a misspelt field', spec: { model: MODEL, replica: 3 }, message: /unknown field "spec\.replica"/ },
 ];
 
@@ -135,6 +145,16 @@ describe('operator integration: the API server rejects invalid FnolModels', func
       },
       query: { dryRun: 'All', fieldValidation: 'Strict' },
     });
+  });
+
+  it('defaults spec.modelName to fnol and keeps a given one', async () => {
+    const create = (spec: Record<string, unknown>) =>
+      client.request<{ spec: { modelName?: string } }>('POST', modelPath(ns), {
+        body: { apiVersion: 'serving.fnol.io/v1alpha1', kind: 'FnolModel', metadata: { name: 'fnol' }, spec },
+        query: { dryRun: 'All', fieldValidation: 'Strict' },
+      });
+    assert.equal((await create({ model: MODEL })).spec.modelName, 'fnol');
+    assert.equal((await create({ model: MODEL, modelName: 'second' })).spec.modelName, 'second');
   });
 
   for (const c of cases) {

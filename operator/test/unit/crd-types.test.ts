@@ -53,4 +53,23 @@ describe('CRD and TypeScript types', () => {
     assert.equal(raw.replicas!.default, 2);
     assert.ok(raw.resources!.default);
   });
+
+  it('spec.modelName defaults to fnol and takes lower-case DNS-label-like names only', () => {
+    const field = crdSchema().properties!.spec!.properties!.modelName as {
+      type?: string;
+      default?: unknown;
+      pattern?: string;
+      maxLength?: number;
+    };
+    assert.equal(field.type, 'string');
+    assert.equal(field.default, 'fnol');
+    assert.equal(field.maxLength, 63);
+    const pattern = new RegExp(field.pattern ?? '');
+    for (const good of ['fnol', 'second', 'a', 'claims.severity_v2', 'x'.repeat(63)]) {
+      assert.ok(pattern.test(good), good);
+    }
+    for (const bad of ['', 'Second', '-fnol', 'fnol-', 'fnol/x', 'fnol x', '../fnol', 'x'.repeat(64)]) {
+      assert.ok(!pattern.test(bad), bad);
+    }
+  });
 });

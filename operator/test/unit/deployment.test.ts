@@ -35,6 +35,24 @@ describe('reconcilers/deployment', () => {
     assert.equal(e.API_KEYS_FILE, undefined);
   });
 
+  it('tells the scorer the model name of spec.modelName, fnol when the spec has none', () => {
+    const fm = fnolModel();
+    delete fm.spec.modelName;
+    assert.equal(
+      env(scorer(desiredDeployment(fm, testConfig).spec?.template.spec?.containers)).MODEL_NAME,
+      'fnol',
+    );
+    fm.spec.modelName = 'second';
+    const e = env(scorer(desiredDeployment(fm, testConfig).spec?.template.spec?.containers));
+    assert.equal(e.MODEL_NAME, 'second');
+    assert.equal(
+      (scorer(desiredDeployment(fm, testConfig).spec?.template.spec?.containers).env ?? []).filter(
+        (v) => v.name === 'MODEL_NAME',
+      ).length,
+      1,
+    );
+  });
+
   it("places the pods with the spec's nodeSelector and tolerations, and sets none by default", () => {
     const fm = fnolModel();
     assert.equal(desiredDeployment(fm, testConfig).spec?.template.spec?.nodeSelector, undefined);

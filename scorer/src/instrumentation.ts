@@ -1,0 +1,91 @@
+// The one instrumentation layer of the scorer's HTTP layer: request id,
+// `Connection: close` while draining, the access log, and the request metrics,
+// labelled from the route table.
+
+import { randomUUID } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Logger } from 'pino';
+import type { Clock } from './clock';
+import type { ErrorHandler } from './error-handler';
+import type { ScorerMetrics } from './metrics';
+import { UNKNOWN_ROUTE, type Route } from './routes/table';
+import type { ServingState } from './serving-state';
+
+export interface InstrumentationDeps {
+  readonly state: ServingState;
+  readonly logger: Logger;
+  readonly clock: Clock;
+  readonly metrics: ScorerMetrics;
+  readonly errors: ErrorHandler;
+}
+
+const REQUEST_ID = /^[\w.:@/+=-]{1,128}$/;
+
+/** 429 and 503 are the scorer protecting itself or not ready: logged as warnings, not failures. */
+const REFUSALS = new Set([429, 503]);
+
+/** Where an unanswered response keeps the set it is listed in, so one listener serves all. */
+const UNANSWERED = Symbol('unanswered');
+type ListedResponse = ServerResponse & { [UNANSWERED]?: Set<ServerResponse> };
+
+function forget(this: ListedResponse): void {
+  this[UNANSWERED]?.delete(this);
+}
+
+export class Instrumentation {
+  /**
+   * Responses not yet sent: when draining starts they get Connection: close,
+   * so their client opens its next connection elsewhere.
+   */
+  private readonly unanswered = new Set<ServerResponse>();
+
+  constructor(private readonly deps: InstrumentationDeps) {
+    deps.state.onDraining(() => {
+      for (const res of this.unanswered) if (!res.headersSent) res.setHeader('connection', 'close');
+    });
+  }
+
+  /**
+   * Request id, draining, access log and metrics for one request, labelled by
+   * `route` (the route table's match for its path; undefined: unknown path).
+   */
+  start(req: IncomingMessage, res: ServerResponse, path: string, route: Route | undefined): void {
+    const { state, logger, clock, metrics, errors } = this.deps;
+    const start = clock.now();
+    const given = req.headers['x-request-id'];
+    const id = typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
+    res.setHeader('x-request-id', id);
+    if (state.draining) res.setHeader('connection', 'close');
+    else {
+      this.unanswered.add(res);
+      (res as ListedResponse)[UNANSWERED] = this.unanswered;
+      res.on('close', forget);
+    }
+    if (logger.isLevelEnabled('trace'))
+      logger.trace({ reqId: id, method: req.method, path }, 'request received');
+    const label = route?.label ?? UNKNOWN_ROUTE;
+    res.on('finish', () => {
+      const seconds = (clock.now() - start) / 1000;
+      const entry = {
+        reqId: id,
+        method: req.method,
+        route: label,
+        status: res.statusCode,
+        ms: seconds * 1000,
+      };
+      if (route?.probe === true && res.statusCode === 503) {
+        // Not ready while loading or draining is the probe's answer, not a failure.
+        if (logger.isLevelEnabled('debug')) logger.debug(entry, 'not ready');
+        return;
+      }
+      metrics.requests.labels(label, req.method ?? '', String(res.statusCode)).inc();
+      metrics.latency.labels(label).observe(seconds);
+      const error = errors.messageOf(res);
+      if (res.statusCode >= 500 && !REFUSALS.has(res.statusCode)) {
+        logger.error({ ...entry, error }, 'request failed');
+      } else if (res.statusCode >= 400) {
+        logger[REFUSALS.has(res.statusCode) ? 'warn' : 'info']({ ...entry, error }, 'request rejected');
+      } else if (logger.isLevelEnabled('debug')) logger.debug(entry, 'request');
+    });
+  }
+}

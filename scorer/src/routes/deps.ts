@@ -1,0 +1,22 @@
+// What a route module receives: everything its handlers use, nothing global.
+
+import type { Clock } from '../clock';
+import type { RequestLimits } from '../config';
+import type { Logger } from 'pino';
+import type { ScorerMetrics } from '../metrics';
+import type { Scoring } from '../scoring';
+import type { ServingState } from '../serving-state';
+import type { Route } from './table';
+
+export interface RouteDeps {
+  readonly state: ServingState;
+  readonly logger: Logger;
+  readonly clock: Clock;
+  readonly metrics: ScorerMetrics;
+  readonly limits: RequestLimits;
+  /** The served model's view, admission and batch runs shared by the scoring routes. */
+  readonly scoring: Scoring;
+}
+
+/** A group of routes built from its dependencies, in the manner of a fastify plugin. */
+export type RouteModule = (deps: RouteDeps) => readonly Route[];

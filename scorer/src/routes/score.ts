@@ -1,0 +1,84 @@
+// POST /score: the original Azure ML contract ({"data": rows in feature_order}
+// -> {"result": primary output}) and named records (every output per record).
+// The hot path: served on plain node:http objects, before express.
+
+import type { ServerResponse } from 'node:http';
+import { HttpError } from '../http-errors';
+import { sendJson } from '../send-json';
+import type { RouteDeps } from './deps';
+import type { Route, RouteRequest } from './table';
+
+export function scoreRoutes({ scoring, metrics, limits }: RouteDeps): Route[] {
+  const score = async (req: RouteRequest, res: ServerResponse): Promise<void> => {
+    const v = scoring.served();
+    const [body, pending] = await scoring.receive(req, res, v);
+    const runtime = v.model.runtime;
+    const { validators, contract } = runtime;
+    if (typeof body !== 'object' || body === null || Array.isArray(body)) {
+      throw new HttpError(
+        400,
+        'the body must be a JSON object with "data" (rows in feature_order) or "records"',
+      );
+    }
+    const hasData = 'data' in body;
+    if (hasData === 'records' in body) {
+      throw new HttpError(
+        400,
+        hasData
+          ? 'send either "data" or "records", not both'
+          : `the body needs "data" (rows of ${contract.features.length} values in feature_order) or "records" (objects of feature: value)`,
+      );
+    }
+    const list = (body as { data?: unknown; records?: unknown })[hasData ? 'data' : 'records'];
+    if (Array.isArray(list) && list.length > limits.maxBatchRecords) {
+      throw new HttpError(
+        413,
+        `batch of ${list.length} is over the limit of ${limits.maxBatchRecords} records; split the request`,
+      );
+    }
+    if (hasData) {
+      if (!validators.data(body)) {
+        throw new HttpError(
+          400,
+          'the request does not match the model inputs',
+          validators.describeData(body),
+        );
+      }
+      const rows = list as unknown[][];
+      const outputs = await scoring.runBatch(v, pending, rows.length, (cancel) =>
+        runtime.scoreRows(rows, cancel),
+      );
+      if (outputs === undefined) return;
+      metrics.records.labels('data').inc(rows.length);
+      scoring.observe(outputs, v);
+      sendJson(res, 200, { result: Array.from(outputs[contract.primaryOutput] as Float32Array) });
+      return;
+    }
+    if (!validators.records(body)) {
+      throw new HttpError(
+        400,
+        'the request does not match the model inputs',
+        validators.describeRecords(body),
+      );
+    }
+    const records = list as Record<string, unknown>[];
+    const outputs = await scoring.runBatch(v, pending, records.length, (cancel) =>
+      runtime.scoreRecords(records, cancel),
+    );
+    if (outputs === undefined) return;
+    metrics.records.labels('records').inc(records.length);
+    scoring.observe(outputs, v);
+    const names = contract.outputs.map((o) => o.name);
+    const columns = names.map((name) => outputs[name] as Float32Array);
+    const predictions = new Array<Record<string, number>>(records.length);
+    for (let r = 0; r < records.length; r++) {
+      const prediction: Record<string, number> = {};
+      for (let o = 0; o < names.length; o++)
+        prediction[names[o] as string] = (columns[o] as Float32Array)[r] as number;
+      predictions[r] = prediction;
+    }
+    sendJson(res, 200, { model: { name: contract.name, version: contract.version }, predictions });
+  };
+
+  return [{ method: 'POST', paths: ['/score'], label: '/score', auth: true, direct: true, handler: score }];
+}
