@@ -92,7 +92,7 @@ def _left_right_swapped(mp):
             n = stack.pop()
             if n.split is not None:
                 n.left, n.right = n.right, n.left
-                stack += [n.left, n.right]
+                stack += [c for c in (n.left, n.right) if c is not None]
         return m
 
     mp.setattr(catboost_model, "parse", swapped)
