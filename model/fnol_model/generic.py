@@ -33,10 +33,12 @@ from . import __version__, catboost_model
 from .catboost_model import CatBoostModel, CompileError
 from .cityhash import MASK, cat_feature_hash, combine_hash
 from .onnx_graph import CategoricalInput, GraphBuilder
+from .parity import ParityResult
 
 OPSET = 21
 ML_OPSET = 5  # TreeEnsemble
 TOLERANCE = 1e-5  # |onnx - catboost| <= TOLERANCE * max(1, |catboost|)
+Parity = ParityResult[float]  # one output per generic graph: one largest error
 MAX_CTR_CASES = 2_000_000  # combinations tabulated for one CTR
 UNSEEN = "\x00never-seen-category\x00"
 
@@ -272,23 +274,6 @@ def adversarial_frame(model: CatBoostModel, vocab: dict[str, list[str]], base: p
     return out
 
 
-@dataclass
-class Parity:
-    cases: int
-    max_abs_error: float
-    max_rel_error: float
-    failures: int
-
-    def as_dict(self) -> dict:
-        return {
-            "cases": self.cases,
-            "tolerance": f"|onnx - catboost| <= {TOLERANCE} * max(1, |catboost|)",
-            "max_abs_error": self.max_abs_error,
-            "max_rel_error": self.max_rel_error,
-            "failures": self.failures,
-        }
-
-
 def feeds(df: pd.DataFrame, model: CatBoostModel) -> dict[str, np.ndarray]:
     cats = {c.name for c in model.cat_features}
     out = {}
@@ -306,7 +291,7 @@ def run_graph(session: Any, df: pd.DataFrame, model: CatBoostModel) -> np.ndarra
 
 def compare(got: np.ndarray, want: np.ndarray) -> Parity:
     if got.shape != want.shape:
-        return Parity(len(want), math.inf, math.inf, len(want))
+        return Parity(len(want), math.inf, math.inf, len(want), TOLERANCE)
     diff = np.abs(got - want)
     scaled = diff / np.maximum(1.0, np.abs(want))
     bad = ~(scaled <= TOLERANCE)  # NaN counts as a failure
@@ -315,6 +300,7 @@ def compare(got: np.ndarray, want: np.ndarray) -> Parity:
         float(np.nanmax(diff)) if diff.size else 0.0,
         float(np.nanmax(scaled)) if diff.size else 0.0,
         int(bad.any(axis=1).sum()),
+        TOLERANCE,
     )
 
 

@@ -13,9 +13,9 @@ The layout of the graph (see docs/adr/0001-compile-catboost-to-onnx.md):
    (found in its statistics table, or the prior when not found). The values are
    computed here in float32 exactly as CatBoost computes them.
 4. Symmetric trees (oblivious_raw; the FNOL recipe and every symmetric generic
-   model): all distinct split bits of a model are computed once; one MatMul with
-   powers of two gives each tree's leaf index, a Gather picks the leaf values
-   (float64) and a ReduceSum adds them, as CatBoost does in double precision.
+   model): all distinct split bits of a model are computed once; one MatMulInteger
+   with powers of two gives each tree's leaf index, a GatherElements picks the leaf
+   values (float64) and a ReduceSum adds them, as CatBoost does in double precision.
    Depthwise and Lossguide trees: one float64 TreeEnsemble (ensemble_raw).
    Why: docs/adr/0007-tree-ensemble-graph.md.
 """
@@ -146,13 +146,6 @@ class GraphBuilder:
         """Adds the nodes computing the model's raw sum (float64, [N, 1]); returns its name."""
         if not model.symmetric or model.dimension != 1 or any(s.kind == "onehot" for s in model.splits):
             raise CompileError(f"{model.path}: the bit-matrix layout takes one-dimensional symmetric trees only")
-        for f in model.float_features:
-            if f.name not in self.numeric_col:
-                raise CompileError(f"{model.path}: float feature {f.name} is not a numeric input of the graph")
-        for c in model.cat_features:
-            if c.name not in self.categorical:
-                raise CompileError(f"{model.path}: categorical feature {c.name} is not a string input of the graph")
-
         return self.oblivious_raw(model, prefix)
 
     def oblivious_raw(self, model: CatBoostModel, prefix: str) -> str:
@@ -160,9 +153,10 @@ class GraphBuilder:
 
         Every distinct split of the model is evaluated once for all trees: float features and
         CTR values against their borders (float32 `>`, NaN true only where the model says
-        AsTrue), one-hot splits as an index equality. Each tree's split bits are gathered
-        ([depth, trees, N]) and weighted by 2^d in one MatMul, which gives every tree's leaf
-        index; one Gather from a flat float64 leaf table and one ReduceSum over the trees
+        AsTrue), one-hot splits as an index equality. Each tree's split bits (uint8) are
+        gathered ([depth, trees, N]) and weighted by 2^d in one MatMulInteger, which gives every
+        tree's leaf index; one GatherElements from a [trees, 2^depth] float64 leaf table (a Gather
+        from a flat [leaves, K] table for multiclass models) and one ReduceSum over the trees
         (float64) give the raw sum, as CatBoost adds its leaves in double precision.
         """
         self._check_inputs(model)
@@ -278,13 +272,7 @@ class GraphBuilder:
                 f"{prefix}_sum",
                 keepdims=0,
             )  # [N, K] float64
-        if model.scale != 1.0:
-            raw = self.node("Mul", [raw, self.const(f"{prefix}_scale", np.array(model.scale))], f"{prefix}_scaled")
-        if any(b != 0.0 for b in model.biases):
-            raw = self.node(
-                "Add", [raw, self.const(f"{prefix}_bias", np.array([model.biases], dtype=np.float64))], f"{prefix}_raw"
-            )
-        return raw
+        return self._scale_and_bias(model, raw, prefix)
 
     def _previous_leaf_lookup(
         self, bits: str, split_rows: np.ndarray, offsets: np.ndarray, table: np.ndarray, prefix: str
@@ -522,6 +510,10 @@ class GraphBuilder:
         )  # [N, K] float64
         if constant.any():
             raw = self.node("Add", [raw, self.const(f"{prefix}_constant_trees", constant.reshape(1, K))], f"{prefix}_c")
+        return self._scale_and_bias(model, raw, prefix)
+
+    def _scale_and_bias(self, model: CatBoostModel, raw: str, prefix: str) -> str:
+        """CatBoost's scale and bias applied to the sum of the leaves (float64)."""
         if model.scale != 1.0:
             raw = self.node("Mul", [raw, self.const(f"{prefix}_scale", np.array(model.scale))], f"{prefix}_scaled")
         if any(b != 0.0 for b in model.biases):
