@@ -2,8 +2,9 @@
 // CatBoost's own predict (Python, every core) on the same rows, both measured in this run.
 // Models: the FNOL recipe (two CatBoost models and a constant in one graph), a regressor
 // trained with CatBoost's defaults on the FNOL CSV and two generated models, the last three
-// compiled with the generic command (npm run model:compile). For symmetric generic models the
-// same model compiled as one TreeEnsemble (the layout before split bits) is measured too.
+// compiled with the generic command (npm run model:compile). For symmetric models the same model
+// in the earlier layouts (one TreeEnsemble; split bits before MatMulInteger and GatherElements) is
+// measured too, in the same run.
 //   npm run bench:model [-- --seconds 2]
 import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
@@ -25,9 +26,10 @@ function modelPath(name: string): string {
     : path.join(OUT, `${name}.onnx`);
 }
 
-// The same model with its symmetric trees as one TreeEnsemble (the previous layout), when built.
-function treeEnsemblePath(name: string): string | undefined {
-  const file = path.join(OUT, `${name}.tree-ensemble.onnx`);
+// The same model in an earlier layout, when built: "tree-ensemble" (symmetric trees as one
+// TreeEnsemble) or "previous" (split bits with a float32 MatMul and a LabelEncoder or Gather lookup).
+function layoutPath(name: string, layout: 'tree-ensemble' | 'previous'): string | undefined {
+  const file = path.join(OUT, `${name}.${layout}.onnx`);
   return existsSync(file) ? file : undefined;
 }
 
@@ -89,19 +91,22 @@ async function main(): Promise<void> {
   const fmt = (n: number, d = 0) =>
     n.toLocaleString('en-US', { maximumFractionDigits: d, minimumFractionDigits: d });
   console.log(
-    '\n| model | batch | catboost predict (records/s) | TreeEnsemble graph, 2 threads | onnxruntime-node 1 thread | 2 threads | speed-up 1 thread | 2 threads |',
+    '\n| model | batch | catboost predict (records/s) | TreeEnsemble graph, 2 threads | previous split-bit graph, 2 threads | onnxruntime-node 1 thread | 2 threads | speed-up 1 thread | 2 threads |',
   );
-  console.log('| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
+  console.log('| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
   for (const [name, byBatch] of Object.entries(base)) {
     console.error(`measuring onnxruntime-node on ${name}...`);
     for (const batch of BATCHES) {
       const cb = byBatch[String(batch)]!.records_per_s;
-      const previous = treeEnsemblePath(name);
-      const ensemble = previous ? fmt(await measureOnnx(name, 2, batch, previous)) : '-';
+      const layouts: string[] = [];
+      for (const layout of ['tree-ensemble', 'previous'] as const) {
+        const file = layoutPath(name, layout);
+        layouts.push(file ? fmt(await measureOnnx(name, 2, batch, file)) : '-');
+      }
       const one = await measureOnnx(name, 1, batch);
       const two = await measureOnnx(name, 2, batch);
       console.log(
-        `| ${name} | ${fmt(batch)} | ${fmt(cb)} | ${ensemble} | ${fmt(one)} | ${fmt(two)} | ${fmt(one / cb, 1)}x | ${fmt(two / cb, 1)}x |`,
+        `| ${name} | ${fmt(batch)} | ${fmt(cb)} | ${layouts.join(' | ')} | ${fmt(one)} | ${fmt(two)} | ${fmt(one / cb, 1)}x | ${fmt(two / cb, 1)}x |`,
       );
     }
   }

@@ -3,7 +3,7 @@
     python catboost_predict.py ARTIFACTS OUT_DIR SECONDS
 
 Prepares the benchmark models in OUT_DIR (the FNOL recipe's graph is built by
-`npm run model:build`; a regressor trained with CatBoost's defaults on the FNOL CSV and two
+`npm run model:build`, its graph in the previous split-bit layout here; a regressor trained with CatBoost's defaults on the FNOL CSV and two
 generated models are trained once and compiled with the generic command on every run), writes the rows
 of each model (columnar JSON, 10,000 rows), and prints per model and batch size CatBoost's
 records per second and milliseconds per call (thread_count=-1: every core).
@@ -17,9 +17,10 @@ import time
 from pathlib import Path
 
 import numpy as np
+import onnx
 import pandas as pd
 
-from fnol_model import generic
+from fnol_model import compiler, generic, onnx_graph
 from fnol_model.fnol import (
     CATEGORICAL,
     FEATURES,
@@ -107,7 +108,15 @@ def generated(out: Path, csv: Path) -> dict[str, tuple[Path, pd.DataFrame]]:
         source = generic.catboost_model.load(cbm)
         if (
             source.symmetric
-        ):  # the previous layout of symmetric trees, measured beside the current one
+        ):  # the previous layouts of symmetric trees, measured beside the current one
+            generic.compile_file(
+                cbm,
+                out / f"{name}.previous.onnx",
+                data_csv,
+                name,
+                "1.0.0",
+                previous_leaf_lookup=True,
+            )
             generic.compile_file(
                 cbm,
                 out / f"{name}.tree-ensemble.onnx",
@@ -120,11 +129,24 @@ def generated(out: Path, csv: Path) -> dict[str, tuple[Path, pd.DataFrame]]:
     return models
 
 
+def previous_fnol_recipe(src: Sources, out: Path) -> None:
+    """The FNOL recipe's graph in the split-bit layout before MatMulInteger and GatherElements."""
+    onnx_graph.GraphBuilder.previous_leaf_lookup = True
+    try:
+        onnx.save(
+            compiler.compile_fnol(src, "1.0.0").model,
+            str(out / "fnol-recipe.previous.onnx"),
+        )
+    finally:
+        onnx_graph.GraphBuilder.previous_leaf_lookup = False
+
+
 def main() -> None:
     folder, out, seconds = Path(sys.argv[1]), Path(sys.argv[2]), float(sys.argv[3])
     out.mkdir(parents=True, exist_ok=True)
     result: dict = {}
     src = Sources.from_folder(folder)
+    previous_fnol_recipe(src, out)
     df = read_training_csv(src.training_csv)
     ref = CatBoostReference(src.attritional, src.large, large_severity(df))
     frame = rows_of(df[FEATURES], max(BATCHES))

@@ -10,6 +10,7 @@ import json
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -98,6 +99,8 @@ class Ctr:
         """The CTR value for a combination, in float32 exactly as CatBoost's model evaluator computes it."""
         f32 = np.float32
         t = self.ctr_type
+        good: float
+        total: float
         if t in ("Counter", "FeatureFreq"):
             good, total = (counts[0] if counts else 0), self.counter_denominator
         elif counts is None:
@@ -170,7 +173,7 @@ class CatBoostModel:
             n = stack.pop()
             if n.split is not None:
                 out.append(n.split)
-                stack += [n.left, n.right]
+                stack += [c for c in (n.left, n.right) if c is not None]
         return out
 
     def cat_feature_by_name(self, name: str) -> CatFeature:
@@ -268,9 +271,10 @@ def parse(doc: dict, path: str = "<json>") -> CatBoostModel:
         for c in info.get("categorical_features", [])
         if c.get("values")
     }
-    n_flat = max((f.flat_index for f in (*float_features, *cat_features)), default=-1) + 1
+    features: list[FloatFeature | CatFeature] = [*float_features, *cat_features]
+    n_flat = max((f.flat_index for f in features), default=-1) + 1
     names = [""] * n_flat
-    for f in (*float_features, *cat_features):
+    for f in features:
         names[f.flat_index] = f.name or str(f.flat_index)
 
     ctrs: list[Ctr] = []
@@ -375,7 +379,7 @@ def parse(doc: dict, path: str = "<json>") -> CatBoostModel:
             if depth > 64:
                 raise CompileError(f"{path}: a tree is deeper than 64 levels")
             if "split" not in d:
-                v = d.get("value")
+                v: Any = d.get("value")
                 values = [float(x) for x in (v if isinstance(v, list) else [v])]
                 if len(values) != dimension:
                     raise CompileError(f"{path}: a leaf has {len(values)} values for {dimension} dimensions")

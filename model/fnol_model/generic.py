@@ -20,8 +20,10 @@ from __future__ import annotations
 import itertools
 import json
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import onnx
@@ -31,10 +33,12 @@ from . import __version__, catboost_model
 from .catboost_model import CatBoostModel, CompileError
 from .cityhash import MASK, cat_feature_hash, combine_hash
 from .onnx_graph import CategoricalInput, GraphBuilder
+from .parity import ParityResult
 
 OPSET = 21
 ML_OPSET = 5  # TreeEnsemble
 TOLERANCE = 1e-5  # |onnx - catboost| <= TOLERANCE * max(1, |catboost|)
+Parity = ParityResult[float]  # one output per generic graph: one largest error
 MAX_CTR_CASES = 2_000_000  # combinations tabulated for one CTR
 UNSEEN = "\x00never-seen-category\x00"
 
@@ -86,7 +90,7 @@ def frame(df: pd.DataFrame, model: CatBoostModel) -> pd.DataFrame:
 
 def vocabulary(df: pd.DataFrame | None, model: CatBoostModel) -> dict[str, list[str]]:
     """Categories in the data, most frequent first (ties by text): the graph's index order."""
-    vocab = {}
+    vocab: dict[str, list[str]] = {}
     for c in model.cat_features:
         if df is None:
             vocab[c.name] = []
@@ -142,8 +146,10 @@ def compile_model(
     version: str,
     data_hint: str = "the data",
     tree_ensemble: bool = False,
+    previous_leaf_lookup: bool = False,
 ) -> Compiled:
-    """`tree_ensemble` compiles symmetric trees as TreeEnsemble too (the slower layout, for comparisons)."""
+    """`tree_ensemble` compiles symmetric trees as TreeEnsemble too, `previous_leaf_lookup` as the
+    split-bit graph before MatMulInteger and GatherElements (the slower layouts, for comparisons)."""
     model = catboost_model.load(cbm)
     if model.cat_features and data is None:
         raise CompileError(
@@ -162,6 +168,7 @@ def compile_model(
         opset=OPSET,
         ml_opset=ML_OPSET,
     )
+    builder.previous_leaf_lookup = previous_leaf_lookup
     # Symmetric trees: split bits shared by all trees and one leaf lookup per tree; others: TreeEnsemble
     split_bits = model.symmetric and model.trees and not tree_ensemble
     raw = builder.oblivious_raw(model, "model") if split_bits else builder.ensemble_raw(model, "model")
@@ -226,7 +233,7 @@ def adversarial_frame(model: CatBoostModel, vocab: dict[str, list[str]], base: p
         base = pd.DataFrame([{n: (vocab[n][0] if vocab[n] else "") if n in cats else 0.0 for n in model.feature_names}])
     rows: list[dict] = []
 
-    def around(feature: str, values) -> None:
+    def around(feature: str, values: list[Any]) -> None:
         for v in values:
             r = base.iloc[int(rng.integers(len(base)))].to_dict()
             r[feature] = v
@@ -247,11 +254,13 @@ def adversarial_frame(model: CatBoostModel, vocab: dict[str, list[str]], base: p
             for b in sorted(borders.get(f.index, ())):
                 values += [b, float(np.nextafter(f32(b), f32(math.inf))), float(np.nextafter(f32(b), f32(-math.inf)))]
         around(f.name, values)
-    for c in model.cat_features:
-        around(c.name, [*vocab[c.name], UNSEEN, "", "0", "1"])
+    for cat in model.cat_features:
+        around(cat.name, [*vocab[cat.name], UNSEEN, "", "0", "1"])
     # random mixes of the above
-    probes = {f.name: [math.nan, math.inf, -math.inf, *sorted(borders.get(f.index, ()))] for f in model.float_features}
-    choices = {c.name: [*vocab[c.name], UNSEEN, ""] for c in model.cat_features}
+    probes: dict[str, list[Any]] = {
+        f.name: [math.nan, math.inf, -math.inf, *sorted(borders.get(f.index, ()))] for f in model.float_features
+    }
+    choices: dict[str, list[Any]] = {c.name: [*vocab[c.name], UNSEEN, ""] for c in model.cat_features}
     for _ in range(200):
         r = base.iloc[int(rng.integers(len(base)))].to_dict()
         for n, vs in (*probes.items(), *choices.items()):
@@ -265,23 +274,6 @@ def adversarial_frame(model: CatBoostModel, vocab: dict[str, list[str]], base: p
     return out
 
 
-@dataclass
-class Parity:
-    cases: int
-    max_abs_error: float
-    max_rel_error: float
-    failures: int
-
-    def as_dict(self) -> dict:
-        return {
-            "cases": self.cases,
-            "tolerance": f"|onnx - catboost| <= {TOLERANCE} * max(1, |catboost|)",
-            "max_abs_error": self.max_abs_error,
-            "max_rel_error": self.max_rel_error,
-            "failures": self.failures,
-        }
-
-
 def feeds(df: pd.DataFrame, model: CatBoostModel) -> dict[str, np.ndarray]:
     cats = {c.name for c in model.cat_features}
     out = {}
@@ -293,13 +285,13 @@ def feeds(df: pd.DataFrame, model: CatBoostModel) -> dict[str, np.ndarray]:
     return out
 
 
-def run_graph(session, df: pd.DataFrame, model: CatBoostModel) -> np.ndarray:
+def run_graph(session: Any, df: pd.DataFrame, model: CatBoostModel) -> np.ndarray:
     return np.asarray(session.run(None, feeds(df, model))[0], dtype=np.float64)
 
 
 def compare(got: np.ndarray, want: np.ndarray) -> Parity:
     if got.shape != want.shape:
-        return Parity(len(want), math.inf, math.inf, len(want))
+        return Parity(len(want), math.inf, math.inf, len(want), TOLERANCE)
     diff = np.abs(got - want)
     scaled = diff / np.maximum(1.0, np.abs(want))
     bad = ~(scaled <= TOLERANCE)  # NaN counts as a failure
@@ -308,10 +300,11 @@ def compare(got: np.ndarray, want: np.ndarray) -> Parity:
         float(np.nanmax(diff)) if diff.size else 0.0,
         float(np.nanmax(scaled)) if diff.size else 0.0,
         int(bad.any(axis=1).sum()),
+        TOLERANCE,
     )
 
 
-def session_of(model: onnx.ModelProto):
+def session_of(model: onnx.ModelProto) -> Any:
     import onnxruntime as ort
 
     opts = ort.SessionOptions()
@@ -358,8 +351,9 @@ def compile_file(
     data: Path | None,
     name: str | None,
     version: str,
-    progress=lambda _m: None,
+    progress: Callable[[str], None] = lambda _m: None,
     tree_ensemble: bool = False,
+    previous_leaf_lookup: bool = False,
 ) -> dict[str, Parity]:
     from .compiler import sha256_file
 
@@ -373,6 +367,7 @@ def compile_file(
         version=version,
         data_hint=f"{data.name}" if data else "the data",
         tree_ensemble=tree_ensemble,
+        previous_leaf_lookup=previous_leaf_lookup,
     )
     reference = Reference(cbm, compiled.source)
     base = df if df is not None else pd.DataFrame(columns=model.feature_names)

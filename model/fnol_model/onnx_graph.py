@@ -13,9 +13,9 @@ The layout of the graph (see docs/adr/0001-compile-catboost-to-onnx.md):
    (found in its statistics table, or the prior when not found). The values are
    computed here in float32 exactly as CatBoost computes them.
 4. Symmetric trees (oblivious_raw; the FNOL recipe and every symmetric generic
-   model): all distinct split bits of a model are computed once; one MatMul with
-   powers of two gives each tree's leaf index, a Gather picks the leaf values
-   (float64) and a ReduceSum adds them, as CatBoost does in double precision.
+   model): all distinct split bits of a model are computed once; one MatMulInteger
+   with powers of two gives each tree's leaf index, a GatherElements picks the leaf
+   values (float64) and a ReduceSum adds them, as CatBoost does in double precision.
    Depthwise and Lossguide trees: one float64 TreeEnsemble (ensemble_raw).
    Why: docs/adr/0007-tree-ensemble-graph.md.
 """
@@ -24,12 +24,13 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-from .catboost_model import CatBoostModel, CompileError, Ctr
+from .catboost_model import CatBoostModel, CompileError, Ctr, Node, Split, Tree
 from .cityhash import MASK, cat_feature_hash, combine_hash
 
 OPSET = 18
@@ -49,8 +50,15 @@ def oblivious_leaf(index: int, depth: int) -> int:
 
 
 def depth_weights(depth: int) -> np.ndarray:
-    """[1, depth] float32: the weight of split d's bit in a symmetric tree's leaf index (2^d)."""
-    return (2 ** np.arange(depth, dtype=np.float32)).reshape(1, depth)
+    """[1, depth]: the weight of split d's bit in a symmetric tree's leaf index (2^d)."""
+    return (2 ** np.arange(depth, dtype=np.int64)).reshape(1, depth)
+
+
+def leaf_values(node: Node) -> list[float]:
+    """The values of a leaf of a non-symmetric tree."""
+    if node.values is None:
+        raise CompileError("a node of a non-symmetric tree has neither a split with two children nor leaf values")
+    return node.values
 
 
 @dataclass
@@ -61,6 +69,10 @@ class CategoricalInput:
 
 
 class GraphBuilder:
+    # The split-bit layout before MatMulInteger and GatherElements (float32 MatMul, LabelEncoder
+    # or Gather lookup), kept only so that the benchmark can measure both in the same run.
+    previous_leaf_lookup: bool = False
+
     def __init__(
         self,
         numeric: list[str],
@@ -89,7 +101,7 @@ class GraphBuilder:
         self.inits.append(numpy_helper.from_array(value, name))
         return name
 
-    def node(self, op: str, inputs: list[str], prefix: str | None = None, domain: str = "", **attrs) -> str:
+    def node(self, op: str, inputs: list[str], prefix: str | None = None, domain: str = "", **attrs: Any) -> str:
         out = self._name(prefix or op.lower())
         self.nodes.append(helper.make_node(op, inputs, [out], name=out, domain=domain, **attrs))
         return out
@@ -134,13 +146,6 @@ class GraphBuilder:
         """Adds the nodes computing the model's raw sum (float64, [N, 1]); returns its name."""
         if not model.symmetric or model.dimension != 1 or any(s.kind == "onehot" for s in model.splits):
             raise CompileError(f"{model.path}: the bit-matrix layout takes one-dimensional symmetric trees only")
-        for f in model.float_features:
-            if f.name not in self.numeric_col:
-                raise CompileError(f"{model.path}: float feature {f.name} is not a numeric input of the graph")
-        for c in model.cat_features:
-            if c.name not in self.categorical:
-                raise CompileError(f"{model.path}: categorical feature {c.name} is not a string input of the graph")
-
         return self.oblivious_raw(model, prefix)
 
     def oblivious_raw(self, model: CatBoostModel, prefix: str) -> str:
@@ -148,9 +153,10 @@ class GraphBuilder:
 
         Every distinct split of the model is evaluated once for all trees: float features and
         CTR values against their borders (float32 `>`, NaN true only where the model says
-        AsTrue), one-hot splits as an index equality. Each tree's split bits are gathered
-        ([depth, trees, N]) and weighted by 2^d in one MatMul, which gives every tree's leaf
-        index; one Gather from a flat float64 leaf table and one ReduceSum over the trees
+        AsTrue), one-hot splits as an index equality. Each tree's split bits (uint8) are
+        gathered ([depth, trees, N]) and weighted by 2^d in one MatMulInteger, which gives every
+        tree's leaf index; one GatherElements from a [trees, 2^depth] float64 leaf table (a Gather
+        from a flat [leaves, K] table for multiclass models) and one ReduceSum over the trees
         (float64) give the raw sum, as CatBoost adds its leaves in double precision.
         """
         self._check_inputs(model)
@@ -227,43 +233,23 @@ class GraphBuilder:
                 split_rows[d, t] = position[(s.kind, s.feature, s.border)]
             offsets[t, 0] = len(table)
             for i in range(1 << d_t):
-                leaf = oblivious_leaf(i, d_t)
-                table.append(tree.leaf_values[leaf * K : (leaf + 1) * K])
+                li = oblivious_leaf(i, d_t)
+                table.append(tree.leaf_values[li * K : (li + 1) * K])
         if len(table) >= 2**31:
             raise CompileError(f"{model.path}: {len(table)} leaves; too many to index")
-        bits_f = self.node("Cast", [bits], f"{prefix}_bits_f", to=TensorProto.FLOAT)  # [splits + 1, N]
-        tree_bits = self.node(
-            "Gather", [bits_f, self.const(f"{prefix}_split_rows", split_rows)], f"{prefix}_tree_bits", axis=0
-        )  # [depth, trees, N]: each gathered row is one split's bits for all records (one copy)
-        flat = self.node(
-            "Reshape",
-            [tree_bits, self.const(f"{prefix}_flat", np.array([depth, -1], dtype=np.int64))],
-            f"{prefix}_flat_bits",
-        )
-        leaf_f = self.node(
-            "MatMul", [self.const(f"{prefix}_powers", depth_weights(depth)), flat], f"{prefix}_leaf_flat"
-        )  # [1, trees * N]: bit d weighs 2^d; integers below 2^16, exact in float32
-        leaf_f = self.node(
-            "Reshape",
-            [leaf_f, self.const(f"{prefix}_per_tree", np.array([len(trees), -1], dtype=np.int64))],
-            f"{prefix}_leaf_f",
-        )  # [trees, N]
         table_values = np.array(table, dtype=np.float64).reshape(-1, K)
-        if K == 1 and self.ml_opset >= 4:
-            # One value per leaf: a LabelEncoder int64 -> float64 (ai.onnx.ml opset 4) looks the
-            # leaves up about twice as fast as onnxruntime's Gather of scalars.
-            leaf = self.node("Cast", [leaf_f], f"{prefix}_leaf_local", to=TensorProto.INT64)
-            leaf = self.node(
-                "Add", [leaf, self.const(f"{prefix}_tree_offsets", offsets.astype(np.int64))], f"{prefix}_leaf"
-            )
+        if self.previous_leaf_lookup:
+            raw = self._previous_leaf_lookup(bits, split_rows, offsets, table_values, prefix)
+        elif K == 1 and len(trees) << depth <= 2 * len(table):
+            leaf = self._leaf_indices(bits, split_rows, prefix)  # [trees, N] int32, below 2^depth
+            # One value per leaf and trees of (about) one depth: a [trees, 2^depth] float64 table and
+            # one GatherElements, which looks leaves up 2-3x as fast as Gather or LabelEncoder.
+            square = np.zeros((len(trees), 1 << depth), dtype=np.float64)
+            for t, tree in enumerate(trees):
+                width = 1 << len(tree.splits)
+                square[t, :width] = table_values[offsets[t, 0] : offsets[t, 0] + width, 0]
             values = self.node(
-                "LabelEncoder",
-                [leaf],
-                f"{prefix}_vals",
-                domain="ai.onnx.ml",
-                keys_tensor=numpy_helper.from_array(np.arange(len(table), dtype=np.int64), "keys"),
-                values_tensor=numpy_helper.from_array(table_values[:, 0].copy(), "values"),
-                default_tensor=numpy_helper.from_array(np.array([np.nan]), "default"),
+                "GatherElements", [self.const(f"{prefix}_leaf_values", square), leaf], f"{prefix}_vals", axis=1
             )  # [trees, N]
             raw = self.node(
                 "ReduceSum",
@@ -275,7 +261,7 @@ class GraphBuilder:
                 "Unsqueeze", [raw, self.const(f"{prefix}_column", np.array([1], dtype=np.int64))], f"{prefix}_sum_n1"
             )  # [N, 1]
         else:
-            leaf = self.node("Cast", [leaf_f], f"{prefix}_leaf_local", to=TensorProto.INT32)
+            leaf = self._leaf_indices(bits, split_rows, prefix)
             leaf = self.node("Add", [leaf, self.const(f"{prefix}_tree_offsets", offsets)], f"{prefix}_leaf")
             values = self.node(
                 "Gather", [self.const(f"{prefix}_leaf_values", table_values), leaf], f"{prefix}_vals", axis=0
@@ -286,13 +272,76 @@ class GraphBuilder:
                 f"{prefix}_sum",
                 keepdims=0,
             )  # [N, K] float64
-        if model.scale != 1.0:
-            raw = self.node("Mul", [raw, self.const(f"{prefix}_scale", np.array(model.scale))], f"{prefix}_scaled")
-        if any(b != 0.0 for b in model.biases):
-            raw = self.node(
-                "Add", [raw, self.const(f"{prefix}_bias", np.array([model.biases], dtype=np.float64))], f"{prefix}_raw"
+        return self._scale_and_bias(model, raw, prefix)
+
+    def _previous_leaf_lookup(
+        self, bits: str, split_rows: np.ndarray, offsets: np.ndarray, table: np.ndarray, prefix: str
+    ) -> str:
+        """The raw sum as the graph computed it before _leaf_indices (benchmark comparison only)."""
+        depth, trees = split_rows.shape
+        bits_f = self.node("Cast", [bits], f"{prefix}_bits_f", to=TensorProto.FLOAT)
+        tree_bits = self.node("Gather", [bits_f, self.const(f"{prefix}_split_rows", split_rows)], axis=0)
+        flat = self.node("Reshape", [tree_bits, self.const(f"{prefix}_flat", np.array([depth, -1], np.int64))])
+        weights = np.asarray(depth_weights(depth), dtype=np.float32).reshape(1, depth)
+        leaf_f = self.node("MatMul", [self.const(f"{prefix}_powers", weights), flat])
+        leaf_f = self.node("Reshape", [leaf_f, self.const(f"{prefix}_per_tree", np.array([trees, -1], np.int64))])
+        axis0 = self.const(f"{prefix}_tree_axis", np.array([0], dtype=np.int64))
+        if table.shape[1] == 1 and self.ml_opset >= 4:
+            leaf = self.node("Cast", [leaf_f], to=TensorProto.INT64)
+            leaf = self.node("Add", [leaf, self.const(f"{prefix}_tree_offsets", offsets.astype(np.int64))])
+            values = self.node(
+                "LabelEncoder",
+                [leaf],
+                domain="ai.onnx.ml",
+                keys_tensor=numpy_helper.from_array(np.arange(len(table), dtype=np.int64), "keys"),
+                values_tensor=numpy_helper.from_array(table[:, 0].copy(), "values"),
+                default_tensor=numpy_helper.from_array(np.array([np.nan]), "default"),
             )
-        return raw
+            raw = self.node("ReduceSum", [values, axis0], keepdims=0)
+            return self.node("Unsqueeze", [raw, self.const(f"{prefix}_column", np.array([1], dtype=np.int64))])
+        leaf = self.node("Cast", [leaf_f], to=TensorProto.INT32)
+        leaf = self.node("Add", [leaf, self.const(f"{prefix}_tree_offsets", offsets)])
+        values = self.node("Gather", [self.const(f"{prefix}_leaf_values", table), leaf], axis=0)
+        return self.node("ReduceSum", [values, axis0], keepdims=0)
+
+    def _leaf_indices(self, bits: str, split_rows: np.ndarray, prefix: str) -> str:
+        """[trees, N] int32: each symmetric tree's leaf index, bit d of it the outcome of split d.
+
+        The bits ([splits + 1, N] bool) become uint8 and are gathered per tree ([depth, trees, N],
+        a quarter of the bytes of float32); one MatMulInteger (uint8 x uint8 -> int32) by the
+        powers of two gives every leaf index exactly. A uint8 weight holds 2^7 at most, so the
+        bits of depth 8 to 15 get a second row of weights and their sum is scaled by 256.
+        """
+        depth, trees = split_rows.shape
+        weights = np.asarray(depth_weights(depth)).reshape(-1).astype(np.int64)
+        low = np.where(weights < 256, weights, 0)
+        high = np.where(weights >= 256, weights // 256, 0)
+        rows = [low] if not high.any() else [low, high]
+        bits_u8 = self.node("Cast", [bits], f"{prefix}_bits_u8", to=TensorProto.UINT8)  # [splits + 1, N]
+        tree_bits = self.node(
+            "Gather", [bits_u8, self.const(f"{prefix}_split_rows", split_rows)], f"{prefix}_tree_bits", axis=0
+        )  # [depth, trees, N]: each gathered row is one split's bits for all records (one copy)
+        flat = self.node(
+            "Reshape",
+            [tree_bits, self.const(f"{prefix}_flat", np.array([depth, -1], dtype=np.int64))],
+            f"{prefix}_flat_bits",
+        )
+        leaf = self.node(
+            "MatMulInteger",
+            [self.const(f"{prefix}_powers", np.array(rows, dtype=np.uint8)), flat],
+            f"{prefix}_leaf_flat",
+        )  # [1 or 2, trees * N] int32
+        if len(rows) > 1:
+            leaf = self.node(
+                "MatMul",
+                [self.const(f"{prefix}_bytes", np.array([[1, 256]], dtype=np.int32)), leaf],
+                f"{prefix}_leaf16",
+            )
+        return self.node(
+            "Reshape",
+            [leaf, self.const(f"{prefix}_per_tree", np.array([trees, -1], dtype=np.int64))],
+            f"{prefix}_leaf_local",
+        )  # [trees, N]
 
     def ensemble_raw(self, model: CatBoostModel, prefix: str) -> str:
         """Adds a TreeEnsemble (ai.onnx.ml opset 5, float64) computing the model's raw values ([N, dimension]).
@@ -360,7 +409,7 @@ class GraphBuilder:
         leaf_target: list[int] = []
         leaf_weight: list[float] = []
 
-        def add_node(split) -> int:
+        def add_node(split: Split | None) -> int:
             i = len(featureids)
             if split is None:  # a tree without splits: one always-false test leading to its only leaf
                 featureids.append(0)
@@ -402,7 +451,7 @@ class GraphBuilder:
             link(node, False, leaf, True)
             return node
 
-        def oblivious(tree, d: int, index: int, k: int) -> tuple[int, bool]:
+        def oblivious(tree: Tree, d: int, index: int, k: int) -> tuple[int, bool]:
             if d == len(tree.splits):
                 return add_leaf(tree.leaf_values[oblivious_leaf(index, d) * K + k], k), True
             node = add_node(tree.splits[d])
@@ -411,9 +460,9 @@ class GraphBuilder:
                 link(node, bool(bit), child, is_leaf)
             return node, False
 
-        def walk(n, k: int) -> tuple[int, bool]:
-            if n.split is None:
-                return add_leaf(n.values[k], k), True
+        def walk(n: Node, k: int) -> tuple[int, bool]:
+            if n.split is None or n.left is None or n.right is None:
+                return add_leaf(leaf_values(n)[k], k), True
             node = add_node(n.split)
             for branch, child_node in ((False, n.left), (True, n.right)):
                 child, is_leaf = walk(child_node, k)
@@ -431,11 +480,11 @@ class GraphBuilder:
                     else:
                         constant[k] += tree.leaf_values[k]
             else:
-                for tree in model.node_trees:
-                    if tree.split is not None:
-                        roots.append(walk(tree, k)[0])
+                for root in model.node_trees:
+                    if root.split is not None:
+                        roots.append(walk(root, k)[0])
                     else:
-                        constant[k] += tree.values[k]
+                        constant[k] += leaf_values(root)[k]
         if not roots:
             roots.append(single_leaf(0.0, 0))
 
@@ -461,6 +510,10 @@ class GraphBuilder:
         )  # [N, K] float64
         if constant.any():
             raw = self.node("Add", [raw, self.const(f"{prefix}_constant_trees", constant.reshape(1, K))], f"{prefix}_c")
+        return self._scale_and_bias(model, raw, prefix)
+
+    def _scale_and_bias(self, model: CatBoostModel, raw: str, prefix: str) -> str:
+        """CatBoost's scale and bias applied to the sum of the leaves (float64)."""
         if model.scale != 1.0:
             raw = self.node("Mul", [raw, self.const(f"{prefix}_scale", np.array(model.scale))], f"{prefix}_scaled")
         if any(b != 0.0 for b in model.biases):
@@ -526,8 +579,8 @@ class GraphBuilder:
         dtype, np_dtype = (TensorProto.FLOAT, np.float32) if base < 2**24 else (TensorProto.DOUBLE, np.float64)
         cat_idx = self.node("Concat", [self.cat_index[c.name] for c in cats], f"{prefix}_cat_idx", axis=1)
         cat_idx_t = self.node("Transpose", [cat_idx], f"{prefix}_cat_idx_t")  # [cats, N] int64
-        digits = [self.node("Cast", [cat_idx_t], f"{prefix}_cat_digits", to=dtype)]
-        places = [cat_place]
+        digit_rows = [self.node("Cast", [cat_idx_t], f"{prefix}_cat_digits", to=dtype)]
+        place_blocks = [cat_place]
         if float_elems:
             ff = model.float_features
             bits = self.float_bits(
@@ -536,7 +589,7 @@ class GraphBuilder:
                 [ff[f].nan_as_true for f, _ in float_elems],
                 f"{prefix}_ctr_elem",
             )  # [float elements, N]
-            digits.append(self.node("Cast", [bits], f"{prefix}_ctr_bits", to=dtype))
+            digit_rows.append(self.node("Cast", [bits], f"{prefix}_ctr_bits", to=dtype))
         if onehot_elems:
             rows = self.const(f"{prefix}_ctr_onehot_rows", np.array([f for f, _ in onehot_elems], dtype=np.int64))
             wanted = [vocab_hash[f].index(int(v)) if int(v) in vocab_hash[f] else -1 for f, v in onehot_elems]
@@ -548,11 +601,13 @@ class GraphBuilder:
                 ],
                 f"{prefix}_ctr_onehot",
             )  # [one-hot elements, N]
-            digits.append(self.node("Cast", [eq], f"{prefix}_ctr_onehot_bits", to=dtype))
+            digit_rows.append(self.node("Cast", [eq], f"{prefix}_ctr_onehot_bits", to=dtype))
         if float_elems or onehot_elems:
-            places.append(bit_place)
-        all_digits = self.node("Concat", digits, f"{prefix}_ctr_digits", axis=0) if len(digits) > 1 else digits[0]
-        place_t = np.concatenate(places, axis=0).T.astype(np_dtype)  # [ctrs, digits]
+            place_blocks.append(bit_place)
+        all_digits = (
+            self.node("Concat", digit_rows, f"{prefix}_ctr_digits", axis=0) if len(digit_rows) > 1 else digit_rows[0]
+        )
+        place_t = np.concatenate(place_blocks, axis=0).T.astype(np_dtype)  # [ctrs, digits]
         key = self.node("MatMul", [self.const(f"{prefix}_ctr_place", place_t), all_digits], f"{prefix}_ctr_key_f")
         key = self.node("Add", [key, self.const(f"{prefix}_ctr_offsets", offsets.astype(np_dtype).reshape(-1, 1))])
         key = self.node("Cast", [key], f"{prefix}_ctr_key", to=TensorProto.INT64)  # [ctrs, N]

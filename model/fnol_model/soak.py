@@ -16,13 +16,14 @@ import math
 import tempfile
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from . import generic
+from . import catboost_model, generic
 
 REGRESSION_LOSSES = [
     "RMSE",
@@ -191,7 +192,7 @@ def run_case(case: Case, workdir: Path) -> Outcome:
     cbm = workdir / f"model-{case.index}.cbm"
     model.save_model(str(cbm))
     try:
-        source = generic.catboost_model.load(cbm)
+        source = catboost_model.load(cbm)
         train_frame = generic.frame(train_X, source)
         compiled = generic.compile_model(cbm, train_frame if cats else None, name="soak", version="1.0.0")
         ops = {n.op_type for n in compiled.model.graph.node}
@@ -210,7 +211,7 @@ def run_case(case: Case, workdir: Path) -> Outcome:
     return outcome
 
 
-def run(models: int, seed: int, progress=lambda _m: None, start: int = 0) -> list[Outcome]:
+def run(models: int, seed: int, progress: Callable[[str], None] = lambda _m: None, start: int = 0) -> list[Outcome]:
     outcomes = []
     with tempfile.TemporaryDirectory() as tmp:
         for i in range(start, start + models):
@@ -261,7 +262,7 @@ def summary(outcomes: list[Outcome], seconds: float) -> dict:
     }
 
 
-def main(models: int, seed: int, out: Path | None, progress) -> int:
+def main(models: int, seed: int, out: Path | None, progress: Callable[[str], None]) -> int:
     start = time.perf_counter()
     outcomes = run(models, seed, progress)
     s = summary(outcomes, time.perf_counter() - start)

@@ -3,9 +3,10 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
-from fnol_model.compiler import add_self_test, compile_fnol
+from fnol_model.compiler import Compiled, add_self_test, compile_fnol
 from fnol_model.fnol import FEATURES, Sources, large_severity, read_training_csv
 from fnol_model.parity import example_records
 from fnol_model.reference import CatBoostReference
@@ -26,7 +27,7 @@ def training(sources):
 
 
 @pytest.fixture(scope="session")
-def reference(sources, training) -> CatBoostReference:
+def reference(sources: Sources, training: pd.DataFrame) -> CatBoostReference:
     return CatBoostReference(sources.attritional, sources.large, large_severity(training))
 
 
@@ -40,10 +41,10 @@ def compiled(sources, training, reference):
 
 
 @pytest.fixture(scope="session")
-def onnx_model(compiled) -> OnnxModel:
+def onnx_model(compiled: Compiled) -> OnnxModel:
     return OnnxModel(compiled.model.SerializeToString())
 
 
 @pytest.fixture(scope="session")
-def rows(training) -> list[dict]:
+def rows(training: pd.DataFrame) -> list[dict]:
     return training[FEATURES].to_dict("records")

@@ -92,7 +92,7 @@ def _left_right_swapped(mp):
             n = stack.pop()
             if n.split is not None:
                 n.left, n.right = n.right, n.left
-                stack += [n.left, n.right]
+                stack += [c for c in (n.left, n.right) if c is not None]
         return m
 
     mp.setattr(catboost_model, "parse", swapped)
@@ -147,3 +147,32 @@ def test_soak_findings_stay_fixed(index, tmp_path):
     o = soak.run_case(soak.draw(index, 7), tmp_path)
     assert "_skipped" not in o.case.params
     assert not o.failures, (o.error, {k: p.as_dict() for k, p in o.parity.items()})
+
+
+# The soak draws depth 2 to 7; a symmetric tree of depth 8 has the largest uint8 weight (2^7)
+# and deeper ones take a second row of weights in the leaf-index MatMulInteger.
+@pytest.mark.parametrize("depth", [8, 10])
+def test_deep_symmetric_trees_match_catboost(depth, tmp_path):
+    import onnx
+    import pandas as pd
+    from catboost import CatBoostRegressor
+
+    from fnol_model import generic
+
+    rng = np.random.default_rng(depth)
+    n = 3000
+    df = pd.DataFrame({f"x{i}": rng.normal(size=n) for i in range(6)})
+    df["c"] = np.array(["a", "b", "c", "d", "e"], dtype=object)[rng.integers(5, size=n)]
+    y = df["x0"] * df["x1"] + np.sin(3 * df["x2"]) + (df["c"] == "b") + rng.normal(scale=0.1, size=n)
+    model = CatBoostRegressor(depth=depth, iterations=15, random_seed=0, verbose=False, allow_writing_files=False)
+    model.fit(df, y, cat_features=["c"])
+    cbm, csv, out = tmp_path / "deep.cbm", tmp_path / "deep.csv", tmp_path / "deep.onnx"
+    model.save_model(str(cbm))
+    df.to_csv(csv, index=False)
+    parity = generic.compile_file(cbm, out, csv, "deep", "1.0.0")
+    assert all(p.failures == 0 and p.cases > 0 for p in parity.values()), {k: p.as_dict() for k, p in parity.items()}
+    weights = {
+        i.name: onnx.numpy_helper.to_array(i) for i in onnx.load(str(out)).graph.initializer if "powers" in i.name
+    }
+    (w,) = weights.values()
+    assert w.dtype == np.uint8 and w.shape == ((1, depth) if depth <= 8 else (2, depth))

@@ -49,12 +49,12 @@ def test_one_changed_leaf_value_fails(sources, compiled, reference, rows):
 def test_one_changed_ctr_entry_fails(sources, compiled, reference, rows):
     model = copy.deepcopy(catboost_model.load(sources.attritional))
     # the most used statistics of the CTR the trees split on most often
-    used = {}
+    used: dict[int, int] = {}
     for t in model.trees:
         for s in t.splits:
             if s.kind == "ctr":
                 used[s.feature] = used.get(s.feature, 0) + 1
-    ctr = model.ctrs[max(used, key=used.get)]
+    ctr = model.ctrs[max(used, key=lambda c: used[c])]
     key = max(ctr.table, key=lambda k: sum(ctr.table[k]))
     counts = ctr.table[key]
     ctr.table[key] = [counts[0] + 500] + counts[1:] if ctr.ctr_type == "Borders" else [counts[0] // 3]

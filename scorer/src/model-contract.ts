@@ -26,10 +26,40 @@ export interface ModelContract {
   /** Features in positional order (the order of a {"data": [[...]]} row). */
   readonly features: readonly FeatureSpec[];
   readonly primaryOutput: string;
-  readonly outputs: readonly { readonly name: string; readonly description: string }[];
+  readonly outputs: readonly OutputSpec[];
   readonly selfTest: SelfTest;
   /** All metadata_props, JSON values parsed, for the model card endpoint. */
   readonly metadata: Readonly<Record<string, unknown>>;
+}
+
+/**
+ * One graph output. `width` is its number of values per record: 1 for [N] and [N, 1],
+ * K for [N, K] (served as an array of K numbers per record). `labels` name the K
+ * columns when the metadata has them (`class_names` for multiclass models).
+ */
+export interface OutputSpec {
+  readonly name: string;
+  readonly description: string;
+  readonly width: number;
+  readonly labels: readonly string[] | undefined;
+}
+
+/** A record's value of an output: a number, or an array of `width` numbers. */
+export type OutputValue = number | number[];
+
+/** The value of record `r` in an output's row-major column ([N] or [N, width]). */
+export function outputValue(output: OutputSpec, column: Float32Array, r: number): OutputValue {
+  if (output.width === 1) return column[r] as number;
+  return Array.from(column.subarray(r * output.width, (r + 1) * output.width));
+}
+
+/** Every record's value of an output, in record order. */
+export function outputValues(output: OutputSpec, column: Float32Array): OutputValue[] {
+  if (output.width === 1) return Array.from(column);
+  const n = column.length / output.width;
+  const values = new Array<OutputValue>(n);
+  for (let r = 0; r < n; r++) values[r] = outputValue(output, column, r);
+  return values;
 }
 
 /** The part of an onnxruntime session's signature the contract is checked against. */
@@ -147,13 +177,19 @@ export function buildContract(
   }
 
   const outputDescriptions = json('outputs');
-  const outputs = graph.outputs.map((o) => ({
-    name: o.name,
-    description:
-      isObject(outputDescriptions) && typeof outputDescriptions[o.name] === 'string'
-        ? (outputDescriptions[o.name] as string)
-        : '',
-  }));
+  const classNames = props.has('class_names') ? json('class_names') : undefined;
+  const outputs: OutputSpec[] = graph.outputs.map((o) => {
+    const width = outputWidth(o, problems);
+    return {
+      name: o.name,
+      description:
+        isObject(outputDescriptions) && typeof outputDescriptions[o.name] === 'string'
+          ? (outputDescriptions[o.name] as string)
+          : '',
+      width,
+      labels: width > 1 && isStringArray(classNames) && classNames.length === width ? classNames : undefined,
+    };
+  });
   for (const output of graph.outputs) {
     if (output.type !== 'float32')
       problems.push(`graph output "${output.name}" has type ${output.type}; expected float32`);
@@ -185,9 +221,22 @@ export function buildContract(
   return { name, version, features, primaryOutput, outputs, selfTest: selfTest as SelfTest, metadata };
 }
 
+/** Values per record of a graph output: [N] or [N, 1] give 1, [N, K] gives K. */
+function outputWidth(output: GraphValue, problems: string[]): number {
+  const { shape } = output;
+  if (shape.length <= 1) return 1; // [N], or a shape the graph leaves unknown
+  const k = shape[1];
+  if (shape.length === 2 && (typeof k === 'string' || k === 1)) return 1;
+  if (shape.length === 2 && typeof k === 'number' && Number.isInteger(k) && k > 1) return k;
+  problems.push(
+    `graph output "${output.name}" has shape [${shape.join(', ')}]; expected [N], [N, 1] or [N, K] with a fixed K`,
+  );
+  return 1;
+}
+
 function parseSelfTest(
   value: unknown,
-  outputs: readonly { name: string }[],
+  outputs: readonly OutputSpec[],
   problems: string[],
 ): SelfTest | undefined {
   if (value === undefined) return undefined;
@@ -199,8 +248,12 @@ function parseSelfTest(
   const n = value.records.length;
   if (n === 0) problems.push(`${where} has no records`);
   for (const [output, numbers] of Object.entries(value.expected)) {
-    if (!outputs.some((o) => o.name === output))
-      problems.push(`${where} expects output "${output}" the graph lacks`);
+    const spec = outputs.find((o) => o.name === output);
+    if (spec === undefined) problems.push(`${where} expects output "${output}" the graph lacks`);
+    else if (spec.width !== 1)
+      problems.push(
+        `${where} expects output "${output}", which has ${spec.width} values per record; only outputs of one value per record can be expected`,
+      );
     if (!Array.isArray(numbers) || numbers.length !== n || !numbers.every((x) => typeof x === 'number')) {
       problems.push(`${where} expected.${output} must be ${n} numbers, one per record`);
     }

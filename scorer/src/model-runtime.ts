@@ -132,8 +132,8 @@ export class ModelRuntime {
     }
     return Promise.all(slices).then((parts) => {
       const outputs: Outputs = {};
-      for (const { name } of this.contract.outputs) {
-        const column = new Float32Array(batch.n);
+      for (const { name, width } of this.contract.outputs) {
+        const column = new Float32Array(batch.n * width);
         let offset = 0;
         for (const part of parts) {
           const values = part[name] as Float32Array;
@@ -191,8 +191,11 @@ export class ModelRuntime {
         let offset = 0;
         for (const part of parts) {
           const own: Outputs = {};
-          for (const [name, values] of Object.entries(outputs)) {
-            own[name] = values.subarray(offset, offset + part.batch.n);
+          for (const { name, width } of this.contract.outputs) {
+            own[name] = (outputs[name] as Float32Array).subarray(
+              offset * width,
+              (offset + part.batch.n) * width,
+            );
           }
           offset += part.batch.n;
           part.resolve(own);
@@ -238,10 +241,14 @@ export class ModelRuntime {
       }
       const results = await this.session.run(feeds);
       const outputs: Outputs = {};
-      for (const { name } of this.contract.outputs) {
+      for (const { name, width } of this.contract.outputs) {
         const tensor = results[name] as ort.Tensor | undefined;
-        if (tensor === undefined || !(tensor.data instanceof Float32Array) || tensor.data.length !== n) {
-          throw new Error(`model output "${name}" is missing or does not have ${n} float values`);
+        if (
+          tensor === undefined ||
+          !(tensor.data instanceof Float32Array) ||
+          tensor.data.length !== n * width
+        ) {
+          throw new Error(`model output "${name}" is missing or does not have ${n * width} float values`);
         }
         outputs[name] = tensor.data;
       }

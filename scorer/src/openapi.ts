@@ -1,7 +1,7 @@
 // The OpenAPI 3.1 document of the scorer, built from the served model's contract:
 // the request schemas are the very objects the request validators were compiled from.
 
-import type { ModelContract } from './model-contract';
+import type { ModelContract, OutputSpec } from './model-contract';
 import type { RequestSchemas } from './request-schema';
 import { inferRequestSchema, inferResponseSchema, modelMetadataSchema } from './v2';
 
@@ -11,8 +11,11 @@ export function buildOpenApi(
   authRequired: boolean,
 ): object {
   const outputProps: Record<string, object> = {};
-  for (const o of contract.outputs) outputProps[o.name] = { type: 'number', description: o.description };
+  // An output of K values per record ([N, K], e.g. multiclass probabilities) is an array of K
+  // numbers, each titled with its label (class_names) when the model has them.
+  for (const o of contract.outputs) outputProps[o.name] = outputSchema(o);
   const outputNames = contract.outputs.map((o) => o.name);
+  const primary = contract.outputs.find((o) => o.name === contract.primaryOutput);
   const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` });
   const json = (schema: object, description: string) => ({
     description,
@@ -52,7 +55,11 @@ export function buildOpenApi(
         ScoreDataResponse: {
           type: 'object',
           properties: {
-            result: { type: 'array', items: { type: 'number' }, description: contract.primaryOutput },
+            result: {
+              type: 'array',
+              items: primary !== undefined && primary.width > 1 ? outputSchema(primary) : { type: 'number' },
+              description: contract.primaryOutput,
+            },
           },
           required: ['result'],
           additionalProperties: false,
@@ -232,5 +239,21 @@ export function buildOpenApi(
         },
       },
     },
+  };
+}
+
+function outputSchema(output: OutputSpec): object {
+  if (output.width === 1) return { type: 'number', description: output.description };
+  const labels = output.labels;
+  return {
+    type: 'array',
+    description:
+      `${output.description ? `${output.description}; ` : ''}${output.width} numbers per record` +
+      (labels === undefined ? '' : `, in the order ${labels.join(', ')}`),
+    ...(labels === undefined
+      ? { items: { type: 'number' } }
+      : { prefixItems: labels.map((title) => ({ type: 'number', title })) }),
+    minItems: output.width,
+    maxItems: output.width,
   };
 }

@@ -110,7 +110,7 @@ export function modelMetadata(contract: ModelContract): object {
       datatype: f.type === 'number' ? 'FP32' : 'BYTES',
       shape: f.rank === 2 ? [-1, 1] : [-1],
     })),
-    outputs: contract.outputs.map((o) => ({ name: o.name, datatype: 'FP32', shape: [-1, 1] })),
+    outputs: contract.outputs.map((o) => ({ name: o.name, datatype: 'FP32', shape: [-1, o.width] })),
   };
 }
 
@@ -311,7 +311,7 @@ export class V2Codec {
       outputs: request.outputs.map((name) => ({
         name,
         datatype: 'FP32',
-        shape: [n, 1],
+        shape: [n, this.contract.outputs.find((o) => o.name === name)?.width ?? 1],
         data: Array.from(outputs[name] as Float32Array),
       })),
     };

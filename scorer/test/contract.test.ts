@@ -3,7 +3,13 @@
 
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { buildContract, ContractError, type GraphSignature } from '../src/model-contract';
+import {
+  buildContract,
+  ContractError,
+  outputValue,
+  outputValues,
+  type GraphSignature,
+} from '../src/model-contract';
 import { loadModelRuntime } from '../src/model-runtime';
 import { readMetadataProps } from '../src/onnx-metadata';
 import { fixtureModel, fnolModel } from './support';
@@ -43,6 +49,53 @@ describe('scorer model contract', () => {
     );
     assert.equal(contract.primaryOutput, 'y');
     assert.equal(contract.outputs[0]?.description, 'the answer');
+  });
+
+  it('reads the values per record of each output from its shape, and the class labels', () => {
+    const wide: GraphSignature = {
+      inputs: graph.inputs,
+      outputs: [
+        { name: 'y', type: 'float32', shape: ['N', 1] },
+        { name: 'p', type: 'float32', shape: ['N', 3] },
+        { name: 'q', type: 'float32', shape: ['N'] },
+      ],
+    };
+    const contract = buildContract(props({ class_names: '["lo", "mid", "hi"]' }), wide, none);
+    assert.deepEqual(
+      contract.outputs.map((o) => [o.name, o.width, o.labels]),
+      [
+        ['y', 1, undefined],
+        ['p', 3, ['lo', 'mid', 'hi']],
+        ['q', 1, undefined],
+      ],
+    );
+    const p = contract.outputs[1]!;
+    const column = Float32Array.from([0.25, 0.5, 0.25, 1, 0, 0]);
+    assert.deepEqual(outputValues(p, column), [
+      [0.25, 0.5, 0.25],
+      [1, 0, 0],
+    ]);
+    assert.deepEqual(outputValue(p, column, 1), [1, 0, 0]);
+    // labels that do not fit the width are not used
+    const unlabelled = buildContract(props({ class_names: '["lo", "hi"]' }), wide, none);
+    assert.equal(unlabelled.outputs[1]?.labels, undefined);
+  });
+
+  it('refuses outputs of rank 3 and a self_test that expects a K-valued output', () => {
+    const bad: GraphSignature = {
+      inputs: graph.inputs,
+      outputs: [
+        { name: 'y', type: 'float32', shape: ['N', 2] },
+        { name: 'z', type: 'float32', shape: ['N', 2, 2] },
+      ],
+    };
+    assert.throws(
+      () => buildContract(props({}), bad, none),
+      (err: unknown) =>
+        err instanceof ContractError &&
+        err.message.includes('graph output "z" has shape [N, 2, 2]; expected [N], [N, 1] or [N, K]') &&
+        err.message.includes('expects output "y", which has 2 values per record'),
+    );
   });
 
   it('lists every way a model breaks the contract', () => {

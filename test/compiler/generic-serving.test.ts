@@ -1,6 +1,7 @@
 // The generic compile command end to end: CatBoost models trained on the FNOL CSV
 // (one with CatBoost's defaults), compiled with `npm run model:compile`, served by the
-// real scorer process over HTTP on loopback, give CatBoost's own predictions.
+// real scorer process over HTTP on loopback, give CatBoost's own predictions. A multiclass
+// model's [N, K] output is served as one array per record, in CatBoost's class order.
 
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
@@ -119,4 +120,98 @@ describe('generic compile command served by the scorer', function () {
       }
     });
   }
+
+  it('multiclass model: each record gets its class probabilities as an array, in every response shape', async () => {
+    const cbm = join(dir, 'multiclass.cbm');
+    const onnx = join(dir, 'multiclass.onnx');
+    run('npm', ['run', '-s', 'model:compile', '--', cbm, '--out', onnx, '--data', CSV]);
+    const { records, expected, classes } = JSON.parse(run(PYTHON, [HELPER, 'expect', cbm, CSV])) as {
+      records: Record<string, unknown>[];
+      expected: number[][];
+      classes: string[];
+    };
+    assert.deepEqual(classes, ['large', 'medium', 'small']);
+    const K = classes.length;
+    const scorer = await startScorer(onnx);
+    const close = (got: unknown, want: number[], where: string) => {
+      assert.ok(
+        Array.isArray(got) && got.length === K,
+        `${where}: ${JSON.stringify(got)} is not ${K} numbers`,
+      );
+      got.forEach((g, k) => {
+        const w = want[k] as number;
+        assert.ok(
+          Math.abs((g as number) - w) <= 1e-5 * Math.max(1, Math.abs(w)),
+          `${where}[${k}]: ${g} != ${w}`,
+        );
+      });
+    };
+    const post = async (path: string, body: unknown) => {
+      const response = await fetch(`${scorer.url}${path}`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify(body),
+      });
+      const text = await response.text();
+      assert.equal(response.status, 200, text);
+      return JSON.parse(text) as Record<string, unknown>;
+    };
+    try {
+      // named records: one array per record under the output's name
+      const named = (await post('/score', { records })) as { predictions: Record<string, unknown>[] };
+      assert.equal(named.predictions.length, expected.length);
+      named.predictions.forEach((p, i) => {
+        assert.deepEqual(Object.keys(p), ['probabilities']);
+        close(p.probabilities, expected[i] as number[], `predictions[${i}].probabilities`);
+      });
+      // positional rows: the primary output, one array per row
+      const rows = records.slice(0, 3).map((r) => Object.values(r));
+      const positional = (await post('/score', { data: rows })) as { result: unknown[] };
+      positional.result.forEach((got, i) => close(got, expected[i] as number[], `result[${i}]`));
+      // Open Inference Protocol: shape [n, K], data row-major
+      const card = (await (await fetch(`${scorer.url}/model`)).json()) as {
+        name: string;
+        metadata: { class_names: string[] };
+      };
+      assert.deepEqual(card.metadata.class_names, classes);
+      const meta = (await (await fetch(`${scorer.url}/v2/models/${card.name}`)).json()) as {
+        name: string;
+        outputs: { name: string; shape: number[] }[];
+      };
+      assert.deepEqual(meta.outputs, [{ name: 'probabilities', datatype: 'FP32', shape: [-1, K] }]);
+      const order = Object.keys(records[0] as Record<string, unknown>);
+      const v2 = (await post(`/v2/models/${meta.name}/infer`, {
+        inputs: order.map((name) => {
+          const values = records.slice(100, 102).map((r) => r[name]);
+          const text = typeof values.find((v) => v !== null) === 'string';
+          return {
+            name,
+            shape: [2, 1],
+            datatype: text ? 'BYTES' : 'FP32',
+            data: values.map((v) => (v === null ? (text ? '' : null) : v)),
+          };
+        }),
+      })) as { outputs: { name: string; shape: number[]; data: number[] }[] };
+      const out = v2.outputs[0] as { name: string; shape: number[]; data: number[] };
+      assert.deepEqual(out.shape, [2, K]);
+      close(out.data.slice(0, K), expected[100] as number[], 'v2 row 0');
+      close(out.data.slice(K), expected[101] as number[], 'v2 row 1');
+      // the OpenAPI document says so, with the class labels from the model's metadata
+      const openapi = (await (await fetch(`${scorer.url}/openapi.json`)).json()) as {
+        components: { schemas: Record<string, { properties: Record<string, unknown> }> };
+      };
+      const items = (
+        openapi.components.schemas.ScoreRecordsResponse?.properties.predictions as {
+          items: { properties: Record<string, { type: string; prefixItems: { title: string }[] }> };
+        }
+      ).items.properties.probabilities;
+      assert.equal(items?.type, 'array');
+      assert.deepEqual(
+        items?.prefixItems.map((p) => p.title),
+        classes,
+      );
+    } finally {
+      scorer.child.kill('SIGKILL');
+    }
+  });
 });

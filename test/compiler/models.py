@@ -1,8 +1,10 @@
 """Helper of generic-serving.test.ts: trains CatBoost models on the FNOL CSV and prints the
 records to score with CatBoost's own predictions for them.
 
-    python models.py train OUT_DIR         -> OUT_DIR/defaults.cbm, OUT_DIR/classifier.cbm
+    python models.py train OUT_DIR         -> OUT_DIR/defaults.cbm, classifier.cbm, multiclass.cbm
     python models.py expect MODEL.cbm CSV  -> JSON {"records": [...], "expected": [...]} on stdout
+                                              (multiclass: "expected" holds one list per record,
+                                              and "classes" CatBoost's class order)
 """
 
 from __future__ import annotations
@@ -43,6 +45,20 @@ def train(csv: str, out: Path) -> None:
     )
     cls.fit(df[FEATURES], large, cat_features=CATEGORICAL)
     cls.save_model(str(out / "classifier.cbm"))
+    # a multiclass model with text labels: the claim's size band
+    band = pd.cut(
+        df["Capped Incurred"],
+        [-np.inf, 1000, 10000, np.inf],
+        labels=["small", "medium", "large"],
+    ).astype(str)
+    multi = CatBoostClassifier(
+        iterations=80,
+        loss_function="MultiClass",
+        verbose=False,
+        allow_writing_files=False,
+    )
+    multi.fit(df[FEATURES], band, cat_features=CATEGORICAL)
+    multi.save_model(str(out / "multiclass.cbm"))
 
 
 def expect(model_path: str, csv: str) -> None:
@@ -68,8 +84,13 @@ def expect(model_path: str, csv: str) -> None:
             frame[f] = frame[f].astype(np.float32).astype(np.float64)
     probe = CatBoostClassifier()
     probe.load_model(model_path)
-    if probe.get_all_params()["loss_function"] in ("Logloss", "CrossEntropy"):
+    classes: list[str] | None = None
+    loss = probe.get_all_params()["loss_function"]
+    if loss in ("Logloss", "CrossEntropy"):
         expected = probe.predict_proba(frame)[:, 1]
+    elif loss in ("MultiClass", "MultiClassOneVsAll"):
+        expected = probe.predict_proba(frame)
+        classes = [str(c) for c in probe.classes_]
     else:
         reg = CatBoostRegressor()
         reg.load_model(model_path)
@@ -85,7 +106,10 @@ def expect(model_path: str, csv: str) -> None:
         }
         for r in records
     ]
-    print(json.dumps({"records": plain, "expected": [float(x) for x in expected]}))
+    answer: dict[str, object] = {"records": plain, "expected": np.asarray(expected, dtype=float).tolist()}
+    if classes is not None:
+        answer["classes"] = classes
+    print(json.dumps(answer))
 
 
 if __name__ == "__main__":

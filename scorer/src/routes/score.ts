@@ -4,6 +4,7 @@
 
 import type { ServerResponse } from 'node:http';
 import { HttpError } from '../http-errors';
+import { outputValue, outputValues, type OutputSpec, type OutputValue } from '../model-contract';
 import { sendJson } from '../send-json';
 import type { RouteDeps } from './deps';
 import type { Route, RouteRequest } from './table';
@@ -51,7 +52,8 @@ export function scoreRoutes({ scoring, metrics, limits }: RouteDeps): Route[] {
       if (outputs === undefined) return;
       metrics.records.labels('data').inc(rows.length);
       scoring.observe(outputs, v);
-      sendJson(res, 200, { result: Array.from(outputs[contract.primaryOutput] as Float32Array) });
+      const primary = contract.outputs.find((o) => o.name === contract.primaryOutput) as OutputSpec;
+      sendJson(res, 200, { result: outputValues(primary, outputs[primary.name] as Float32Array) });
       return;
     }
     if (!validators.records(body)) {
@@ -68,13 +70,15 @@ export function scoreRoutes({ scoring, metrics, limits }: RouteDeps): Route[] {
     if (outputs === undefined) return;
     metrics.records.labels('records').inc(records.length);
     scoring.observe(outputs, v);
-    const names = contract.outputs.map((o) => o.name);
-    const columns = names.map((name) => outputs[name] as Float32Array);
-    const predictions = new Array<Record<string, number>>(records.length);
+    const specs = contract.outputs;
+    const columns = specs.map((o) => outputs[o.name] as Float32Array);
+    const predictions = new Array<Record<string, OutputValue>>(records.length);
     for (let r = 0; r < records.length; r++) {
-      const prediction: Record<string, number> = {};
-      for (let o = 0; o < names.length; o++)
-        prediction[names[o] as string] = (columns[o] as Float32Array)[r] as number;
+      const prediction: Record<string, OutputValue> = {};
+      for (let o = 0; o < specs.length; o++) {
+        const spec = specs[o] as OutputSpec;
+        prediction[spec.name] = outputValue(spec, columns[o] as Float32Array, r);
+      }
       predictions[r] = prediction;
     }
     sendJson(res, 200, { model: { name: contract.name, version: contract.version }, predictions });
