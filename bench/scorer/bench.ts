@@ -256,16 +256,20 @@ async function wrk(
   };
 }
 
+/**
+ * Served: 200 with a result. The original answers errors with 200 too, and its
+ * answer is the JSON string score.py returns, encoded once more by azmlinfsrv
+ * ("{\"result\": [...]}"), as Azure ML answered; post.lua checks the same.
+ */
+const served = (status: number, text: string) => status === 200 && text.slice(0, 16).includes('result');
+
 /** Fixed-rate open loop; server CPU per request measured around it. */
 async function smooth(
   service: Service,
   body: string,
   rate: number,
 ): Promise<Measure & { cpuPerRequest: number }> {
-  const target: Target = {
-    urls: [service.url],
-    accept: (status, text) => status === 200 && /^\{"result": ?\[/.test(text),
-  };
+  const target: Target = { urls: [service.url], accept: served };
   const cpu0 = cpuMs(service.pid);
   const m = await openLoop(target, body, rate, SECONDS);
   const cpu = cpuMs(service.pid) - cpu0;
@@ -278,9 +282,11 @@ async function predict(url: string, rows: unknown[][]): Promise<number[]> {
     headers: { 'content-type': 'application/json' },
     body: JSON.stringify({ data: rows }),
   });
-  const body = (await res.json()) as { result?: number[]; error?: string };
-  if (!body.result) throw new Error(`${url}: ${JSON.stringify(body).slice(0, 300)}`);
-  return body.result;
+  let body = (await res.json()) as unknown;
+  if (typeof body === 'string') body = JSON.parse(body); // the original's JSON string
+  const answer = body as { result?: number[]; error?: string };
+  if (!answer.result) throw new Error(`${url}: ${JSON.stringify(answer).slice(0, 300)}`);
+  return answer.result;
 }
 
 /** One CSV line into fields (RFC 4180 quotes). */
