@@ -1,48 +1,44 @@
-// Benchmark: the ONNX scorer against the baseline (the two .cbm files behind
-// azureml-inference-server-http, as the original Azure ML service ran them), same
-// {"data": [[...]]} contract, same load generator for both, on loopback. Prints
-// one table. Run with `npm run bench:scorer` (run.sh sets up).
+// Benchmark: the ONNX scorer against the data scientists' original score.py
+// (unchanged, from ../shared/fnol/original, served by azureml-inference-server-http
+// as Azure ML served it: gunicorn, one sync worker, a connection closed after every
+// answer) and against a bare node:http server that parses the same JSON and
+// answers a constant (ceiling.ts: the most any Node service can do here). Same
+// bodies, same load generators, same run, on loopback. Run with
+// `npm run bench:scorer` (run.sh installs wrk and the original's environment).
 //
-// Latencies come from a small load generator here (closed loop at a fixed
-// concurrency; open loop at a fixed rate, timed from each request's scheduled
-// start so a stalled server cannot hide its queue). autocannon's req/s is shown as
-// a cross-check, but not its latencies: gunicorn's sync worker closes every
-// connection, and autocannon then pairs responses with the wrong requests.
-//
-// The scorer runs twice: with its overload guard (the default) and with
-// OVERLOAD_GUARD=off, the switch that exists for this comparison only. Besides
-// the full table for each, the two are measured in alternating rounds (so a
-// change in the machine's load hits both alike) and the ratio is printed.
+// Load generators:
+// - wrk (Debian's), closed loop at a fixed number of connections, with post.lua:
+//   it reconnects correctly after a server closes the connection and counts an
+//   answer as served only when it is 200 with a "result".
+// - openLoop (bench/support/load.ts): requests started at a fixed rate whatever
+//   the server does (Debian's wrk has no fixed-rate mode), for the server CPU per
+//   request at smooth rates, the figure the capacity model in docs/operations.md
+//   is built on.
+// Server CPU comes from /proc (every thread of the process tree, ns resolution).
 //
 // Options (env): BENCH_SECONDS (default 10 per measurement), BENCH_CONNECTIONS
-// (default 16), BENCH_RATE (default 1000 req/s for the fixed-rate latency run),
-// BENCH_ROUNDS (default 5 alternating rounds of the guard comparison).
+// (default 16), BENCH_RATES (default 50,200,1000 req/s), BENCH_ROUNDS (default 3
+// alternating rounds of the overload guard on/off comparison; 0 skips it).
 
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-
-import { readFileSync } from 'node:fs';
-import { cpus, loadavg } from 'node:os';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import autocannon from 'autocannon';
-import {
-  closedLoop as closedLoopOn,
-  openLoop as openLoopOn,
-  sleep,
-  type Measure,
-  type Target,
-} from '../support/load';
+import { openLoop, sleep, type Measure, type Target } from '../support/load';
 
 const ROOT = resolve(__dirname, '../..');
 const ARTIFACTS = process.env.FNOL_ARTIFACTS ?? resolve(ROOT, '../shared/fnol');
-const BENCH_PY = join(ROOT, 'bench/scorer/.venv/bin/python');
+const ORIGINAL = join(ARTIFACTS, 'original');
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 16);
-const RATE = Number(process.env.BENCH_RATE ?? 1000);
-const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
+const RATES = (process.env.BENCH_RATES ?? '50,200,1000').split(',').map(Number);
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const MODEL = join(ROOT, 'build/model/fnol-1.0.0.onnx');
-const LOAD_BEFORE = loadavg()
-  .map((l) => l.toFixed(1))
-  .join(' ');
+
+const load = () =>
+  loadavg()
+    .map((l) => l.toFixed(1))
+    .join(' ');
 
 interface Service {
   name: string;
@@ -52,7 +48,7 @@ interface Service {
 }
 
 async function waitFor(url: string, child: ChildProcess, what: string): Promise<void> {
-  for (let i = 0; i < 600; i++) {
+  for (let i = 0; i < 900; i++) {
     if (child.exitCode !== null) throw new Error(`${what} exited with ${child.exitCode}`);
     try {
       const res = await fetch(url);
@@ -64,6 +60,12 @@ async function waitFor(url: string, child: ChildProcess, what: string): Promise<
   }
   throw new Error(`${what} did not become ready at ${url}`);
 }
+
+const stop = async (service: Service) => {
+  if (service.child.exitCode !== null) return;
+  service.child.kill('SIGTERM');
+  await new Promise((done) => service.child.once('exit', done));
+};
 
 async function startScorer(port: number, guard: boolean): Promise<Service> {
   const child = spawn(process.execPath, ['--require', 'tsx/cjs', 'scorer/src/main.ts'], {
@@ -85,93 +87,193 @@ async function startScorer(port: number, guard: boolean): Promise<Service> {
   });
   const url = `http://127.0.0.1:${port}`;
   await waitFor(`${url}/readyz`, child, 'scorer');
-  const name = guard ? 'scorer (Node, onnxruntime)' : 'scorer, guard off';
-  return { name, url, child, pid: child.pid as number };
+  return { name: guard ? 'scorer' : 'scorer, guard off', url, child, pid: child.pid as number };
 }
 
-async function startBaseline(port: number): Promise<Service> {
+/** The bare Node server, started the way the scorer is (one process, through tsx). */
+async function startCeiling(port: number): Promise<Service> {
+  const child = spawn(process.execPath, ['--require', 'tsx/cjs', 'bench/scorer/ceiling.ts'], {
+    cwd: ROOT,
+    env: { ...process.env, PORT: String(port), HOST: '127.0.0.1' },
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
+  const url = `http://127.0.0.1:${port}`;
+  await waitFor(url, child, 'bare Node server');
+  return { name: 'bare Node (ceiling)', url, child, pid: child.pid as number };
+}
+
+/**
+ * The original score.py, unchanged, under azmlinfsrv. Outside Azure ML two things
+ * are supplied (shared/fnol/original/README.md): a stand-in azureml.core.model
+ * (bench/scorer/baseline/azureml) resolving model names to files in a folder, and
+ * that folder: links to the delivered files, the large-loss model under the name
+ * score.py asks for. Nothing is copied.
+ */
+async function startOriginal(port: number, modelDir: string): Promise<Service> {
+  const links: Record<string, string> = {
+    'fnol_attritional_model.cbm': join(ARTIFACTS, 'fnol_attritional_model.cbm'),
+    'fnol_large_claim_propensity_model.cbm': join(ARTIFACTS, 'fnol_large_model.cbm'),
+    'large_severity.json': join(ORIGINAL, 'large_severity.json'),
+    'model_meta_data.json': join(ORIGINAL, 'model_meta_data.json'),
+  };
+  for (const [name, target] of Object.entries(links)) symlinkSync(target, join(modelDir, name));
   const child = spawn(
     join(ROOT, 'bench/scorer/.venv/bin/azmlinfsrv'),
-    [
-      '--entry_script',
-      join(ROOT, 'bench/scorer/baseline/score.py'),
-      '--model_dir',
-      ARTIFACTS,
-      '--port',
-      String(port),
-    ],
+    ['--entry_script', join(ORIGINAL, 'score.py'), '--model_dir', modelDir, '--port', String(port)],
     {
-      cwd: join(ROOT, 'bench/scorer/baseline'),
-      env: { ...process.env },
+      cwd: modelDir,
+      env: {
+        ...process.env,
+        PYTHONPATH: join(ROOT, 'bench/scorer/baseline'),
+        AZUREML_MODEL_DIR: modelDir,
+      },
       stdio: ['ignore', 'ignore', 'ignore'],
     },
   );
   const url = `http://127.0.0.1:${port}`;
-  await waitFor(`${url}/`, child, 'baseline');
-  return { name: 'baseline (azmlinfsrv, catboost)', url, child, pid: child.pid as number };
+  await waitFor(`${url}/`, child, 'original score.py (azmlinfsrv)');
+  return { name: 'original score.py', url, child, pid: child.pid as number };
 }
 
-/** A process and its descendants (the gunicorn workers of the baseline). */
-function processTree(pid: number): { pid: number; rssKiB: number }[] {
-  const ps = spawnSync('ps', ['-e', '-o', 'pid=,ppid=,rss='], { encoding: 'utf8' });
+/** A process and its descendants (the gunicorn workers of the original). */
+function processTree(pid: number): number[] {
+  const ps = spawnSync('ps', ['-e', '-o', 'pid=,ppid='], { encoding: 'utf8' });
   const rows = ps.stdout
     .trim()
     .split('\n')
-    .map((l) => l.trim().split(/\s+/).map(Number) as [number, number, number]);
+    .map((l) => l.trim().split(/\s+/).map(Number) as [number, number]);
   const tree = new Set([pid]);
   let grown = true;
   while (grown) {
     grown = false;
     for (const [p, pp] of rows) if (tree.has(pp) && !tree.has(p)) grown = tree.add(p) !== undefined;
   }
-  return rows.filter(([p]) => tree.has(p)).map(([p, , rss]) => ({ pid: p, rssKiB: rss }));
+  return [...tree];
 }
 
-/** Resident memory of the process tree, in MiB. */
-function rssMiB(pid: number): number {
-  return processTree(pid).reduce((sum, p) => sum + p.rssKiB, 0) / 1024;
-}
-
-/** CPU time (user + system) used so far by the process tree, in ms (from /proc, 10 ms ticks). */
+/** CPU time used so far by every thread of the process tree, in ms (schedstat: ns). */
 function cpuMs(pid: number): number {
-  let ticks = 0;
+  let ns = 0;
+  for (const p of processTree(pid)) {
+    let tasks: string[] = [];
+    try {
+      tasks = readdirSync(`/proc/${p}/task`);
+    } catch {
+      continue; // exited meanwhile
+    }
+    for (const t of tasks) {
+      try {
+        ns += Number(readFileSync(`/proc/${p}/task/${t}/schedstat`, 'utf8').split(' ')[0]);
+      } catch {
+        // exited meanwhile
+      }
+    }
+  }
+  return ns / 1e6;
+}
+
+function rssMiB(pid: number): number {
+  let kib = 0;
   for (const p of processTree(pid)) {
     try {
-      const stat = readFileSync(`/proc/${p.pid}/stat`, 'utf8');
-      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      ticks += Number(fields[11]) + Number(fields[12]);
+      const status = readFileSync(`/proc/${p}/status`, 'utf8');
+      kib += Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0);
     } catch {
       // exited meanwhile
     }
   }
-  return ticks * 10;
+  return kib / 1024;
 }
 
-interface Goals {
-  p99AtRate: number;
-  batch1000: number;
+interface WrkResult {
+  requests: number;
+  rps: number;
+  p50: number;
+  p99: number;
+  /** Answers that were not 200 with a result, and socket errors (connect, read, write, timeout). */
+  errors: number;
+  /** Server CPU ms per request over the measurement. */
+  cpuPerRequest: number;
 }
 
-/** The scorer contract's answer: {"result": [...]}. */
-const target = (url: string): Target => ({
-  urls: [url],
-  accept: (status, body) => status === 200 && /^\{"result": ?\[/.test(body),
-});
-const closedLoop = (url: string, body: string, connections: number, seconds = SECONDS): Promise<Measure> =>
-  closedLoopOn(target(url), body, connections, seconds);
-const openLoop = (url: string, body: string, rate: number, seconds = SECONDS): Promise<Measure> =>
-  openLoopOn(target(url), body, rate, seconds);
+const bodyFiles = new Map<string, string>();
+let bodyDir = '';
 
-async function autocannonRps(url: string, body: string): Promise<number> {
-  const result = await autocannon({
-    url: `${url}/score`,
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body,
-    connections: CONNECTIONS,
-    duration: SECONDS,
+/** wrk for `seconds` at `connections` on `body`; server CPU per request measured around it. */
+async function wrk(
+  service: Service,
+  body: string,
+  connections: number,
+  seconds = SECONDS,
+): Promise<WrkResult> {
+  let file = bodyFiles.get(body);
+  if (file === undefined) {
+    file = join(bodyDir, `body-${bodyFiles.size}.json`);
+    writeFileSync(file, body);
+    bodyFiles.set(body, file);
+  }
+  const threads = Math.min(2, connections);
+  const cpu0 = cpuMs(service.pid);
+  const out = await new Promise<string>((done, fail) => {
+    const child = spawn(
+      'wrk',
+      [
+        `-t${threads}`,
+        `-c${connections}`,
+        `-d${seconds}s`,
+        '--timeout',
+        '30s',
+        '-s',
+        join(ROOT, 'bench/scorer/post.lua'),
+        service.url,
+      ],
+      { env: { ...process.env, WRK_BODY: file }, stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    let text = '';
+    child.stdout.on('data', (c: Buffer) => (text += c.toString()));
+    child.stderr.on('data', (c: Buffer) => (text += c.toString()));
+    child.on('error', fail);
+    child.on('exit', (code) => (code === 0 ? done(text) : fail(new Error(`wrk exited ${code}: ${text}`))));
   });
-  return result.requests.average;
+  const cpu = cpuMs(service.pid) - cpu0;
+  const line = /WRK_RESULT (\{.*\})/.exec(out)?.[1];
+  if (line === undefined) throw new Error(`wrk printed no result: ${out}`);
+  const r = JSON.parse(line) as Record<string, number>;
+  const n = r.requests as number;
+  const errors =
+    (r.bad as number) +
+    (r.connect as number) +
+    (r.read as number) +
+    (r.write as number) +
+    (r.timeout as number);
+  return {
+    requests: n,
+    rps: (n - (r.bad as number)) / ((r.duration_us as number) / 1e6),
+    p50: (r.p50_us as number) / 1000,
+    p99: (r.p99_us as number) / 1000,
+    errors,
+    cpuPerRequest: n > 0 ? cpu / n : NaN,
+  };
+}
+
+/**
+ * Served: 200 with a result. The original answers errors with 200 too, and its
+ * answer is the JSON string score.py returns, encoded once more by azmlinfsrv
+ * ("{\"result\": [...]}"), as Azure ML answered; post.lua checks the same.
+ */
+const served = (status: number, text: string) => status === 200 && text.slice(0, 16).includes('result');
+
+/** Fixed-rate open loop; server CPU per request measured around it. */
+async function smooth(
+  service: Service,
+  body: string,
+  rate: number,
+): Promise<Measure & { cpuPerRequest: number }> {
+  const target: Target = { urls: [service.url], accept: served };
+  const cpu0 = cpuMs(service.pid);
+  const m = await openLoop(target, body, rate, SECONDS);
+  const cpu = cpuMs(service.pid) - cpu0;
+  return { ...m, cpuPerRequest: cpu / (m.count + m.errors) };
 }
 
 async function predict(url: string, rows: unknown[][]): Promise<number[]> {
@@ -180,9 +282,67 @@ async function predict(url: string, rows: unknown[][]): Promise<number[]> {
     headers: { 'content-type': 'application/json' },
     body: JSON.stringify({ data: rows }),
   });
-  const body = (await res.json()) as { result?: number[]; error?: string };
-  if (!body.result) throw new Error(`${url}: ${JSON.stringify(body).slice(0, 300)}`);
-  return body.result;
+  let body = (await res.json()) as unknown;
+  if (typeof body === 'string') body = JSON.parse(body); // the original's JSON string
+  const answer = body as { result?: number[]; error?: string };
+  if (!answer.result) throw new Error(`${url}: ${JSON.stringify(answer).slice(0, 300)}`);
+  return answer.result;
+}
+
+/** One CSV line into fields (RFC 4180 quotes). */
+function csvFields(line: string): string[] {
+  const fields: string[] = [];
+  let i = 0;
+  while (i <= line.length) {
+    if (line[i] === '"') {
+      let value = '';
+      i++;
+      while (i < line.length) {
+        if (line[i] === '"' && line[i + 1] === '"') {
+          value += '"';
+          i += 2;
+        } else if (line[i] === '"') {
+          i++;
+          break;
+        } else value += line[i++];
+      }
+      fields.push(value);
+      i++; // the comma
+    } else {
+      const end = line.indexOf(',', i);
+      const stop = end === -1 ? line.length : end;
+      fields.push(line.slice(i, stop));
+      i = stop + 1;
+    }
+  }
+  return fields;
+}
+
+/**
+ * The first `n` claims of the training CSV as positional rows (the 37 features
+ * in model order, cleaned as for training: a missing or N/A weather is N/K, a
+ * `#` at-fault is n/k), as both services take them.
+ */
+function csvRows(n: number): unknown[][] {
+  const meta = JSON.parse(readFileSync(join(ORIGINAL, 'model_meta_data.json'), 'utf8')) as {
+    feature_names: string[];
+    cat_features: string[];
+  };
+  const lines = readFileSync(join(ARTIFACTS, 'Data_Scientist_Interview_Task.csv'), 'utf8')
+    .split(/\r?\n/)
+    .filter((l) => l.length > 0);
+  const header = csvFields(lines[0] as string);
+  const at = meta.feature_names.map((name) => header.indexOf(name));
+  return lines.slice(1, n + 1).map((line) => {
+    const fields = csvFields(line);
+    return meta.feature_names.map((name, f) => {
+      const raw = fields[at[f] as number] ?? '';
+      if (!meta.cat_features.includes(name)) return Number(raw);
+      if (name === 'Weather_conditions' && (raw === '' || raw === 'N/A')) return 'N/K';
+      if (name === 'PH_considered_TP_at_fault' && raw === '#') return 'n/k';
+      return raw;
+    });
+  });
 }
 
 const median = (values: number[]) => {
@@ -194,188 +354,153 @@ const median = (values: number[]) => {
 };
 
 /**
- * The scorer with and without its overload guard, in alternating rounds
- * (on-off, off-on, ...), so that other load on the machine hits both alike.
- * Each round starts a fresh pair of processes (two identical processes differ
- * by up to 10 % on this machine, by where they land and how they warm up), so
- * no one process decides the result. Prints each round and the medians; returns
- * guard-on / guard-off per measure.
+ * The scorer with and without its overload guard, in alternating rounds on a
+ * fresh pair of processes each (two identical processes differ by up to 10 % on
+ * this machine), so a change of the machine's load hits both alike.
  */
 async function compareGuard(single: string, batch1000: string): Promise<Record<string, number>> {
   const seconds = Math.max(2, Math.round(SECONDS / 2));
   process.stderr.write(`guard on vs off: ${ROUNDS} alternating rounds of ${seconds} s per measure ...\n`);
-  const names = { on: 'scorer (Node, onnxruntime)', off: 'scorer, guard off' };
-  interface Runs {
-    single: number[];
-    batch: number[];
-    /** Server CPU ms and requests, summed over the rounds. */
-    cpuSingle: number;
-    countSingle: number;
-    cpuBatch: number;
-    countBatch: number;
-  }
-  const empty = (): Runs => ({
-    single: [],
-    batch: [],
-    cpuSingle: 0,
-    countSingle: 0,
-    cpuBatch: 0,
-    countBatch: 0,
-  });
-  const runs: Record<string, Runs> = { [names.on]: empty(), [names.off]: empty() };
+  const runs = {
+    on: { single: [] as number[], batch: [] as number[] },
+    off: { single: [] as number[], batch: [] as number[] },
+  };
   for (let round = 0; round < ROUNDS; round++) {
     const first = round % 2 === 0;
     const pair = [await startScorer(18441, first), await startScorer(18442, !first)];
-    for (const service of pair) await closedLoop(service.url, single, CONNECTIONS, 1); // warm-up
-    for (const service of pair) {
-      const r = runs[service.name] as Runs;
-      let cpu = cpuMs(service.pid);
-      const s = await closedLoop(service.url, single, CONNECTIONS, seconds);
-      r.cpuSingle += cpuMs(service.pid) - cpu;
-      r.countSingle += s.count;
-      cpu = cpuMs(service.pid);
-      const b = await closedLoop(service.url, batch1000, 1, seconds);
-      r.cpuBatch += cpuMs(service.pid) - cpu;
-      r.countBatch += b.count;
-      r.single.push(s.rps);
-      r.batch.push(b.rps * 1000);
-    }
-    for (const service of pair) {
-      service.child.kill('SIGTERM');
-      await new Promise((done) => service.child.once('exit', done));
+    try {
+      for (const service of pair) await wrk(service, single, CONNECTIONS, 1); // warm-up
+      for (const service of pair) {
+        const r = service.name === 'scorer' ? runs.on : runs.off;
+        r.single.push((await wrk(service, single, CONNECTIONS, seconds)).rps);
+        r.batch.push((await wrk(service, batch1000, 1, seconds)).rps * 1000);
+      }
+    } finally {
+      for (const service of pair) await stop(service);
     }
   }
-  const on = { name: names.on };
-  const off = { name: names.off };
-  const of = (name: string) => runs[name] as Runs;
-  const row = (name: string, pick: 'single' | 'batch') => {
-    const values = of(name)[pick];
-    return `${median(values).toFixed(0)} (${values.map((v) => v.toFixed(0)).join(', ')})`;
-  };
+  const row = (values: number[]) =>
+    `${median(values).toFixed(0)} (${values.map((v) => v.toFixed(0)).join(', ')})`;
   console.log(
-    `\noverload guard on vs off, ${ROUNDS} alternating rounds of ${seconds} s, a fresh pair of processes each, median (each round):\n`,
+    `\noverload guard on vs off (wrk), ${ROUNDS} alternating rounds of ${seconds} s, a fresh pair of processes each, median (each round):\n`,
   );
-  console.log(`| measure | ${on.name} | ${off.name} | on / off |`);
+  console.log('| measure | guard on | guard off | on / off |');
   console.log('| --- | --- | --- | --- |');
-  const ratios: Record<string, number> = {};
-  for (const [label, pick] of [
-    [`single: req/s (${CONNECTIONS} clients)`, 'single'],
-    ['batch 1000: records/s (1 client)', 'batch'],
-  ] as const) {
-    const r = median(of(on.name)[pick]) / median(of(off.name)[pick]);
-    ratios[pick === 'single' ? 'single-record throughput' : 'batch-1000 throughput'] = r;
-    console.log(`| ${label} | ${row(on.name, pick)} | ${row(off.name, pick)} | ${(r * 100).toFixed(1)} % |`);
-  }
-  // CPU time per request depends far less on other load than throughput does.
-  const perSingle = (name: string) => (of(name).cpuSingle / of(name).countSingle) * 1000;
-  const perBatch = (name: string) => of(name).cpuBatch / of(name).countBatch;
+  const single1 = median(runs.on.single) / median(runs.off.single);
+  const batch1 = median(runs.on.batch) / median(runs.off.batch);
   console.log(
-    `| server CPU µs per single-record request | ${perSingle(on.name).toFixed(0)} | ${perSingle(off.name).toFixed(0)} | ${((perSingle(on.name) / perSingle(off.name)) * 100).toFixed(1)} % |`,
+    `| single: req/s (${CONNECTIONS} conn) | ${row(runs.on.single)} | ${row(runs.off.single)} | ${(single1 * 100).toFixed(1)} % |`,
   );
   console.log(
-    `| server CPU ms per batch of 1000 | ${perBatch(on.name).toFixed(1)} | ${perBatch(off.name).toFixed(1)} | ${((perBatch(on.name) / perBatch(off.name)) * 100).toFixed(1)} % |`,
+    `| batch 1000: records/s (1 conn) | ${row(runs.on.batch)} | ${row(runs.off.batch)} | ${(batch1 * 100).toFixed(1)} % |`,
   );
-  return ratios;
+  return { 'single-record throughput': single1, 'batch-1000 throughput': batch1 };
 }
 
 async function main(): Promise<void> {
-  const csv = spawnSync(BENCH_PY, [join(ROOT, 'bench/scorer/baseline/rows.py'), '1000'], {
-    encoding: 'utf8',
-    env: { ...process.env, FNOL_ARTIFACTS: ARTIFACTS },
-    maxBuffer: 64 * 1024 * 1024,
-  });
-  if (csv.status !== 0) throw new Error(`cannot read the CSV rows: ${csv.stderr}`);
   const smoke = [Array.from({ length: 37 }, (_, i) => i + 1), Array.from({ length: 37 }, (_, i) => 37 - i)];
-  const rows = [...smoke, ...(JSON.parse(csv.stdout) as unknown[][])].slice(0, 1000);
+  const rows = [...smoke, ...csvRows(998)];
   const single = JSON.stringify({ data: [rows[2]] });
-  const batch100 = JSON.stringify({ data: rows.slice(0, 100) });
-  const batch1000 = JSON.stringify({ data: rows.slice(0, 1000) });
+  const batch1000 = JSON.stringify({ data: rows });
+  bodyDir = mkdtempSync(join(tmpdir(), 'bench-scorer-'));
+  const modelDir = mkdtempSync(join(tmpdir(), 'bench-scorer-models-'));
 
-  const services = [
-    await startScorer(18431, true),
-    await startScorer(18433, false),
-    await startBaseline(18432),
-  ];
+  const services: Service[] = [];
   try {
+    services.push(await startOriginal(18432, modelDir));
+    services.push(await startScorer(18431, true));
+    services.push(await startCeiling(18433));
+    const [original, scorer, ceiling] = services as [Service, Service, Service];
+
     // Parity on 1,000 rows before any timing.
-    const [ours, , theirs] = await Promise.all(services.map((s) => predict(s.url, rows)));
+    const [theirs, ours] = await Promise.all([predict(original.url, rows), predict(scorer.url, rows)]);
     let worst = 0;
     let mismatches = 0;
-    (theirs as number[]).forEach((b, i) => {
-      const a = (ours as number[])[i] as number;
+    theirs.forEach((b, i) => {
+      const a = ours[i] as number;
       const err = Math.abs(a - b) / Math.max(1, Math.abs(b));
       worst = Math.max(worst, err);
-      if (err > 1e-4) mismatches++;
+      if (!(err <= 1e-4)) mismatches++;
     });
     console.log(
-      `parity on ${rows.length} rows (2 smoke rows + CSV rows): max |a-b|/max(1,|b|) = ${worst.toExponential(2)}, ` +
-        `${mismatches} over 1e-4`,
+      `parity with the original on ${rows.length} rows (2 smoke rows + 998 CSV rows): max |a-b|/max(1,|b|) = ${worst.toExponential(2)}, ${mismatches} over 1e-4`,
     );
 
-    const table: Record<string, Record<string, string>> = {};
-    const goals: Record<string, Goals> = {};
+    const loadBefore = load();
+    const results = new Map<string, { single: WrkResult; batch: WrkResult; rss: number }>();
     for (const service of services) {
-      process.stderr.write(`measuring ${service.name} ...\n`);
-      const rssIdle = rssMiB(service.pid);
-      await closedLoop(service.url, single, CONNECTIONS, 2); // warm-up
-      let cpu = cpuMs(service.pid);
-      const s = await closedLoop(service.url, single, CONNECTIONS);
-      const cpuSingle = (cpuMs(service.pid) - cpu) / s.count;
-      const ac = await autocannonRps(service.url, single);
-      const fixed = await openLoop(service.url, single, RATE);
-      const b100 = await closedLoop(service.url, batch100, 1);
-      cpu = cpuMs(service.pid);
-      const b1000 = await closedLoop(service.url, batch1000, 1);
-      const cpuBatch = (cpuMs(service.pid) - cpu) / b1000.count;
-      const rssLoaded = rssMiB(service.pid);
-      goals[service.name] = { p99AtRate: fixed.p99, batch1000: b1000.p50 };
-      const ms = (m: Measure) => `${m.p50.toFixed(2)} / ${m.p99.toFixed(2)}`;
-      table[service.name] = {
-        [`single: req/s (autocannon, ${CONNECTIONS} conn)`]: ac.toFixed(0),
-        [`single: req/s (${CONNECTIONS} clients, latency generator)`]: s.rps.toFixed(0),
-        [`single: p50 / p99 ms (${CONNECTIONS} clients)`]: ms(s),
-        [`single at ${RATE} req/s: achieved req/s`]: fixed.rps.toFixed(0),
-        [`single at ${RATE} req/s: p50 / p99 ms`]: ms(fixed),
-        'batch 100: p50 / p99 ms': ms(b100),
-        'batch 100: records/s': (b100.rps * 100).toFixed(0),
-        'batch 1000: p50 / p99 ms': ms(b1000),
-        'batch 1000: records/s': (b1000.rps * 1000).toFixed(0),
-        'server CPU ms per single-record request': cpuSingle.toFixed(3),
-        'server CPU ms per batch of 1000': cpuBatch.toFixed(1),
-        'RSS MiB idle / after load': `${rssIdle.toFixed(0)} / ${rssLoaded.toFixed(0)}`,
-        errors: String(s.errors + fixed.errors + b100.errors + b1000.errors),
-      };
+      process.stderr.write(`measuring ${service.name} with wrk ...\n`);
+      await wrk(service, single, CONNECTIONS, 2); // warm-up
+      const s = await wrk(service, single, CONNECTIONS);
+      await wrk(service, batch1000, 1, 2); // warm-up
+      const b = await wrk(service, batch1000, 1);
+      results.set(service.name, { single: s, batch: b, rss: rssMiB(service.pid) });
     }
-    const names = services.map((s) => s.name);
-    const metrics = Object.keys(table[names[0] as string] ?? {});
-    const rps = names.map((n) => Number(table[n]?.[metrics[0] as string]));
+    const loadAfter = load();
+    const of = (name: string) => results.get(name) as { single: WrkResult; batch: WrkResult; rss: number };
+    const o = of(original.name);
+    const c = of(ceiling.name);
     console.log(
-      `\n${cpus().length} cores, load average before the run ${LOAD_BEFORE}, ${SECONDS} s per measurement, loopback, batches on 1 client\n`,
-    );
-    console.log(`| measure | ${names.join(' | ')} |`);
-    console.log(`| --- | ${names.map(() => '---').join(' | ')} |`);
-    for (const metric of metrics)
-      console.log(`| ${metric} | ${names.map((n) => table[n]?.[metric]).join(' | ')} |`);
-    const ratio = (rps[0] as number) / (rps[2] as number);
-    const mine = goals[names[0] as string] as Goals;
-    const guard = await compareGuard(single, batch1000);
-    console.log(
-      `\nload average after the run ${loadavg()
-        .map((l) => l.toFixed(1))
-        .join(' ')}`,
-    );
-    console.log('\ngoals (scorer):');
-    console.log(
-      `  single-record throughput >= 10x baseline (autocannon): ${ratio.toFixed(1)}x ${ratio >= 10 ? 'met' : 'missed'}`,
+      `\nwrk, ${cpus().length} cores, load average ${loadBefore} before and ${loadAfter} after, ${SECONDS} s per measurement, loopback; single records on ${CONNECTIONS} connections, batches of 1,000 on 1 connection\n`,
     );
     console.log(
-      `  p99 < 5 ms at ${RATE} req/s: ${mine.p99AtRate.toFixed(2)} ms ${mine.p99AtRate < 5 ? 'met' : 'missed'}`,
+      '| service | request | req/s | records/s | p50 / p99 ms | × original | × bare Node | server CPU ms / request | errors |',
     );
+    console.log('| --- | --- | --- | --- | --- | --- | --- | --- | --- |');
+    for (const service of services) {
+      const r = of(service.name);
+      for (const [label, m, rows1, base, top] of [
+        ['single record', r.single, 1, o.single, c.single],
+        ['batch of 1,000', r.batch, 1000, o.batch, c.batch],
+      ] as const) {
+        console.log(
+          `| ${service.name} | ${label} | ${m.rps.toFixed(0)} | ${(m.rps * rows1).toFixed(0)} | ${m.p50.toFixed(2)} / ${m.p99.toFixed(2)} | ${(m.rps / base.rps).toFixed(2)} | ${(m.rps / top.rps).toFixed(2)} | ${m.cpuPerRequest.toFixed(3)} | ${m.errors} |`,
+        );
+      }
+    }
     console.log(
-      `  batch of 1,000 < 20 ms (p50): ${mine.batch1000.toFixed(2)} ms ${mine.batch1000 < 20 ? 'met' : 'missed'}`,
+      `\nresident memory after load, MiB: ${services.map((s) => `${s.name} ${of(s.name).rss.toFixed(0)}`).join(', ')}`,
     );
+
+    // Server CPU per request at smooth rates (the capacity model's figure).
+    const smoothLoad = load();
+    const smoothRows: string[] = [];
+    for (const rate of RATES) {
+      const cells: string[] = [];
+      for (const service of services) {
+        // The original serves one request at a time: past its capacity a fixed
+        // rate only builds a queue.
+        if (service === original && rate > 0.7 * o.single.rps) {
+          cells.push('over its capacity');
+          continue;
+        }
+        process.stderr.write(`${service.name} at ${rate} req/s ...\n`);
+        const m = await smooth(service, single, rate);
+        cells.push(
+          `${m.cpuPerRequest.toFixed(3)} ms; ${m.rps.toFixed(0)} req/s, p50 / p99 ${m.p50.toFixed(2)} / ${m.p99.toFixed(2)} ms${m.errors ? `, ${m.errors} errors` : ''}`,
+        );
+      }
+      smoothRows.push(`| ${rate} | ${cells.join(' | ')} |`);
+    }
     console.log(
-      `  predictions within 1e-4 relative: ${mismatches === 0 ? 'met' : `missed (${mismatches} rows)`}`,
+      `\nserver CPU per single-record request at a fixed rate (open loop, ${SECONDS} s each; load average ${smoothLoad} before, ${load()} after):\n`,
+    );
+    console.log(`| req/s | ${services.map((s) => s.name).join(' | ')} |`);
+    console.log(`| --- | ${services.map(() => '---').join(' | ')} |`);
+    for (const line of smoothRows) console.log(line);
+
+    for (const service of services.splice(0)) await stop(service);
+    const guard = ROUNDS > 0 ? await compareGuard(single, batch1000) : {};
+
+    const s = of('scorer');
+    const goal = (what: string, value: number, want: number) =>
+      console.log(`  ${what}: ${value.toFixed(2)}x (goal ${want}x) ${value >= want ? 'met' : 'missed'}`);
+    console.log(`\nload average at the end ${load()}\n\ngoals (scorer, same run):`);
+    goal('single-record throughput vs the original', s.single.rps / o.single.rps, 20);
+    goal('single-record throughput vs bare Node', s.single.rps / c.single.rps, 0.7);
+    goal('batch of 1,000 records/s vs the original', s.batch.rps / o.batch.rps, 2);
+    console.log(
+      `  predictions within 1e-4 relative of the original: ${mismatches === 0 ? 'met' : `missed (${mismatches} rows)`}`,
     );
     for (const [what, r] of Object.entries(guard)) {
       console.log(
@@ -383,7 +508,9 @@ async function main(): Promise<void> {
       );
     }
   } finally {
-    for (const s of services) s.child.kill('SIGTERM');
+    for (const service of services) await stop(service);
+    rmSync(bodyDir, { recursive: true, force: true });
+    rmSync(modelDir, { recursive: true, force: true });
   }
 }
 

@@ -2,7 +2,11 @@
 // to back) and an open loop (requests started at a fixed rate whatever the
 // server does, each timed from its scheduled start, so a stalled server cannot
 // hide its queue). Both POST one body to <url>/score over keep-alive
-// connections and count an answer as good only if `accept` says so.
+// connections and count an answer as good only if `accept` says so. A server
+// that closes the connection after each answer (Connection: close, as gunicorn's
+// sync worker does) gets a new connection per request; every request ends as
+// exactly one answer or one error (reset, refused, wrong answer, no answer
+// within the timeout), so nothing is lost from the count.
 
 import { Agent, request } from 'node:http';
 
@@ -27,9 +31,24 @@ export function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
 }
 
-export function post(target: Target, url: string, body: string, agent: Agent): Promise<boolean> {
+/** Default: a request with no answer after this long counts as an error. */
+const TIMEOUT_SECONDS = 30;
+
+export function post(
+  target: Target,
+  url: string,
+  body: string,
+  agent: Agent,
+  timeoutSeconds = TIMEOUT_SECONDS,
+): Promise<boolean> {
   const accept = target.accept ?? ((status: number) => status === 200);
-  return new Promise((resolve) => {
+  return new Promise((done) => {
+    let settled = false;
+    const resolve = (ok: boolean) => {
+      if (settled) return;
+      settled = true;
+      done(ok);
+    };
     const req = request(
       `${url}/score`,
       {
@@ -47,8 +66,10 @@ export function post(target: Target, url: string, body: string, agent: Agent): P
         res.on('data', (c: string) => (text += c));
         res.on('end', () => resolve(accept(res.statusCode ?? 0, text)));
         res.on('error', () => resolve(false));
+        res.on('close', () => resolve(false)); // cut short: no 'end' came first
       },
     );
+    req.setTimeout(timeoutSeconds * 1000, () => req.destroy(new Error('no answer in time')));
     req.on('error', () => resolve(false));
     req.end(body);
   });
@@ -86,12 +107,17 @@ export async function closedLoop(
   return summarize(latencies, errors, (performance.now() - start) / 1000);
 }
 
-/** Requests started at a fixed rate for `seconds`; latency from each scheduled start. */
+/**
+ * Requests started at a fixed rate for `seconds`; latency from each scheduled
+ * start. Each request either is answered or counts as an error (after at most
+ * `timeoutSeconds` without an answer).
+ */
 export async function openLoop(
   target: Target,
   body: string,
   rate: number,
   seconds: number,
+  timeoutSeconds = TIMEOUT_SECONDS,
 ): Promise<Measure> {
   const agent = new Agent({ keepAlive: true, maxSockets: 256 });
   const latencies: number[] = [];
@@ -105,7 +131,7 @@ export async function openLoop(
     if (wait > 1) await sleep(wait);
     const url = target.urls[i % target.urls.length] as string;
     inflight.push(
-      post(target, url, body, agent).then((ok) => {
+      post(target, url, body, agent, timeoutSeconds).then((ok) => {
         if (ok) latencies.push(performance.now() - scheduled);
         else errors++;
       }),
