@@ -51,8 +51,5 @@ for d in /sys/fs/cgroup/*/kubepods* /sys/fs/cgroup/kubepods*; do
   [ -d "$d" ] && leftover "cgroup $d"
 done
 
-if [ "$left" -gt 0 ]; then
-  echo "error: $left leftovers of the local cluster (above); npm run cluster:down removes them" >&2
-  exit 1
-fi
+[ "$left" -eq 0 ] || die "$left leftovers of the local cluster (above); npm run cluster:down removes them"
 info "nothing of the local cluster is left: no process, mount, network namespace, interface, iptables rule or cgroup"

@@ -35,7 +35,7 @@ if [ "$force" -eq 0 ] && [ -f "$build_archive" ] && [ -f "$runtime_archive" ]; t
   exit 0
 fi
 
-started=$SECONDS
+started="$(now)"
 work="$(mktemp -d "${TMPDIR:-/tmp}/fnol-base.XXXXXX")"
 trap 'rm -rf "$work"' EXIT
 rootfs="$work/rootfs"
