@@ -17,7 +17,7 @@ leftover() {
 # and any process in a pod cgroup.
 for p in /proc/[0-9]*; do
   pid="${p#/proc/}"
-  [ "$pid" != "$$" ] && [ "$pid" != "$BASHPID" ] || continue
+  { [ "$pid" != "$$" ] && [ "$pid" != "$BASHPID" ]; } || continue
   exe="$(readlink "$p/exe" 2>/dev/null || true)"
   cmd="$(tr '\0' ' ' 2>/dev/null <"$p/cmdline" || true)"
   case "$exe" in

@@ -3,6 +3,7 @@
 #
 # Every setting can be overridden from the environment; defaults keep everything
 # on 127.0.0.1 and inside the repository's .cluster/ folder.
+# shellcheck disable=SC2034 # the settings here are used by the scripts that source this file
 CLUSTER_SRC="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 # shellcheck source=../scripts/lib.sh
 source "$CLUSTER_SRC/../scripts/lib.sh"
@@ -12,7 +13,7 @@ source "$CLUSTER_SRC/../scripts/lib.sh"
 K8S_VERSION="$(awk '{ sub(/^require[ \t]+/, "") } $1 == "k8s.io/kubernetes" { print $2; exit }' "$CLUSTER_SRC/build/go.mod")"
 ETCD_VERSION="$(awk '$1 == "go.etcd.io/etcd/server/v3" && $2 ~ /^v/ { print $2; exit }' "$CLUSTER_SRC/build/go.mod")"
 KWOK_VERSION="$(awk '$1 == "sigs.k8s.io/kwok" && $2 ~ /^v/ { print $2; exit }' "$CLUSTER_SRC/build/go.mod")"
-[ -n "$K8S_VERSION" ] && [ -n "$ETCD_VERSION" ] && [ -n "$KWOK_VERSION" ] ||
+{ [ -n "$K8S_VERSION" ] && [ -n "$ETCD_VERSION" ] && [ -n "$KWOK_VERSION" ]; } ||
   die "cannot read the Kubernetes, etcd and kwok versions from cluster/build/go.mod"
 
 # Binary cache, one folder per Kubernetes version.

@@ -21,6 +21,7 @@ npx c8 --reporter=cobertura --reporter=text-summary --report-dir coverage \
   'lib/**/*.test.ts' 'operator/test/unit/**/*.test.ts' 'cli/test/unit/**/*.test.ts' 'scorer/test/**/*.test.ts' \
   'pipeline/test/pipeline-schema.test.ts' 'pipeline/test/render-operator.test.ts' \
   'test/supply-chain/**/*.test.ts' || rc=1
+# shellcheck disable=SC2016 # JavaScript, not shell: ${...} is a template literal for node.
 node -e '
   const x = require("fs").readFileSync("reports/junit/mocha.xml", "utf8");
   const m = /<testsuite[^>]*tests="(\d+)"[^>]*failures="(\d+)"/.exec(x);

@@ -1,6 +1,7 @@
 # The project's shell library: the settings and helpers every script shares.
 # Sourced, not executed. The cluster, ingress and image scripts source their
 # own lib.sh for their settings, which sources this one for the helpers.
+# shellcheck disable=SC2034 # the settings here are used by the scripts that source this file
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 export ROOT

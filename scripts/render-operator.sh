@@ -40,7 +40,7 @@ while [ $# -gt 0 ]; do
     *) die "unknown argument $1; $usage" ;;
   esac
 done
-[ -n "$operator_image" ] && [ -n "$scorer_image" ] || die "$usage"
+{ [ -n "$operator_image" ] && [ -n "$scorer_image" ]; } || die "$usage"
 [ -f "$base/kustomization.yaml" ] || die "--base $base has no kustomization.yaml"
 
 # image_entry FLAG NAME REF: one entry of images: setting image NAME to REF.
@@ -86,7 +86,7 @@ trap 'rm -rf "$work"' EXIT
     for kv in "${envs[@]}"; do
       name="${kv%%=*}"
       value="${kv#*=}"
-      [ "$name" != "$kv" ] && [[ "$name" =~ ^[A-Za-z_][A-Za-z0-9_]*$ ]] ||
+      { [ "$name" != "$kv" ] && [[ "$name" =~ ^[A-Za-z_][A-Za-z0-9_]*$ ]]; } ||
         die "--env \"$kv\" is not NAME=VALUE with a variable name of letters, digits and _"
       [[ "$value" != *$'\n'* ]] || die "--env $name: the value has a line break"
       # Single-quoted YAML: a quote is written twice.

@@ -16,7 +16,7 @@
 #    operators started by the tests) alone.
 # Remove it with cluster/operator/down.sh.
 source "$(dirname "$0")/../node/node-lib.sh"
-cd "$ROOT"
+cd "$ROOT" || exit
 
 watch_ns="${FNOL_OPERATOR_WATCH_NAMESPACE:-}"
 while [ $# -gt 0 ]; do
@@ -25,7 +25,7 @@ while [ $# -gt 0 ]; do
     *) die "unknown argument $1; usage: cluster/operator/up.sh [--watch-namespace NS]" ;;
   esac
 done
-[ -n "$(pid_of kubelet)" ] && [ -n "$(pid_of containerd)" ] ||
+{ [ -n "$(pid_of kubelet)" ] && [ -n "$(pid_of containerd)" ]; } ||
   die "the real node is not running; start the cluster with FNOL_REAL_NODE=1 npm run cluster:up"
 start_all="$(now)"
 
