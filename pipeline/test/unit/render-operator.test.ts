@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import path from 'node:path';
 import YAML from 'yaml';
-import { ROOT } from '../src/schema';
+import { ROOT } from '../../src/schema';
 
 const SCRIPT = path.join(ROOT, 'scripts', 'render-operator.sh');
 
