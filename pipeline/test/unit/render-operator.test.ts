@@ -26,7 +26,8 @@ function render(args: string[]): Promise<Run> {
       [SCRIPT, '--out', '-', ...args],
       { maxBuffer: 16 * 1024 * 1024 },
       (err, stdout, stderr) => {
-        if (err && typeof err.code !== 'number') reject(err);
+        if (err && typeof err.code !== 'number')
+          reject(new Error(`bash ${SCRIPT} did not run: ${err.message}`));
         else resolve({ code: err ? (err.code as number) : 0, stdout, stderr });
       },
     );
