@@ -13,7 +13,6 @@
 source "$(dirname "$0")/lib.sh"
 
 CORE=(etcd kube-apiserver kube-controller-manager kube-scheduler kubectl kwok)
-NODE=(kubelet kube-proxy)
 
 mode="build"
 case "${1:-}" in
@@ -83,4 +82,4 @@ fi
 echo "$stamp" >"$staging/.inputs"
 rm -rf "$K8S_BIN"
 mv "$staging" "$K8S_BIN"
-step "Built in $(elapsed "$total_start"): $(cd "$K8S_BIN" && ls | tr '\n' ' ')"
+step "Built in $(elapsed "$total_start"): $(cd "$K8S_BIN" && printf '%s ' *)"

@@ -17,7 +17,7 @@ leftover() {
 # and any process in a pod cgroup.
 for p in /proc/[0-9]*; do
   pid="${p#/proc/}"
-  [ "$pid" != "$$" ] && [ "$pid" != "$BASHPID" ] || continue
+  { [ "$pid" != "$$" ] && [ "$pid" != "$BASHPID" ]; } || continue
   exe="$(readlink "$p/exe" 2>/dev/null || true)"
   cmd="$(tr '\0' ' ' 2>/dev/null <"$p/cmdline" || true)"
   case "$exe" in
@@ -51,8 +51,5 @@ for d in /sys/fs/cgroup/*/kubepods* /sys/fs/cgroup/kubepods*; do
   [ -d "$d" ] && leftover "cgroup $d"
 done
 
-if [ "$left" -gt 0 ]; then
-  echo "error: $left leftovers of the local cluster (above); npm run cluster:down removes them" >&2
-  exit 1
-fi
+[ "$left" -eq 0 ] || die "$left leftovers of the local cluster (above); npm run cluster:down removes them"
 info "nothing of the local cluster is left: no process, mount, network namespace, interface, iptables rule or cgroup"

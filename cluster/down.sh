@@ -28,7 +28,9 @@ fi
 
 # A real node (FNOL_REAL_NODE=1) goes first, while the API can still drain it.
 if [ -d "$CLUSTER_DIR/node" ]; then
-  bash "$CLUSTER_SRC/node/down.sh" $([ "$purge" -eq 0 ] || echo --purge)
+  node_args=()
+  [ "$purge" -eq 0 ] || node_args=(--purge)
+  bash "$CLUSTER_SRC/node/down.sh" "${node_args[@]}"
 fi
 
 stopped=0

@@ -1,22 +1,20 @@
-# Settings and helpers shared by the local cluster scripts. Sourced, not executed.
+# Settings and helpers of the local cluster scripts, on top of scripts/lib.sh.
+# Sourced, not executed.
 #
 # Every setting can be overridden from the environment; defaults keep everything
 # on 127.0.0.1 and inside the repository's .cluster/ folder.
-set -euo pipefail
-
+# shellcheck disable=SC2034 # the settings here are used by the scripts that source this file
 CLUSTER_SRC="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-ROOT="$(cd "$CLUSTER_SRC/.." && pwd)"
-export ROOT
+# shellcheck source=../scripts/lib.sh
+source "$CLUSTER_SRC/../scripts/lib.sh"
 
 # Versions, all pinned by cluster/build/go.mod (etcd is the release Kubernetes
 # itself is tested with).
 K8S_VERSION="$(awk '{ sub(/^require[ \t]+/, "") } $1 == "k8s.io/kubernetes" { print $2; exit }' "$CLUSTER_SRC/build/go.mod")"
 ETCD_VERSION="$(awk '$1 == "go.etcd.io/etcd/server/v3" && $2 ~ /^v/ { print $2; exit }' "$CLUSTER_SRC/build/go.mod")"
 KWOK_VERSION="$(awk '$1 == "sigs.k8s.io/kwok" && $2 ~ /^v/ { print $2; exit }' "$CLUSTER_SRC/build/go.mod")"
-[ -n "$K8S_VERSION" ] && [ -n "$ETCD_VERSION" ] && [ -n "$KWOK_VERSION" ] || {
-  echo "error: cannot read the Kubernetes, etcd and kwok versions from cluster/build/go.mod" >&2
-  exit 1
-}
+{ [ -n "$K8S_VERSION" ] && [ -n "$ETCD_VERSION" ] && [ -n "$KWOK_VERSION" ]; } ||
+  die "cannot read the Kubernetes, etcd and kwok versions from cluster/build/go.mod"
 
 # Binary cache, one folder per Kubernetes version.
 K8S_CACHE="${FNOL_K8S_CACHE:-$HOME/.cache/fnol/k8s}"
@@ -54,18 +52,6 @@ SA_ISSUER="https://kubernetes.default.svc.cluster.local"
 
 # Components in start order; down.sh stops them in reverse.
 COMPONENTS=(etcd kube-apiserver kube-controller-manager kube-scheduler kwok)
-
-step() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
-info() { printf '    %s\n' "$*"; }
-warn() { printf 'warning: %s\n' "$*" >&2; }
-die() {
-  printf 'error: %s\n' "$*" >&2
-  exit 1
-}
-
-# Seconds since the epoch with a fractional part, and a duration formatter.
-now() { date +%s.%N; }
-elapsed() { awk -v s="$1" -v e="$(now)" 'BEGIN { d = e - s; printf "%dm%02ds", d / 60, d % 60 }'; }
 
 # pid_of COMPONENT: prints the recorded pid if that process is still ours
 # (alive and running the binary we started), else nothing. A pid file holds

@@ -34,7 +34,7 @@ else
   if [ "$ready" -eq 1 ]; then
     info "API server https://$HOST_IP:$APISERVER_PORT is ready; kubeconfig $ADMIN_KUBECONFIG"
     kubectl_admin get nodes -o wide 2>/dev/null | sed 's/^/    /'
-    if [ -f "$CLUSTER_DIR/operator/kustomization.yaml" ]; then
+    if [ -f "$CLUSTER_DIR/operator/operator.yaml" ]; then
       info "operator (npm run cluster:operator):"
       kubectl_admin -n fnol-system get deployment,pods -o wide 2>/dev/null | sed 's/^/    /'
     fi

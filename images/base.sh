@@ -35,7 +35,7 @@ if [ "$force" -eq 0 ] && [ -f "$build_archive" ] && [ -f "$runtime_archive" ]; t
   exit 0
 fi
 
-started=$SECONDS
+started="$(now)"
 work="$(mktemp -d "${TMPDIR:-/tmp}/fnol-base.XXXXXX")"
 trap 'rm -rf "$work"' EXIT
 rootfs="$work/rootfs"
@@ -65,9 +65,9 @@ mkdir -p "$rootfs/usr/local/lib/node_modules"
 cp -a "$work/npm/package" "$rootfs/usr/local/lib/node_modules/npm"
 ln -sf ../lib/node_modules/npm/bin/npm-cli.js "$rootfs/usr/local/bin/npm"
 ln -sf ../lib/node_modules/npm/bin/npx-cli.js "$rootfs/usr/local/bin/npx"
-rm -rf "$rootfs"/usr/share/doc/* "$rootfs"/usr/share/man/* "$rootfs"/usr/share/info/* \
-  "$rootfs"/usr/share/locale/* "$rootfs"/var/cache/apt/* "$rootfs"/var/lib/apt/lists/* \
-  "$rootfs"/var/cache/debconf/*-old "$rootfs"/var/log/* "$rootfs"/dev/*
+rm -rf "${rootfs:?}"/usr/share/doc/* "${rootfs:?}"/usr/share/man/* "${rootfs:?}"/usr/share/info/* \
+  "${rootfs:?}"/usr/share/locale/* "${rootfs:?}"/var/cache/apt/* "${rootfs:?}"/var/lib/apt/lists/* \
+  "${rootfs:?}"/var/cache/debconf/*-old "${rootfs:?}"/var/log/* "${rootfs:?}"/dev/*
 chroot "$rootfs" /usr/local/bin/node -e 'process.exit(0)' 2>/dev/null || info "(node could not run via chroot here; checked in the image instead)"
 
 step "assembling the runtime root filesystem (Node.js and its shared libraries only)"
@@ -90,7 +90,7 @@ for pkg in libc6 libgcc-s1 libstdc++6; do
   done <"$list"
 done
 # Character-set converters and documentation are never used by Node.js.
-rm -rf "$runtime"/usr/lib/x86_64-linux-gnu/gconv "$runtime"/usr/share
+rm -rf "${runtime:?}"/usr/lib/x86_64-linux-gnu/gconv "${runtime:?}"/usr/share
 # Debian's merged /usr: the top-level lib, lib64, bin, sbin are symlinks.
 for link in bin lib lib64 sbin; do [ -L "$rootfs/$link" ] && cp -a "$rootfs/$link" "$runtime/$link"; done
 mkdir -p "$runtime"/usr/local/bin "$runtime"/etc "$runtime"/tmp "$runtime"/home/app

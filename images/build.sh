@@ -36,7 +36,8 @@ for name in "${targets[@]}"; do
   image="localhost/fnol-$name"
   log="$IMAGES_OUT/build-$name.log"
   step "building $image:$version (Dockerfile.$name) on $BASE_IMAGE / $RUNTIME_BASE_IMAGE; log $log"
-  started=$SECONDS
+  started="$(now)"
+  started_s=$SECONDS
   previous_id="$(bah inspect --type image --format '{{.FromImageID}}' "$image:latest" 2>/dev/null || true)"
   set +e
   bah bud --layers="$layers" --force-rm --isolation chroot --network host "${secret_args[@]}" \
@@ -53,7 +54,7 @@ for name in "${targets[@]}"; do
     tail -30 "$log" >&2
     die "building $image failed (exit $rc); the full log is $log"
   fi
-  secs=$((SECONDS - started))
+  secs=$((SECONDS - started_s))
   # The image this build replaced is left untagged; remove it so storage does not grow.
   current_id="$(bah inspect --type image --format '{{.FromImageID}}' "$image:latest")"
   if [ -n "$previous_id" ] && [ "$previous_id" != "$current_id" ]; then

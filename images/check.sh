@@ -45,7 +45,7 @@ for image in "$@"; do
   if [ "$kind" = scorer ]; then
     others="$(grep -v '/linux/x64/' <<<"$ort" | grep . || true)"
     if [ -n "$others" ]; then fail "onnxruntime binaries for other platforms: $(echo "$others" | tr '\n' ' ')"; else ok "onnxruntime binaries: linux-x64 only"; fi
-    grep -q 'linux/x64/onnxruntime_binding.node' <<<"$ort" && grep -q 'linux/x64/libonnxruntime.so' <<<"$ort" ||
+    { grep -q 'linux/x64/onnxruntime_binding.node' <<<"$ort" && grep -q 'linux/x64/libonnxruntime.so' <<<"$ort"; } ||
       fail "the linux-x64 onnxruntime binaries are missing"
   else
     if [ -n "$ort" ]; then fail "the operator image contains onnxruntime binaries"; else ok "no onnxruntime"; fi

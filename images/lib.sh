@@ -1,4 +1,5 @@
-# Shared helpers of the image scripts. Sourced, not executed.
+# Settings and helpers of the image scripts, on top of scripts/lib.sh. Sourced,
+# not executed.
 # shellcheck source=../scripts/lib.sh
 source "$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/scripts/lib.sh"
 # shellcheck source=versions.env
@@ -30,5 +31,3 @@ image_size() {
 }
 
 human_mb() { awk -v b="$1" 'BEGIN { printf "%.1f MB", b / 1000000 }'; }
-
-elapsed() { local s=$1; printf '%dm%02ds' $(( (SECONDS - s) / 60 )) $(( (SECONDS - s) % 60 )); }

@@ -10,14 +10,13 @@
 # where the FnolModel goes.
 source "$(dirname "$0")/lib.sh"
 cd "$ROOT"
-start=$(date +%s)
+start="$(now)"
 NS="${DEMO_NAMESPACE:-fnol-demo}"
 HOST="${DEMO_HOST:-fnol.local}"
 INGRESS_PORT="${FNOL_INGRESS_PORT:-18081}"
 NODE_IP="${FNOL_NODE_IP:-10.250.0.1}"
 export KUBECONFIG="$ROOT/.cluster/kubeconfig"
 mkdir -p build
-elapsed() { echo "$(( $(date +%s) - start )) s"; }
 
 step "1/8 install (npm packages, Python environment)"
 bash scripts/setup.sh
@@ -122,7 +121,7 @@ PY
 info "POST http://$HOST/score (the first CSV row as a named record)"
 info "-> $(curl -fsS -H "Host: $HOST" -H 'content-type: application/json' -d "$first" "http://127.0.0.1:$INGRESS_PORT/score")"
 
-step "done in $(elapsed)"
+step "done in $(elapsed "$start")"
 info "model      fnol 1.0.0, sha256 $MODEL_SHA, published at $MODEL_URI"
 info "serving    $(kc -n "$NS" get fm fnol -o jsonpath='{.status.readyReplicas}') ready scorer pods on the real node, FnolModel $NS/fnol $(kc -n "$NS" get fm fnol -o jsonpath='{.status.phase}')"
 info "endpoint   curl -H 'Host: $HOST' http://127.0.0.1:$INGRESS_PORT/score -d '{\"data\": [[...37 values...]]}'"

@@ -32,7 +32,7 @@ case "$cmd" in
     tools="$(mktemp -d)"
     python3 -m venv "$tools"
     "$tools/bin/pip" install -q --disable-pip-version-check pip-tools==7.6.2
-    (cd model && PIP_FIND_LINKS= "$tools/bin/pip-compile" -q --generate-hashes --strip-extras --no-emit-index-url \
+    (cd model && PIP_FIND_LINKS='' "$tools/bin/pip-compile" -q --generate-hashes --strip-extras --no-emit-index-url \
       --no-emit-find-links --output-file requirements.txt requirements.in)
     rm -rf "$tools"
     info "model/requirements.txt regenerated; run npm run setup to install it" ;;

@@ -8,12 +8,13 @@ cd "$ROOT"
 bash scripts/setup.sh
 
 mkdir -p reports
-step "lint: eslint, prettier, ruff; typecheck: tsc, mypy"
+step "lint: eslint, prettier, ruff, shellcheck; typecheck: tsc, mypy"
 npx eslint .
 npx prettier --check . >/dev/null || { npx prettier --check .; die "files are not formatted: run npm run format"; }
 "$VENV/bin/ruff" check model
 "$VENV/bin/ruff" format --check model
 (cd model && "$VENV/bin/mypy")
+bash scripts/shellcheck.sh
 npx tsc -p tsconfig.json --noEmit
 
 step "model: compile 1.0.0 and retrain 1.1.0"

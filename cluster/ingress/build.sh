@@ -40,7 +40,7 @@ total_start="$(now)"
 
 step "Building Traefik $TRAEFIK_VERSION from the Go module proxy"
 info "output: $INGRESS_BIN (GOMODCACHE=$(go env GOMODCACHE), GOCACHE=$(go env GOCACHE))"
-cd "$INGRESS_SRC/build"
+cd "$INGRESS_SRC/build" || exit
 info "resolving packages (downloads the modules pinned by cluster/ingress/build/go.sum unless GOMODCACHE has them)"
 t0="$(now)"
 total="$(go list -mod=readonly -deps "$pkg" 2>>"$log" | grep -c .)" ||

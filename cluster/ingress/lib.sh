@@ -4,6 +4,7 @@
 # pinned in cluster/ingress/build/go.mod, run as a host process that watches
 # the local cluster's Ingress objects and serves them on 127.0.0.1.
 # Every setting can be overridden from the environment.
+# shellcheck disable=SC2034 # the settings here are used by the scripts that source this file
 INGRESS_SRC="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 # shellcheck source=../lib.sh
 source "$INGRESS_SRC/../lib.sh"

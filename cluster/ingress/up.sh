@@ -18,7 +18,7 @@ source "$(dirname "$0")/lib.sh"
 
 for arg in "$@"; do die "unknown option '$arg' (cluster/ingress/up.sh takes none; settings come from FNOL_INGRESS_* variables)"; done
 for p in "$INGRESS_PORT" "$INGRESS_TLS_PORT" "$INGRESS_ADMIN_PORT"; do
-  [[ "$p" =~ ^[0-9]+$ ]] && [ "$p" -ge 1 ] && [ "$p" -le 65535 ] ||
+  { [[ "$p" =~ ^[0-9]+$ ]] && [ "$p" -ge 1 ] && [ "$p" -le 65535 ]; } ||
     die "FNOL_INGRESS_PORT, FNOL_INGRESS_TLS_PORT and FNOL_INGRESS_ADMIN_PORT must be port numbers (got '$INGRESS_PORT', '$INGRESS_TLS_PORT', '$INGRESS_ADMIN_PORT')"
 done
 [ "$(printf '%s\n' "$INGRESS_PORT" "$INGRESS_TLS_PORT" "$INGRESS_ADMIN_PORT" | sort -u | wc -l)" -eq 3 ] ||
@@ -31,7 +31,7 @@ mkdir -p "$INGRESS_STATE" "$LOGS" "$PIDS"
 exec 9>"$INGRESS_STATE/lock"
 flock 9
 
-[ -s "$ADMIN_KUBECONFIG" ] && kubectl_admin get --raw /readyz >/dev/null 2>&1 ||
+{ [ -s "$ADMIN_KUBECONFIG" ] && kubectl_admin get --raw /readyz >/dev/null 2>&1; } ||
   die "the local cluster is not running (no ready API server behind $ADMIN_KUBECONFIG); start it with npm run cluster:up"
 
 bash "$INGRESS_SRC/build.sh"

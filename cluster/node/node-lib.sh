@@ -1,4 +1,6 @@
 # Settings of the real node, on top of cluster/lib.sh. Sourced, not executed.
+# shellcheck disable=SC2034 # the settings here are used by the scripts that source this file
+# shellcheck source=../lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
 
 NODE_NAME="${FNOL_NODE_NAME:-fnol-real-node}"

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs the operator as pods on the local cluster's real node, from manifests/
-# (through the overlay cluster/operator/kustomization.yaml): npm run cluster:operator.
+# (through the overlay cluster/operator/kustomization.yaml, rendered by
+# scripts/render-operator.sh as in the pipeline): npm run cluster:operator.
 #
 #   cluster/operator/up.sh [--watch-namespace NS]
 #
@@ -8,13 +9,14 @@
 #    is missing or older than its sources;
 # 2. imports each into the node's containerd as fnol.local/<name>:<content tag>,
 #    so a rebuilt image is a new tag and the Deployment rolls;
-# 3. applies the CRD, then the operator install with those images, and waits
-#    for the rollout. --watch-namespace (or FNOL_OPERATOR_WATCH_NAMESPACE)
-#    limits it to one namespace, so it leaves other FnolModels on the cluster
-#    (e.g. those of operators started by the tests) alone.
+# 3. applies the CRD, then the operator install with those images (rendered to
+#    .cluster/operator/operator.yaml), and waits for the rollout.
+#    --watch-namespace (or FNOL_OPERATOR_WATCH_NAMESPACE) limits it to one
+#    namespace, so it leaves other FnolModels on the cluster (e.g. those of
+#    operators started by the tests) alone.
 # Remove it with cluster/operator/down.sh.
 source "$(dirname "$0")/../node/node-lib.sh"
-cd "$ROOT"
+cd "$ROOT" || exit
 
 watch_ns="${FNOL_OPERATOR_WATCH_NAMESPACE:-}"
 while [ $# -gt 0 ]; do
@@ -23,7 +25,7 @@ while [ $# -gt 0 ]; do
     *) die "unknown argument $1; usage: cluster/operator/up.sh [--watch-namespace NS]" ;;
   esac
 done
-[ -n "$(pid_of kubelet)" ] && [ -n "$(pid_of containerd)" ] ||
+{ [ -n "$(pid_of kubelet)" ] && [ -n "$(pid_of containerd)" ]; } ||
   die "the real node is not running; start the cluster with FNOL_REAL_NODE=1 npm run cluster:up"
 start_all="$(now)"
 
@@ -64,36 +66,15 @@ done
 step "Installing the operator (CRD, manifests/ through cluster/operator/kustomization.yaml)"
 kubectl_admin apply -f crds/fnolmodel.yaml >/dev/null
 kubectl_admin wait --for=condition=Established crd/fnolmodels.serving.fnol.io --timeout=60s >/dev/null
-# The overlay with this run's images; written outside manifests/ so the tree stays clean.
+# Rendered as the pipeline renders manifests/ (scripts/render-operator.sh), to a
+# file outside manifests/ so the tree stays clean; down.sh deletes what it lists.
 gen="$CLUSTER_DIR/operator"
 mkdir -p "$gen"
-cat >"$gen/kustomization.yaml" <<YAML
-apiVersion: kustomize.config.k8s.io/v1beta1
-kind: Kustomization
-resources:
-  - $(realpath --relative-to="$gen" "$CLUSTER_SRC/operator")
-images:
-  - { name: fnol-operator, newName: ${ref[operator]%:*}, newTag: ${ref[operator]##*:} }
-patches:
-  - target: { kind: Deployment, name: fnol-operator }
-    patch: |-
-      apiVersion: apps/v1
-      kind: Deployment
-      metadata: { name: fnol-operator, namespace: fnol-system }
-      spec:
-        template:
-          spec:
-            containers:
-              - name: operator
-                env:
-                  - { name: FNOL_SCORER_IMAGE, value: '${ref[scorer]}' }
-                  - { name: WATCH_NAMESPACE, value: '$watch_ns' }
-                  # The local model store is Azurite over plain http on the node's
-                  # bridge address: the operator's local mode, that host allowed.
-                  - { name: MODEL_LOCAL_MODE, value: 'true' }
-                  - { name: MODEL_ALLOWED_HOSTS, value: '*.blob.core.windows.net,$NODE_IP' }
-YAML
-kubectl_admin apply -k "$gen" | sed 's/^/    /'
+KUBECTL="$K8S_BIN/kubectl" bash scripts/render-operator.sh --base "$CLUSTER_SRC/operator" \
+  --operator-image "${ref[operator]}" --scorer-image "${ref[scorer]}" \
+  --env "WATCH_NAMESPACE=$watch_ns" --env "MODEL_ALLOWED_HOSTS=*.blob.core.windows.net,$NODE_IP" \
+  --out "$gen/operator.yaml" >/dev/null
+kubectl_admin apply -f "$gen/operator.yaml" | sed 's/^/    /'
 info "waiting for the rollout (two replicas on $NODE_NAME; one leads)"
 if ! kubectl_admin -n fnol-system rollout status deployment/fnol-operator --timeout=180s | sed 's/^/    /'; then
   kubectl_admin -n fnol-system get pods -o wide >&2 || true

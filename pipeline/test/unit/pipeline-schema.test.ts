@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { ValidateFunction } from 'ajv';
-import { ROOT, allSteps, compileSchema, describeErrors, parsePipeline } from '../src/schema';
+import { ROOT, allSteps, compileSchema, describeErrors, parsePipeline } from '../../src/schema';
 
 const PIPELINE = path.join(ROOT, 'azure-pipelines.yml');
 const TEMPLATES = ['pipeline/templates/deploy-stage.yml'];
