@@ -16,7 +16,7 @@ if [ "${1:-}" = lock ]; then
   tools="$(mktemp -d)"
   python3 -m venv "$tools"
   "$tools/bin/pip" install -q --disable-pip-version-check pip-tools==7.6.2
-  (cd bench/scorer/baseline && PIP_FIND_LINKS= "$tools/bin/pip-compile" -q --generate-hashes --strip-extras \
+  (cd bench/scorer/baseline && PIP_FIND_LINKS='' "$tools/bin/pip-compile" -q --generate-hashes --strip-extras \
     --no-emit-index-url --no-emit-find-links --output-file requirements.txt requirements.in)
   rm -rf "$tools"
   info "bench/scorer/baseline/requirements.txt regenerated"
