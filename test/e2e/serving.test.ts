@@ -23,6 +23,7 @@
 import assert from 'node:assert/strict';
 import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
+import { once } from 'node:events';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
@@ -412,11 +413,20 @@ describe('serving on the real node, end to end', function () {
   after(async function () {
     this.timeout(180_000);
     agent.destroy();
-    if (operatorInstalled)
-      await runScript('cluster/operator/down.sh').catch((e: unknown) => console.error(String(e)));
-    store?.kill();
-    if (storeDir) rmSync(storeDir, { recursive: true, force: true });
-    await ingressController?.release();
+    try {
+      if (operatorInstalled)
+        await runScript('cluster/operator/down.sh').catch((e: unknown) => console.error(String(e)));
+      // The store writes into its folder until it has exited: wait, then remove.
+      if (store && store.exitCode === null && store.signalCode === null) {
+        const exited = once(store, 'exit');
+        store.kill();
+        await exited;
+      }
+      if (storeDir) rmSync(storeDir, { recursive: true, force: true, maxRetries: 5, retryDelay: 200 });
+    } finally {
+      // Always give the Ingress controller back, so no Traefik outlives the suite.
+      await ingressController?.release();
+    }
   });
 
   it('runs the operator as pods on the real node, from manifests/, one of them leading', async function () {
