@@ -7,10 +7,10 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { Agent, request as httpRequest, type ClientRequest } from 'node:http';
-import { readMetadataProps } from '../src/onnx-metadata';
-import { launch, rssBytes, waitReady, type Running } from './process-support';
-import { SMOKE_ROWS, call, fnolModel, startInProcess, type InProcessScorer } from './support';
-import { freePort } from '../../test/support/net';
+import { readMetadataProps } from '../../src/onnx-metadata';
+import { launch, rssBytes, waitReady, type Running } from '../process-support';
+import { SMOKE_ROWS, call, fnolModel, startInProcess, type InProcessScorer } from '../support';
+import { freePort } from '../../../test/support/net';
 
 const GiB = 1024 * 1024 * 1024;
 const MiB = 1024 * 1024;

@@ -4,8 +4,8 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { Agent, request as httpRequest } from 'node:http';
-import { readMetadataProps } from '../src/onnx-metadata';
-import { SMOKE_ROWS, call, fnolModel, startInProcess, type InProcessScorer } from './support';
+import { readMetadataProps } from '../../src/onnx-metadata';
+import { SMOKE_ROWS, call, fnolModel, startInProcess, type InProcessScorer } from '../support';
 
 interface Case {
   name: string;

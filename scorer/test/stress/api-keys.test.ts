@@ -12,9 +12,9 @@ import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { pathToFileURL } from 'node:url';
 import pino from 'pino';
-import { parseConfig } from '../src/config';
-import { startScorer, type RunningScorer } from '../src/server';
-import { SMOKE_ROWS, call, fnolModel } from './support';
+import { parseConfig } from '../../src/config';
+import { startScorer, type RunningScorer } from '../../src/server';
+import { SMOKE_ROWS, call, fnolModel } from '../support';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
