@@ -234,7 +234,13 @@ export class KubeClient {
               } catch {
                 st = {};
               }
-              reject(new KubeError(code, st.reason ?? 'Unknown', `WATCH ${path}: HTTP ${code}: ${st.message ?? ''}`));
+              reject(
+                new KubeError(
+                  code,
+                  st.reason ?? 'Unknown',
+                  `WATCH ${path}: HTTP ${code}: ${st.message ?? ''}`,
+                ),
+              );
             });
             return;
           }

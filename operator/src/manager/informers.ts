@@ -130,6 +130,23 @@ export class Informer<T extends KubernetesObject = KubernetesObject> {
     return this.waitForSync();
   }
 
+  /**
+   * Starts watching from a known version without listing first, keeping the
+   * cache (a stopped informer resuming). A version the server no longer has is
+   * answered 410 Gone, and the informer lists again.
+   */
+  resumeFrom(resourceVersion: string): void {
+    if (!this.stopped) return;
+    this.stopped = false;
+    this.resourceVersion = resourceVersion;
+    void this.run(false);
+  }
+
+  /** The resourceVersion the next watch starts from. */
+  get version(): string {
+    return this.resourceVersion;
+  }
+
   waitForSync(): Promise<void> {
     if (this.hasSynced) return Promise.resolve();
     return new Promise((resolve) => this.syncWaiters.push(resolve));

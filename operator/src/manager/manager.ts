@@ -64,7 +64,11 @@ export class Manager {
     });
     this.caches = new Caches(
       opts.client,
-      { model: { ...Kinds.FnolModel, kind: KIND }, owned: Object.values(OWNED_KINDS), replicaSet: { ...Kinds.ReplicaSet, kind: 'ReplicaSet' } },
+      {
+        model: { ...Kinds.FnolModel, kind: KIND },
+        owned: Object.values(OWNED_KINDS),
+        replicaSet: { ...Kinds.ReplicaSet, kind: 'ReplicaSet' },
+      },
       config.watchNamespace ? [config.watchNamespace] : [],
       OWNED_SELECTOR,
       opts.log.child({ component: 'informer' }),
