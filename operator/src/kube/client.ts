@@ -263,6 +263,10 @@ export class KubeClient {
           res.on('close', () => resolve());
           res.on('end', () => resolve());
         });
+        // A connection that died silently: nothing (not even a bookmark) for the
+        // watch's own timeout plus a minute ends it, and the caller watches again.
+        const idleMs = (Number(query.timeoutSeconds ?? 300) + 60) * 1000;
+        req.setTimeout(idleMs, () => req?.destroy(new Error(`WATCH ${path}: no data for ${idleMs} ms`)));
         req.on('error', (err) => (aborted ? resolve() : reject(err)));
         req.end();
       });

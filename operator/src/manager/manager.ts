@@ -54,6 +54,7 @@ export class Manager {
   private readonly stopHooks: Array<() => void> = [];
   private running = false;
   private stopping = false;
+  private halted = false;
 
   constructor(private readonly opts: ManagerOptions) {
     const { config, metrics } = opts;
@@ -191,7 +192,8 @@ export class Manager {
     if (this.running || this.stopping) return;
     this.running = true;
     await this.caches.start();
-    if (this.stopping) return;
+    // Stopped (shutdown or lost leadership) while the caches listed.
+    if (this.stopping || this.halted) return;
     this.workers.start(this.opts.config.workers);
     this.resync.start();
     this.opts.log.info(
@@ -205,6 +207,7 @@ export class Manager {
   }
 
   private async stopControllers(): Promise<void> {
+    this.halted = true;
     this.resync.stop();
     this.caches.stop();
     this.queue.shutDown();
