@@ -117,7 +117,10 @@ describe('operator integration: informer caches on a real API server', function 
     assert.equal(inf.lists, 1, 'an ended watch resumes from the last version; no relist');
   });
 
-  it('lists again after 410 Gone and delivers what it missed, deletions included', async () => {
+  it('resumes from an old version and converges on what it missed, deletions included', async () => {
+    // The 410 Gone → relist path itself is driven in the unit test
+    // (operator/test/unit/manager/informers.test.ts): this API server, on an
+    // etcd not yet compacted, may serve an old version instead of answering 410.
     const inf = informer();
     const deleted: string[] = [];
     inf.onEvent((type, obj) => type === 'DELETED' && deleted.push(obj.metadata?.name ?? ''));
@@ -127,12 +130,13 @@ describe('operator integration: informer caches on a real API server', function 
     // Changes while it does not watch.
     await client.delete(apiPath(Kinds.Service, { namespace: ns, name: 'ours' }));
     await client.create(apiPath(Kinds.Service, { namespace: ns }), service(ns, 'missed', OURS));
-    // A version long compacted out of the API server's watch cache.
     inf.resumeFrom('1');
-    await waitFor('the relist after 410', async () => inf.lists === 2, 15_000);
-    assert.equal(inf.get(ns, 'ours'), undefined);
-    assert.ok(inf.get(ns, 'missed'));
-    assert.deepEqual(deleted, ['ours']);
+    await waitFor(
+      'the cache to converge',
+      async () => !inf.get(ns, 'ours') && !!inf.get(ns, 'missed'),
+      15_000,
+    );
+    assert.ok(deleted.includes('ours'), `DELETED events: ${deleted.join(', ')}`);
   });
 
   describe('the operator', () => {
