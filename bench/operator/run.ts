@@ -1,16 +1,24 @@
 /**
  * Operator benchmark on the local cluster (npm run bench:operator):
  *
- *   1. 500 FnolModels applied at once: time until every one is Ready.
+ *   0. Baseline, same run, before the operator starts: the same N Deployments,
+ *      Services and Ingresses (from the operator's own desired-state functions)
+ *      applied directly, in a namespace of their own, until every Deployment
+ *      is available; the namespace is then deleted and its deletion awaited.
+ *   1. N FnolModels applied at once: time until every one is Ready, and its
+ *      ratio to the baseline (goal <= 1.2x).
  *   2. Reconcile latency, spec change -> updated Deployment seen on a watch,
  *      p50/p99 over LATENCY_SAMPLES model changes; baseline in the same run:
  *      the API server's own latency, Deployment patch -> seen on the same watch.
- *   3. The operator process' memory (VmRSS, VmHWM): idle baseline vs 500 models.
+ *   3. The operator process' memory (VmRSS, VmHWM): idle (0 models) vs N models.
+ *   5. API reads per reconcile at rest (GET and LIST from the operator's
+ *      fnol_operator_api_requests_total, lease requests excluded; goal 0).
  *   4. API writes per minute at rest (a resync included), counted by the
  *      operator (its request metric) and by the API server
  *      (apiserver_request_total for the resources the operator writes).
  *
- * Env: BENCH_MODELS (500), LATENCY_SAMPLES (100), REST_SECONDS (60).
+ * Usage: npm run bench:operator [-- --models 2000]
+ * Env: BENCH_MODELS (500; --models wins), LATENCY_SAMPLES (100), REST_SECONDS (60).
  * The operator runs as its own process (tsx), leader election on, as deployed.
  */
 import { execFileSync } from 'node:child_process';
@@ -23,10 +31,28 @@ import { repoRoot } from '../../operator/src/api/crd';
 import type { FnolModel } from '../../lib/api/src/index';
 import { modelPath } from '../../operator/src/controller';
 import { KubeClient } from '../../operator/src/kube/client';
+import { loadConfig } from '../../operator/src/config';
+import { desiredDeployment } from '../../operator/src/reconcilers/deployment';
+import { desiredIngress } from '../../operator/src/reconcilers/ingress';
+import { desiredService } from '../../operator/src/reconcilers/service';
+import { apiPath, Kinds } from '../../lib/api/src/index';
+import * as os from 'node:os';
+import { loadavg } from 'node:os';
 import { childOperator, installCrd, ModelServer, modelManifest } from './support';
 import { createTestNamespace, deleteNamespace, useCluster } from '../../test/support/cluster';
 
-const N = Number(process.env.BENCH_MODELS ?? 500);
+function modelsArg(): number {
+  const i = process.argv.indexOf('--models');
+  const raw = i >= 0 ? process.argv[i + 1] : process.env.BENCH_MODELS;
+  const n = Number(raw ?? 500);
+  if (!Number.isInteger(n) || n < 1 || n > 5000) {
+    console.error(`bench:operator: --models (or BENCH_MODELS) must be an integer 1..5000, got ${raw}`);
+    process.exit(2);
+  }
+  return n;
+}
+
+const N = modelsArg();
 const SAMPLES = Number(process.env.LATENCY_SAMPLES ?? 100);
 const REST_SECONDS = Number(process.env.REST_SECONDS ?? 60);
 const WRITE_VERBS = new Set(['POST', 'PUT', 'PATCH', 'DELETE', 'APPLY']);
@@ -40,6 +66,9 @@ const OPERATOR_RESOURCES = new Set([
   'horizontalpodautoscalers',
   'events',
 ]);
+
+/** The local cluster's model store mode, as the operator under test runs. */
+const LOCAL_ENV = { MODEL_LOCAL_MODE: 'true', MODEL_ALLOWED_HOSTS: '127.0.0.1' };
 
 function log(msg: string): void {
   process.stderr.write(`[bench:operator] ${msg}\n`);
@@ -91,6 +120,71 @@ function sumCounter(text: string, name: string, keep: (labels: Record<string, st
   return total;
 }
 
+/**
+ * The baseline: what the operator would create for each model (Deployment,
+ * Service, Ingress, from the same desired-state functions, without owner
+ * references), applied directly with server-side apply, 32 at a time, in a
+ * namespace of its own; the time until every Deployment is available. The
+ * namespace is deleted afterwards and its deletion awaited, so the operator's
+ * phase starts on the same quiet cluster.
+ */
+async function directBaseline(
+  admin: KubeClient,
+  names: string[],
+  spec: (i: number) => Record<string, unknown>,
+  model: { uri: string; sha256: string },
+): Promise<{ allAvailableS: number }> {
+  const bns = await createTestNamespace('bench-direct');
+  const cfg = loadConfig({ FNOL_SCORER_IMAGE: 'fnol-scorer:bench', ...LOCAL_ENV });
+  log(`baseline: applying ${names.length} Deployments, Services and Ingresses directly (namespace ${bns})`);
+  const t0 = performance.now();
+  await pool(names, 32, async (name) => {
+    const i = names.indexOf(name);
+    const fm = {
+      ...modelManifest(bns, name, { version: '1.0.0', ...model }, spec(i)),
+      metadata: { name, namespace: bns, uid: `00000000-0000-0000-0000-${String(i).padStart(12, '0')}` },
+    } as unknown as FnolModel;
+    for (const [kind, obj] of [
+      [Kinds.Deployment, desiredDeployment(fm, cfg, fm.spec.model)],
+      [Kinds.Service, desiredService(fm)],
+      [Kinds.Ingress, desiredIngress(fm)],
+    ] as const) {
+      if (!obj) continue;
+      // No owner: the FnolModel does not exist, the garbage collector would remove them.
+      delete (obj.metadata as { ownerReferences?: unknown }).ownerReferences;
+      await admin.apply(apiPath(kind, { namespace: bns, name }), obj, 'fnol-bench');
+    }
+  });
+  let lastLog = 0;
+  for (;;) {
+    const list = await admin.list<V1Deployment>(apiPath(Kinds.Deployment, { namespace: bns }));
+    const available = list.items.filter(
+      (d) =>
+        d.status?.observedGeneration === d.metadata?.generation &&
+        (d.status?.availableReplicas ?? 0) >= (d.spec?.replicas ?? 1) &&
+        (d.status?.updatedReplicas ?? 0) >= (d.spec?.replicas ?? 1),
+    ).length;
+    if (performance.now() - lastLog > 5000) {
+      log(
+        `baseline: ${available}/${names.length} available after ${((performance.now() - t0) / 1000).toFixed(0)} s`,
+      );
+      lastLog = performance.now();
+    }
+    if (available === names.length) break;
+    if (performance.now() - t0 > 20 * 60_000)
+      throw new Error(`baseline: only ${available} available after 20 min`);
+    await new Promise((r) => setTimeout(r, 500));
+  }
+  const allAvailableS = (performance.now() - t0) / 1000;
+  log(`baseline: all ${names.length} available after ${allAvailableS.toFixed(1)} s; deleting its namespace`);
+  await deleteNamespace(bns);
+  for (let i = 0; i < 600; i++) {
+    if (!(await admin.get(apiPath(Kinds.Namespace, { name: bns })))) break;
+    await new Promise((r) => setTimeout(r, 1000));
+  }
+  return { allAvailableS };
+}
+
 async function main(): Promise<void> {
   const cluster = await useCluster();
   await installCrd(cluster, 'fnol-bench');
@@ -129,6 +223,16 @@ async function main(): Promise<void> {
   const models = new ModelServer();
   await models.start();
   const m1 = models.publish('fnol-1.0.0.onnx', Buffer.alloc(4 << 20, 1)); // a 4 MiB "model"
+
+  const load0 = loadavg();
+  const spec = (i: number) => ({
+    replicas: 1,
+    ingress: { host: `m${i}.bench.example.com`, className: 'nginx' },
+  });
+  const names = Array.from({ length: N }, (_, i) => `fnol-${String(i).padStart(4, '0')}`);
+
+  // 0. Baseline: the same Deployments, Services and Ingresses, applied directly.
+  const baseline = await directBaseline(admin, names, spec, m1);
 
   // Watch Deployments in the namespace: the observation point for latencies.
   const seen = new Map<string, { version?: string; generation?: number; at: number }>();
@@ -203,10 +307,10 @@ async function main(): Promise<void> {
 
   // 1. N FnolModels at once.
   log(`creating ${N} FnolModels`);
-  const names = Array.from({ length: N }, (_, i) => `fnol-${String(i).padStart(4, '0')}`);
   const t0 = performance.now();
   await pool(names, 32, async (name) => {
-    await admin.create(modelPath(ns), modelManifest(ns, name, { version: '1.0.0', ...m1 }, { replicas: 1 }));
+    const i = names.indexOf(name);
+    await admin.create(modelPath(ns), modelManifest(ns, name, { version: '1.0.0', ...m1 }, spec(i)));
   });
   const created = performance.now() - t0;
   let ready = 0;
@@ -307,6 +411,12 @@ async function main(): Promise<void> {
   const reconcileWrites = (opWrites(opAfter, false) - opWrites(opBefore, false)) * perMin;
   const leaseWrites = (opWrites(opAfter, true) - opWrites(opBefore, true)) * perMin;
   const restReconciles = sumCounter(opAfter, 'fnol_operator_reconcile_total', () => true) - reconcilesBefore;
+  const reads = (t: string, verb: string) =>
+    sumCounter(t, 'fnol_operator_api_requests_total', (l) => l.verb === verb && l.resource !== 'leases');
+  const getsPerReconcile = (reads(opAfter, 'GET') - reads(opBefore, 'GET')) / Math.max(1, restReconciles);
+  const listsPerReconcile = (reads(opAfter, 'LIST') - reads(opBefore, 'LIST')) / Math.max(1, restReconciles);
+  const readsDuringRamp = reads(opBefore, 'GET') + reads(opBefore, 'LIST');
+  const reconcilesTotal = reconcilesBefore;
   // Writes to what the operator writes: its kinds (not their status, which the
   // controller manager writes) and FnolModel status. Events of any writer count,
   // so this is an upper bound.
@@ -333,11 +443,19 @@ async function main(): Promise<void> {
   const out = [
     '',
     `FnolModel operator benchmark: ${N} models, ${SAMPLES} latency samples, ${REST_SECONDS} s at rest; operator: ${runtime}`,
+    `load average (1/5/15 min) at start ${load0.map((x) => x.toFixed(1)).join(' / ')}, at end ${loadavg()
+      .map((x) => x.toFixed(1))
+      .join(' / ')} on ${os.cpus().length} cores`,
     '',
     row('measure', 'operator', 'baseline (same run)'),
     `|${'-'.repeat(58)}|${'-'.repeat(14)}|${'-'.repeat(28)}|`,
     row(`time to create ${N} FnolModels (API)`, `${(created / 1000).toFixed(1)} s`, ''),
-    row(`time until all ${N} Ready`, `${allReadyS.toFixed(1)} s`, ''),
+    row(
+      `time until all ${N} Ready (baseline: all available)`,
+      `${allReadyS.toFixed(1)} s`,
+      `${baseline.allAvailableS.toFixed(1)} s direct apply`,
+    ),
+    row('  ratio to the baseline (goal <= 1.2x)', `${(allReadyS / baseline.allAvailableS).toFixed(2)}x`, ''),
     row(
       'spec change -> Deployment updated, p50',
       `${percentile(lat, 50).toFixed(0)} ms`,
@@ -348,9 +466,25 @@ async function main(): Promise<void> {
       `${percentile(lat, 99).toFixed(0)} ms`,
       `${percentile(base, 99).toFixed(0)} ms direct patch`,
     ),
-    row('operator RSS', `${loaded.rssMb.toFixed(0)} MiB`, `${idle.rssMb.toFixed(0)} MiB idle, 0 models`),
+    row(
+      '  ratio p50 / p99 (goal <= 1.1x / 1.5x)',
+      `${(percentile(lat, 50) / percentile(base, 50)).toFixed(2)}x / ${(percentile(lat, 99) / percentile(base, 99)).toFixed(2)}x`,
+      '',
+    ),
+    row(
+      `operator RSS, ${N} models`,
+      `${loaded.rssMb.toFixed(0)} MiB`,
+      `${idle.rssMb.toFixed(0)} MiB idle, 0 models`,
+    ),
     row('operator RSS peak (VmHWM)', `${final.hwmMb.toFixed(0)} MiB`, ''),
     row('reconciles at rest (resync)', `${restReconciles}`, ''),
+    row('API GETs per reconcile at rest (operator count)', getsPerReconcile.toFixed(2), 'goal 0'),
+    row('API LISTs per reconcile at rest (operator count)', listsPerReconcile.toFixed(2), 'goal 0'),
+    row(
+      'API reads per reconcile, start to rest (GET+LIST)',
+      (readsDuringRamp / Math.max(1, reconcilesTotal)).toFixed(2),
+      'cache lists + misses',
+    ),
     row('API writes/min at rest, reconciles (operator count)', `${reconcileWrites.toFixed(1)}`, 'goal 0'),
     row(
       'apiserver writes/min at rest, owned kinds, any client',

@@ -1,16 +1,34 @@
 /**
  * The FnolModel reconciler: level-triggered and idempotent. It reads the
- * FnolModel and what it owns, checks a new model before rolling it out, applies
- * the desired children (server-side apply, skipped when already up to date),
- * removes children the spec no longer asks for, and writes status only when it
- * changed. It never asks which event woke it up.
+ * FnolModel and what it owns from the manager's caches, checks a new model
+ * before rolling it out, applies the desired children (server-side apply,
+ * skipped when already up to date), removes children the spec no longer asks
+ * for, and writes status only when it changed. It never asks which event woke
+ * it up.
+ *
+ * Reading a cache instead of the API server is safe here because:
+ * - every write's answer goes back into the cache (observe), so the next
+ *   reconcile never works from an older version of what this process wrote;
+ * - a cache that lags behind someone else's write only delays the reaction:
+ *   that write's watch event queues the key again, and the reconcile is
+ *   idempotent (a redundant apply changes nothing);
+ * - a child missing from the cache is read from the API server (GET) before
+ *   it is created: an object of the same name that the operator does not own
+ *   carries none of its labels, so it is never in the cache, and must not be
+ *   taken over by a forced apply (status ResourceConflict instead);
+ * - deletes carry a UID precondition, so a stale cache cannot delete a newer
+ *   object of the same name.
+ * At steady state (all children exist) a reconcile makes no read request.
  */
 import type { KubernetesObject, V1Deployment, V1ReplicaSet, V1Secret } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import { checkTarget, ModelFetchError } from '../../lib/model-fetch/src/index';
 import {
   API_VERSION,
+  apiPath,
   fnolModelPath,
+  Kinds,
+  KIND,
   Labels,
   Reasons,
   sameModel,
@@ -21,9 +39,10 @@ import type { OperatorConfig } from './config';
 import type { CheckState, ModelChecks } from './digest';
 import type { EventRecorder } from './events';
 import type { KubeClient } from './kube/client';
+import type { ReadCache } from './manager/informers';
 import { upToDate, withAppliedHash } from './kube/compare';
 import type { OperatorMetrics } from './metrics';
-import { selectorString } from './reconcilers/common';
+import { selectorLabels } from './reconcilers/common';
 import { ServedModel, servedModelOf } from './reconcilers/deployment';
 import { desiredChildren, OWNED_KINDS, resourcePath } from './reconcilers/index';
 import { Blocked, computeStatus, statusEqual, transitionEvents } from './status';
@@ -60,6 +79,7 @@ function controlledBy(obj: Owned, fm: FnolModel): boolean {
 export class Reconciler {
   constructor(
     private readonly client: KubeClient,
+    private readonly cache: ReadCache,
     private readonly cfg: OperatorConfig,
     private readonly checks: ModelChecks,
     private readonly events: EventRecorder,
@@ -70,7 +90,7 @@ export class Reconciler {
 
   async reconcile(key: string): Promise<ReconcileResult> {
     const [namespace, name] = key.split('/') as [string, string];
-    const fm = await this.client.get<FnolModel>(modelPath(namespace, name));
+    const fm = this.cache.model<FnolModel>(namespace, name);
     // Gone or going: the garbage collector removes the children through their owner references.
     if (!fm || fm.metadata.deletionTimestamp) {
       this.checks.cancel(key);
@@ -78,13 +98,9 @@ export class Reconciler {
     }
     const log = this.log.child({ fnolmodel: key, generation: fm.metadata.generation });
 
-    // Read every child at once: the reconcile's latency is mostly round trips.
-    const kinds = Object.values(OWNED_KINDS);
-    const lives = await Promise.all(
-      kinds.map((k) => this.client.get<KubernetesObject & Owned>(resourcePath(k, namespace, name))),
-    );
+    // What this FnolModel owns, from the caches (label-selected: the operator's objects only).
     const live = new Map<string, (KubernetesObject & Owned) | undefined>(
-      kinds.map((k, i) => [k.kind, lives[i]]),
+      Object.values(OWNED_KINDS).map((k) => [k.kind, this.cache.child(k.kind, namespace, name)]),
     );
     let deployment = live.get('Deployment') as V1Deployment | undefined;
     const served = deployment && controlledBy(deployment, fm) ? servedModelOf(deployment) : undefined;
@@ -127,7 +143,10 @@ export class Reconciler {
     await Promise.all(
       desiredChildren(fm, this.cfg, model).map(async (child) => {
         const path = resourcePath(child.kind, namespace, name);
-        const current = live.get(child.kind.kind);
+        let current = live.get(child.kind.kind);
+        // Not in the cache and wanted: make sure no object of that name exists
+        // that the operator does not own (it would not be in the cache).
+        if (!current && child.object) current = await this.client.get<KubernetesObject & Owned>(path);
         if (current && !controlledBy(current, fm)) {
           applyError = {
             reason: 'ResourceConflict',
@@ -148,6 +167,7 @@ export class Reconciler {
           return;
         }
         const applied = await this.client.apply<KubernetesObject>(path, desired, this.cfg.fieldManager);
+        this.cache.observe(child.kind.kind, applied);
         log.info({ kind: child.kind.kind, drift: !!current }, current ? 'applied changes' : 'created');
         if (child.kind === OWNED_KINDS.Deployment) deployment = applied as V1Deployment;
       }),
@@ -156,12 +176,7 @@ export class Reconciler {
     // A Deployment the Deployment controller has not processed has no ReplicaSet yet.
     const replicaSets =
       deployment && deployment.status?.observedGeneration !== undefined
-        ? (
-            await this.client.list<V1ReplicaSet>(
-              `/apis/apps/v1/namespaces/${namespace}/replicasets`,
-              selectorString(fm),
-            )
-          ).items
+        ? (this.cache.replicaSets(namespace, selectorLabels(fm)) as V1ReplicaSet[])
         : [];
     const status = computeStatus({
       fm,
@@ -203,7 +218,7 @@ export class Reconciler {
     if (!creds) return { ok: true };
     // Labels first, from the Secret's metadata only: the data of a Secret that is
     // not marked for model downloads never reaches the operator.
-    const path = `/api/v1/namespaces/${fm.metadata.namespace}/secrets/${creds.name}`;
+    const path = apiPath(Kinds.Secret, { namespace: fm.metadata.namespace, name: creds.name });
     const key = creds.key ?? 'sasToken';
     const meta = await this.client.getMetadata(path);
     if (!meta) {
@@ -269,11 +284,13 @@ export class Reconciler {
     // Merge patch: fields that disappeared must be sent as null.
     const patch: Record<string, unknown> = { ...status };
     for (const k of Object.keys(prev ?? {})) if (!(k in status)) patch[k] = null;
-    await this.client.mergePatch(
-      `${modelPath(fm.metadata.namespace, fm.metadata.name)}/status`,
-      { apiVersion: API_VERSION, kind: 'FnolModel', status: patch },
+    const written = await this.client.mergePatch<FnolModel>(
+      fnolModelPath(fm.metadata.namespace, fm.metadata.name, 'status'),
+      { apiVersion: API_VERSION, kind: KIND, status: patch },
       this.cfg.fieldManager,
     );
+    // The next reconcile compares with what was written, not with a cache that lags behind it.
+    if (written?.metadata) this.cache.observe(KIND, written);
     log.info(
       { phase: status.phase, activeVersion: status.activeVersion, ready: status.readyReplicas },
       'status updated',

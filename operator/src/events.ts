@@ -1,5 +1,5 @@
 /** Kubernetes Events on a FnolModel, shown by `kubectl describe fm`. */
-import { API_VERSION, KIND } from '../../lib/api/src/index';
+import { API_VERSION, apiPath, KIND, Kinds } from '../../lib/api/src/index';
 import type { FnolModel } from '../../lib/api/src/index';
 import type { KubeClient } from './kube/client';
 import type { StatusEvent } from './status';
@@ -12,7 +12,7 @@ export class EventRecorder {
 
   async record(fm: FnolModel, ev: StatusEvent, now: Date): Promise<void> {
     const ts = now.toISOString();
-    await this.client.create(`/api/v1/namespaces/${fm.metadata.namespace}/events`, {
+    await this.client.create(apiPath(Kinds.Event, { namespace: fm.metadata.namespace }), {
       apiVersion: 'v1',
       kind: 'Event',
       metadata: { generateName: `${fm.metadata.name}.`, namespace: fm.metadata.namespace },

@@ -185,6 +185,14 @@ describe('operator integration: namespaced install and NetworkPolicies', functio
       );
       assert.equal(lease?.spec.holderIdentity, `namespaced-${watched}`);
       assert.equal((await op!.metrics.reconcileErrors.get()).values[0]?.value ?? 0, 0);
+      // The caches (list + watch of every kind, ReplicaSets included) work with these rights.
+      assert.ok(op!.operator.synced, 'every cache has its first list');
+      const refused = (await op!.metrics.apiRequests.get()).values.filter((v) => v.labels.code === '403');
+      assert.deepEqual(
+        refused.map((v) => `${v.labels.verb} ${v.labels.resource}`),
+        [],
+        'no request of the operator was refused',
+      );
     });
 
     it('is refused everything outside the watched namespace', async function () {
@@ -209,6 +217,7 @@ describe('operator integration: namespaced install and NetworkPolicies', functio
       );
       await assert.rejects(sa.get(`/api/v1/namespaces/${elsewhere}/secrets/fnol-model-sas`), forbidden);
       await assert.rejects(sa.list(`/apis/apps/v1/deployments`), forbidden, 'list Deployments cluster-wide');
+      await assert.rejects(sa.list(`/apis/apps/v1/replicasets`), forbidden, 'list ReplicaSets cluster-wide');
     });
 
     it('reads only the Secrets named in the Role, and cannot list any', async function () {

@@ -7,7 +7,8 @@
  * stops leading.
  */
 import type { Logger } from 'pino';
-import { isConflict, KubeClient } from './kube/client';
+import { apiPath, Kinds } from '../../../lib/api/src/index';
+import { isConflict, KubeClient } from '../kube/client';
 
 interface Lease {
   apiVersion?: string;
@@ -57,7 +58,11 @@ export class LeaderElector {
   }
 
   private get path(): string {
-    return `/apis/coordination.k8s.io/v1/namespaces/${this.opts.namespace}/leases`;
+    return apiPath(Kinds.Lease, { namespace: this.opts.namespace });
+  }
+
+  private get leasePath(): string {
+    return apiPath(Kinds.Lease, { namespace: this.opts.namespace, name: this.opts.name });
   }
 
   start(): void {
@@ -101,7 +106,7 @@ export class LeaderElector {
 
   private async tryAcquireOrRenew(): Promise<boolean> {
     const now = new Date();
-    const lease = await this.client.get<Lease>(`${this.path}/${this.opts.name}`);
+    const lease = await this.client.get<Lease>(this.leasePath);
     const durationSeconds = Math.ceil(this.opts.leaseDurationMs / 1000);
     if (!lease) {
       await this.client.create(this.path, {
@@ -142,7 +147,7 @@ export class LeaderElector {
       },
     };
     try {
-      await this.client.replace(`${this.path}/${this.opts.name}`, updated);
+      await this.client.replace(this.leasePath, updated);
     } catch (err) {
       if (isConflict(err)) return false;
       throw err;
@@ -157,9 +162,9 @@ export class LeaderElector {
     if (!this.leading) return;
     this.leading = false;
     try {
-      const lease = await this.client.get<Lease>(`${this.path}/${this.opts.name}`);
+      const lease = await this.client.get<Lease>(this.leasePath);
       if (lease?.spec?.holderIdentity === this.opts.identity) {
-        await this.client.replace(`${this.path}/${this.opts.name}`, {
+        await this.client.replace(this.leasePath, {
           ...lease,
           spec: {
             ...lease.spec,
