@@ -260,7 +260,7 @@ export class Informer<T extends KubernetesObject = KubernetesObject> {
       );
       this.current = w;
       await w.done;
-      if (watchError) throw watchError;
+      if (watchError) throw watchError instanceof Error ? watchError : new Error(String(watchError));
       // The server ended the watch (timeout): watch again from the last version.
       this.schedule(false, 0);
     } catch (err) {
