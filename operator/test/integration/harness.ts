@@ -15,7 +15,7 @@ import * as path from 'node:path';
 import type { KubeConfig } from '@kubernetes/client-node';
 import pino from 'pino';
 import { crdPath, repoRoot } from '../../src/api/crd';
-import type { FnolModel } from '../../../lib/api/src/index';
+import { API_VERSION, CRD_NAME, type FnolModel, KIND } from '../../../lib/api/src/index';
 import { RunningOperator, startOperator } from '../../src/app';
 import { modelPath } from '../../src/controller';
 import { KubeClient } from '../../src/kube/client';
@@ -41,12 +41,7 @@ export async function installCrd(cluster: Cluster, fieldManager: string): Promis
     '-f',
     crdPath,
   ]);
-  await cluster.kubectl([
-    'wait',
-    '--for=condition=Established',
-    '--timeout=60s',
-    'crd/fnolmodels.serving.fnol.io',
-  ]);
+  await cluster.kubectl(['wait', '--for=condition=Established', '--timeout=60s', `crd/${CRD_NAME}`]);
 }
 
 export function adminClient(cluster: Cluster): KubeClient {
@@ -218,8 +213,8 @@ export function modelManifest(
   spec: Record<string, unknown> = {},
 ): Record<string, unknown> {
   return {
-    apiVersion: 'serving.fnol.io/v1alpha1',
-    kind: 'FnolModel',
+    apiVersion: API_VERSION,
+    kind: KIND,
     metadata: { name, namespace: ns },
     spec: { model, ...spec },
   };

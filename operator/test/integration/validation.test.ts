@@ -6,6 +6,7 @@ import { strict as assert } from 'node:assert';
 import { KubeClient, KubeError } from '../../src/kube/client';
 import { createTestNamespace } from '../../../test/support/cluster';
 import { clusterWithCrd, modelPath } from './harness';
+import { API_VERSION, KIND } from '../../../lib/api/src/index';
 
 const SHA = 'a'.repeat(64);
 const MODEL = { version: '1.0.0', uri: 'https://models.example.test/fnol/fnol-1.0.0.onnx', sha256: SHA };
@@ -128,8 +129,8 @@ describe('operator integration: the API server rejects invalid FnolModels', func
   it('accepts the valid baseline (so each rejection below is due to its one defect)', async () => {
     await client.request('POST', modelPath(ns), {
       body: {
-        apiVersion: 'serving.fnol.io/v1alpha1',
-        kind: 'FnolModel',
+        apiVersion: API_VERSION,
+        kind: KIND,
         metadata: { name: 'fnol' },
         spec: { model: MODEL },
       },
@@ -140,8 +141,8 @@ describe('operator integration: the API server rejects invalid FnolModels', func
   for (const c of cases) {
     it(`rejects ${c.what}`, async () => {
       const body = {
-        apiVersion: 'serving.fnol.io/v1alpha1',
-        kind: 'FnolModel',
+        apiVersion: API_VERSION,
+        kind: KIND,
         metadata: { name: c.name ?? 'fnol' },
         spec: c.spec,
       };

@@ -6,7 +6,7 @@ import {
   MODEL_SAS_TOKEN_FILE,
   servedModelOf,
 } from '../../src/reconcilers/deployment';
-import { sameModel } from '../../../lib/api/src/index';
+import { API_VERSION, KIND, Labels, sameModel } from '../../../lib/api/src/index';
 import { fnolModel, SHA_B, testConfig } from '../fixtures';
 
 function scorer(c: V1Container[] | undefined): V1Container {
@@ -51,8 +51,8 @@ describe('reconcilers/deployment', () => {
   it('is owned by the FnolModel as its controller', () => {
     const d = desiredDeployment(fnolModel(), testConfig);
     assert.deepEqual(d.metadata?.ownerReferences?.[0], {
-      apiVersion: 'serving.fnol.io/v1alpha1',
-      kind: 'FnolModel',
+      apiVersion: API_VERSION,
+      kind: KIND,
       name: 'fnol',
       uid: '0b8a6f7e-1111-2222-3333-444455556666',
       controller: true,
@@ -157,7 +157,7 @@ describe('reconcilers/deployment', () => {
     };
     const b = desiredDeployment(fm, testConfig).spec?.template;
     assert.notDeepEqual(a, b);
-    assert.equal(b?.metadata?.labels?.['serving.fnol.io/model-version'], '1.1.0');
+    assert.equal(b?.metadata?.labels?.[Labels.modelVersion], '1.1.0');
   });
 
   it('serves an explicitly given model (the previous one while a new one is blocked)', () => {
