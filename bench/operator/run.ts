@@ -19,7 +19,7 @@ import * as path from 'node:path';
 import * as http from 'node:http';
 import type { V1Deployment } from '@kubernetes/client-node';
 import { Watch } from '@kubernetes/client-node';
-import { repoRoot } from '../../operator/src/api/crd';
+import { repoRoot } from '../../test/support/repo';
 import { apiPath, type FnolModel, Kinds, Labels, PLURAL } from '../../lib/api/src/index';
 import { modelPath } from '../../operator/src/controller';
 import { KubeClient } from '../../operator/src/kube/client';

@@ -1,6 +1,11 @@
 // promote and rollback: edit a FnolModel's spec.model, wait for the operator to
 // roll it out, and restore the previous spec.model if it does not become Ready.
-import { Annotations, sameModelSpec, type FnolModel, type FnolModelSpecModel } from '../../lib/api/src/index';
+import {
+  Annotations,
+  sameModelSpec,
+  type FnolModel,
+  type FnolModelSpecModelInput,
+} from '../../lib/api/src/index';
 import type { FnolModelApi } from './fnolmodels';
 import {
   applyBody,
@@ -88,13 +93,13 @@ export async function promote(
   api: FnolModelApi,
   namespace: string,
   name: string,
-  requested: FnolModelSpecModel,
+  requested: FnolModelSpecModelInput,
   opts: PromoteOptions,
 ): Promise<FnolModel> {
   const ref = `FnolModel ${namespace}/${name}`;
   const fm = await api.get(namespace, name);
   const current = fm.spec.model;
-  const target: FnolModelSpecModel = { ...requested };
+  const target: FnolModelSpecModelInput = { ...requested };
   if (!target.credentialsSecretRef && current.credentialsSecretRef && opts.keepCredentials !== false) {
     target.credentialsSecretRef = current.credentialsSecretRef;
   }

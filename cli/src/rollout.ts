@@ -8,7 +8,7 @@ import {
   sameModelSpec,
   type Condition,
   type FnolModel,
-  type FnolModelSpecModel,
+  type FnolModelSpecModelInput,
 } from '../../lib/api/src/index';
 
 export const FIELD_MANAGER = 'fnolctl';
@@ -23,8 +23,8 @@ const PROMOTION_STATES: readonly string[] = ['applied', 'restored', 'rolled-back
 
 export interface PromotionRecord {
   id: string;
-  from: FnolModelSpecModel;
-  to: FnolModelSpecModel;
+  from: FnolModelSpecModelInput;
+  to: FnolModelSpecModelInput;
   state: PromotionState;
 }
 
@@ -32,7 +32,10 @@ const VERSION_RE = /^[A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?$/;
 const SHA_RE = /^[a-f0-9]{64}$/;
 
 /** Checks a model spec the way the CRD does, with messages naming the field. */
-export function validateModelSpec(m: Partial<FnolModelSpecModel>, source: string): FnolModelSpecModel {
+export function validateModelSpec(
+  m: Partial<FnolModelSpecModelInput>,
+  source: string,
+): FnolModelSpecModelInput {
   const problems: string[] = [];
   if (typeof m.version !== 'string' || !VERSION_RE.test(m.version) || m.version.length > 63) {
     problems.push(`version ${JSON.stringify(m.version)} must be 1-63 letters, digits, '.', '_' or '-'`);
@@ -46,13 +49,13 @@ export function validateModelSpec(m: Partial<FnolModelSpecModel>, source: string
     problems.push(`sha256 ${JSON.stringify(m.sha256)} must be 64 lower-case hex characters`);
   }
   if (problems.length > 0) throw new Error(`invalid model from ${source}: ${problems.join('; ')}`);
-  const spec: FnolModelSpecModel = { version: m.version!, uri: m.uri!, sha256: m.sha256! };
+  const spec: FnolModelSpecModelInput = { version: m.version!, uri: m.uri!, sha256: m.sha256! };
   if (m.credentialsSecretRef) spec.credentialsSecretRef = m.credentialsSecretRef;
   return spec;
 }
 
 /** The model from a publish result (npm run model:publish -- --json, or publish.json). */
-export function modelFromPublishResult(json: unknown, source: string): FnolModelSpecModel {
+export function modelFromPublishResult(json: unknown, source: string): FnolModelSpecModelInput {
   if (typeof json !== 'object' || json === null) throw new Error(`${source} is not a JSON object`);
   const j = json as Record<string, unknown>;
   return validateModelSpec(
@@ -88,8 +91,8 @@ export interface ApplyExtras {
 export function applyBody(
   name: string,
   namespace: string,
-  model: FnolModelSpecModel,
-  previous: FnolModelSpecModel | undefined,
+  model: FnolModelSpecModelInput,
+  previous: FnolModelSpecModelInput | undefined,
   extras: ApplyExtras = {},
 ): Record<string, unknown> {
   const metadata: Record<string, unknown> = { name, namespace };
@@ -112,8 +115,8 @@ export function promotionRecord(fm: FnolModel): PromotionRecord | undefined {
     const source = `annotation ${Annotations.promotion}`;
     return {
       id: r.id,
-      from: validateModelSpec(r.from as Partial<FnolModelSpecModel>, source),
-      to: validateModelSpec(r.to as Partial<FnolModelSpecModel>, source),
+      from: validateModelSpec(r.from as Partial<FnolModelSpecModelInput>, source),
+      to: validateModelSpec(r.to as Partial<FnolModelSpecModelInput>, source),
       state: r.state as PromotionState,
     };
   } catch {
@@ -122,7 +125,7 @@ export function promotionRecord(fm: FnolModel): PromotionRecord | undefined {
 }
 
 export type RollbackDecision =
-  { act: false; reason: string } | { act: true; to: FnolModelSpecModel; reason: string };
+  { act: false; reason: string } | { act: true; to: FnolModelSpecModelInput; reason: string };
 
 /**
  * Whether the pipeline run `id` should roll `fm` back, and to what: only when
@@ -166,12 +169,12 @@ export function rollbackDecision(fm: FnolModel, id: string): RollbackDecision {
   return { act: true, to: rec.from, reason: `${id} promoted ${what}` };
 }
 
-export function previousModel(fm: FnolModel): FnolModelSpecModel | undefined {
+export function previousModel(fm: FnolModel): FnolModelSpecModelInput | undefined {
   const raw = fm.metadata.annotations?.[Annotations.previousModel];
   if (!raw) return undefined;
   try {
     return validateModelSpec(
-      JSON.parse(raw) as Partial<FnolModelSpecModel>,
+      JSON.parse(raw) as Partial<FnolModelSpecModelInput>,
       `annotation ${Annotations.previousModel}`,
     );
   } catch {

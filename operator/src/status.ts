@@ -78,10 +78,7 @@ function rollout(dep: V1Deployment | undefined, specReplicas: number): RolloutSt
 }
 
 function specReplicasOf(fm: FnolModel, dep: V1Deployment | undefined): number {
-  return (
-    dep?.spec?.replicas ??
-    (fm.spec.autoscaling ? (fm.spec.autoscaling.minReplicas ?? 2) : (fm.spec.replicas ?? 2))
-  );
+  return dep?.spec?.replicas ?? (fm.spec.autoscaling ? fm.spec.autoscaling.minReplicas : fm.spec.replicas);
 }
 
 function cond(

@@ -28,13 +28,18 @@ const m1 = {
   uri: 'https://acct.blob.core.windows.net/models/fnol/1.0.0/fnol-1.0.0.onnx',
   sha256: SHA,
 };
+/** The fields the CRD defaults, as the API server returns them. */
+const DEFAULTED = {
+  replicas: 2,
+  resources: { requests: { cpu: '250m', memory: '512Mi' }, limits: { cpu: '1', memory: '1Gi' } },
+};
 
 function fm(status: FnolModel['status'], generation = 2): FnolModel {
   return {
     apiVersion: API_VERSION,
     kind: KIND,
     metadata: { name: 'fnol', namespace: 'claims', generation },
-    spec: { model: m1 },
+    spec: { ...DEFAULTED, model: m1 },
     status,
   };
 }
@@ -88,7 +93,7 @@ describe('fnolctl rollout logic', function () {
           ? (body.metadata as { annotations: Record<string, string> }).annotations
           : {},
       },
-      spec: { model: m1 },
+      spec: { ...DEFAULTED, model: m1 },
     };
     assert.deepEqual(previousModel(fmWithPrev), prev);
     assert.equal(previousModel(fm({})), undefined);
@@ -195,7 +200,7 @@ describe('fnolctl rollout logic', function () {
         resourceVersion: '42',
         annotations: { [Annotations.promotion]: JSON.stringify(record) },
       },
-      spec: { model },
+      spec: { ...DEFAULTED, model },
     });
 
     it('accepts promotion ids a pipeline makes and refuses anything else', function () {

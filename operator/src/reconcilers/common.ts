@@ -88,12 +88,11 @@ export function modelUrl(fm: FnolModel): string {
   const ing = fm.spec.ingress;
   if (!ing) return serviceUrl(fm);
   const scheme = ing.tlsSecretName ? 'https' : 'http';
-  const path = ing.path ?? '/';
-  return `${scheme}://${ing.host}${path}`;
+  return `${scheme}://${ing.host}${ing.path}`;
 }
 
 /** Replicas the spec asks for (the HPA's minimum when autoscaling). */
 export function desiredReplicas(fm: FnolModel): number {
-  if (fm.spec.autoscaling) return fm.spec.autoscaling.minReplicas ?? 2;
-  return fm.spec.replicas ?? 2;
+  if (fm.spec.autoscaling) return fm.spec.autoscaling.minReplicas;
+  return fm.spec.replicas;
 }

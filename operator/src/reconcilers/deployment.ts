@@ -104,7 +104,7 @@ export function desiredDeployment(
       name: 'model-credentials',
       secret: {
         secretName: creds.name,
-        items: [{ key: creds.key ?? 'sasToken', path: 'sasToken' }],
+        items: [{ key: creds.key, path: 'sasToken' }],
         defaultMode: 0o440,
       },
     });
@@ -155,7 +155,7 @@ export function desiredDeployment(
     volumeMounts: mounts,
   };
 
-  const replicas = fm.spec.autoscaling ? undefined : (fm.spec.replicas ?? 2);
+  const replicas = fm.spec.autoscaling ? undefined : fm.spec.replicas;
   return {
     apiVersion: 'apps/v1',
     kind: 'Deployment',

@@ -12,14 +12,14 @@ export function desiredHpa(fm: FnolModel): V2HorizontalPodAutoscaler | undefined
     metadata: ownedMetadata(fm),
     spec: {
       scaleTargetRef: { apiVersion: 'apps/v1', kind: 'Deployment', name: fm.metadata.name },
-      minReplicas: a.minReplicas ?? 2,
+      minReplicas: a.minReplicas,
       maxReplicas: a.maxReplicas,
       metrics: [
         {
           type: 'Resource',
           resource: {
             name: 'cpu',
-            target: { type: 'Utilization', averageUtilization: a.targetCPUUtilizationPercentage ?? 70 },
+            target: { type: 'Utilization', averageUtilization: a.targetCPUUtilizationPercentage },
           },
         },
       ],

@@ -23,7 +23,7 @@ export function desiredIngress(fm: FnolModel): V1Ingress | undefined {
   if (!ing) return undefined;
   // The prefix is forwarded unchanged (a non-root prefix needs a rewrite in
   // the ingress controller, see docs/crd-reference.md).
-  const prefix = (ing.path ?? '/').replace(/\/+$/, '');
+  const prefix = ing.path.replace(/\/+$/, '');
   const paths: V1HTTPIngressPath[] = PUBLIC_PATHS.map(({ path, pathType }) => ({
     path: `${prefix}${path}`,
     pathType,

@@ -11,7 +11,7 @@ import { strict as assert } from 'node:assert';
 import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { parse } from 'yaml';
-import { repoRoot } from '../../src/api/crd';
+import { repoRoot } from '../../../test/support/repo';
 import { KubeClient, KubeError } from '../../src/kube/client';
 import { createTestNamespace, type Cluster } from '../../../test/support/cluster';
 import { clusterWithCrd, modelManifest, modelPath, waitFor } from './harness';

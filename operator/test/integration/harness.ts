@@ -14,7 +14,7 @@ import type { AddressInfo } from 'node:net';
 import * as path from 'node:path';
 import type { KubeConfig } from '@kubernetes/client-node';
 import pino from 'pino';
-import { crdPath, repoRoot } from '../../src/api/crd';
+import { crdPath, repoRoot } from '../../../test/support/repo';
 import { API_VERSION, CRD_NAME, type FnolModel, KIND } from '../../../lib/api/src/index';
 import { RunningOperator, startOperator } from '../../src/app';
 import { modelPath } from '../../src/controller';

@@ -21,7 +21,7 @@ import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import type { V1NetworkPolicy } from '@kubernetes/client-node';
 import { parse, parseAllDocuments } from 'yaml';
-import { repoRoot } from '../../src/api/crd';
+import { repoRoot } from '../../../test/support/repo';
 import type { RunningOperator } from '../../src/app';
 import { loadConfig } from '../../src/config';
 import { KubeClient, KubeError } from '../../src/kube/client';

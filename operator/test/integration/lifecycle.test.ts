@@ -15,7 +15,7 @@ import type {
   V2HorizontalPodAutoscaler,
 } from '@kubernetes/client-node';
 import { parse } from 'yaml';
-import { repoRoot } from '../../src/api/crd';
+import { repoRoot } from '../../../test/support/repo';
 import { apiPath, type FnolModel, KIND, Kinds, Labels } from '../../../lib/api/src/index';
 import type { RunningOperator } from '../../src/app';
 import type { KubeClient } from '../../src/kube/client';

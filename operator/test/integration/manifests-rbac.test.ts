@@ -9,7 +9,7 @@ import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import type { V1Deployment } from '@kubernetes/client-node';
 import { parseAllDocuments } from 'yaml';
-import { repoRoot } from '../../src/api/crd';
+import { repoRoot } from '../../../test/support/repo';
 import type { RunningOperator } from '../../src/app';
 import { KubeClient, KubeError } from '../../src/kube/client';
 import { desiredDeployment } from '../../src/reconcilers/deployment';

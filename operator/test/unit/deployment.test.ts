@@ -123,7 +123,10 @@ describe('reconcilers/deployment', () => {
   });
 
   it('leaves replicas to the HPA when autoscaling', () => {
-    const d = desiredDeployment(fnolModel({ autoscaling: { minReplicas: 2, maxReplicas: 6 } }), testConfig);
+    const d = desiredDeployment(
+      fnolModel({ autoscaling: { minReplicas: 2, maxReplicas: 6, targetCPUUtilizationPercentage: 70 } }),
+      testConfig,
+    );
     assert.equal(d.spec?.replicas, undefined);
     assert.ok(!('replicas' in (d.spec ?? {})));
   });
