@@ -25,6 +25,9 @@ interface LockEntry {
   optional?: boolean;
   dependencies?: Record<string, string>;
   optionalDependencies?: Record<string, string>;
+  /** A workspace's node_modules entry: a link to the workspace folder (resolved). */
+  link?: boolean;
+  resolved?: string;
 }
 
 export interface ProdPackage {
@@ -58,22 +61,34 @@ export function productionPackages(lock: {
       base = i < 0 ? '' : base.slice(0, i);
     }
   };
-  // Breadth-first from the root's production dependencies: the first path found is a shortest one.
-  const root = packages[''] ?? {};
+  // A workspace's node_modules entry is a link to its folder: follow it.
+  const target = (key: string): string => {
+    const entry = packages[key]!;
+    return entry.link && entry.resolved !== undefined && packages[entry.resolved] ? entry.resolved : key;
+  };
+  // Breadth-first from the production dependencies of the root and of every
+  // workspace (npm workspaces: the folders without node_modules/ in their key),
+  // so the first path found is a shortest one.
+  const roots = Object.keys(packages).filter((k) => !k.includes('node_modules/'));
   const via = new Map<string, string>();
   const queue: [string, string][] = [];
-  for (const dep of Object.keys({ ...root.dependencies, ...root.optionalDependencies })) {
-    const key = resolve('', dep);
-    if (key && !via.has(key)) {
-      via.set(key, dep);
-      queue.push([key, dep]);
+  for (const from of roots) {
+    const rootEntry = packages[from]!;
+    const prefix = from === '' ? '' : `${rootEntry.name ?? from} > `;
+    for (const dep of Object.keys({ ...rootEntry.dependencies, ...rootEntry.optionalDependencies })) {
+      const key = resolve(from, dep);
+      if (key && !via.has(key)) {
+        via.set(key, `${prefix}${dep}`);
+        queue.push([key, `${prefix}${dep}`]);
+      }
     }
   }
   while (queue.length > 0) {
     const [key, trail] = queue.shift()!;
-    const entry = packages[key]!;
+    const from = target(key);
+    const entry = packages[from]!;
     for (const dep of Object.keys({ ...entry.dependencies, ...entry.optionalDependencies })) {
-      const child = resolve(key, dep);
+      const child = resolve(from, dep);
       if (child && !via.has(child)) {
         via.set(child, `${trail} > ${dep}`);
         queue.push([child, `${trail} > ${dep}`]);
@@ -83,7 +98,8 @@ export function productionPackages(lock: {
   const out = new Map<string, ProdPackage>();
   for (const [key, trail] of via) {
     const entry = packages[key]!;
-    if (entry.dev) continue;
+    // The workspaces themselves are this repository's code, not registry packages.
+    if (entry.dev || entry.link) continue;
     // An alias (e.g. request -> @cypress/request) is listed by the package it really is.
     const name = entry.name ?? nameOf(key);
     const id = `${name}@${entry.version ?? '?'}`;

@@ -20,7 +20,7 @@ import * as http from 'node:http';
 import type { V1Deployment } from '@kubernetes/client-node';
 import { Watch } from '@kubernetes/client-node';
 import { repoRoot } from '../../test/support/repo';
-import { apiPath, type FnolModel, Kinds, Labels, PLURAL } from '../../lib/api/src/index';
+import { apiPath, type FnolModel, Kinds, Labels, PLURAL } from '@fnol/api';
 import { modelPath } from '../../operator/src/controller';
 import { KubeClient } from '../../operator/src/kube/client';
 import { childOperator, installCrd, ModelServer, modelManifest } from './support';

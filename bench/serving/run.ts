@@ -16,7 +16,7 @@ import { readFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import path from 'node:path';
 import * as k8s from '@kubernetes/client-node';
-import { GROUP, Labels, PLURAL, VERSION, type FnolModel } from '../../lib/api/src/index';
+import { GROUP, Labels, PLURAL, VERSION, type FnolModel } from '@fnol/api';
 import { ingressControllerPid } from '../../test/support/ingress';
 import { closedLoop, openLoop, type Measure, type Target } from '../support/load';
 

@@ -17,7 +17,7 @@ import {
   validateModelSpec,
   validatePromotionId,
 } from './rollout';
-import type { FnolModelSpecModelInput } from '../../lib/api/src/index';
+import type { FnolModelSpecModelInput } from '@fnol/api';
 
 const USAGE = `usage: npm run fnolctl -- COMMAND [options]
   promote  -n NAMESPACE NAME --from PUBLISH_JSON | --version V --uri URI --sha256 HEX

@@ -1,7 +1,7 @@
 // Thin client for FnolModel objects: read, and server-side apply with the
 // fnolctl field manager. Everything else is in rollout.ts (pure).
 import * as k8s from '@kubernetes/client-node';
-import { GROUP, PLURAL, VERSION, type FnolModel } from '../../lib/api/src/index';
+import { GROUP, PLURAL, VERSION, type FnolModel } from '@fnol/api';
 import { FIELD_MANAGER } from './rollout';
 
 export interface FnolModelApi {

@@ -1,11 +1,6 @@
 // promote and rollback: edit a FnolModel's spec.model, wait for the operator to
 // roll it out, and restore the previous spec.model if it does not become Ready.
-import {
-  Annotations,
-  sameModelSpec,
-  type FnolModel,
-  type FnolModelSpecModelInput,
-} from '../../lib/api/src/index';
+import { Annotations, sameModelSpec, type FnolModel, type FnolModelSpecModelInput } from '@fnol/api';
 import type { FnolModelApi } from './fnolmodels';
 import {
   applyBody,

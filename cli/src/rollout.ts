@@ -9,7 +9,7 @@ import {
   type Condition,
   type FnolModel,
   type FnolModelSpecModelInput,
-} from '../../lib/api/src/index';
+} from '@fnol/api';
 
 export const FIELD_MANAGER = 'fnolctl';
 

@@ -13,7 +13,7 @@ import Operator, {
 import { readFileSync } from 'node:fs';
 import { CoreV1Api, KubeConfig, KubernetesObject, Watch } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
-import { GROUP, KIND, PLURAL, VERSION } from '../../lib/api/src/index';
+import { GROUP, KIND, PLURAL, VERSION } from '@fnol/api';
 import type { OperatorConfig } from './config';
 import { Reconciler } from './controller';
 import { ModelChecks } from './digest';

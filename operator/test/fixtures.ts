@@ -1,5 +1,5 @@
-import { parseAllowedHosts } from '../../lib/model-fetch/src/index';
-import { API_VERSION, KIND, type FnolModel } from '../../lib/api/src/index';
+import { parseAllowedHosts } from '@fnol/model-fetch';
+import { API_VERSION, KIND, type FnolModel } from '@fnol/api';
 import type { DesiredStateConfig } from '../src/reconcilers/common';
 
 export const SHA_A = 'a'.repeat(64);

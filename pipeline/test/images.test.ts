@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import * as k8s from '@kubernetes/client-node';
-import { API_VERSION, GROUP, KIND, PLURAL, VERSION, type FnolModel } from '../../lib/api/src/index';
+import { API_VERSION, GROUP, KIND, PLURAL, VERSION, type FnolModel } from '@fnol/api';
 import { ModelServer, clusterWithCrd } from '../../operator/test/integration/harness';
 import { createTestNamespace, type Cluster } from '../../test/support/cluster';
 import { freePort } from '../../test/support/net';

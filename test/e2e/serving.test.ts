@@ -26,7 +26,7 @@ import os from 'node:os';
 import path from 'node:path';
 import * as k8s from '@kubernetes/client-node';
 import { BlobServiceClient } from '@azure/storage-blob';
-import { API_VERSION, GROUP, KIND, Labels, PLURAL, VERSION } from '../../lib/api/src/index';
+import { API_VERSION, GROUP, KIND, Labels, PLURAL, VERSION } from '@fnol/api';
 import { publishModel } from '../../cli/src/publish-model';
 import { CLUSTER_START_TIMEOUT_MS, createTestNamespace, useCluster, type Cluster } from '../support/cluster';
 import {

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { GROUP, KIND, PLURAL, VERSION } from '../../lib/api/src/index';
+import { GROUP, KIND, PLURAL, VERSION } from '@fnol/api';
 
 const ROOT = path.resolve(__dirname, '..', '..');
 const API_DIR = 'lib/api/';

@@ -65,7 +65,6 @@ describe('production npm dependencies (scripts/prod-deps.ts)', function () {
       'ajv',
       'pino',
       'prom-client',
-      'yaml',
       'onnxruntime-node',
     ]) {
       const version = current.find((l) => l.startsWith(`${name}@`))?.slice(name.length + 1);

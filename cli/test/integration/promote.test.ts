@@ -15,7 +15,7 @@ import { connectFromEnv, sha256 } from '../../src/model-store';
 import { publishModel, type PublishResult } from '../../src/publish-model';
 import { useStore } from '../../../pipeline/test/support/store';
 import { allSteps, parsePipeline } from '../../../pipeline/src/schema';
-import { API_VERSION, Annotations, KIND, type FnolModel } from '../../../lib/api/src/index';
+import { API_VERSION, Annotations, KIND, type FnolModel } from '@fnol/api';
 
 const run = promisify(execFile);
 const ROOT = path.resolve(__dirname, '..', '..', '..');

@@ -19,7 +19,7 @@ import {
   sameModelSpec,
   type FnolModel,
   type FnolModelStatus,
-} from '../../../lib/api/src/index';
+} from '@fnol/api';
 import type { FnolModelApi } from '../../src/fnolmodels';
 
 const SHA = 'a'.repeat(64);

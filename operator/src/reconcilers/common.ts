@@ -3,7 +3,7 @@
  * the garbage collector delete it with its FnolModel.
  */
 import type { V1ObjectMeta, V1OwnerReference } from '@kubernetes/client-node';
-import { Annotations, API_VERSION, KIND, Labels, type FnolModel } from '../../../lib/api/src/index';
+import { Annotations, API_VERSION, KIND, Labels, type FnolModel } from '@fnol/api';
 import type { OperatorConfig } from '../config';
 
 export const SCORER_PORT = 8080;

@@ -12,7 +12,7 @@ import type {
   V1Volume,
   V1VolumeMount,
 } from '@kubernetes/client-node';
-import type { FnolModel, FnolModelSpecModel, ModelIdentity } from '../../../lib/api/src/index';
+import type { FnolModel, FnolModelSpecModel, ModelIdentity } from '@fnol/api';
 import {
   ANNOTATION_MODEL_SHA256,
   ANNOTATION_MODEL_URI,

@@ -1,6 +1,6 @@
 /** HorizontalPodAutoscaler on CPU, only when spec.autoscaling is set. */
 import type { V2HorizontalPodAutoscaler } from '@kubernetes/client-node';
-import type { FnolModel } from '../../../lib/api/src/index';
+import type { FnolModel } from '@fnol/api';
 import { ownedMetadata } from './common';
 
 export function desiredHpa(fm: FnolModel): V2HorizontalPodAutoscaler | undefined {

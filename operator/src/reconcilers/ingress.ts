@@ -6,7 +6,7 @@
  * probed on the pod's port.
  */
 import type { V1HTTPIngressPath, V1Ingress } from '@kubernetes/client-node';
-import type { FnolModel } from '../../../lib/api/src/index';
+import type { FnolModel } from '@fnol/api';
 import { ownedMetadata } from './common';
 
 /** The scorer's public routes (scorer/src/app.ts, scorer/src/v2.ts). */

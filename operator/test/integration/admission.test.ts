@@ -15,7 +15,7 @@ import { repoRoot } from '../../../test/support/repo';
 import { KubeClient, KubeError } from '../../src/kube/client';
 import { createTestNamespace, type Cluster } from '../../../test/support/cluster';
 import { clusterWithCrd, modelManifest, modelPath, waitFor } from './harness';
-import { GROUP } from '../../../lib/api/src/index';
+import { GROUP } from '@fnol/api';
 
 interface Obj {
   apiVersion: string;

@@ -19,7 +19,7 @@ import {
   ModelServer,
   waitFor,
 } from './harness';
-import { apiPath, Kinds, Labels } from '../../../lib/api/src/index';
+import { apiPath, Kinds, Labels } from '@fnol/api';
 
 interface Lease {
   spec?: { holderIdentity?: string; leaseTransitions?: number };

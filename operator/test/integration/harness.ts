@@ -15,7 +15,7 @@ import * as path from 'node:path';
 import type { KubeConfig } from '@kubernetes/client-node';
 import pino from 'pino';
 import { crdPath, repoRoot } from '../../../test/support/repo';
-import { API_VERSION, CRD_NAME, type FnolModel, KIND } from '../../../lib/api/src/index';
+import { API_VERSION, CRD_NAME, type FnolModel, KIND } from '@fnol/api';
 import { RunningOperator, startOperator } from '../../src/app';
 import { modelPath } from '../../src/controller';
 import { KubeClient } from '../../src/kube/client';
@@ -165,7 +165,12 @@ export function childOperator(env: Record<string, string>, compiledEntry?: strin
   const logs: string[] = [];
   const proc = spawn(
     process.execPath,
-    compiledEntry ? [compiledEntry] : ['--import', 'tsx', path.join(repoRoot, 'operator', 'src', 'main.ts')],
+    // A compiled entry in the repository loads the workspace packages (@fnol/api,
+    // @fnol/model-fetch) from their TypeScript sources, hence tsx's require hook;
+    // the image carries them compiled (docs/adr/0008-workspaces-and-api-module.md).
+    compiledEntry
+      ? ['--require', 'tsx/cjs', compiledEntry]
+      : ['--import', 'tsx', path.join(repoRoot, 'operator', 'src', 'main.ts')],
     {
       cwd: repoRoot,
       env: {

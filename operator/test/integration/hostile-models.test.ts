@@ -25,7 +25,7 @@ import {
   waitFor,
   type ChildOperator,
 } from './harness';
-import { API_VERSION, apiPath, KIND, Kinds, Labels } from '../../../lib/api/src/index';
+import { API_VERSION, apiPath, KIND, Kinds, Labels } from '@fnol/api';
 
 const TOKEN = 'sv=2024-01-01&sr=b&sig=hostile-test-signature';
 const CREDENTIALS_LABEL = Labels.modelCredentials;

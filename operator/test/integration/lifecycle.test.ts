@@ -16,7 +16,7 @@ import type {
 } from '@kubernetes/client-node';
 import { parse } from 'yaml';
 import { repoRoot } from '../../../test/support/repo';
-import { apiPath, type FnolModel, KIND, Kinds, Labels } from '../../../lib/api/src/index';
+import { apiPath, type FnolModel, KIND, Kinds, Labels } from '@fnol/api';
 import type { RunningOperator } from '../../src/app';
 import type { KubeClient } from '../../src/kube/client';
 import { OWNED_KINDS, resourcePath } from '../../src/reconcilers/index';

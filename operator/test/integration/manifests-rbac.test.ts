@@ -25,7 +25,7 @@ import {
   ModelServer,
   waitFor,
 } from './harness';
-import { apiPath, Kinds } from '../../../lib/api/src/index';
+import { apiPath, Kinds } from '@fnol/api';
 
 interface Obj {
   apiVersion: string;

@@ -6,7 +6,7 @@ import { strict as assert } from 'node:assert';
 import { KubeClient, KubeError } from '../../src/kube/client';
 import { createTestNamespace } from '../../../test/support/cluster';
 import { clusterWithCrd, modelPath } from './harness';
-import { API_VERSION, KIND } from '../../../lib/api/src/index';
+import { API_VERSION, KIND } from '@fnol/api';
 
 const SHA = 'a'.repeat(64);
 const MODEL = { version: '1.0.0', uri: 'https://models.example.test/fnol/fnol-1.0.0.onnx', sha256: SHA };

@@ -1,7 +1,7 @@
 import { strict as assert } from 'node:assert';
 import { resourceOf } from '../../src/kube/client';
 import { isSubset, quantityValue, upToDate, withAppliedHash } from '../../src/kube/compare';
-import { fnolModelPath } from '../../../lib/api/src/index';
+import { fnolModelPath } from '@fnol/api';
 
 describe('apply skipping (compare)', () => {
   it('ignores fields the API server added', () => {

@@ -6,7 +6,7 @@ import {
   MODEL_SAS_TOKEN_FILE,
   servedModelOf,
 } from '../../src/reconcilers/deployment';
-import { API_VERSION, KIND, Labels, sameModel } from '../../../lib/api/src/index';
+import { API_VERSION, KIND, Labels, sameModel } from '@fnol/api';
 import { fnolModel, SHA_B, testConfig } from '../fixtures';
 
 function scorer(c: V1Container[] | undefined): V1Container {

@@ -1,6 +1,6 @@
 import { strict as assert } from 'node:assert';
 import type { V1Deployment, V1ReplicaSet } from '@kubernetes/client-node';
-import { type FnolModel, Labels } from '../../../lib/api/src/index';
+import { type FnolModel, Labels } from '@fnol/api';
 import { desiredDeployment } from '../../src/reconcilers/deployment';
 import { computeStatus, readyVersions, statusEqual, transitionEvents } from '../../src/status';
 import { fnolModel, SHA_B, testConfig } from '../fixtures';
