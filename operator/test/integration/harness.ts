@@ -165,11 +165,11 @@ export function childOperator(env: Record<string, string>, compiledEntry?: strin
   const logs: string[] = [];
   const proc = spawn(
     process.execPath,
-    // A compiled entry in the repository loads the workspace packages (@fnol/api,
-    // @fnol/model-fetch) from their TypeScript sources, hence tsx's require hook;
-    // the image carries them compiled (docs/adr/0008-workspaces-and-api-module.md).
+    // A compiled entry in the repository loads the compiled workspace packages
+    // (@fnol/api, @fnol/model-fetch) from dist/ too, as the image does
+    // (docs/adr/0008-workspaces-and-api-module.md).
     compiledEntry
-      ? ['--require', 'tsx/cjs', compiledEntry]
+      ? ['--require', path.join(repoRoot, 'test', 'support', 'compiled-workspaces.cjs'), compiledEntry]
       : ['--import', 'tsx', path.join(repoRoot, 'operator', 'src', 'main.ts')],
     {
       cwd: repoRoot,
