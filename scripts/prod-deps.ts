@@ -10,6 +10,7 @@
 //   npm run deps:prod -- --json        the same as JSON
 //   npm run deps:prod -- --check       exit 1 if the lockfile differs from the checked list, naming each change
 //   npm run deps:prod -- --write       record the current list as checked (after checking it)
+//   npm run deps:prod -- --workspace scorer   only what one workspace installs (what its image carries)
 import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -39,10 +40,14 @@ export interface ProdPackage {
 }
 
 /** Every production package in a lockfile (v2/v3 `packages` map), one entry per name@version. */
-export function productionPackages(lock: {
-  lockfileVersion?: number;
-  packages?: Record<string, LockEntry>;
-}): ProdPackage[] {
+export function productionPackages(
+  lock: {
+    lockfileVersion?: number;
+    packages?: Record<string, LockEntry>;
+  },
+  /** Only this workspace's packages (its folder, e.g. "scorer"); all workspaces and the root when absent. */
+  workspace?: string,
+): ProdPackage[] {
   if (!lock.packages || (lock.lockfileVersion ?? 0) < 2) {
     throw new Error(
       'package-lock.json has no "packages" map (lockfile version 2 or 3 needed); run npm install with npm 7 or later',
@@ -69,7 +74,12 @@ export function productionPackages(lock: {
   // Breadth-first from the production dependencies of the root and of every
   // workspace (npm workspaces: the folders without node_modules/ in their key),
   // so the first path found is a shortest one.
-  const roots = Object.keys(packages).filter((k) => !k.includes('node_modules/'));
+  const roots = Object.keys(packages).filter(
+    (k) => !k.includes('node_modules/') && (workspace === undefined || k === workspace),
+  );
+  if (workspace !== undefined && roots.length === 0) {
+    throw new Error(`no workspace "${workspace}" in the lockfile; name its folder, e.g. scorer or lib/api`);
+  }
   const via = new Map<string, string>();
   const queue: [string, string][] = [];
   for (const from of roots) {
@@ -136,9 +146,14 @@ function main(argv: string[]): number {
       check: { type: 'boolean', default: false },
       write: { type: 'boolean', default: false },
       lockfile: { type: 'string', default: path.join(ROOT, 'package-lock.json') },
+      workspace: { type: 'string' },
     },
   });
-  const pkgs = productionPackages(JSON.parse(readFileSync(values.lockfile, 'utf8')));
+  if (values.workspace !== undefined && (values.write || values.check)) {
+    console.error('--workspace lists one workspace; --check and --write cover all of them');
+    return 2;
+  }
+  const pkgs = productionPackages(JSON.parse(readFileSync(values.lockfile, 'utf8')), values.workspace);
   if (values.write) {
     const header = [
       '# Production npm packages (name@version) as last checked against the published advisories.',
