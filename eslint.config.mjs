@@ -13,6 +13,7 @@ export default tseslint.config(
       'reports/',
       '**/*.js',
       '**/*.mjs',
+      '**/*.cjs',
     ],
   },
   js.configs.recommended,

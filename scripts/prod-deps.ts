@@ -10,6 +10,7 @@
 //   npm run deps:prod -- --json        the same as JSON
 //   npm run deps:prod -- --check       exit 1 if the lockfile differs from the checked list, naming each change
 //   npm run deps:prod -- --write       record the current list as checked (after checking it)
+//   npm run deps:prod -- --workspace scorer   only what one workspace installs (what its image carries)
 import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -25,6 +26,9 @@ interface LockEntry {
   optional?: boolean;
   dependencies?: Record<string, string>;
   optionalDependencies?: Record<string, string>;
+  /** A workspace's node_modules entry: a link to the workspace folder (resolved). */
+  link?: boolean;
+  resolved?: string;
 }
 
 export interface ProdPackage {
@@ -36,10 +40,14 @@ export interface ProdPackage {
 }
 
 /** Every production package in a lockfile (v2/v3 `packages` map), one entry per name@version. */
-export function productionPackages(lock: {
-  lockfileVersion?: number;
-  packages?: Record<string, LockEntry>;
-}): ProdPackage[] {
+export function productionPackages(
+  lock: {
+    lockfileVersion?: number;
+    packages?: Record<string, LockEntry>;
+  },
+  /** Only this workspace's packages (its folder, e.g. "scorer"); all workspaces and the root when absent. */
+  workspace?: string,
+): ProdPackage[] {
   if (!lock.packages || (lock.lockfileVersion ?? 0) < 2) {
     throw new Error(
       'package-lock.json has no "packages" map (lockfile version 2 or 3 needed); run npm install with npm 7 or later',
@@ -58,22 +66,39 @@ export function productionPackages(lock: {
       base = i < 0 ? '' : base.slice(0, i);
     }
   };
-  // Breadth-first from the root's production dependencies: the first path found is a shortest one.
-  const root = packages[''] ?? {};
+  // A workspace's node_modules entry is a link to its folder: follow it.
+  const target = (key: string): string => {
+    const entry = packages[key]!;
+    return entry.link && entry.resolved !== undefined && packages[entry.resolved] ? entry.resolved : key;
+  };
+  // Breadth-first from the production dependencies of the root and of every
+  // workspace (npm workspaces: the folders without node_modules/ in their key),
+  // so the first path found is a shortest one.
+  const roots = Object.keys(packages).filter(
+    (k) => !k.includes('node_modules/') && (workspace === undefined || k === workspace),
+  );
+  if (workspace !== undefined && roots.length === 0) {
+    throw new Error(`no workspace "${workspace}" in the lockfile; name its folder, e.g. scorer or lib/api`);
+  }
   const via = new Map<string, string>();
   const queue: [string, string][] = [];
-  for (const dep of Object.keys({ ...root.dependencies, ...root.optionalDependencies })) {
-    const key = resolve('', dep);
-    if (key && !via.has(key)) {
-      via.set(key, dep);
-      queue.push([key, dep]);
+  for (const from of roots) {
+    const rootEntry = packages[from]!;
+    const prefix = from === '' ? '' : `${rootEntry.name ?? from} > `;
+    for (const dep of Object.keys({ ...rootEntry.dependencies, ...rootEntry.optionalDependencies })) {
+      const key = resolve(from, dep);
+      if (key && !via.has(key)) {
+        via.set(key, `${prefix}${dep}`);
+        queue.push([key, `${prefix}${dep}`]);
+      }
     }
   }
   while (queue.length > 0) {
     const [key, trail] = queue.shift()!;
-    const entry = packages[key]!;
+    const from = target(key);
+    const entry = packages[from]!;
     for (const dep of Object.keys({ ...entry.dependencies, ...entry.optionalDependencies })) {
-      const child = resolve(key, dep);
+      const child = resolve(from, dep);
       if (child && !via.has(child)) {
         via.set(child, `${trail} > ${dep}`);
         queue.push([child, `${trail} > ${dep}`]);
@@ -83,7 +108,8 @@ export function productionPackages(lock: {
   const out = new Map<string, ProdPackage>();
   for (const [key, trail] of via) {
     const entry = packages[key]!;
-    if (entry.dev) continue;
+    // The workspaces themselves are this repository's code, not registry packages.
+    if (entry.dev || entry.link) continue;
     // An alias (e.g. request -> @cypress/request) is listed by the package it really is.
     const name = entry.name ?? nameOf(key);
     const id = `${name}@${entry.version ?? '?'}`;
@@ -120,9 +146,14 @@ function main(argv: string[]): number {
       check: { type: 'boolean', default: false },
       write: { type: 'boolean', default: false },
       lockfile: { type: 'string', default: path.join(ROOT, 'package-lock.json') },
+      workspace: { type: 'string' },
     },
   });
-  const pkgs = productionPackages(JSON.parse(readFileSync(values.lockfile, 'utf8')));
+  if (values.workspace !== undefined && (values.write || values.check)) {
+    console.error('--workspace lists one workspace; --check and --write cover all of them');
+    return 2;
+  }
+  const pkgs = productionPackages(JSON.parse(readFileSync(values.lockfile, 'utf8')), values.workspace);
   if (values.write) {
     const header = [
       '# Production npm packages (name@version) as last checked against the published advisories.',

@@ -27,15 +27,14 @@ import * as path from 'node:path';
 import * as http from 'node:http';
 import type { V1Deployment } from '@kubernetes/client-node';
 import { Watch } from '@kubernetes/client-node';
-import { repoRoot } from '../../operator/src/api/crd';
-import type { FnolModel } from '../../lib/api/src/index';
+import { repoRoot } from '../../test/support/repo';
+import { apiPath, type FnolModel, Kinds, Labels, PLURAL } from '@fnol/api';
 import { modelPath } from '../../operator/src/controller';
 import { KubeClient } from '../../operator/src/kube/client';
 import { loadConfig } from '../../operator/src/config';
 import { desiredDeployment } from '../../operator/src/reconcilers/deployment';
 import { desiredIngress } from '../../operator/src/reconcilers/ingress';
 import { desiredService } from '../../operator/src/reconcilers/service';
-import { apiPath, Kinds } from '../../lib/api/src/index';
 import * as os from 'node:os';
 import { loadavg } from 'node:os';
 import { childOperator, installCrd, ModelServer, modelManifest } from './support';
@@ -57,7 +56,7 @@ const SAMPLES = Number(process.env.LATENCY_SAMPLES ?? 100);
 const REST_SECONDS = Number(process.env.REST_SECONDS ?? 60);
 const WRITE_VERBS = new Set(['POST', 'PUT', 'PATCH', 'DELETE', 'APPLY']);
 const OPERATOR_RESOURCES = new Set([
-  'fnolmodels',
+  PLURAL,
   'deployments',
   'services',
   'ingresses',
@@ -194,7 +193,7 @@ async function main(): Promise<void> {
   // run so N scorer pods fit (removed at the end).
   const nodeNames = Array.from({ length: Math.ceil((N + 50) / 200) }, (_, i) => `${ns}-node-${i}`);
   for (const name of nodeNames) {
-    await admin.create('/api/v1/nodes', {
+    await admin.create(apiPath(Kinds.Node), {
       apiVersion: 'v1',
       kind: 'Node',
       metadata: {
@@ -216,7 +215,7 @@ async function main(): Promise<void> {
   }
   const cleanUp = async () => {
     await deleteNamespace(ns).catch(() => {});
-    for (const name of nodeNames) await admin.delete(`/api/v1/nodes/${name}`).catch(() => {});
+    for (const name of nodeNames) await admin.delete(apiPath(Kinds.Node, { name })).catch(() => {});
   };
   process.once('SIGINT', () => void cleanUp().then(() => process.exit(130)));
   process.once('SIGTERM', () => void cleanUp().then(() => process.exit(143)));
@@ -239,11 +238,11 @@ async function main(): Promise<void> {
   const waiters: Array<() => void> = [];
   const watch = new Watch(cluster.kubeConfig);
   const watchReq = await watch.watch(
-    `/apis/apps/v1/namespaces/${ns}/deployments`,
+    apiPath(Kinds.Deployment, { namespace: ns }),
     {},
     (_type, obj: V1Deployment) => {
       seen.set(obj.metadata!.name!, {
-        version: obj.spec?.template.metadata?.labels?.['serving.fnol.io/model-version'],
+        version: obj.spec?.template.metadata?.labels?.[Labels.modelVersion],
         generation: obj.metadata?.generation,
         at: performance.now(),
       });
@@ -337,7 +336,7 @@ async function main(): Promise<void> {
     const name = names[i]!;
     const gen = seen.get(name)?.generation ?? 0;
     const since = performance.now();
-    await admin.mergePatch(`/apis/apps/v1/namespaces/${ns}/deployments/${name}`, {
+    await admin.mergePatch(apiPath(Kinds.Deployment, { namespace: ns, name }), {
       metadata: { annotations: { 'bench.fnol.io/touch': String(i) } },
       spec: { minReadySeconds: (i % 2) + 1 },
     });
@@ -378,21 +377,23 @@ async function main(): Promise<void> {
   let changesAtRest = 0;
   const restWatches = await Promise.all(
     [
-      `/apis/serving.fnol.io/v1alpha1/namespaces/${ns}/fnolmodels`,
-      `/apis/apps/v1/namespaces/${ns}/deployments`,
-      `/api/v1/namespaces/${ns}/services`,
-      `/apis/networking.k8s.io/v1/namespaces/${ns}/networkpolicies`,
-      `/apis/policy/v1/namespaces/${ns}/poddisruptionbudgets`,
-      `/api/v1/namespaces/${ns}/events`,
-    ].map(async (p) => {
-      const list = await admin.list<unknown>(p);
-      return new Watch(cluster.kubeConfig).watch(
-        p,
-        { resourceVersion: list.metadata?.resourceVersion ?? '0' },
-        () => changesAtRest++,
-        () => {},
-      );
-    }),
+      Kinds.FnolModel,
+      Kinds.Deployment,
+      Kinds.Service,
+      Kinds.NetworkPolicy,
+      Kinds.PodDisruptionBudget,
+      Kinds.Event,
+    ]
+      .map((kind) => apiPath(kind, { namespace: ns }))
+      .map(async (p) => {
+        const list = await admin.list<unknown>(p);
+        return new Watch(cluster.kubeConfig).watch(
+          p,
+          { resourceVersion: list.metadata?.resourceVersion ?? '0' },
+          () => changesAtRest++,
+          () => {},
+        );
+      }),
   );
   log(`at rest for ${REST_SECONDS} s (one resync included)`);
   const opBefore = await scrape(healthPort);
@@ -425,7 +426,7 @@ async function main(): Promise<void> {
       ? NaN
       : sumCounter(t, 'apiserver_request_total', (l) => {
           if (!WRITE_VERBS.has(l.verb ?? '')) return false;
-          if (l.resource === 'fnolmodels') return true;
+          if (l.resource === PLURAL) return true;
           return OPERATOR_RESOURCES.has(l.resource ?? '') && (l.subresource ?? '') === '';
         });
   const apiWrites = (apiserverWrites(apiAfter) - apiserverWrites(apiBefore)) * perMin;

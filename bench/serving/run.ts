@@ -16,6 +16,7 @@ import { readFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import path from 'node:path';
 import * as k8s from '@kubernetes/client-node';
+import { GROUP, Labels, PLURAL, VERSION, type FnolModel } from '@fnol/api';
 import { ingressControllerPid } from '../../test/support/ingress';
 import { closedLoop, openLoop, type Measure, type Target } from '../support/load';
 
@@ -45,14 +46,12 @@ async function discover(): Promise<{
   const custom = kc.makeApiClient(k8s.CustomObjectsApi);
   const core = kc.makeApiClient(k8s.CoreV1Api);
   const fm = (
-    await custom
-      .getNamespacedCustomObject('serving.fnol.io', 'v1alpha1', NAMESPACE, 'fnolmodels', NAME)
-      .catch(() => {
-        throw new Error(
-          `no FnolModel ${NAMESPACE}/${NAME} on the local cluster; run npm run demo first (or set BENCH_NAMESPACE, BENCH_NAME)`,
-        );
-      })
-  ).body as { spec: { ingress?: { host?: string } }; status?: { phase?: string; activeVersion?: string } };
+    await custom.getNamespacedCustomObject(GROUP, VERSION, NAMESPACE, PLURAL, NAME).catch(() => {
+      throw new Error(
+        `no FnolModel ${NAMESPACE}/${NAME} on the local cluster; run npm run demo first (or set BENCH_NAMESPACE, BENCH_NAME)`,
+      );
+    })
+  ).body as FnolModel;
   if (fm.status?.phase !== 'Ready') {
     throw new Error(
       `FnolModel ${NAMESPACE}/${NAME} is ${fm.status?.phase ?? 'not reconciled'}, not Ready; see kubectl describe fm`,
@@ -70,7 +69,7 @@ async function discover(): Promise<{
       undefined,
       undefined,
       undefined,
-      `serving.fnol.io/model=${NAME}`,
+      `${Labels.model}=${NAME}`,
     )
   ).body.items.filter((p) => p.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True'));
   const podUrls = pods.map((p) => `http://${p.status?.podIP}:8080`);

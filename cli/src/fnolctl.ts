@@ -16,8 +16,8 @@ import {
   modelFromPublishResult,
   validateModelSpec,
   validatePromotionId,
-  type ModelSpec,
 } from './rollout';
+import type { FnolModelSpecModelInput } from '@fnol/api';
 
 const USAGE = `usage: npm run fnolctl -- COMMAND [options]
   promote  -n NAMESPACE NAME --from PUBLISH_JSON | --version V --uri URI --sha256 HEX
@@ -84,8 +84,8 @@ function optionalId(value: string | undefined, flag: string): string | undefined
   }
 }
 
-function requestedModel(values: Values): ModelSpec {
-  let model: ModelSpec;
+function requestedModel(values: Values): FnolModelSpecModelInput {
+  let model: FnolModelSpecModelInput;
   if (values.from) {
     if (values.version || values.uri || values.sha256) {
       throw new UsageError('give either --from or --version/--uri/--sha256, not both');

@@ -1,11 +1,12 @@
 // Thin client for FnolModel objects: read, and server-side apply with the
 // fnolctl field manager. Everything else is in rollout.ts (pure).
 import * as k8s from '@kubernetes/client-node';
-import { FIELD_MANAGER, GROUP, PLURAL, VERSION, type FnolModelObject } from './rollout';
+import { GROUP, PLURAL, VERSION, type FnolModel } from '@fnol/api';
+import { FIELD_MANAGER } from './rollout';
 
 export interface FnolModelApi {
-  get(namespace: string, name: string): Promise<FnolModelObject>;
-  apply(namespace: string, name: string, body: Record<string, unknown>): Promise<FnolModelObject>;
+  get(namespace: string, name: string): Promise<FnolModel>;
+  apply(namespace: string, name: string, body: Record<string, unknown>): Promise<FnolModel>;
 }
 
 /** Loads the kubeconfig from KUBECONFIG (or ~/.kube/config) with a clear error. */
@@ -55,7 +56,7 @@ export function fnolModelApi(kc: k8s.KubeConfig): FnolModelApi {
     async get(namespace, name) {
       try {
         const res = await api.getNamespacedCustomObject(GROUP, VERSION, namespace, PLURAL, name);
-        return res.body as FnolModelObject;
+        return res.body as FnolModel;
       } catch (err) {
         throw kubeError(err, `reading FnolModel ${namespace}/${name}`);
       }
@@ -74,7 +75,7 @@ export function fnolModelApi(kc: k8s.KubeConfig): FnolModelApi {
           true,
           { headers: { 'Content-Type': 'application/apply-patch+yaml' } },
         );
-        return res.body as FnolModelObject;
+        return res.body as FnolModel;
       } catch (err) {
         throw kubeError(err, `applying spec.model to FnolModel ${namespace}/${name}`);
       }

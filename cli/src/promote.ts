@@ -1,5 +1,6 @@
 // promote and rollback: edit a FnolModel's spec.model, wait for the operator to
 // roll it out, and restore the previous spec.model if it does not become Ready.
+import { Annotations, sameModelSpec, type FnolModel, type FnolModelSpecModelInput } from '@fnol/api';
 import type { FnolModelApi } from './fnolmodels';
 import {
   applyBody,
@@ -7,9 +8,6 @@ import {
   promotionRecord,
   rollbackDecision,
   rolloutState,
-  sameModel,
-  type FnolModelObject,
-  type ModelSpec,
   type PromotionRecord,
   type RolloutState,
 } from './rollout';
@@ -90,17 +88,17 @@ export async function promote(
   api: FnolModelApi,
   namespace: string,
   name: string,
-  requested: ModelSpec,
+  requested: FnolModelSpecModelInput,
   opts: PromoteOptions,
-): Promise<FnolModelObject> {
+): Promise<FnolModel> {
   const ref = `FnolModel ${namespace}/${name}`;
   const fm = await api.get(namespace, name);
   const current = fm.spec.model;
-  const target: ModelSpec = { ...requested };
+  const target: FnolModelSpecModelInput = { ...requested };
   if (!target.credentialsSecretRef && current.credentialsSecretRef && opts.keepCredentials !== false) {
     target.credentialsSecretRef = current.credentialsSecretRef;
   }
-  const unchanged = sameModel(current, target);
+  const unchanged = sameModelSpec(current, target);
   if (unchanged && rolloutState(fm, fm.metadata.generation ?? 0, target.version).state === 'ready') {
     opts.log(`${ref} already serves ${target.version}: nothing to do`);
     return fm;
@@ -175,12 +173,12 @@ export async function rollback(
   namespace: string,
   name: string,
   opts: PromoteOptions,
-): Promise<FnolModelObject> {
+): Promise<FnolModel> {
   const fm = await api.get(namespace, name);
   const prev = previousModel(fm);
   if (!prev) {
     throw new PromotionError(
-      `FnolModel ${namespace}/${name} has no previous model recorded (annotation serving.fnol.io/previous-model); ` +
+      `FnolModel ${namespace}/${name} has no previous model recorded (annotation ${Annotations.previousModel}); ` +
         'promote a specific version instead: fnolctl promote --version V --uri URI --sha256 HEX',
       1,
     );
@@ -203,7 +201,7 @@ export async function rollbackIfPromotedBy(
   name: string,
   promotionId: string,
   opts: PromoteOptions,
-): Promise<{ rolledBack: boolean; fm: FnolModelObject }> {
+): Promise<{ rolledBack: boolean; fm: FnolModel }> {
   const ref = `FnolModel ${namespace}/${name}`;
   const fm = await api.get(namespace, name);
   const decision = rollbackDecision(fm, promotionId);

@@ -1,35 +1,17 @@
 // Pure parts of fnolctl: what to apply and how to read a FnolModel's rollout.
-// No I/O here; cli/test/unit exercises these without a cluster.
+// No I/O here; cli/test/unit exercises these without a cluster. The FnolModel
+// API's names, types and the same-model rule come from lib/api.
+import {
+  API_VERSION,
+  Annotations,
+  KIND,
+  sameModelSpec,
+  type Condition,
+  type FnolModel,
+  type FnolModelSpecModelInput,
+} from '@fnol/api';
 
-export const GROUP = 'serving.fnol.io';
-export const VERSION = 'v1alpha1';
-export const PLURAL = 'fnolmodels';
-export const KIND = 'FnolModel';
 export const FIELD_MANAGER = 'fnolctl';
-/** Annotation holding the spec.model that a promotion replaced (what rollback restores). */
-export const PREVIOUS_MODEL_ANNOTATION = 'serving.fnol.io/previous-model';
-/**
- * Annotation holding the last promotion made with a promotion id (a pipeline
- * run): what it replaced, what it applied and whether it was already undone.
- * Written in the same apply as spec.model, so the record and the spec never
- * disagree; the pipeline's failure hook acts only on it.
- */
-export const PROMOTION_ANNOTATION = 'serving.fnol.io/promotion';
-
-export interface ModelSpec {
-  version: string;
-  uri: string;
-  sha256: string;
-  credentialsSecretRef?: { name: string; key?: string };
-}
-
-export interface Condition {
-  type: string;
-  status: string;
-  reason?: string;
-  message?: string;
-  observedGeneration?: number;
-}
 
 /**
  * applied: spec.model is `to` (the promotion may still be waiting or have failed
@@ -41,35 +23,19 @@ const PROMOTION_STATES: readonly string[] = ['applied', 'restored', 'rolled-back
 
 export interface PromotionRecord {
   id: string;
-  from: ModelSpec;
-  to: ModelSpec;
+  from: FnolModelSpecModelInput;
+  to: FnolModelSpecModelInput;
   state: PromotionState;
-}
-
-export interface FnolModelObject {
-  metadata: {
-    name: string;
-    namespace: string;
-    generation?: number;
-    resourceVersion?: string;
-    annotations?: Record<string, string>;
-  };
-  spec: { model: ModelSpec; [k: string]: unknown };
-  status?: {
-    observedGeneration?: number;
-    phase?: string;
-    activeVersion?: string;
-    readyReplicas?: number;
-    url?: string;
-    conditions?: Condition[];
-  };
 }
 
 const VERSION_RE = /^[A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?$/;
 const SHA_RE = /^[a-f0-9]{64}$/;
 
 /** Checks a model spec the way the CRD does, with messages naming the field. */
-export function validateModelSpec(m: Partial<ModelSpec>, source: string): ModelSpec {
+export function validateModelSpec(
+  m: Partial<FnolModelSpecModelInput>,
+  source: string,
+): FnolModelSpecModelInput {
   const problems: string[] = [];
   if (typeof m.version !== 'string' || !VERSION_RE.test(m.version) || m.version.length > 63) {
     problems.push(`version ${JSON.stringify(m.version)} must be 1-63 letters, digits, '.', '_' or '-'`);
@@ -83,13 +49,13 @@ export function validateModelSpec(m: Partial<ModelSpec>, source: string): ModelS
     problems.push(`sha256 ${JSON.stringify(m.sha256)} must be 64 lower-case hex characters`);
   }
   if (problems.length > 0) throw new Error(`invalid model from ${source}: ${problems.join('; ')}`);
-  const spec: ModelSpec = { version: m.version!, uri: m.uri!, sha256: m.sha256! };
+  const spec: FnolModelSpecModelInput = { version: m.version!, uri: m.uri!, sha256: m.sha256! };
   if (m.credentialsSecretRef) spec.credentialsSecretRef = m.credentialsSecretRef;
   return spec;
 }
 
 /** The model from a publish result (npm run model:publish -- --json, or publish.json). */
-export function modelFromPublishResult(json: unknown, source: string): ModelSpec {
+export function modelFromPublishResult(json: unknown, source: string): FnolModelSpecModelInput {
   if (typeof json !== 'object' || json === null) throw new Error(`${source} is not a JSON object`);
   const j = json as Record<string, unknown>;
   return validateModelSpec(
@@ -125,32 +91,32 @@ export interface ApplyExtras {
 export function applyBody(
   name: string,
   namespace: string,
-  model: ModelSpec,
-  previous: ModelSpec | undefined,
+  model: FnolModelSpecModelInput,
+  previous: FnolModelSpecModelInput | undefined,
   extras: ApplyExtras = {},
 ): Record<string, unknown> {
   const metadata: Record<string, unknown> = { name, namespace };
   if (extras.resourceVersion) metadata.resourceVersion = extras.resourceVersion;
   const annotations: Record<string, string> = {};
-  if (previous) annotations[PREVIOUS_MODEL_ANNOTATION] = JSON.stringify(previous);
-  if (extras.record) annotations[PROMOTION_ANNOTATION] = JSON.stringify(extras.record);
+  if (previous) annotations[Annotations.previousModel] = JSON.stringify(previous);
+  if (extras.record) annotations[Annotations.promotion] = JSON.stringify(extras.record);
   if (Object.keys(annotations).length > 0) metadata.annotations = annotations;
-  return { apiVersion: `${GROUP}/${VERSION}`, kind: KIND, metadata, spec: { model } };
+  return { apiVersion: API_VERSION, kind: KIND, metadata, spec: { model } };
 }
 
 /** The promotion record on the object, or undefined when absent or malformed. */
-export function promotionRecord(fm: FnolModelObject): PromotionRecord | undefined {
-  const raw = fm.metadata.annotations?.[PROMOTION_ANNOTATION];
+export function promotionRecord(fm: FnolModel): PromotionRecord | undefined {
+  const raw = fm.metadata.annotations?.[Annotations.promotion];
   if (!raw) return undefined;
   try {
     const r = JSON.parse(raw) as Partial<Record<keyof PromotionRecord, unknown>>;
     if (typeof r.id !== 'string' || !PROMOTION_ID_RE.test(r.id)) return undefined;
     if (typeof r.state !== 'string' || !PROMOTION_STATES.includes(r.state)) return undefined;
-    const source = `annotation ${PROMOTION_ANNOTATION}`;
+    const source = `annotation ${Annotations.promotion}`;
     return {
       id: r.id,
-      from: validateModelSpec(r.from as Partial<ModelSpec>, source),
-      to: validateModelSpec(r.to as Partial<ModelSpec>, source),
+      from: validateModelSpec(r.from as Partial<FnolModelSpecModelInput>, source),
+      to: validateModelSpec(r.to as Partial<FnolModelSpecModelInput>, source),
       state: r.state as PromotionState,
     };
   } catch {
@@ -158,20 +124,21 @@ export function promotionRecord(fm: FnolModelObject): PromotionRecord | undefine
   }
 }
 
-export type RollbackDecision = { act: false; reason: string } | { act: true; to: ModelSpec; reason: string };
+export type RollbackDecision =
+  { act: false; reason: string } | { act: true; to: FnolModelSpecModelInput; reason: string };
 
 /**
  * Whether the pipeline run `id` should roll `fm` back, and to what: only when
  * that run's promotion is the last one recorded, is still applied (promote did
  * not restore it, nobody rolled it back) and spec.model is still what it applied.
  */
-export function rollbackDecision(fm: FnolModelObject, id: string): RollbackDecision {
+export function rollbackDecision(fm: FnolModel, id: string): RollbackDecision {
   const ref = `FnolModel ${fm.metadata.namespace}/${fm.metadata.name}`;
   const rec = promotionRecord(fm);
   if (!rec) {
     return {
       act: false,
-      reason: `${ref} has no promotion record (annotation ${PROMOTION_ANNOTATION}): run ${id} promoted nothing, so there is nothing to roll back`,
+      reason: `${ref} has no promotion record (annotation ${Annotations.promotion}): run ${id} promoted nothing, so there is nothing to roll back`,
     };
   }
   const what = `${rec.from.version} -> ${rec.to.version}`;
@@ -193,7 +160,7 @@ export function rollbackDecision(fm: FnolModelObject, id: string): RollbackDecis
       reason: `${id} promoted ${what}, and it was already rolled back to ${rec.from.version}: nothing more to do`,
     };
   }
-  if (!sameModel(fm.spec.model, rec.to)) {
+  if (!sameModelSpec(fm.spec.model, rec.to)) {
     return {
       act: false,
       reason: `${id} promoted ${what}, but spec.model changed since (now ${fm.spec.model.version}): not touching it; roll back by hand if needed (fnolctl promote)`,
@@ -202,26 +169,17 @@ export function rollbackDecision(fm: FnolModelObject, id: string): RollbackDecis
   return { act: true, to: rec.from, reason: `${id} promoted ${what}` };
 }
 
-export function previousModel(fm: FnolModelObject): ModelSpec | undefined {
-  const raw = fm.metadata.annotations?.[PREVIOUS_MODEL_ANNOTATION];
+export function previousModel(fm: FnolModel): FnolModelSpecModelInput | undefined {
+  const raw = fm.metadata.annotations?.[Annotations.previousModel];
   if (!raw) return undefined;
   try {
     return validateModelSpec(
-      JSON.parse(raw) as Partial<ModelSpec>,
-      `annotation ${PREVIOUS_MODEL_ANNOTATION}`,
+      JSON.parse(raw) as Partial<FnolModelSpecModelInput>,
+      `annotation ${Annotations.previousModel}`,
     );
   } catch {
     return undefined;
   }
-}
-
-export function sameModel(a: ModelSpec, b: ModelSpec): boolean {
-  return (
-    a.version === b.version &&
-    a.uri === b.uri &&
-    a.sha256 === b.sha256 &&
-    JSON.stringify(a.credentialsSecretRef ?? null) === JSON.stringify(b.credentialsSecretRef ?? null)
-  );
 }
 
 export type RolloutState =
@@ -230,7 +188,7 @@ export type RolloutState =
   | { state: 'degraded'; summary: string };
 
 /** Where a rollout to `version` stands, given the FnolModel written at `generation`. */
-export function rolloutState(fm: FnolModelObject, generation: number, version: string): RolloutState {
+export function rolloutState(fm: FnolModel, generation: number, version: string): RolloutState {
   const s = fm.status ?? {};
   const observed = s.observedGeneration ?? 0;
   const phase = s.phase ?? 'Pending';
@@ -253,7 +211,7 @@ export function rolloutState(fm: FnolModelObject, generation: number, version: s
 }
 
 /** One line per FnolModel for `fnolctl status`. */
-export function describeStatus(fm: FnolModelObject): string[] {
+export function describeStatus(fm: FnolModel): string[] {
   const s = fm.status ?? {};
   const lines = [
     `FnolModel ${fm.metadata.namespace}/${fm.metadata.name}`,

@@ -11,7 +11,7 @@ import {
   parseAllowedHosts,
   PolicyConfigError,
   type FetchPolicy,
-} from '../../lib/model-fetch/src/index';
+} from '@fnol/model-fetch';
 
 export interface OperatorConfig {
   /** Scorer image used when a FnolModel has no spec.image. */

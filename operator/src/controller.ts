@@ -22,7 +22,7 @@
  */
 import type { KubernetesObject, V1Deployment, V1ReplicaSet, V1Secret } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
-import { checkTarget, ModelFetchError } from '../../lib/model-fetch/src/index';
+import { checkTarget, ModelFetchError } from '@fnol/model-fetch';
 import {
   API_VERSION,
   apiPath,
@@ -34,7 +34,7 @@ import {
   sameModel,
   type FnolModel,
   type FnolModelStatus,
-} from '../../lib/api/src/index';
+} from '@fnol/api';
 import type { OperatorConfig } from './config';
 import type { CheckState, ModelChecks } from './digest';
 import type { EventRecorder } from './events';

@@ -20,8 +20,8 @@ import {
   ModelFetchError,
   publicSummary,
   type FetchPolicy,
-} from '../../lib/model-fetch/src/index';
-import { Reasons } from '../../lib/api/src/index';
+} from '@fnol/model-fetch';
+import { Reasons } from '@fnol/api';
 import type { Blocked } from './status';
 
 export interface CheckRequest {

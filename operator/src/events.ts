@@ -1,6 +1,5 @@
 /** Kubernetes Events on a FnolModel, shown by `kubectl describe fm`. */
-import { API_VERSION, apiPath, KIND, Kinds } from '../../lib/api/src/index';
-import type { FnolModel } from '../../lib/api/src/index';
+import { API_VERSION, apiPath, KIND, Kinds, type FnolModel } from '@fnol/api';
 import type { KubeClient } from './kube/client';
 import type { StatusEvent } from './status';
 

@@ -4,11 +4,11 @@
  * outcome of the model check. Pure: the reconciler passes everything in.
  */
 import type { V1Deployment, V1ReplicaSet } from '@kubernetes/client-node';
-import type { Condition, ConditionType, FnolModel, FnolModelStatus, Phase } from '../../lib/api/src/index';
-import { Reasons } from '../../lib/api/src/index';
+import type { Condition, ConditionType, FnolModel, FnolModelStatus, Phase } from '@fnol/api';
+import { Reasons } from '@fnol/api';
 import { LABEL_MODEL_VERSION, modelUrl, selectorString } from './reconcilers/common';
 import { servedModelOf } from './reconcilers/deployment';
-import { sameModel } from '../../lib/api/src/index';
+import { sameModel } from '@fnol/api';
 
 /** Why the spec's model is not rolled out, when it is not. */
 export interface Blocked {
@@ -78,10 +78,7 @@ function rollout(dep: V1Deployment | undefined, specReplicas: number): RolloutSt
 }
 
 function specReplicasOf(fm: FnolModel, dep: V1Deployment | undefined): number {
-  return (
-    dep?.spec?.replicas ??
-    (fm.spec.autoscaling ? (fm.spec.autoscaling.minReplicas ?? 2) : (fm.spec.replicas ?? 2))
-  );
+  return dep?.spec?.replicas ?? (fm.spec.autoscaling ? fm.spec.autoscaling.minReplicas : fm.spec.replicas);
 }
 
 function cond(

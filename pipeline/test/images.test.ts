@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import * as k8s from '@kubernetes/client-node';
+import { API_VERSION, GROUP, KIND, PLURAL, VERSION, type FnolModel } from '@fnol/api';
 import { ModelServer, clusterWithCrd } from '../../operator/test/integration/harness';
 import { createTestNamespace, type Cluster } from '../../test/support/cluster';
 import { freePort } from '../../test/support/net';
@@ -295,8 +296,8 @@ describe('container images', function () {
       await cluster.kubectl(
         ['apply', '-f', '-'],
         JSON.stringify({
-          apiVersion: 'serving.fnol.io/v1alpha1',
-          kind: 'FnolModel',
+          apiVersion: API_VERSION,
+          kind: KIND,
           metadata: { name: 'fnol', namespace: ns },
           spec: { model: { version: '1.0.0', ...model }, replicas: 1 },
         }),
@@ -313,9 +314,8 @@ describe('container images', function () {
       const status = await until(
         'the FnolModel to be Ready',
         async () => {
-          const fm = (
-            await custom.getNamespacedCustomObject('serving.fnol.io', 'v1alpha1', ns, 'fnolmodels', 'fnol')
-          ).body as { status?: { phase?: string; activeVersion?: string } };
+          const fm = (await custom.getNamespacedCustomObject(GROUP, VERSION, ns, PLURAL, 'fnol'))
+            .body as FnolModel;
           return fm.status?.phase === 'Ready' ? fm.status : undefined;
         },
         120_000,

@@ -9,7 +9,7 @@ import {
   parseAllowedHosts,
   PolicyConfigError,
   type FetchPolicy,
-} from '../../lib/model-fetch/src/index';
+} from '@fnol/model-fetch';
 
 export interface ScorerConfig {
   readonly model: ModelSourceConfig;

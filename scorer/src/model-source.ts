@@ -7,7 +7,7 @@
 import { createHash } from 'node:crypto';
 import { open } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
-import { describeUri, fetchModelFile, ModelFetchError } from '../../lib/model-fetch/src/index';
+import { describeUri, fetchModelFile, ModelFetchError } from '@fnol/model-fetch';
 import type { ModelSourceConfig } from './config';
 
 export class ModelSourceError extends Error {

@@ -11,7 +11,7 @@ import pino from 'pino';
 import { ConfigError, parseConfig, type ModelSourceConfig } from '../src/config';
 import { fetchModel, ModelSourceError } from '../src/model-source';
 import { startScorer } from '../src/server';
-import { parseAllowedHosts } from '../../lib/model-fetch/src/index';
+import { parseAllowedHosts } from '@fnol/model-fetch';
 import { freePort } from '../../test/support/net';
 import { call, fnolModel } from './support';
 

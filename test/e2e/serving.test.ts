@@ -30,6 +30,7 @@ import os from 'node:os';
 import path from 'node:path';
 import * as k8s from '@kubernetes/client-node';
 import { BlobServiceClient } from '@azure/storage-blob';
+import { API_VERSION, GROUP, KIND, Labels, PLURAL, VERSION } from '@fnol/api';
 import { publishModel } from '../../cli/src/publish-model';
 import { CLUSTER_START_TIMEOUT_MS, createTestNamespace, useCluster, type Cluster } from '../support/cluster';
 import {
@@ -47,12 +48,7 @@ import { poll } from '../support/wait';
 const ROOT = path.resolve(__dirname, '..', '..');
 const MODEL_DIR = path.join(ROOT, 'build', 'model');
 const NODE_IP = process.env.FNOL_NODE_IP ?? '10.250.0.1';
-const GROUP = 'serving.fnol.io';
-const API_VERSION = 'v1alpha1';
-const PLURAL = 'fnolmodels';
 const FM = 'fnol';
-const LABEL_MODEL = 'serving.fnol.io/model';
-const LABEL_VERSION = 'serving.fnol.io/model-version';
 /** The progress deadline cluster/operator/kustomization.yaml gives the operator. */
 const PROGRESS_DEADLINE_S = 60;
 /** Building both images on a cold machine, then the operator rollout. */
@@ -257,7 +253,7 @@ describe('serving on the real node, end to end', function () {
   let modelStore: BlobServiceClient | undefined;
 
   const fnolModel = async () =>
-    (await custom.getNamespacedCustomObject(GROUP, API_VERSION, ns, PLURAL, FM)).body as {
+    (await custom.getNamespacedCustomObject(GROUP, VERSION, ns, PLURAL, FM)).body as {
       metadata: { generation?: number };
       status?: {
         phase?: string;
@@ -269,7 +265,7 @@ describe('serving on the real node, end to end', function () {
     };
 
   const scorerPods = async () =>
-    (await core.listNamespacedPod(ns, undefined, undefined, undefined, undefined, `${LABEL_MODEL}=${FM}`))
+    (await core.listNamespacedPod(ns, undefined, undefined, undefined, undefined, `${Labels.model}=${FM}`))
       .body.items;
 
   /** The operator pod named by the leader-election Lease. */
@@ -317,7 +313,9 @@ describe('serving on the real node, end to end', function () {
           pods.length === 2 &&
           pods.every(
             (p) =>
-              p.metadata?.labels?.[LABEL_VERSION] === version && isReady(p) && !p.metadata?.deletionTimestamp,
+              p.metadata?.labels?.[Labels.modelVersion] === version &&
+              isReady(p) &&
+              !p.metadata?.deletionTimestamp,
           );
         return done ? pods : undefined;
       },
@@ -465,9 +463,9 @@ describe('serving on the real node, end to end', function () {
   it('serves a FnolModel from real scorer pods, Ready once the model loaded and passed its self-test; records scored through the Ingress match CatBoost', async function () {
     this.timeout(300_000);
     const v = published.get('1.0.0')!;
-    await custom.createNamespacedCustomObject(GROUP, API_VERSION, ns, PLURAL, {
-      apiVersion: `${GROUP}/${API_VERSION}`,
-      kind: 'FnolModel',
+    await custom.createNamespacedCustomObject(GROUP, VERSION, ns, PLURAL, {
+      apiVersion: API_VERSION,
+      kind: KIND,
       metadata: { name: FM },
       spec: {
         model: { version: v.version, uri: v.uri, sha256: v.sha256 },
@@ -587,7 +585,7 @@ describe('serving on the real node, end to end', function () {
         undefined,
         undefined,
         undefined,
-        `${LABEL_MODEL}=second`,
+        `${Labels.model}=second`,
       );
       const env = pods.items[0]?.spec?.containers[0]?.env ?? [];
       assert.equal(env.find((e) => e.name === 'MODEL_NAME')?.value, 'second');
@@ -676,7 +674,7 @@ describe('serving on the real node, end to end', function () {
       'FnolModel to turn Degraded',
       async () => {
         for (const p of await scorerPods()) {
-          if (p.metadata?.labels?.[LABEL_VERSION] === '1.2.0' && isReady(p))
+          if (p.metadata?.labels?.[Labels.modelVersion] === '1.2.0' && isReady(p))
             readyBadPods.add(p.metadata.name ?? '');
         }
         const fm = await fnolModel();
@@ -703,7 +701,7 @@ describe('serving on the real node, end to end', function () {
     assert.equal(ready?.status, 'False');
     assert.match(ready?.message ?? '', /version 1\.1\.0 still serves; version 1\.2\.0: /);
     // The new pods exist and say why they cannot serve.
-    const bad = (await scorerPods()).filter((p) => p.metadata?.labels?.[LABEL_VERSION] === '1.2.0');
+    const bad = (await scorerPods()).filter((p) => p.metadata?.labels?.[Labels.modelVersion] === '1.2.0');
     assert.ok(bad.length >= 1, 'a 1.2.0 pod was created');
     const log = await cluster
       .kubectl(['-n', ns, 'logs', bad[0]!.metadata!.name!, '--all-containers'])

@@ -14,6 +14,31 @@ import {
 } from '../../scripts/prod-deps';
 
 describe('production npm dependencies (scripts/prod-deps.ts)', function () {
+  it('follows every workspace, names the workspace that brings a package in, and lists one workspace alone', function () {
+    const lock = {
+      lockfileVersion: 3,
+      packages: {
+        '': { name: 'root', devDependencies: { mocha: '^12' } },
+        scorer: { name: '@fnol/scorer', dependencies: { express: '^5', '@fnol/model-fetch': '0.1.0' } },
+        operator: { name: '@fnol/operator', dependencies: { pino: '^10' } },
+        'lib/model-fetch': { name: '@fnol/model-fetch', dependencies: { ms: '^2' } },
+        'node_modules/@fnol/model-fetch': { resolved: 'lib/model-fetch', link: true },
+        'node_modules/@fnol/scorer': { resolved: 'scorer', link: true },
+        'node_modules/express': { version: '5.3.0' },
+        'node_modules/pino': { version: '10.4.0' },
+        'node_modules/ms': { version: '2.1.3' },
+        'node_modules/mocha': { version: '12.0.3', dev: true },
+      },
+    };
+    assert.deepEqual(
+      productionPackages(lock).map((p) => `${p.name} (${p.via})`),
+      ['express (@fnol/scorer > express)', 'ms (@fnol/model-fetch > ms)', 'pino (@fnol/operator > pino)'],
+    );
+    assert.deepEqual(listLines(productionPackages(lock, 'operator')), ['pino@10.4.0']);
+    assert.deepEqual(listLines(productionPackages(lock, 'scorer')), ['express@5.3.0', 'ms@2.1.3']);
+    assert.throws(() => productionPackages(lock, 'nope'), /no workspace "nope"/);
+  });
+
   it('lists production packages only, resolved the way node does, aliases by their real name', function () {
     const lock = {
       lockfileVersion: 3,
@@ -65,7 +90,6 @@ describe('production npm dependencies (scripts/prod-deps.ts)', function () {
       'ajv',
       'pino',
       'prom-client',
-      'yaml',
       'onnxruntime-node',
     ]) {
       const version = current.find((l) => l.startsWith(`${name}@`))?.slice(name.length + 1);

@@ -15,7 +15,7 @@ import { connectFromEnv, sha256 } from '../../src/model-store';
 import { publishModel, type PublishResult } from '../../src/publish-model';
 import { useStore } from '../../../pipeline/test/support/store';
 import { allSteps, parsePipeline } from '../../../pipeline/src/schema';
-import { PREVIOUS_MODEL_ANNOTATION, PROMOTION_ANNOTATION, type FnolModelObject } from '../../src/rollout';
+import { API_VERSION, Annotations, KIND, type FnolModel } from '@fnol/api';
 
 const run = promisify(execFile);
 const ROOT = path.resolve(__dirname, '..', '..', '..');
@@ -101,10 +101,10 @@ describe('fnolctl against the cluster with the operator running', function () {
       return { code: e.code, stdout: e.stdout, stderr: e.stderr };
     }
   };
-  const get = async (): Promise<FnolModelObject> =>
+  const get = async (): Promise<FnolModel> =>
     JSON.parse(
       await cluster.kubectl(['-n', ns, 'get', 'fnolmodel', 'fnol', '-o', 'json', '--show-managed-fields']),
-    ) as FnolModelObject;
+    ) as FnolModel;
 
   before(async function () {
     cluster = await clusterWithCrd(this);
@@ -138,8 +138,8 @@ describe('fnolctl against the cluster with the operator running', function () {
     await cluster.kubectl(
       ['apply', '-f', '-'],
       JSON.stringify({
-        apiVersion: 'serving.fnol.io/v1alpha1',
-        kind: 'FnolModel',
+        apiVersion: API_VERSION,
+        kind: KIND,
         metadata: { name: 'fnol', namespace: ns },
         spec: { model: { version: m.version, uri: m.uri, sha256: m.sha256 }, replicas: 2 },
       }),
@@ -188,7 +188,7 @@ describe('fnolctl against the cluster with the operator running', function () {
     assert.equal(fm.status?.phase, 'Ready');
     assert.equal(fm.status?.activeVersion, '1.1.0');
     assert.equal(fm.status?.observedGeneration, fm.metadata.generation);
-    assert.equal(JSON.parse(fm.metadata.annotations![PREVIOUS_MODEL_ANNOTATION]!).version, '1.0.0');
+    assert.equal(JSON.parse(fm.metadata.annotations![Annotations.previousModel]!).version, '1.0.0');
     // fnolctl owns spec.model through server-side apply; replicas stay with kubectl.
     const managed = (
       fm.metadata as { managedFields?: { manager: string; operation: string; fieldsV1?: unknown }[] }
@@ -222,7 +222,7 @@ describe('fnolctl against the cluster with the operator running', function () {
     assert.equal(fm.status?.phase, 'Ready');
     assert.equal(fm.status?.activeVersion, '1.1.0');
     // The rollback target is still the model before 1.1.0.
-    assert.equal(JSON.parse(fm.metadata.annotations![PREVIOUS_MODEL_ANNOTATION]!).version, '1.0.0');
+    assert.equal(JSON.parse(fm.metadata.annotations![Annotations.previousModel]!).version, '1.0.0');
   });
 
   it('rollback: returns to the model the last promotion replaced', async function () {
@@ -233,7 +233,7 @@ describe('fnolctl against the cluster with the operator running', function () {
     assert.equal(fm.spec.model.version, '1.0.0');
     assert.equal(fm.status?.activeVersion, '1.0.0');
     assert.equal(fm.status?.phase, 'Ready');
-    assert.equal(JSON.parse(fm.metadata.annotations![PREVIOUS_MODEL_ANNOTATION]!).version, '1.1.0');
+    assert.equal(JSON.parse(fm.metadata.annotations![Annotations.previousModel]!).version, '1.1.0');
   });
 
   it('status: human and JSON output; clear errors for a missing FnolModel or bad input', async function () {
@@ -242,7 +242,7 @@ describe('fnolctl against the cluster with the operator running', function () {
     assert.match(human.stdout, /active version {3}1\.0\.0/);
     assert.match(human.stdout, /phase {12}Ready/);
     const json = await fnolctl('status', '-n', ns, 'fnol', '--json');
-    const parsed = JSON.parse(json.stdout.trim().split('\n').pop()!) as FnolModelObject;
+    const parsed = JSON.parse(json.stdout.trim().split('\n').pop()!) as FnolModel;
     assert.equal(parsed.status?.activeVersion, '1.0.0');
 
     const missing = await fnolctl('status', '-n', ns, 'nope');
@@ -270,8 +270,8 @@ describe('fnolctl against the cluster with the operator running', function () {
 
   describe("the deploy stage's failure hook rolls back exactly once, only what this run promoted", function () {
     const FM = 'hooked';
-    const getHooked = async (): Promise<FnolModelObject> =>
-      JSON.parse(await cluster.kubectl(['-n', ns, 'get', 'fnolmodel', FM, '-o', 'json'])) as FnolModelObject;
+    const getHooked = async (): Promise<FnolModel> =>
+      JSON.parse(await cluster.kubectl(['-n', ns, 'get', 'fnolmodel', FM, '-o', 'json'])) as FnolModel;
     /** The promote step and the failure hook of one pipeline run, publishing `publishFile`. */
     const pipelineRun = (runId: string, publishFile: string) => {
       const workspace = mkdtempSync(path.join(work, `run-${runId}-`));
@@ -289,7 +289,7 @@ describe('fnolctl against the cluster with the operator running', function () {
       );
       return { promote: () => fnolctl(...cmds.promote), failureHook: () => fnolctl(...cmds.failureHook) };
     };
-    const expectServing = async (version: string): Promise<FnolModelObject> => {
+    const expectServing = async (version: string): Promise<FnolModel> => {
       const fm = await getHooked();
       assert.equal(fm.spec.model.version, version, 'spec.model.version');
       assert.equal(fm.status?.phase, 'Ready');
@@ -302,8 +302,8 @@ describe('fnolctl against the cluster with the operator running', function () {
       await cluster.kubectl(
         ['apply', '-f', '-'],
         JSON.stringify({
-          apiVersion: 'serving.fnol.io/v1alpha1',
-          kind: 'FnolModel',
+          apiVersion: API_VERSION,
+          kind: KIND,
           metadata: { name: FM, namespace: ns },
           spec: { model: { version: m.version, uri: m.uri, sha256: m.sha256 }, replicas: 1 },
         }),
@@ -327,7 +327,7 @@ describe('fnolctl against the cluster with the operator running', function () {
       assert.equal(promoted.code, 0, promoted.stderr + promoted.stdout);
       await expectServing('1.1.0');
       assert.equal(
-        JSON.parse((await getHooked()).metadata.annotations![PROMOTION_ANNOTATION]!).state,
+        JSON.parse((await getHooked()).metadata.annotations![Annotations.promotion]!).state,
         'applied',
       );
 
@@ -337,7 +337,7 @@ describe('fnolctl against the cluster with the operator running', function () {
       assert.match(hook.stdout, /rolling back .* from 1\.1\.0 to 1\.0\.0/);
       const back = await expectServing('1.0.0');
       assert.equal(back.spec.model.sha256, published['1.0.0']!.sha256);
-      assert.equal(JSON.parse(back.metadata.annotations![PROMOTION_ANNOTATION]!).state, 'rolled-back');
+      assert.equal(JSON.parse(back.metadata.annotations![Annotations.promotion]!).state, 'rolled-back');
 
       // A second run of the hook (a retried job) does not go one further.
       const again = await runs.failureHook();
@@ -365,7 +365,7 @@ describe('fnolctl against the cluster with the operator running', function () {
       assert.match(hook.stdout, /nothing to roll back: .*promote already restored 1\.1\.0/);
       const after = await expectServing('1.1.0');
       assert.equal(after.metadata.generation, restored.metadata.generation, 'the hook wrote spec');
-      assert.equal(JSON.parse(after.metadata.annotations![PREVIOUS_MODEL_ANNOTATION]!).version, '1.0.0');
+      assert.equal(JSON.parse(after.metadata.annotations![Annotations.previousModel]!).version, '1.0.0');
     });
   });
 });

@@ -1,7 +1,5 @@
 import assert from 'node:assert/strict';
 import {
-  PREVIOUS_MODEL_ANNOTATION,
-  PROMOTION_ANNOTATION,
   applyBody,
   promotionRecord,
   rollbackDecision,
@@ -11,11 +9,17 @@ import {
   modelFromPublishResult,
   previousModel,
   rolloutState,
-  sameModel,
   validateModelSpec,
-  type FnolModelObject,
 } from '../../src/rollout';
 import { waitForRollout } from '../../src/promote';
+import {
+  API_VERSION,
+  Annotations,
+  KIND,
+  sameModelSpec,
+  type FnolModel,
+  type FnolModelStatus,
+} from '@fnol/api';
 import type { FnolModelApi } from '../../src/fnolmodels';
 
 const SHA = 'a'.repeat(64);
@@ -24,9 +28,21 @@ const m1 = {
   uri: 'https://acct.blob.core.windows.net/models/fnol/1.0.0/fnol-1.0.0.onnx',
   sha256: SHA,
 };
+/** The fields the CRD defaults, as the API server returns them. */
+const DEFAULTED = {
+  modelName: 'fnol',
+  replicas: 2,
+  resources: { requests: { cpu: '250m', memory: '512Mi' }, limits: { cpu: '1', memory: '1Gi' } },
+};
 
-function fm(status: FnolModelObject['status'], generation = 2): FnolModelObject {
-  return { metadata: { name: 'fnol', namespace: 'claims', generation }, spec: { model: m1 }, status };
+function fm(status: FnolModel['status'], generation = 2): FnolModel {
+  return {
+    apiVersion: API_VERSION,
+    kind: KIND,
+    metadata: { name: 'fnol', namespace: 'claims', generation },
+    spec: { ...DEFAULTED, model: m1 },
+    status,
+  };
 }
 
 describe('fnolctl rollout logic', function () {
@@ -59,16 +75,18 @@ describe('fnolctl rollout logic', function () {
     const prev = { ...m1, version: '0.9.0' };
     const body = applyBody('fnol', 'claims', m1, prev);
     assert.deepEqual(body, {
-      apiVersion: 'serving.fnol.io/v1alpha1',
-      kind: 'FnolModel',
+      apiVersion: API_VERSION,
+      kind: KIND,
       metadata: {
         name: 'fnol',
         namespace: 'claims',
-        annotations: { [PREVIOUS_MODEL_ANNOTATION]: JSON.stringify(prev) },
+        annotations: { [Annotations.previousModel]: JSON.stringify(prev) },
       },
       spec: { model: m1 },
     });
-    const fmWithPrev: FnolModelObject = {
+    const fmWithPrev: FnolModel = {
+      apiVersion: API_VERSION,
+      kind: KIND,
       metadata: {
         name: 'fnol',
         namespace: 'claims',
@@ -76,7 +94,7 @@ describe('fnolctl rollout logic', function () {
           ? (body.metadata as { annotations: Record<string, string> }).annotations
           : {},
       },
-      spec: { model: m1 },
+      spec: { ...DEFAULTED, model: m1 },
     };
     assert.deepEqual(previousModel(fmWithPrev), prev);
     assert.equal(previousModel(fm({})), undefined);
@@ -87,13 +105,18 @@ describe('fnolctl rollout logic', function () {
   });
 
   it('compares models including their credentials', function () {
-    assert.ok(sameModel(m1, { ...m1 }));
-    assert.ok(!sameModel(m1, { ...m1, credentialsSecretRef: { name: 'sas' } }));
-    assert.ok(!sameModel(m1, { ...m1, sha256: 'b'.repeat(64) }));
+    assert.ok(sameModelSpec(m1, { ...m1 }));
+    assert.ok(!sameModelSpec(m1, { ...m1, credentialsSecretRef: { name: 'sas' } }));
+    assert.ok(!sameModelSpec(m1, { ...m1, sha256: 'b'.repeat(64) }));
   });
 
   it('is Ready only when the operator observed the generation and serves the version', function () {
-    const ready = { observedGeneration: 2, phase: 'Ready', activeVersion: '1.0.0', readyReplicas: 2 };
+    const ready: FnolModelStatus = {
+      observedGeneration: 2,
+      phase: 'Ready',
+      activeVersion: '1.0.0',
+      readyReplicas: 2,
+    };
     assert.equal(rolloutState(fm(ready), 2, '1.0.0').state, 'ready');
     // Status from before the edit does not count, even if it says Ready.
     assert.equal(rolloutState(fm({ ...ready, observedGeneration: 1 }), 2, '1.0.0').state, 'waiting');
@@ -104,7 +127,13 @@ describe('fnolctl rollout logic', function () {
         observedGeneration: 2,
         phase: 'Degraded',
         conditions: [
-          { type: 'Degraded', status: 'True', reason: 'ModelDigestMismatch', message: 'sha256 differs' },
+          {
+            type: 'Degraded',
+            status: 'True',
+            reason: 'ModelDigestMismatch',
+            message: 'sha256 differs',
+            lastTransitionTime: '2026-01-01T00:00:00Z',
+          },
         ],
       }),
       2,
@@ -117,7 +146,7 @@ describe('fnolctl rollout logic', function () {
 
   it('waits with progress lines and gives up at the timeout', async function () {
     let t = 0;
-    const states = [
+    const states: FnolModelStatus[] = [
       { observedGeneration: 1, phase: 'Ready', activeVersion: '0.9.0' },
       { observedGeneration: 2, phase: 'Progressing', activeVersion: '0.9.0' },
     ];
@@ -162,15 +191,17 @@ describe('fnolctl rollout logic', function () {
 
   describe('the promotion record: what one pipeline run promoted, rolled back at most once', function () {
     const m0 = { ...m1, version: '0.9.0', sha256: 'c'.repeat(64) };
-    const withRecord = (record: unknown, model = m1): FnolModelObject => ({
+    const withRecord = (record: unknown, model = m1): FnolModel => ({
+      apiVersion: API_VERSION,
+      kind: KIND,
       metadata: {
         name: 'fnol',
         namespace: 'claims',
         generation: 3,
         resourceVersion: '42',
-        annotations: { [PROMOTION_ANNOTATION]: JSON.stringify(record) },
+        annotations: { [Annotations.promotion]: JSON.stringify(record) },
       },
-      spec: { model },
+      spec: { ...DEFAULTED, model },
     });
 
     it('accepts promotion ids a pipeline makes and refuses anything else', function () {
@@ -192,8 +223,8 @@ describe('fnolctl rollout logic', function () {
       const body = applyBody('fnol', 'claims', m1, m0, { record, resourceVersion: '42' });
       const meta = body.metadata as { resourceVersion?: string; annotations: Record<string, string> };
       assert.equal(meta.resourceVersion, '42');
-      assert.deepEqual(JSON.parse(meta.annotations[PROMOTION_ANNOTATION]!), record);
-      assert.deepEqual(JSON.parse(meta.annotations[PREVIOUS_MODEL_ANNOTATION]!), m0);
+      assert.deepEqual(JSON.parse(meta.annotations[Annotations.promotion]!), record);
+      assert.deepEqual(JSON.parse(meta.annotations[Annotations.previousModel]!), m0);
       assert.deepEqual(promotionRecord(withRecord(record)), record);
     });
 
@@ -205,7 +236,7 @@ describe('fnolctl rollout logic', function () {
       );
       assert.equal(promotionRecord(withRecord({ id: 'run-1', from: { version: 'x' }, to: m1 })), undefined);
       const broken = withRecord({});
-      broken.metadata.annotations![PROMOTION_ANNOTATION] = '{not json';
+      broken.metadata.annotations![Annotations.promotion] = '{not json';
       assert.equal(promotionRecord(broken), undefined);
     });
 
@@ -221,7 +252,7 @@ describe('fnolctl rollout logic', function () {
       assert.deepEqual(act.act && act.to, m0);
       assert.match(act.reason, /run-1 promoted 0\.9\.0 -> 1\.0\.0/);
 
-      const cases: [string, FnolModelObject, RegExp][] = [
+      const cases: [string, FnolModel, RegExp][] = [
         ['no record at all', fm({}), /no promotion record/],
         ['another run', withRecord(applied), /made by another-run|was made by run-1, not another-run/],
         ['promote restored it', withRecord({ ...applied, state: 'restored' }), /already restored 0\.9\.0/],

@@ -1,8 +1,10 @@
-// Generated from crds/fnolmodel.yaml by `npm run operator:types`. Do not edit.
+// Generated from crds/fnolmodel.yaml by `npm run api:types`. Do not edit.
 // A unit test fails when this file and the CRD disagree.
 
 /**
  * What to serve and how.
+ *
+ * As read from the API server: fields the CRD defaults are present. Written as FnolModelSpecInput.
  */
 export interface FnolModelSpec {
   /**
@@ -12,7 +14,7 @@ export interface FnolModelSpec {
   /**
    * Name of the model in the ONNX metadata (its name entry). The scorer refuses to serve a file with another name, answers with it in model and model_name, and serves the v2 paths /v2/models/{modelName}. Lower case letters, digits, '.', '_' and '-', starting and ending with a letter or digit, at most 63 characters.
    */
-  modelName?: string;
+  modelName: string;
   /**
    * Scorer container image. Defaults to the operator's configured scorer image.
    */
@@ -20,7 +22,7 @@ export interface FnolModelSpec {
   /**
    * Number of scorer pods. Ignored when autoscaling is set.
    */
-  replicas?: number;
+  replicas: number;
   /**
    * When set, a HorizontalPodAutoscaler scales the scorer between minReplicas and maxReplicas on CPU.
    */
@@ -28,7 +30,7 @@ export interface FnolModelSpec {
   /**
    * Scorer container resources (standard Kubernetes requests and limits).
    */
-  resources?: FnolModelSpecResources;
+  resources: FnolModelSpecResources;
   /**
    * Node labels the scorer pods must run on (standard pod nodeSelector), e.g. a dedicated node pool.
    */
@@ -67,6 +69,8 @@ export interface FnolModelSpecAuthApiKeySecretRef {
 
 /**
  * Expose the scorer through an Ingress. Without it the model is reachable in the cluster only (status.url is the Service URL).
+ *
+ * As read from the API server: fields the CRD defaults are present. Written as FnolModelSpecIngressInput.
  */
 export interface FnolModelSpecIngress {
   /**
@@ -76,7 +80,7 @@ export interface FnolModelSpecIngress {
   /**
    * Path prefix routed to the scorer.
    */
-  path?: string;
+  path: string;
   /**
    * IngressClass name; the cluster default when absent.
    */
@@ -105,15 +109,19 @@ export interface FnolModelSpecResources {
 
 /**
  * When set, a HorizontalPodAutoscaler scales the scorer between minReplicas and maxReplicas on CPU.
+ *
+ * As read from the API server: fields the CRD defaults are present. Written as FnolModelSpecAutoscalingInput.
  */
 export interface FnolModelSpecAutoscaling {
-  minReplicas?: number;
+  minReplicas: number;
   maxReplicas: number;
-  targetCPUUtilizationPercentage?: number;
+  targetCPUUtilizationPercentage: number;
 }
 
 /**
  * The compiled ONNX model to serve.
+ *
+ * As read from the API server: fields the CRD defaults are present. Written as FnolModelSpecModelInput.
  */
 export interface FnolModelSpecModel {
   /**
@@ -136,8 +144,133 @@ export interface FnolModelSpecModel {
 
 /**
  * Secret in the same namespace holding what the scorer needs to fetch the model (key sasToken, an Azure SAS token). Mounted read-only into the scorer; never copied into the FnolModel.
+ *
+ * As read from the API server: fields the CRD defaults are present. Written as FnolModelSpecModelCredentialsSecretRefInput.
  */
 export interface FnolModelSpecModelCredentialsSecretRef {
+  /**
+   * Secret name (DNS-1123 subdomain).
+   */
+  name: string;
+  /**
+   * Key in the Secret holding the SAS token.
+   */
+  key: string;
+}
+
+/**
+ * What to serve and how.
+ *
+ * As written: fields the CRD defaults may be left out. Read back as FnolModelSpec.
+ */
+export interface FnolModelSpecInput {
+  /**
+   * The compiled ONNX model to serve.
+   */
+  model: FnolModelSpecModelInput;
+  /**
+   * Name of the model in the ONNX metadata (its name entry). The scorer refuses to serve a file with another name, answers with it in model and model_name, and serves the v2 paths /v2/models/{modelName}. Lower case letters, digits, '.', '_' and '-', starting and ending with a letter or digit, at most 63 characters.
+   */
+  modelName?: string;
+  /**
+   * Scorer container image. Defaults to the operator's configured scorer image.
+   */
+  image?: string;
+  /**
+   * Number of scorer pods. Ignored when autoscaling is set.
+   */
+  replicas?: number;
+  /**
+   * When set, a HorizontalPodAutoscaler scales the scorer between minReplicas and maxReplicas on CPU.
+   */
+  autoscaling?: FnolModelSpecAutoscalingInput;
+  /**
+   * Scorer container resources (standard Kubernetes requests and limits).
+   */
+  resources?: FnolModelSpecResources;
+  /**
+   * Node labels the scorer pods must run on (standard pod nodeSelector), e.g. a dedicated node pool.
+   */
+  nodeSelector?: Record<string, string>;
+  /**
+   * Taints the scorer pods tolerate (standard pod tolerations), e.g. of a dedicated node pool.
+   */
+  tolerations?: Array<FnolModelSpecTolerationsItem>;
+  /**
+   * Expose the scorer through an Ingress. Without it the model is reachable in the cluster only (status.url is the Service URL).
+   */
+  ingress?: FnolModelSpecIngressInput;
+  /**
+   * Require an API key on scoring requests.
+   */
+  auth?: FnolModelSpecAuth;
+}
+
+/**
+ * Expose the scorer through an Ingress. Without it the model is reachable in the cluster only (status.url is the Service URL).
+ *
+ * As written: fields the CRD defaults may be left out. Read back as FnolModelSpecIngress.
+ */
+export interface FnolModelSpecIngressInput {
+  /**
+   * Fully qualified host name (DNS-1123 subdomain, no wildcard).
+   */
+  host: string;
+  /**
+   * Path prefix routed to the scorer.
+   */
+  path?: string;
+  /**
+   * IngressClass name; the cluster default when absent.
+   */
+  className?: string;
+  /**
+   * Secret of type kubernetes.io/tls for the host; the URL is https:// when set.
+   */
+  tlsSecretName?: string;
+}
+
+/**
+ * When set, a HorizontalPodAutoscaler scales the scorer between minReplicas and maxReplicas on CPU.
+ *
+ * As written: fields the CRD defaults may be left out. Read back as FnolModelSpecAutoscaling.
+ */
+export interface FnolModelSpecAutoscalingInput {
+  minReplicas?: number;
+  maxReplicas: number;
+  targetCPUUtilizationPercentage?: number;
+}
+
+/**
+ * The compiled ONNX model to serve.
+ *
+ * As written: fields the CRD defaults may be left out. Read back as FnolModelSpecModel.
+ */
+export interface FnolModelSpecModelInput {
+  /**
+   * Model version; must equal the version in the ONNX metadata. Becomes a label value, so letters, digits, '.', '_' and '-' only.
+   */
+  version: string;
+  /**
+   * Where the scorer fetches the model from (https://, http:// or file://). Never put credentials in it; use credentialsSecretRef.
+   */
+  uri: string;
+  /**
+   * SHA-256 of the model file, 64 lower-case hex characters. The operator and the scorer refuse a file with another digest.
+   */
+  sha256: string;
+  /**
+   * Secret in the same namespace holding what the scorer needs to fetch the model (key sasToken, an Azure SAS token). Mounted read-only into the scorer; never copied into the FnolModel.
+   */
+  credentialsSecretRef?: FnolModelSpecModelCredentialsSecretRefInput;
+}
+
+/**
+ * Secret in the same namespace holding what the scorer needs to fetch the model (key sasToken, an Azure SAS token). Mounted read-only into the scorer; never copied into the FnolModel.
+ *
+ * As written: fields the CRD defaults may be left out. Read back as FnolModelSpecModelCredentialsSecretRef.
+ */
+export interface FnolModelSpecModelCredentialsSecretRefInput {
   /**
    * Secret name (DNS-1123 subdomain).
    */

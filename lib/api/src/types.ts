@@ -1,5 +1,5 @@
 import type { V1ObjectMeta } from '@kubernetes/client-node';
-import type { FnolModelSpec, FnolModelStatus } from './types.generated';
+import type { FnolModelSpec, FnolModelSpecInput, FnolModelStatus } from './types.generated';
 
 export * from './types.generated';
 
@@ -10,6 +10,14 @@ export interface FnolModel {
   metadata: V1ObjectMeta & { name: string; namespace: string };
   spec: FnolModelSpec;
   status?: FnolModelStatus;
+}
+
+/** A FnolModel as a user or client writes it: fields the CRD defaults may be left out. */
+export interface FnolModelInput {
+  apiVersion: string;
+  kind: string;
+  metadata: V1ObjectMeta & { name: string; namespace?: string };
+  spec: FnolModelSpecInput;
 }
 
 export type ConditionType = 'Ready' | 'Progressing' | 'Degraded';

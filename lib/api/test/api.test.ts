@@ -59,13 +59,13 @@ describe('FnolModel API module', function () {
     });
 
     it('leaves credentials out of the identity but not out of the spec comparison', function () {
-      const a = m({ credentialsSecretRef: { name: 'sas' } });
-      const b = m({ credentialsSecretRef: { name: 'other' } });
+      const a = m({ credentialsSecretRef: { name: 'sas', key: 'sasToken' } });
+      const b = m({ credentialsSecretRef: { name: 'other', key: 'sasToken' } });
       assert.ok(sameModel(a, b));
       assert.ok(!sameCredentials(a, b));
       assert.ok(!sameModelSpec(a, b));
       assert.ok(!sameModelSpec(a, m()));
-      assert.ok(sameModelSpec(a, m({ credentialsSecretRef: { name: 'sas' } })));
+      assert.ok(sameModelSpec(a, m({ credentialsSecretRef: { name: 'sas', key: 'sasToken' } })));
       assert.ok(sameModelSpec(m(), m()));
     });
   });

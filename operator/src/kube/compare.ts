@@ -6,7 +6,7 @@
  * or when a field we set differs on the live object (drift).
  */
 import { createHash } from 'node:crypto';
-import { Annotations } from '../../../lib/api/src/index';
+import { Annotations } from '@fnol/api';
 
 export const ANNOTATION_APPLIED_HASH = Annotations.appliedHash;
 

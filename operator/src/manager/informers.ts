@@ -18,7 +18,7 @@
  */
 import type { KubernetesObject } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
-import { apiPath, type ResourceKind } from '../../../lib/api/src/index';
+import { apiPath, type ResourceKind } from '@fnol/api';
 import { KubeError, type KubeClient } from '../kube/client';
 
 export type InformerEventType = 'ADDED' | 'MODIFIED' | 'DELETED';

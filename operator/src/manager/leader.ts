@@ -7,7 +7,7 @@
  * stops leading.
  */
 import type { Logger } from 'pino';
-import { apiPath, Kinds } from '../../../lib/api/src/index';
+import { apiPath, Kinds } from '@fnol/api';
 import { isConflict, KubeClient } from '../kube/client';
 
 interface Lease {

@@ -16,7 +16,7 @@
  */
 import type { KubernetesObject } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
-import { GROUP, KIND, Kinds, Labels } from '../../../lib/api/src/index';
+import { GROUP, KIND, Kinds, Labels } from '@fnol/api';
 import type { OperatorConfig } from '../config';
 import type { OperatorMetrics } from '../metrics';
 import { WorkQueue } from '../queue';

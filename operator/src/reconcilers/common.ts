@@ -3,7 +3,7 @@
  * the garbage collector delete it with its FnolModel.
  */
 import type { V1ObjectMeta, V1OwnerReference } from '@kubernetes/client-node';
-import { Annotations, API_VERSION, KIND, Labels, type FnolModel } from '../../../lib/api/src/index';
+import { Annotations, API_VERSION, KIND, Labels, type FnolModel } from '@fnol/api';
 import type { OperatorConfig } from '../config';
 
 export const SCORER_PORT = 8080;
@@ -88,12 +88,11 @@ export function modelUrl(fm: FnolModel): string {
   const ing = fm.spec.ingress;
   if (!ing) return serviceUrl(fm);
   const scheme = ing.tlsSecretName ? 'https' : 'http';
-  const path = ing.path ?? '/';
-  return `${scheme}://${ing.host}${path}`;
+  return `${scheme}://${ing.host}${ing.path}`;
 }
 
 /** Replicas the spec asks for (the HPA's minimum when autoscaling). */
 export function desiredReplicas(fm: FnolModel): number {
-  if (fm.spec.autoscaling) return fm.spec.autoscaling.minReplicas ?? 2;
-  return fm.spec.replicas ?? 2;
+  if (fm.spec.autoscaling) return fm.spec.autoscaling.minReplicas;
+  return fm.spec.replicas;
 }

@@ -12,7 +12,7 @@ import type {
   V1Volume,
   V1VolumeMount,
 } from '@kubernetes/client-node';
-import type { FnolModel, FnolModelSpecModel, ModelIdentity } from '../../../lib/api/src/index';
+import type { FnolModel, FnolModelSpecModel, ModelIdentity } from '@fnol/api';
 import {
   ANNOTATION_MODEL_SHA256,
   ANNOTATION_MODEL_URI,
@@ -37,9 +37,6 @@ export const SHUTDOWN_GRACE_SECONDS = 20;
  * action), so the image needs no shell.
  */
 export const PRE_STOP_SLEEP_SECONDS = 5;
-
-/** spec.modelName when the FnolModel has none (the CRD's default; objects stored before the field existed). */
-export const DEFAULT_MODEL_NAME = 'fnol';
 
 export const DEFAULT_RESOURCES = {
   requests: { cpu: '250m', memory: '512Mi' },
@@ -87,7 +84,7 @@ export function desiredDeployment(
   model: Pick<FnolModelSpecModel, 'version' | 'uri' | 'sha256'> = fm.spec.model,
 ): V1Deployment {
   const env: V1EnvVar[] = [
-    { name: 'MODEL_NAME', value: fm.spec.modelName ?? DEFAULT_MODEL_NAME },
+    { name: 'MODEL_NAME', value: fm.spec.modelName },
     { name: 'MODEL_VERSION', value: model.version },
     { name: 'MODEL_URI', value: model.uri },
     { name: 'MODEL_SHA256', value: model.sha256 },
@@ -107,7 +104,7 @@ export function desiredDeployment(
       name: 'model-credentials',
       secret: {
         secretName: creds.name,
-        items: [{ key: creds.key ?? 'sasToken', path: 'sasToken' }],
+        items: [{ key: creds.key, path: 'sasToken' }],
         defaultMode: 0o440,
       },
     });
@@ -158,7 +155,7 @@ export function desiredDeployment(
     volumeMounts: mounts,
   };
 
-  const replicas = fm.spec.autoscaling ? undefined : (fm.spec.replicas ?? 2);
+  const replicas = fm.spec.autoscaling ? undefined : fm.spec.replicas;
   return {
     apiVersion: 'apps/v1',
     kind: 'Deployment',

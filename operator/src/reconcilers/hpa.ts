@@ -1,6 +1,6 @@
 /** HorizontalPodAutoscaler on CPU, only when spec.autoscaling is set. */
 import type { V2HorizontalPodAutoscaler } from '@kubernetes/client-node';
-import type { FnolModel } from '../../../lib/api/src/index';
+import type { FnolModel } from '@fnol/api';
 import { ownedMetadata } from './common';
 
 export function desiredHpa(fm: FnolModel): V2HorizontalPodAutoscaler | undefined {
@@ -12,14 +12,14 @@ export function desiredHpa(fm: FnolModel): V2HorizontalPodAutoscaler | undefined
     metadata: ownedMetadata(fm),
     spec: {
       scaleTargetRef: { apiVersion: 'apps/v1', kind: 'Deployment', name: fm.metadata.name },
-      minReplicas: a.minReplicas ?? 2,
+      minReplicas: a.minReplicas,
       maxReplicas: a.maxReplicas,
       metrics: [
         {
           type: 'Resource',
           resource: {
             name: 'cpu',
-            target: { type: 'Utilization', averageUtilization: a.targetCPUUtilizationPercentage ?? 70 },
+            target: { type: 'Utilization', averageUtilization: a.targetCPUUtilizationPercentage },
           },
         },
       ],

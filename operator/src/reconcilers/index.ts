@@ -4,7 +4,7 @@
  * is deleted if it exists.
  */
 import type { KubernetesObject } from '@kubernetes/client-node';
-import { apiPath, type FnolModel } from '../../../lib/api/src/index';
+import { apiPath, type FnolModel } from '@fnol/api';
 import type { DesiredStateConfig } from './common';
 import { desiredDeployment, ServedModel } from './deployment';
 import { desiredHpa } from './hpa';

@@ -6,7 +6,7 @@
  * probed on the pod's port.
  */
 import type { V1HTTPIngressPath, V1Ingress } from '@kubernetes/client-node';
-import type { FnolModel } from '../../../lib/api/src/index';
+import type { FnolModel } from '@fnol/api';
 import { ownedMetadata } from './common';
 
 /** The scorer's public routes (the route modules under scorer/src/routes/). */
@@ -23,7 +23,7 @@ export function desiredIngress(fm: FnolModel): V1Ingress | undefined {
   if (!ing) return undefined;
   // The prefix is forwarded unchanged (a non-root prefix needs a rewrite in
   // the ingress controller, see docs/crd-reference.md).
-  const prefix = (ing.path ?? '/').replace(/\/+$/, '');
+  const prefix = ing.path.replace(/\/+$/, '');
   const paths: V1HTTPIngressPath[] = PUBLIC_PATHS.map(({ path, pathType }) => ({
     path: `${prefix}${path}`,
     pathType,

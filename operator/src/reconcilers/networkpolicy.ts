@@ -11,7 +11,7 @@ import type {
   V1NetworkPolicyEgressRule,
   V1NetworkPolicyPeer,
 } from '@kubernetes/client-node';
-import type { FnolModel } from '../../../lib/api/src/index';
+import type { FnolModel } from '@fnol/api';
 import { DesiredStateConfig, ownedMetadata, SCORER_PORT, selectorLabels } from './common';
 
 const NAMESPACE_NAME_LABEL = 'kubernetes.io/metadata.name';

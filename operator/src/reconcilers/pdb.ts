@@ -3,7 +3,7 @@
  * than one scorer pod is asked for (with one pod it would block node drains).
  */
 import type { V1PodDisruptionBudget } from '@kubernetes/client-node';
-import type { FnolModel } from '../../../lib/api/src/index';
+import type { FnolModel } from '@fnol/api';
 import { desiredReplicas, ownedMetadata, selectorLabels } from './common';
 
 export function desiredPdb(fm: FnolModel): V1PodDisruptionBudget | undefined {

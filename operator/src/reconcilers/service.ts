@@ -1,6 +1,6 @@
 /** ClusterIP Service in front of the scorer pods, port 80 to the container's http port. */
 import type { V1Service } from '@kubernetes/client-node';
-import type { FnolModel } from '../../../lib/api/src/index';
+import type { FnolModel } from '@fnol/api';
 import { ownedMetadata, SCORER_PORT_NAME, selectorLabels } from './common';
 
 export function desiredService(fm: FnolModel): V1Service {

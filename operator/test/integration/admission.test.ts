@@ -11,10 +11,11 @@ import { strict as assert } from 'node:assert';
 import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { parse } from 'yaml';
-import { repoRoot } from '../../src/api/crd';
+import { repoRoot } from '../../../test/support/repo';
 import { KubeClient, KubeError } from '../../src/kube/client';
 import { createTestNamespace, type Cluster } from '../../../test/support/cluster';
 import { clusterWithCrd, modelManifest, modelPath, waitFor } from './harness';
+import { GROUP } from '@fnol/api';
 
 interface Obj {
   apiVersion: string;
@@ -114,17 +115,13 @@ describe('admission guard: the FnolModel ValidatingAdmissionPolicy (manifests/ad
     cluster = await clusterWithCrd(this);
     admin = new KubeClient(cluster.kubeConfig);
     ns = await createTestNamespace('admission');
-    policyName = `fnolmodel-limits-${ns}.serving.fnol.io`;
+    policyName = `fnolmodel-limits-${ns}.${GROUP}`;
     const policy = load('policy.yaml');
     policy.metadata.name = policyName;
     await apply(`${ADMISSION}/validatingadmissionpolicies/${policyName}`, policy);
     await setParams(TEST_PARAMS);
     const binding = load('binding.yaml');
-    assert.equal(
-      binding.spec?.policyName,
-      'fnolmodel-limits.serving.fnol.io',
-      'the binding names the policy',
-    );
+    assert.equal(binding.spec?.policyName, `fnolmodel-limits.${GROUP}`, 'the binding names the policy');
     binding.metadata.name = policyName;
     binding.spec = {
       ...binding.spec,

@@ -19,6 +19,7 @@ import {
   ModelServer,
   waitFor,
 } from './harness';
+import { apiPath, Kinds, Labels } from '@fnol/api';
 
 interface Lease {
   spec?: { holderIdentity?: string; leaseTransitions?: number };
@@ -44,11 +45,11 @@ describe('operator integration: leader election, failover and restart mid-rollou
     return p;
   };
   const holder = async () =>
-    (await client.get<Lease>(`/apis/coordination.k8s.io/v1/namespaces/${ns}/leases/fnol-operator`))?.spec
+    (await client.get<Lease>(apiPath(Kinds.Lease, { namespace: ns, name: 'fnol-operator' })))?.spec
       ?.holderIdentity;
   const servedVersion = async () =>
     (await client.get<V1Deployment>(resourcePath(OWNED_KINDS.Deployment, ns, 'fnol')))?.spec?.template
-      .metadata?.labels?.['serving.fnol.io/model-version'];
+      .metadata?.labels?.[Labels.modelVersion];
   const readyOn = (version: string, timeoutMs = 60_000) =>
     waitFor(
       `Ready on ${version}`,

@@ -14,8 +14,8 @@ import type { AddressInfo } from 'node:net';
 import * as path from 'node:path';
 import type { KubeConfig } from '@kubernetes/client-node';
 import pino from 'pino';
-import { crdPath, repoRoot } from '../../src/api/crd';
-import type { FnolModel } from '../../../lib/api/src/index';
+import { crdPath, repoRoot } from '../../../test/support/repo';
+import { API_VERSION, CRD_NAME, type FnolModel, KIND } from '@fnol/api';
 import { RunningOperator, startOperator } from '../../src/app';
 import { modelPath } from '../../src/controller';
 import { KubeClient } from '../../src/kube/client';
@@ -41,12 +41,7 @@ export async function installCrd(cluster: Cluster, fieldManager: string): Promis
     '-f',
     crdPath,
   ]);
-  await cluster.kubectl([
-    'wait',
-    '--for=condition=Established',
-    '--timeout=60s',
-    'crd/fnolmodels.serving.fnol.io',
-  ]);
+  await cluster.kubectl(['wait', '--for=condition=Established', '--timeout=60s', `crd/${CRD_NAME}`]);
 }
 
 export function adminClient(cluster: Cluster): KubeClient {
@@ -170,7 +165,12 @@ export function childOperator(env: Record<string, string>, compiledEntry?: strin
   const logs: string[] = [];
   const proc = spawn(
     process.execPath,
-    compiledEntry ? [compiledEntry] : ['--import', 'tsx', path.join(repoRoot, 'operator', 'src', 'main.ts')],
+    // A compiled entry in the repository loads the compiled workspace packages
+    // (@fnol/api, @fnol/model-fetch) from dist/ too, as the image does
+    // (docs/adr/0008-workspaces-and-api-module.md).
+    compiledEntry
+      ? ['--require', path.join(repoRoot, 'test', 'support', 'compiled-workspaces.cjs'), compiledEntry]
+      : ['--import', 'tsx', path.join(repoRoot, 'operator', 'src', 'main.ts')],
     {
       cwd: repoRoot,
       env: {
@@ -218,8 +218,8 @@ export function modelManifest(
   spec: Record<string, unknown> = {},
 ): Record<string, unknown> {
   return {
-    apiVersion: 'serving.fnol.io/v1alpha1',
-    kind: 'FnolModel',
+    apiVersion: API_VERSION,
+    kind: KIND,
     metadata: { name, namespace: ns },
     spec: { model, ...spec },
   };

@@ -25,12 +25,13 @@ import {
   waitFor,
   type ChildOperator,
 } from './harness';
+import { API_VERSION, apiPath, KIND, Kinds, Labels } from '@fnol/api';
 
 const TOKEN = 'sv=2024-01-01&sr=b&sig=hostile-test-signature';
-const CREDENTIALS_LABEL = 'serving.fnol.io/model-credentials';
+const CREDENTIALS_LABEL = Labels.modelCredentials;
 
 async function secret(client: KubeClient, ns: string, name: string, labels: Record<string, string> = {}) {
-  await client.create(`/api/v1/namespaces/${ns}/secrets`, {
+  await client.create(apiPath(Kinds.Secret, { namespace: ns }), {
     apiVersion: 'v1',
     kind: 'Secret',
     metadata: { name, labels },
@@ -40,8 +41,8 @@ async function secret(client: KubeClient, ns: string, name: string, labels: Reco
 
 function manifest(ns: string, name: string, model: Record<string, unknown>) {
   return {
-    apiVersion: 'serving.fnol.io/v1alpha1',
-    kind: 'FnolModel',
+    apiVersion: API_VERSION,
+    kind: KIND,
     metadata: { name, namespace: ns },
     spec: { model },
   };
@@ -50,7 +51,7 @@ function manifest(ns: string, name: string, model: Record<string, unknown>) {
 function events(client: KubeClient, ns: string, name: string) {
   return client
     .list<{ involvedObject?: { name?: string }; reason?: string; message?: string }>(
-      `/api/v1/namespaces/${ns}/events`,
+      apiPath(Kinds.Event, { namespace: ns }),
     )
     .then((l) => l.items.filter((e) => e.involvedObject?.name === name));
 }
@@ -168,7 +169,7 @@ describe('operator integration: hostile FnolModels', function () {
       await degraded('later', 'CredentialsSecretNotAllowed');
       assert.equal(models.hits('/marked-later.onnx'), 0);
       // The admin marks the Secret; the operator picks it up on its next retry.
-      await client.mergePatch(`/api/v1/namespaces/${ns}/secrets/later-marked`, {
+      await client.mergePatch(apiPath(Kinds.Secret, { namespace: ns, name: 'later-marked' }), {
         metadata: { labels: { [CREDENTIALS_LABEL]: 'true' } },
       });
       const dep = await waitFor('the Deployment', () => deployment('later'), 30_000);

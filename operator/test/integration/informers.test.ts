@@ -8,7 +8,7 @@
 import { strict as assert } from 'node:assert';
 import type { KubernetesObject, V1Service } from '@kubernetes/client-node';
 import pino from 'pino';
-import { apiPath, Kinds, Labels, type FnolModel } from '../../../lib/api/src/index';
+import { apiPath, Kinds, Labels, type FnolModel } from '@fnol/api';
 import type { RunningOperator } from '../../src/app';
 import type { KubeClient } from '../../src/kube/client';
 import { Informer, type InformerEventType } from '../../src/manager/informers';

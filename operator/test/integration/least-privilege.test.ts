@@ -21,7 +21,7 @@ import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import type { V1NetworkPolicy } from '@kubernetes/client-node';
 import { parse, parseAllDocuments } from 'yaml';
-import { repoRoot } from '../../src/api/crd';
+import { repoRoot } from '../../../test/support/repo';
 import type { RunningOperator } from '../../src/app';
 import { loadConfig } from '../../src/config';
 import { KubeClient, KubeError } from '../../src/kube/client';
@@ -38,6 +38,7 @@ import {
   ModelServer,
   waitFor,
 } from './harness';
+import { apiPath, Kinds } from '@fnol/api';
 
 interface Obj {
   apiVersion: string;
@@ -179,9 +180,9 @@ describe('operator integration: namespaced install and NetworkPolicies', functio
         60_000,
       );
       assert.equal(condition(ready, 'Ready')?.status, 'True');
-      assert.ok(await admin.get(`/apis/networking.k8s.io/v1/namespaces/${watched}/networkpolicies/fnol`));
+      assert.ok(await admin.get(apiPath(Kinds.NetworkPolicy, { namespace: watched, name: 'fnol' })));
       const lease = await admin.get<{ spec: { holderIdentity: string } }>(
-        `/apis/coordination.k8s.io/v1/namespaces/${opNs}/leases/fnol-operator`,
+        apiPath(Kinds.Lease, { namespace: opNs, name: 'fnol-operator' }),
       );
       assert.equal(lease?.spec.holderIdentity, `namespaced-${watched}`);
       assert.equal((await op!.metrics.reconcileErrors.get()).values[0]?.value ?? 0, 0);
@@ -196,14 +197,10 @@ describe('operator integration: namespaced install and NetworkPolicies', functio
     });
 
     it('is refused everything outside the watched namespace', async function () {
-      await assert.rejects(
-        sa.list(`/apis/serving.fnol.io/v1alpha1/fnolmodels`),
-        forbidden,
-        'list FnolModels cluster-wide',
-      );
+      await assert.rejects(sa.list(apiPath(Kinds.FnolModel)), forbidden, 'list FnolModels cluster-wide');
       await assert.rejects(sa.list(modelPath(elsewhere)), forbidden, 'list FnolModels in another namespace');
       await assert.rejects(
-        sa.create(`/apis/apps/v1/namespaces/${elsewhere}/deployments`, {
+        sa.create(apiPath(Kinds.Deployment, { namespace: elsewhere }), {
           apiVersion: 'apps/v1',
           kind: 'Deployment',
           metadata: { name: 'x' },
@@ -215,23 +212,29 @@ describe('operator integration: namespaced install and NetworkPolicies', functio
         forbidden,
         'create a Deployment in another namespace',
       );
-      await assert.rejects(sa.get(`/api/v1/namespaces/${elsewhere}/secrets/fnol-model-sas`), forbidden);
-      await assert.rejects(sa.list(`/apis/apps/v1/deployments`), forbidden, 'list Deployments cluster-wide');
-      await assert.rejects(sa.list(`/apis/apps/v1/replicasets`), forbidden, 'list ReplicaSets cluster-wide');
+      await assert.rejects(
+        sa.get(apiPath(Kinds.Secret, { namespace: elsewhere, name: 'fnol-model-sas' })),
+        forbidden,
+      );
+      await assert.rejects(sa.list(apiPath(Kinds.Deployment)), forbidden, 'list Deployments cluster-wide');
+      await assert.rejects(sa.list(apiPath(Kinds.ReplicaSet)), forbidden, 'list ReplicaSets cluster-wide');
     });
 
     it('reads only the Secrets named in the Role, and cannot list any', async function () {
       for (const name of ['fnol-model-sas', 'database-password']) {
-        await admin.create(`/api/v1/namespaces/${watched}/secrets`, {
+        await admin.create(apiPath(Kinds.Secret, { namespace: watched }), {
           apiVersion: 'v1',
           kind: 'Secret',
           metadata: { name },
           data: { value: Buffer.from(`not-a-real-${name}`).toString('base64') },
         });
       }
-      assert.ok(await sa.get(`/api/v1/namespaces/${watched}/secrets/fnol-model-sas`));
-      await assert.rejects(sa.get(`/api/v1/namespaces/${watched}/secrets/database-password`), forbidden);
-      await assert.rejects(sa.list(`/api/v1/namespaces/${watched}/secrets`), forbidden);
+      assert.ok(await sa.get(apiPath(Kinds.Secret, { namespace: watched, name: 'fnol-model-sas' })));
+      await assert.rejects(
+        sa.get(apiPath(Kinds.Secret, { namespace: watched, name: 'database-password' })),
+        forbidden,
+      );
+      await assert.rejects(sa.list(apiPath(Kinds.Secret, { namespace: watched })), forbidden);
     });
   });
 
@@ -254,7 +257,7 @@ describe('operator integration: namespaced install and NetworkPolicies', functio
       ) as V1NetworkPolicy & Obj;
       np.metadata.namespace = ns;
       const out = (await dryRunApply(
-        `/apis/networking.k8s.io/v1/namespaces/${ns}/networkpolicies/${np.metadata.name}`,
+        apiPath(Kinds.NetworkPolicy, { namespace: ns, name: np.metadata.name }),
         np,
       )) as unknown as V1NetworkPolicy;
       assert.deepEqual(out.spec?.policyTypes, ['Ingress', 'Egress']);
@@ -274,7 +277,7 @@ describe('operator integration: namespaced install and NetworkPolicies', functio
       fm.metadata.namespace = ns;
       const np = desiredNetworkPolicy(fm, cfg) as unknown as Obj;
       const out = (await dryRunApply(
-        `/apis/networking.k8s.io/v1/namespaces/${ns}/networkpolicies/${np.metadata.name}`,
+        apiPath(Kinds.NetworkPolicy, { namespace: ns, name: np.metadata.name }),
         np,
       )) as unknown as V1NetworkPolicy;
       assert.deepEqual(out.spec?.egress?.[1]?.to, [
@@ -289,10 +292,7 @@ describe('operator integration: namespaced install and NetworkPolicies', functio
       const bad = structuredClone(np) as unknown as V1NetworkPolicy;
       bad.spec!.egress![1]!.ports![0]!.port = 70000;
       await assert.rejects(
-        dryRunApply(
-          `/apis/networking.k8s.io/v1/namespaces/${ns}/networkpolicies/fnol`,
-          bad as unknown as Obj,
-        ),
+        dryRunApply(apiPath(Kinds.NetworkPolicy, { namespace: ns, name: 'fnol' }), bad as unknown as Obj),
         (e: unknown) => e instanceof KubeError && e.statusCode === 422 && /ports\[0\]\.port/.test(e.message),
       );
     });

@@ -15,8 +15,8 @@ import type {
   V2HorizontalPodAutoscaler,
 } from '@kubernetes/client-node';
 import { parse } from 'yaml';
-import { repoRoot } from '../../src/api/crd';
-import type { FnolModel } from '../../../lib/api/src/index';
+import { repoRoot } from '../../../test/support/repo';
+import { apiPath, type FnolModel, KIND, Kinds, Labels } from '@fnol/api';
 import type { RunningOperator } from '../../src/app';
 import type { KubeClient } from '../../src/kube/client';
 import { OWNED_KINDS, resourcePath } from '../../src/reconcilers/index';
@@ -70,11 +70,11 @@ describe('operator integration: FnolModel lifecycle on a real API server', funct
         'fnol-model-sas',
         'sasToken',
         'sv=2024-01-01&sig=not-a-real-signature',
-        { 'serving.fnol.io/model-credentials': 'true' },
+        { [Labels.modelCredentials]: 'true' },
       ],
       ['fnol-api-keys', 'keys', 'key-one\nkey-two\n', {}],
     ] as const) {
-      await client.create(`/api/v1/namespaces/${ns}/secrets`, {
+      await client.create(apiPath(Kinds.Secret, { namespace: ns }), {
         apiVersion: 'v1',
         kind: 'Secret',
         metadata: { name, labels },
@@ -112,7 +112,7 @@ describe('operator integration: FnolModel lifecycle on a real API server', funct
     assert.equal(c?.image, 'fnol-scorer:test');
     assert.equal(dep.spec?.replicas, 2);
     assert.equal(dep.spec?.strategy?.rollingUpdate?.maxUnavailable, 0);
-    assert.equal(dep.metadata?.ownerReferences?.[0]?.kind, 'FnolModel');
+    assert.equal(dep.metadata?.ownerReferences?.[0]?.kind, KIND);
     assert.ok(
       dep.metadata?.managedFields?.some((f) => f.manager === 'fnol-operator' && f.operation === 'Apply'),
     );
@@ -192,7 +192,7 @@ describe('operator integration: FnolModel lifecycle on a real API server', funct
     );
     assert.equal(done.status?.observedGeneration, done.metadata.generation);
     const dep = await get<V1Deployment>('Deployment');
-    assert.equal(dep?.spec?.template.metadata?.labels?.['serving.fnol.io/model-version'], '1.1.0');
+    assert.equal(dep?.spec?.template.metadata?.labels?.[Labels.modelVersion], '1.1.0');
   });
 
   it('refuses a model whose sha256 is wrong: Degraded with the reason, 1.1.0 keeps serving', async () => {
@@ -293,10 +293,10 @@ describe('operator integration: FnolModel lifecycle on a real API server', funct
         200,
       );
     }
-    const rs = await client.list(`/apis/apps/v1/namespaces/${ns}/replicasets`);
+    const rs = await client.list(apiPath(Kinds.ReplicaSet, { namespace: ns }));
     await waitFor(
       'ReplicaSets gone',
-      async () => (await client.list(`/apis/apps/v1/namespaces/${ns}/replicasets`)).items.length === 0,
+      async () => (await client.list(apiPath(Kinds.ReplicaSet, { namespace: ns }))).items.length === 0,
       30_000,
       200,
     );

@@ -9,7 +9,7 @@ import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import type { V1Deployment } from '@kubernetes/client-node';
 import { parseAllDocuments } from 'yaml';
-import { repoRoot } from '../../src/api/crd';
+import { repoRoot } from '../../../test/support/repo';
 import type { RunningOperator } from '../../src/app';
 import { KubeClient, KubeError } from '../../src/kube/client';
 import { desiredDeployment } from '../../src/reconcilers/deployment';
@@ -25,6 +25,7 @@ import {
   ModelServer,
   waitFor,
 } from './harness';
+import { apiPath, Kinds } from '@fnol/api';
 
 interface Obj {
   apiVersion: string;
@@ -115,7 +116,7 @@ describe('operator integration: install manifests, Pod Security and least-privil
       if (obj.kind === 'Deployment') {
         // PodSecurity is enforced on pods: dry-run the pod the Deployment would create.
         const tpl = (obj as unknown as V1Deployment).spec!.template;
-        await admin.request('POST', `/api/v1/namespaces/${restricted}/pods`, {
+        await admin.request('POST', apiPath(Kinds.Pod, { namespace: restricted }), {
           body: podFrom(tpl, 'operator-pod', restricted),
           query: { dryRun: 'All' },
         });
@@ -127,7 +128,7 @@ describe('operator integration: install manifests, Pod Security and least-privil
     const fm = fnolModel({ auth: { apiKeySecretRef: { name: 'keys', key: 'keys' } } });
     fm.metadata.namespace = restricted;
     const tpl = desiredDeployment(fm, testConfig).spec!.template;
-    await admin.request('POST', `/api/v1/namespaces/${restricted}/pods`, {
+    await admin.request('POST', apiPath(Kinds.Pod, { namespace: restricted }), {
       body: podFrom(tpl, 'scorer-pod', restricted),
       query: { dryRun: 'All' },
     });
@@ -141,7 +142,10 @@ describe('operator integration: install manifests, Pod Security and least-privil
       spec: { containers: [{ name: 'c', image: 'busybox' }] },
     };
     await assert.rejects(
-      admin.request('POST', `/api/v1/namespaces/${restricted}/pods`, { body: pod, query: { dryRun: 'All' } }),
+      admin.request('POST', apiPath(Kinds.Pod, { namespace: restricted }), {
+        body: pod,
+        query: { dryRun: 'All' },
+      }),
       (e: unknown) => e instanceof KubeError && /violates PodSecurity "restricted/.test(e.message),
     );
   });
@@ -190,11 +194,11 @@ describe('operator integration: install manifests, Pod Security and least-privil
 
     it('cannot list Secrets or touch objects outside its rules', async () => {
       await assert.rejects(
-        sa.list(`/api/v1/namespaces/${ns}/secrets`),
+        sa.list(apiPath(Kinds.Secret, { namespace: ns })),
         (e: unknown) => e instanceof KubeError && e.statusCode === 403,
       );
       await assert.rejects(
-        sa.list(`/api/v1/namespaces/${ns}/pods`),
+        sa.list(apiPath(Kinds.Pod, { namespace: ns })),
         (e: unknown) => e instanceof KubeError && e.statusCode === 403,
       );
       await assert.rejects(
@@ -207,7 +211,7 @@ describe('operator integration: install manifests, Pod Security and least-privil
 
     it('serves a FnolModel with a credentials Secret: leads, verifies, applies, writes status and events', async () => {
       const m = models.publish('fnol.onnx', 'rbac test model');
-      await admin.create(`/api/v1/namespaces/${ns}/secrets`, {
+      await admin.create(apiPath(Kinds.Secret, { namespace: ns }), {
         apiVersion: 'v1',
         kind: 'Secret',
         metadata: { name: 'sas' },
@@ -233,11 +237,11 @@ describe('operator integration: install manifests, Pod Security and least-privil
       );
       assert.equal(lease?.spec.holderIdentity, `rbac-test-${ns}`);
       const events = await admin.list<{ reason: string; involvedObject: { name: string } }>(
-        `/api/v1/namespaces/${ns}/events`,
+        apiPath(Kinds.Event, { namespace: ns }),
       );
       assert.ok(events.items.some((e) => e.reason === 'Ready' && e.involvedObject.name === 'fnol'));
       // The one Secret read the operator needs.
-      assert.ok(await sa.get(`/api/v1/namespaces/${ns}/secrets/sas`));
+      assert.ok(await sa.get(apiPath(Kinds.Secret, { namespace: ns, name: 'sas' })));
       assert.equal((await op.metrics.reconcileErrors.get()).values[0]?.value ?? 0, 0);
     });
   });

@@ -6,6 +6,7 @@ import { strict as assert } from 'node:assert';
 import { KubeClient, KubeError } from '../../src/kube/client';
 import { createTestNamespace } from '../../../test/support/cluster';
 import { clusterWithCrd, modelPath } from './harness';
+import { API_VERSION, KIND } from '@fnol/api';
 
 const SHA = 'a'.repeat(64);
 const MODEL = { version: '1.0.0', uri: 'https://models.example.test/fnol/fnol-1.0.0.onnx', sha256: SHA };
@@ -138,8 +139,8 @@ describe('operator integration: the API server rejects invalid FnolModels', func
   it('accepts the valid baseline (so each rejection below is due to its one defect)', async () => {
     await client.request('POST', modelPath(ns), {
       body: {
-        apiVersion: 'serving.fnol.io/v1alpha1',
-        kind: 'FnolModel',
+        apiVersion: API_VERSION,
+        kind: KIND,
         metadata: { name: 'fnol' },
         spec: { model: MODEL },
       },
@@ -150,7 +151,7 @@ describe('operator integration: the API server rejects invalid FnolModels', func
   it('defaults spec.modelName to fnol and keeps a given one', async () => {
     const create = (spec: Record<string, unknown>) =>
       client.request<{ spec: { modelName?: string } }>('POST', modelPath(ns), {
-        body: { apiVersion: 'serving.fnol.io/v1alpha1', kind: 'FnolModel', metadata: { name: 'fnol' }, spec },
+        body: { apiVersion: API_VERSION, kind: KIND, metadata: { name: 'fnol' }, spec },
         query: { dryRun: 'All', fieldValidation: 'Strict' },
       });
     assert.equal((await create({ model: MODEL })).spec.modelName, 'fnol');
@@ -160,8 +161,8 @@ describe('operator integration: the API server rejects invalid FnolModels', func
   for (const c of cases) {
     it(`rejects ${c.what}`, async () => {
       const body = {
-        apiVersion: 'serving.fnol.io/v1alpha1',
-        kind: 'FnolModel',
+        apiVersion: API_VERSION,
+        kind: KIND,
         metadata: { name: c.name ?? 'fnol' },
         spec: c.spec,
       };

@@ -59,7 +59,14 @@ describe('reconcilers: service, ingress, hpa, pdb, networkpolicy', () => {
     assert.equal(desiredPdb(fnolModel({ replicas: 1 })), undefined);
     assert.equal(desiredPdb(fnolModel({ replicas: 0 })), undefined);
     assert.equal(desiredPdb(fnolModel({ replicas: 2 }))?.spec?.maxUnavailable, 1);
-    assert.ok(desiredPdb(fnolModel({ replicas: 1, autoscaling: { minReplicas: 2, maxReplicas: 4 } })));
+    assert.ok(
+      desiredPdb(
+        fnolModel({
+          replicas: 1,
+          autoscaling: { minReplicas: 2, maxReplicas: 4, targetCPUUtilizationPercentage: 70 },
+        }),
+      ),
+    );
   });
 
   it('NetworkPolicy: ingress only from the ingress controller and monitoring namespaces', () => {

@@ -1,6 +1,7 @@
 import { strict as assert } from 'node:assert';
 import { resourceOf } from '../../src/kube/client';
 import { isSubset, quantityValue, upToDate, withAppliedHash } from '../../src/kube/compare';
+import { fnolModelPath } from '@fnol/api';
 
 describe('apply skipping (compare)', () => {
   it('ignores fields the API server added', () => {
@@ -32,10 +33,7 @@ describe('request metrics', () => {
   it('names the resource of a request path', () => {
     assert.equal(resourceOf('/apis/apps/v1/namespaces/ns/deployments/fnol'), 'deployments');
     assert.equal(resourceOf('/api/v1/namespaces/ns/services'), 'services');
-    assert.equal(
-      resourceOf('/apis/serving.fnol.io/v1alpha1/namespaces/ns/fnolmodels/fnol/status'),
-      'fnolmodels/status',
-    );
+    assert.equal(resourceOf(fnolModelPath('ns', 'fnol', 'status')), 'fnolmodels/status');
     assert.equal(resourceOf('/apis/coordination.k8s.io/v1/namespaces/ns/leases/x?y=1'), 'leases');
   });
 });

@@ -6,7 +6,7 @@ import {
   MODEL_SAS_TOKEN_FILE,
   servedModelOf,
 } from '../../src/reconcilers/deployment';
-import { sameModel } from '../../../lib/api/src/index';
+import { API_VERSION, KIND, Labels, sameModel } from '@fnol/api';
 import { fnolModel, SHA_B, testConfig } from '../fixtures';
 
 function scorer(c: V1Container[] | undefined): V1Container {
@@ -35,9 +35,8 @@ describe('reconcilers/deployment', () => {
     assert.equal(e.API_KEYS_FILE, undefined);
   });
 
-  it('tells the scorer the model name of spec.modelName, fnol when the spec has none', () => {
+  it('tells the scorer the model name of spec.modelName (the CRD defaults it to fnol)', () => {
     const fm = fnolModel();
-    delete fm.spec.modelName;
     assert.equal(
       env(scorer(desiredDeployment(fm, testConfig).spec?.template.spec?.containers)).MODEL_NAME,
       'fnol',
@@ -69,8 +68,8 @@ describe('reconcilers/deployment', () => {
   it('is owned by the FnolModel as its controller', () => {
     const d = desiredDeployment(fnolModel(), testConfig);
     assert.deepEqual(d.metadata?.ownerReferences?.[0], {
-      apiVersion: 'serving.fnol.io/v1alpha1',
-      kind: 'FnolModel',
+      apiVersion: API_VERSION,
+      kind: KIND,
       name: 'fnol',
       uid: '0b8a6f7e-1111-2222-3333-444455556666',
       controller: true,
@@ -141,7 +140,10 @@ describe('reconcilers/deployment', () => {
   });
 
   it('leaves replicas to the HPA when autoscaling', () => {
-    const d = desiredDeployment(fnolModel({ autoscaling: { minReplicas: 2, maxReplicas: 6 } }), testConfig);
+    const d = desiredDeployment(
+      fnolModel({ autoscaling: { minReplicas: 2, maxReplicas: 6, targetCPUUtilizationPercentage: 70 } }),
+      testConfig,
+    );
     assert.equal(d.spec?.replicas, undefined);
     assert.ok(!('replicas' in (d.spec ?? {})));
   });
@@ -175,7 +177,7 @@ describe('reconcilers/deployment', () => {
     };
     const b = desiredDeployment(fm, testConfig).spec?.template;
     assert.notDeepEqual(a, b);
-    assert.equal(b?.metadata?.labels?.['serving.fnol.io/model-version'], '1.1.0');
+    assert.equal(b?.metadata?.labels?.[Labels.modelVersion], '1.1.0');
   });
 
   it('serves an explicitly given model (the previous one while a new one is blocked)', () => {

@@ -1,7 +1,7 @@
 import { strict as assert } from 'node:assert';
 import { createHash } from 'node:crypto';
 import pino from 'pino';
-import { parseAllowedHosts } from '../../../lib/model-fetch/src/index';
+import { parseAllowedHosts } from '@fnol/model-fetch';
 import { TestServer } from '../../../lib/model-fetch/test/servers';
 import { CheckRequest, CheckState, ModelChecks, ModelChecksOptions } from '../../src/digest';
 

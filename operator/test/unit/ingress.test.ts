@@ -4,9 +4,7 @@ import { fnolModel } from '../fixtures';
 
 /** path -> pathType of the Ingress's only rule. */
 function routes(prefix: string | undefined): Record<string, string> {
-  const ingress = desiredIngress(
-    fnolModel({ ingress: { host: 'fnol.example.test', ...(prefix ? { path: prefix } : {}) } }),
-  );
+  const ingress = desiredIngress(fnolModel({ ingress: { host: 'fnol.example.test', path: prefix ?? '/' } }));
   const rule = ingress?.spec?.rules?.[0];
   assert.equal(ingress?.spec?.rules?.length, 1);
   assert.equal(rule?.host, 'fnol.example.test');

@@ -1,6 +1,6 @@
 import { strict as assert } from 'node:assert';
 import type { V1Deployment, V1ReplicaSet } from '@kubernetes/client-node';
-import type { FnolModel } from '../../../lib/api/src/index';
+import { type FnolModel, Labels } from '@fnol/api';
 import { desiredDeployment } from '../../src/reconcilers/deployment';
 import { computeStatus, readyVersions, statusEqual, transitionEvents } from '../../src/status';
 import { fnolModel, SHA_B, testConfig } from '../fixtures';
@@ -22,7 +22,7 @@ function rs(version: string, ready: number, owner = 'dep-uid'): V1ReplicaSet {
         { apiVersion: 'apps/v1', kind: 'Deployment', name: 'fnol', uid: owner, controller: true },
       ],
     },
-    spec: { selector: {}, template: { metadata: { labels: { 'serving.fnol.io/model-version': version } } } },
+    spec: { selector: {}, template: { metadata: { labels: { [Labels.modelVersion]: version } } } },
     status: { replicas: ready, readyReplicas: ready },
   };
 }

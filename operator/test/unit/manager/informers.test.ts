@@ -3,7 +3,7 @@ import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { KubeConfig } from '@kubernetes/client-node';
 import pino from 'pino';
-import { Kinds } from '../../../../lib/api/src/index';
+import { Kinds } from '@fnol/api';
 import { KubeClient } from '../../../src/kube/client';
 import { Informer, newerOrSame } from '../../../src/manager/informers';
 

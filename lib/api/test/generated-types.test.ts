@@ -1,10 +1,10 @@
 import { strict as assert } from 'node:assert';
 import { readFileSync } from 'node:fs';
-import { crdSchema, generatedTypesPath, loadCrd, renderGeneratedTypes } from '../../src/api/crd';
-import type { JsonSchema } from '../../src/api/schema-to-ts';
+import { crdSchema, generatedTypesPath, loadCrd, renderGeneratedTypes } from '../scripts/crd';
+import { schemaToTypeScript, type JsonSchema } from '../scripts/schema-to-ts';
 
 describe('CRD and TypeScript types', () => {
-  it('types.generated.ts is what the CRD schema generates (run npm run operator:types after editing the CRD)', async () => {
+  it('types.generated.ts is what the CRD schema generates (run npm run api:types after editing the CRD)', async () => {
     const committed = readFileSync(generatedTypesPath, 'utf8');
     assert.equal(committed, await renderGeneratedTypes());
   });
@@ -71,5 +71,62 @@ describe('CRD and TypeScript types', () => {
     for (const bad of ['', 'Second', '-fnol', 'fnol-', 'fnol/x', 'fnol x', '../fnol', 'x'.repeat(64)]) {
       assert.ok(!pattern.test(bad), bad);
     }
+  });
+});
+
+describe('the generator: two views of defaulted fields', () => {
+  const schema: JsonSchema = {
+    type: 'object',
+    required: ['name'],
+    properties: {
+      name: { type: 'string' },
+      replicas: { type: 'integer', default: 2 },
+      note: { type: 'string' },
+      scaling: {
+        type: 'object',
+        properties: { min: { type: 'integer', default: 1 }, max: { type: 'integer' } },
+      },
+      plain: { type: 'object', properties: { a: { type: 'string' } } },
+    },
+  };
+  const ts = schemaToTypeScript('Thing', schema);
+  const body = (name: string): string => {
+    const m = new RegExp(`export interface ${name} \\{\\n([^}]*)\\}`).exec(ts);
+    assert.ok(m, `no interface ${name} in:\n${ts}`);
+    return m[1]!.replace(/\s+/g, ' ').trim();
+  };
+
+  it('as read, a field the CRD defaults is present; as written it is optional', () => {
+    assert.equal(
+      body('Thing'),
+      'name: string; replicas: number; note?: string; scaling?: ThingScaling; plain?: ThingPlain;',
+    );
+    assert.equal(
+      body('ThingInput'),
+      'name: string; replicas?: number; note?: string; scaling?: ThingScalingInput; plain?: ThingPlain;',
+    );
+    assert.equal(body('ThingScaling'), 'min: number; max?: number;');
+    assert.equal(body('ThingScalingInput'), 'min?: number; max?: number;');
+  });
+
+  it('an object without defaults below it has one interface for both views', () => {
+    assert.equal(body('ThingPlain'), 'a?: string;');
+    assert.ok(!ts.includes('ThingPlainInput'));
+  });
+
+  it('the FnolModel types: replicas, resources and the defaulted nested fields are present as read', async () => {
+    const generated = await renderGeneratedTypes();
+    for (const field of [
+      'replicas: number;',
+      'resources: FnolModelSpecResources;',
+      'path: string;',
+      'modelName: string;',
+    ])
+      assert.ok(generated.includes(field), `types.generated.ts lacks "${field}"`);
+    // An interface ends at the first line that is only "}" (descriptions may hold braces).
+    const input = /export interface FnolModelSpecInput \{\n([\s\S]*?)\n\}/.exec(generated);
+    assert.ok(input, 'no interface FnolModelSpecInput');
+    assert.match(input[1] as string, /replicas\?: number;/);
+    assert.match(input[1] as string, /modelName\?: string;/);
   });
 });

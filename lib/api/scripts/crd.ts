@@ -1,14 +1,15 @@
+/**
+ * Reads crds/fnolmodel.yaml and renders lib/api/src/types.generated.ts from it.
+ * Used by the generator script and the unit test that compares the two; never
+ * by a program at run time (it reads the CRD file and loads prettier).
+ */
 import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { parse } from 'yaml';
-import { VERSION } from '../../../lib/api/src/index';
-import { JsonSchema, schemaToTypeScript } from './schema-to-ts';
+import { VERSION } from '../src/index';
+import { type JsonSchema, schemaToTypeScript } from './schema-to-ts';
 
-/** Repository root, found from this file in both operator/src and dist/operator/src. */
-export const repoRoot = path.resolve(
-  __dirname,
-  __dirname.includes(`${path.sep}dist${path.sep}`) ? '../../../..' : '../../..',
-);
+const repoRoot = path.resolve(__dirname, '..', '..', '..');
 export const crdPath = path.join(repoRoot, 'crds', 'fnolmodel.yaml');
 export const generatedTypesPath = path.join(repoRoot, 'lib', 'api', 'src', 'types.generated.ts');
 
@@ -31,7 +32,7 @@ export async function renderGeneratedTypes(file = crdPath): Promise<string> {
   const schema = crdSchema(file);
   const props = schema.properties ?? {};
   const header =
-    '// Generated from crds/fnolmodel.yaml by `npm run operator:types`. Do not edit.\n' +
+    '// Generated from crds/fnolmodel.yaml by `npm run api:types`. Do not edit.\n' +
     '// A unit test fails when this file and the CRD disagree.\n\n';
   const spec = schemaToTypeScript('FnolModelSpec', props.spec as JsonSchema);
   const status = schemaToTypeScript('FnolModelStatus', props.status as JsonSchema);

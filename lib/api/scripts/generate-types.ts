@@ -1,9 +1,9 @@
 /**
- * Regenerates operator/src/api/types.generated.ts from crds/fnolmodel.yaml.
- * Usage: npm run operator:types
+ * Regenerates lib/api/src/types.generated.ts from crds/fnolmodel.yaml.
+ * Usage: npm run api:types
  */
 import { writeFileSync } from 'node:fs';
-import { generatedTypesPath, renderGeneratedTypes } from '../src/api/crd';
+import { generatedTypesPath, renderGeneratedTypes } from './crd';
 
 void renderGeneratedTypes().then((text) => {
   writeFileSync(generatedTypesPath, text);
