@@ -219,7 +219,7 @@ export class Reconciler {
     // Labels first, from the Secret's metadata only: the data of a Secret that is
     // not marked for model downloads never reaches the operator.
     const path = apiPath(Kinds.Secret, { namespace: fm.metadata.namespace, name: creds.name });
-    const key = creds.key ?? 'sasToken';
+    const key = creds.key;
     const meta = await this.client.getMetadata(path);
     if (!meta) {
       return {
@@ -245,7 +245,7 @@ export class Reconciler {
   /** The SAS token of a marked Secret, read only when a check needs it. */
   private async sasToken(fm: FnolModel, secretPath: string): Promise<ModelAccess> {
     const creds = fm.spec.model.credentialsSecretRef!;
-    const key = creds.key ?? 'sasToken';
+    const key = creds.key;
     const secret = await this.client.get<V1Secret>(secretPath);
     const data = secret?.data?.[key];
     if (!secret || secret.metadata?.labels?.[LABEL_MODEL_CREDENTIALS] !== 'true' || !data) {
@@ -273,7 +273,7 @@ export class Reconciler {
       namespace: fm.metadata.namespace,
       uri,
       sha256,
-      credentials: creds ? `${creds.name}/${creds.key ?? 'sasToken'}` : '',
+      credentials: creds ? `${creds.name}/${creds.key}` : '',
       ...(sasToken !== undefined ? { sasToken } : {}),
     });
   }
