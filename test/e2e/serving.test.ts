@@ -545,9 +545,9 @@ describe('serving on the real node, end to end', function () {
       .getBlockBlobClient('second/0.3.1/second-0.3.1.onnx');
     await blob.uploadData(bytes);
     const secondHost = `second-${randomBytes(3).toString('hex')}.fnol.local`;
-    await custom.createNamespacedCustomObject(GROUP, API_VERSION, ns, PLURAL, {
-      apiVersion: `${GROUP}/${API_VERSION}`,
-      kind: 'FnolModel',
+    await custom.createNamespacedCustomObject(GROUP, VERSION, ns, PLURAL, {
+      apiVersion: API_VERSION,
+      kind: KIND,
       metadata: { name: 'second' },
       spec: {
         modelName: 'second',
@@ -563,8 +563,7 @@ describe('serving on the real node, end to end', function () {
       await poll(
         'FnolModel second to be Ready on 0.3.1',
         async () => {
-          const fm = (await custom.getNamespacedCustomObject(GROUP, API_VERSION, ns, PLURAL, 'second'))
-            .body as {
+          const fm = (await custom.getNamespacedCustomObject(GROUP, VERSION, ns, PLURAL, 'second')).body as {
             status?: { phase?: string; activeVersion?: string; readyReplicas?: number };
           };
           return fm.status?.phase === 'Ready' &&
@@ -623,7 +622,7 @@ describe('serving on the real node, end to end', function () {
       // The FNOL model keeps serving under its own name next to it.
       assert.equal((await postJson(host, '/v2/models/second/infer', { inputs: [] })).status, 404);
     } finally {
-      await custom.deleteNamespacedCustomObject(GROUP, API_VERSION, ns, PLURAL, 'second');
+      await custom.deleteNamespacedCustomObject(GROUP, VERSION, ns, PLURAL, 'second');
     }
   });
 

@@ -236,10 +236,17 @@ describe('operator integration: install manifests, Pod Security and least-privil
         `/apis/coordination.k8s.io/v1/namespaces/fnol-system/leases/fnol-operator-${ns}`,
       );
       assert.equal(lease?.spec.holderIdentity, `rbac-test-${ns}`);
-      const events = await admin.list<{ reason: string; involvedObject: { name: string } }>(
-        apiPath(Kinds.Event, { namespace: ns }),
+      // The Event follows the status write that records the transition.
+      await waitFor(
+        'a Ready Event on fnol',
+        async () => {
+          const events = await admin.list<{ reason: string; involvedObject: { name: string } }>(
+            apiPath(Kinds.Event, { namespace: ns }),
+          );
+          return events.items.some((e) => e.reason === 'Ready' && e.involvedObject.name === 'fnol');
+        },
+        10_000,
       );
-      assert.ok(events.items.some((e) => e.reason === 'Ready' && e.involvedObject.name === 'fnol'));
       // The one Secret read the operator needs.
       assert.ok(await sa.get(apiPath(Kinds.Secret, { namespace: ns, name: 'sas' })));
       assert.equal((await op.metrics.reconcileErrors.get()).values[0]?.value ?? 0, 0);
