@@ -94,16 +94,26 @@ interface ScoreReply {
 
 const agent = new http.Agent({ keepAlive: true, maxSockets: 32 });
 
-/** POST /score through the Ingress (127.0.0.1:INGRESS_PORT, Host header `host`). */
-function score(host: string, body: unknown, timeoutMs = 10_000): Promise<ScoreReply> {
+/**
+ * POST `body` as JSON to `urlPath` through the Ingress (127.0.0.1:INGRESS_PORT,
+ * Host header `host`): the status and the answer's text, or status 0 and the
+ * transport error.
+ */
+function post(
+  host: string,
+  urlPath: string,
+  body: unknown,
+  timeoutMs = 10_000,
+): Promise<{ status: number; text: string; failed?: true }> {
   const payload = JSON.stringify(body);
   return new Promise((resolve) => {
+    const fail = (e: Error) => resolve({ status: 0, text: e.message, failed: true });
     const req = http.request(
       {
         host: '127.0.0.1',
         port: INGRESS_PORT,
         method: 'POST',
-        path: '/score',
+        path: urlPath,
         agent,
         timeout: timeoutMs,
         headers: { host, 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) },
@@ -112,68 +122,50 @@ function score(host: string, body: unknown, timeoutMs = 10_000): Promise<ScoreRe
         let text = '';
         res.setEncoding('utf8');
         res.on('data', (c: string) => (text += c));
-        res.on('end', () => {
-          const status = res.statusCode ?? 0;
-          try {
-            const json = JSON.parse(text) as {
-              model?: { name: string; version: string };
-              predictions?: Prediction[];
-            };
-            resolve({
-              status,
-              model: json.model,
-              version: json.model?.version,
-              predictions: json.predictions,
-              ultimate: json.predictions?.[0]?.ultimate_cost,
-              error: status === 200 ? undefined : text.slice(0, 300),
-            });
-          } catch {
-            resolve({ status, error: text.slice(0, 300) });
-          }
-        });
-        res.on('error', (e) => resolve({ status: 0, error: e.message }));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, text }));
+        res.on('error', fail);
       },
     );
     req.on('timeout', () => req.destroy(new Error(`no answer within ${timeoutMs} ms`)));
-    req.on('error', (e) => resolve({ status: 0, error: e.message }));
+    req.on('error', fail);
     req.end(payload);
   });
 }
 
-/** POST `body` as JSON to `urlPath` through the Ingress (Host header `host`); the parsed answer. */
-function postJson(host: string, urlPath: string, body: unknown): Promise<{ status: number; body: unknown }> {
-  const payload = JSON.stringify(body);
-  return new Promise((resolve) => {
-    const req = http.request(
-      {
-        host: '127.0.0.1',
-        port: INGRESS_PORT,
-        method: 'POST',
-        path: urlPath,
-        agent,
-        timeout: 10_000,
-        headers: { host, 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) },
-      },
-      (res) => {
-        let text = '';
-        res.setEncoding('utf8');
-        res.on('data', (c: string) => (text += c));
-        res.on('end', () => {
-          let parsed: unknown = text;
-          try {
-            parsed = JSON.parse(text);
-          } catch {
-            // not JSON: kept as text
-          }
-          resolve({ status: res.statusCode ?? 0, body: parsed });
-        });
-        res.on('error', (e) => resolve({ status: 0, body: e.message }));
-      },
-    );
-    req.on('timeout', () => req.destroy(new Error('no answer within 10 s')));
-    req.on('error', (e) => resolve({ status: 0, body: e.message }));
-    req.end(payload);
-  });
+/** POST /score through the Ingress, read as the scorer's answer. */
+async function score(host: string, body: unknown, timeoutMs = 10_000): Promise<ScoreReply> {
+  const { status, text, failed } = await post(host, '/score', body, timeoutMs);
+  if (failed) return { status, error: text };
+  try {
+    const json = JSON.parse(text) as {
+      model?: { name: string; version: string };
+      predictions?: Prediction[];
+    };
+    return {
+      status,
+      model: json.model,
+      version: json.model?.version,
+      predictions: json.predictions,
+      ultimate: json.predictions?.[0]?.ultimate_cost,
+      error: status === 200 ? undefined : text.slice(0, 300),
+    };
+  } catch {
+    return { status, error: text.slice(0, 300) };
+  }
+}
+
+/** POST `body` as JSON to `urlPath` through the Ingress; the parsed answer (text when not JSON). */
+async function postJson(
+  host: string,
+  urlPath: string,
+  body: unknown,
+): Promise<{ status: number; body: unknown }> {
+  const { status, text } = await post(host, urlPath, body);
+  try {
+    return { status, body: JSON.parse(text) as unknown };
+  } catch {
+    return { status, body: text };
+  }
 }
 
 /**
