@@ -27,7 +27,7 @@ export class OperatorMetrics {
   });
   readonly apiRequests = new Counter({
     name: 'fnol_operator_api_requests_total',
-    help: 'Requests to the Kubernetes API by verb, resource and HTTP code (watches not included)',
+    help: 'Requests to the Kubernetes API by verb, resource and HTTP code; a WATCH counts once when its stream opens',
     labelNames: ['verb', 'resource', 'code'],
     registers: [this.registry],
   });
