@@ -24,7 +24,19 @@ export const Labels = {
    * the operator neither reads the token nor lets a scorer mount the Secret.
    */
   modelCredentials: `${GROUP}/model-credentials`,
+  /** Which of a FnolModel's two versions a pod serves: "stable" (spec.model) or "canary" (spec.canary.model). */
+  track: `${GROUP}/track`,
 } as const;
+
+/** Values of Labels.track. */
+export const Tracks = { stable: 'stable', canary: 'canary' } as const;
+export type Track = (typeof Tracks)[keyof typeof Tracks];
+
+/** Name of the candidate's Deployment and Service: the FnolModel's name plus this suffix. */
+export const CANARY_SUFFIX = '-canary';
+export function canaryName(fnolModelName: string): string {
+  return `${fnolModelName}${CANARY_SUFFIX}`;
+}
 
 /** Annotations the operator and fnolctl write. */
 export const Annotations = {

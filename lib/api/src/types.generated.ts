@@ -44,6 +44,14 @@ export interface FnolModelSpec {
    */
   ingress?: FnolModelSpecIngress;
   /**
+   * A candidate version served beside spec.model by its own pods. trafficPercent of live requests are answered by it (needs spec.gateway); mirrorPercent of the stable version's requests are also sent to it as a copy, its answers compared with the stable ones and discarded. fnolctl promote --mirror/--canary steps through both and moves the candidate into spec.model.
+   */
+  canary?: FnolModelSpecCanary;
+  /**
+   * Expose the scorer through a Gateway API HTTPRoute attached to an existing Gateway. Needed for spec.canary.trafficPercent (weighted backends). May be set together with spec.ingress.
+   */
+  gateway?: FnolModelSpecGateway;
+  /**
    * Require an API key on scoring requests.
    */
   auth?: FnolModelSpecAuth;
@@ -64,6 +72,105 @@ export interface FnolModelSpecAuth {
  */
 export interface FnolModelSpecAuthApiKeySecretRef {
   name: string;
+  key: string;
+}
+
+/**
+ * Expose the scorer through a Gateway API HTTPRoute attached to an existing Gateway. Needed for spec.canary.trafficPercent (weighted backends). May be set together with spec.ingress.
+ *
+ * As read from the API server: fields the CRD defaults are present. Written as FnolModelSpecGatewayInput.
+ */
+export interface FnolModelSpecGateway {
+  /**
+   * The Gateway the HTTPRoute attaches to.
+   */
+  parentRef: FnolModelSpecGatewayParentRef;
+  /**
+   * Host names the route matches (DNS-1123 subdomains); every host of the Gateway's listener when empty.
+   */
+  hostnames?: Array<string>;
+  /**
+   * Path prefix routed to the scorer.
+   */
+  path: string;
+}
+
+/**
+ * The Gateway the HTTPRoute attaches to.
+ */
+export interface FnolModelSpecGatewayParentRef {
+  name: string;
+  /**
+   * The Gateway's namespace; the FnolModel's when absent. The Gateway's listener must allow routes from this namespace.
+   */
+  namespace?: string;
+  /**
+   * Listener name on the Gateway; all listeners that allow the route when absent.
+   */
+  sectionName?: string;
+}
+
+/**
+ * A candidate version served beside spec.model by its own pods. trafficPercent of live requests are answered by it (needs spec.gateway); mirrorPercent of the stable version's requests are also sent to it as a copy, its answers compared with the stable ones and discarded. fnolctl promote --mirror/--canary steps through both and moves the candidate into spec.model.
+ *
+ * As read from the API server: fields the CRD defaults are present. Written as FnolModelSpecCanaryInput.
+ */
+export interface FnolModelSpecCanary {
+  /**
+   * The candidate's compiled ONNX model; same fields and checks as spec.model (its sha256 is verified before any candidate pod starts).
+   */
+  model: FnolModelSpecCanaryModel;
+  /**
+   * Share of live requests answered by the candidate, in percent (HTTPRoute weights; needs spec.gateway).
+   */
+  trafficPercent: number;
+  /**
+   * Share of the stable version's requests also sent, as a copy, to the candidate by the stable pods after they answered; the candidate's answers are compared and discarded, never returned.
+   */
+  mirrorPercent: number;
+  /**
+   * Candidate pods. Default, enough for its share - ceil(stable replicas x max(trafficPercent, mirrorPercent) / 100), at least 1.
+   */
+  replicas?: number;
+}
+
+/**
+ * The candidate's compiled ONNX model; same fields and checks as spec.model (its sha256 is verified before any candidate pod starts).
+ *
+ * As read from the API server: fields the CRD defaults are present. Written as FnolModelSpecCanaryModelInput.
+ */
+export interface FnolModelSpecCanaryModel {
+  /**
+   * Model version; must equal the version in the ONNX metadata. Becomes a label value, so letters, digits, '.', '_' and '-' only.
+   */
+  version: string;
+  /**
+   * Where the scorer fetches the model from (https://, http:// or file://). Never put credentials in it; use credentialsSecretRef.
+   */
+  uri: string;
+  /**
+   * SHA-256 of the model file, 64 lower-case hex characters. The operator and the scorer refuse a file with another digest.
+   */
+  sha256: string;
+  /**
+   * Secret in the same namespace holding what the scorer needs to fetch the model (key sasToken, an Azure SAS token). Mounted read-only into the scorer; never copied into the FnolModel.
+   */
+  credentialsSecretRef?: FnolModelSpecCanaryModelCredentialsSecretRef;
+}
+
+/**
+ * Secret in the same namespace holding what the scorer needs to fetch the model (key sasToken, an Azure SAS token). Mounted read-only into the scorer; never copied into the FnolModel.
+ *
+ * As read from the API server: fields the CRD defaults are present. Written as FnolModelSpecCanaryModelCredentialsSecretRefInput.
+ */
+export interface FnolModelSpecCanaryModelCredentialsSecretRef {
+  /**
+   * Secret name (DNS-1123 subdomain).
+   */
+  name: string;
+  /**
+   * Key in the Secret holding the SAS token.
+   */
   key: string;
 }
 
@@ -201,9 +308,101 @@ export interface FnolModelSpecInput {
    */
   ingress?: FnolModelSpecIngressInput;
   /**
+   * A candidate version served beside spec.model by its own pods. trafficPercent of live requests are answered by it (needs spec.gateway); mirrorPercent of the stable version's requests are also sent to it as a copy, its answers compared with the stable ones and discarded. fnolctl promote --mirror/--canary steps through both and moves the candidate into spec.model.
+   */
+  canary?: FnolModelSpecCanaryInput;
+  /**
+   * Expose the scorer through a Gateway API HTTPRoute attached to an existing Gateway. Needed for spec.canary.trafficPercent (weighted backends). May be set together with spec.ingress.
+   */
+  gateway?: FnolModelSpecGatewayInput;
+  /**
    * Require an API key on scoring requests.
    */
   auth?: FnolModelSpecAuth;
+}
+
+/**
+ * Expose the scorer through a Gateway API HTTPRoute attached to an existing Gateway. Needed for spec.canary.trafficPercent (weighted backends). May be set together with spec.ingress.
+ *
+ * As written: fields the CRD defaults may be left out. Read back as FnolModelSpecGateway.
+ */
+export interface FnolModelSpecGatewayInput {
+  /**
+   * The Gateway the HTTPRoute attaches to.
+   */
+  parentRef: FnolModelSpecGatewayParentRef;
+  /**
+   * Host names the route matches (DNS-1123 subdomains); every host of the Gateway's listener when empty.
+   */
+  hostnames?: Array<string>;
+  /**
+   * Path prefix routed to the scorer.
+   */
+  path?: string;
+}
+
+/**
+ * A candidate version served beside spec.model by its own pods. trafficPercent of live requests are answered by it (needs spec.gateway); mirrorPercent of the stable version's requests are also sent to it as a copy, its answers compared with the stable ones and discarded. fnolctl promote --mirror/--canary steps through both and moves the candidate into spec.model.
+ *
+ * As written: fields the CRD defaults may be left out. Read back as FnolModelSpecCanary.
+ */
+export interface FnolModelSpecCanaryInput {
+  /**
+   * The candidate's compiled ONNX model; same fields and checks as spec.model (its sha256 is verified before any candidate pod starts).
+   */
+  model: FnolModelSpecCanaryModelInput;
+  /**
+   * Share of live requests answered by the candidate, in percent (HTTPRoute weights; needs spec.gateway).
+   */
+  trafficPercent?: number;
+  /**
+   * Share of the stable version's requests also sent, as a copy, to the candidate by the stable pods after they answered; the candidate's answers are compared and discarded, never returned.
+   */
+  mirrorPercent?: number;
+  /**
+   * Candidate pods. Default, enough for its share - ceil(stable replicas x max(trafficPercent, mirrorPercent) / 100), at least 1.
+   */
+  replicas?: number;
+}
+
+/**
+ * The candidate's compiled ONNX model; same fields and checks as spec.model (its sha256 is verified before any candidate pod starts).
+ *
+ * As written: fields the CRD defaults may be left out. Read back as FnolModelSpecCanaryModel.
+ */
+export interface FnolModelSpecCanaryModelInput {
+  /**
+   * Model version; must equal the version in the ONNX metadata. Becomes a label value, so letters, digits, '.', '_' and '-' only.
+   */
+  version: string;
+  /**
+   * Where the scorer fetches the model from (https://, http:// or file://). Never put credentials in it; use credentialsSecretRef.
+   */
+  uri: string;
+  /**
+   * SHA-256 of the model file, 64 lower-case hex characters. The operator and the scorer refuse a file with another digest.
+   */
+  sha256: string;
+  /**
+   * Secret in the same namespace holding what the scorer needs to fetch the model (key sasToken, an Azure SAS token). Mounted read-only into the scorer; never copied into the FnolModel.
+   */
+  credentialsSecretRef?: FnolModelSpecCanaryModelCredentialsSecretRefInput;
+}
+
+/**
+ * Secret in the same namespace holding what the scorer needs to fetch the model (key sasToken, an Azure SAS token). Mounted read-only into the scorer; never copied into the FnolModel.
+ *
+ * As written: fields the CRD defaults may be left out. Read back as FnolModelSpecCanaryModelCredentialsSecretRef.
+ */
+export interface FnolModelSpecCanaryModelCredentialsSecretRefInput {
+  /**
+   * Secret name (DNS-1123 subdomain).
+   */
+  name: string;
+  /**
+   * Key in the Secret holding the SAS token.
+   */
+  key?: string;
 }
 
 /**
@@ -310,14 +509,85 @@ export interface FnolModelStatus {
    * Where consumers call the scorer.
    */
   url?: string;
+  /**
+   * The candidate of spec.canary as observed; absent without spec.canary.
+   */
+  canary?: FnolModelStatusCanary;
   conditions?: Array<FnolModelStatusConditionsItem>;
 }
 
 export interface FnolModelStatusConditionsItem {
-  type: 'Ready' | 'Progressing' | 'Degraded';
+  type: 'Ready' | 'Progressing' | 'Degraded' | 'CanaryReady';
   status: 'True' | 'False' | 'Unknown';
   reason: string;
   message: string;
   observedGeneration?: number;
   lastTransitionTime: string;
+}
+
+/**
+ * The candidate of spec.canary as observed; absent without spec.canary.
+ */
+export interface FnolModelStatusCanary {
+  version?: string;
+  readyReplicas?: number;
+  /**
+   * Share of live requests the HTTPRoute sends to the candidate, as applied (0 until the candidate has ready pods).
+   */
+  trafficPercent?: number;
+  /**
+   * Share of the stable version's requests copied to the candidate, as applied.
+   */
+  mirrorPercent?: number;
+  /**
+   * Candidate against stable on the mirrored copies of the same requests, summed over the stable pods since the stable pods started mirroring to this candidate version.
+   */
+  comparison?: FnolModelStatusCanaryComparison;
+}
+
+/**
+ * Candidate against stable on the mirrored copies of the same requests, summed over the stable pods since the stable pods started mirroring to this candidate version.
+ */
+export interface FnolModelStatusCanaryComparison {
+  /**
+   * Requests answered by both and compared.
+   */
+  requests?: number;
+  /**
+   * Copies not sent because the mirror queue was full (the caller was never delayed).
+   */
+  dropped?: number;
+  /**
+   * Copies the candidate failed to answer (error status, timeout, connection error).
+   */
+  candidateErrors?: number;
+  /**
+   * candidateErrors / (requests + candidateErrors).
+   */
+  candidateErrorRate?: number;
+  stableLatencyP99Seconds?: number;
+  candidateLatencyP99Seconds?: number;
+  outputs?: Array<FnolModelStatusCanaryComparisonOutputsItem>;
+  /**
+   * Stable pods whose figures are included.
+   */
+  pods?: number;
+  updatedAt?: string;
+}
+
+export interface FnolModelStatusCanaryComparisonOutputsItem {
+  name: string;
+  /**
+   * Median over compared records of |candidate - stable| / max(|stable|, 1).
+   */
+  medianRelativeDifference?: number;
+  p95RelativeDifference?: number;
+  /**
+   * The relative difference counted as a disagreement (the scorer's SHADOW_DIFF_THRESHOLD).
+   */
+  threshold?: number;
+  /**
+   * Share of compared records whose relative difference exceeds threshold.
+   */
+  exceedingShare?: number;
 }

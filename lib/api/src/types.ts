@@ -20,7 +20,8 @@ export interface FnolModelInput {
   spec: FnolModelSpecInput;
 }
 
-export type ConditionType = 'Ready' | 'Progressing' | 'Degraded';
+/** CanaryReady is set only while spec.canary is: the candidate's own state, apart from Ready (the stable version's). */
+export type ConditionType = 'Ready' | 'Progressing' | 'Degraded' | 'CanaryReady';
 export type Phase = 'Pending' | 'Progressing' | 'Ready' | 'Degraded';
 
 export interface Condition {
