@@ -10,7 +10,7 @@ import express, { type NextFunction, type Request, type Response } from 'express
 import type { Logger } from 'pino';
 import type { ApiKeys } from './auth';
 import type { Clock } from './clock';
-import type { RequestLimits } from './config';
+import type { RequestLimits, ShadowConfig } from './config';
 import { ErrorHandler } from './error-handler';
 import { HttpError } from './http-errors';
 import { Instrumentation } from './instrumentation';
@@ -21,6 +21,7 @@ import { SCORER_ROUTES } from './routes/index';
 import { RouteTable, type Route } from './routes/table';
 import { Scoring } from './scoring';
 import type { ServingState } from './serving-state';
+import { Shadow } from './shadow/mirror';
 
 export { systemClock, type Clock } from './clock';
 
@@ -33,16 +34,33 @@ export interface AppDeps {
   readonly apiKeys: ApiKeys | undefined;
   /** The route modules served (default: the scorer's own, SCORER_ROUTES). */
   readonly routes?: readonly RouteModule[];
+  /** Shadow mirroring to a candidate version (SHADOW_*); off when undefined. */
+  readonly shadow?: ShadowConfig | undefined;
 }
 
 /** The request listener of the scorer, with the route table it serves. */
-export type ScorerApp = RequestListener & { readonly table: RouteTable };
+export type ScorerApp = RequestListener & {
+  readonly table: RouteTable;
+  /** Shadow mirroring, when configured (closed at shutdown). */
+  readonly shadow: Shadow | undefined;
+};
 
 export function createApp(deps: AppDeps): ScorerApp {
   const { state, logger, clock, metrics, limits, apiKeys } = deps;
   // A refused body is thrown away up to MAX_BODY_BYTES before the connection closes.
   const bodies = new RequestBodies(limits.maxBodyBytes);
   const errors = new ErrorHandler(logger, bodies);
+  const shadow =
+    deps.shadow === undefined
+      ? undefined
+      : new Shadow(deps.shadow, {
+          metrics: metrics.shadow,
+          clock,
+          logger,
+          // Copies wait as raw bytes; they get a quarter of the request bodies' budget.
+          maxQueuedBytes: Math.max(limits.maxBodyBytes, Math.floor(limits.overload.maxInflightBodyBytes / 4)),
+          maxAnswerBytes: 4 * limits.maxBodyBytes,
+        });
   const scoring = new Scoring({
     state,
     metrics,
@@ -50,8 +68,9 @@ export function createApp(deps: AppDeps): ScorerApp {
     authenticated: apiKeys !== undefined,
     bodies,
     errors,
+    shadow,
   });
-  const routeDeps = { state, logger, clock, metrics, limits, scoring };
+  const routeDeps = { state, logger, clock, metrics, limits, scoring, shadow };
   const table = new RouteTable((deps.routes ?? SCORER_ROUTES).flatMap((module) => module(routeDeps)));
   const instrumentation = new Instrumentation({ state, logger, clock, metrics, errors });
 
@@ -105,5 +124,5 @@ export function createApp(deps: AppDeps): ScorerApp {
     }
     void app(req, res);
   };
-  return Object.assign(listener, { table });
+  return Object.assign(listener, { table, shadow });
 }

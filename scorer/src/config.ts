@@ -23,6 +23,25 @@ export interface ScorerConfig {
   readonly predictionBuckets: readonly number[];
   /** Seconds between two reads of API_KEYS_FILE (keys are reloaded when it changes). */
   readonly apiKeysReloadSeconds: number;
+  /** Mirroring of scoring requests to a candidate version; undefined unless SHADOW_URL is set. */
+  readonly shadow: ShadowConfig | undefined;
+}
+
+export interface ShadowConfig {
+  /** Base URL of the candidate scorer (http or https, no query); the request's path is appended. */
+  readonly url: URL;
+  /** Share of successful scoring requests mirrored, 0 to 100. */
+  readonly percent: number;
+  /** The model version the candidate must answer with. */
+  readonly version: string;
+  /** Copies waiting for a worker; more are dropped. */
+  readonly queueSize: number;
+  /** Copies sent at once. */
+  readonly concurrency: number;
+  /** Time allowed to one copy, from sending it to the candidate's last byte. */
+  readonly timeoutMs: number;
+  /** A record whose relative difference is over this counts as exceeding. */
+  readonly diffThreshold: number;
 }
 
 export interface ModelSourceConfig {
@@ -155,6 +174,7 @@ export function parseConfig(env: Env, readFile: ReadFile): ScorerConfig {
     intraOpThreads: integer('ORT_INTRA_OP_THREADS', 1, 0, 256),
     predictionBuckets,
     apiKeysReloadSeconds: integer('API_KEYS_RELOAD_SECONDS', 10, 1, 3600),
+    shadow: parseShadow(text, integer, problems),
   };
   if (problems.length > 0) throw new ConfigError(problems);
   return Object.freeze(config);
@@ -259,6 +279,75 @@ function parseBuckets(raw: string | undefined, problems: string[]): number[] {
     return DEFAULT_PREDICTION_BUCKETS;
   }
   return values;
+}
+
+type TextReader = (name: string) => string | undefined;
+
+/**
+ * SHADOW_*: every value is checked even without SHADOW_URL (a typo is reported,
+ * not ignored), and mirroring is on only when SHADOW_URL is set.
+ */
+function parseShadow(text: TextReader, integer: IntegerReader, problems: string[]): ShadowConfig | undefined {
+  const decimal = (name: string, fallback: number, min: number, max: number): number => {
+    const raw = text(name);
+    if (raw === undefined) return fallback;
+    const value = Number(raw);
+    if (!/^\d+(?:\.\d+)?(?:e-?\d+)?$/i.test(raw) || !(value >= min && value <= max)) {
+      problems.push(
+        `${name}=${JSON.stringify(raw)} is not a number between ${min} and ${max}; fix or unset it`,
+      );
+      return fallback;
+    }
+    return value;
+  };
+  const percent = decimal('SHADOW_PERCENT', 100, 0, 100);
+  const diffThreshold = decimal('SHADOW_DIFF_THRESHOLD', 0.01, 0, 1e9);
+  const queueSize = integer('SHADOW_QUEUE_SIZE', 256, 1, 100_000);
+  const concurrency = integer('SHADOW_CONCURRENCY', 8, 1, 1024);
+  const timeoutMs = integer('SHADOW_TIMEOUT_MS', 2000, 10, 600_000);
+  const version = text('SHADOW_VERSION');
+  const raw = text('SHADOW_URL');
+  if (raw === undefined) return undefined;
+  const url = parseShadowUrl(raw, problems);
+  if (version === undefined) {
+    problems.push(
+      "SHADOW_VERSION is not set but SHADOW_URL is; set it to the candidate's model version (its answers are checked against it)",
+    );
+  } else if (!/^[\w.+-]{1,128}$/.test(version)) {
+    problems.push(
+      `SHADOW_VERSION=${JSON.stringify(version.slice(0, 140))} is not a model version (letters, digits, . _ + -, at most 128); fix it`,
+    );
+  }
+  if (url === undefined || version === undefined) return undefined;
+  return { url, percent, version, queueSize, concurrency, timeoutMs, diffThreshold };
+}
+
+function parseShadowUrl(raw: string, problems: string[]): URL | undefined {
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    problems.push(
+      'SHADOW_URL is not a valid URL; use the base URL of the candidate, e.g. http://fnol-canary.ns.svc.cluster.local:80',
+    );
+    return undefined;
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+    problems.push(`SHADOW_URL scheme ${url.protocol} is not supported; use http:// or https://`);
+    return undefined;
+  }
+  if (url.username !== '' || url.password !== '') {
+    // Copies carry the caller's own key; the URL is logged and shown by GET /shadow.
+    problems.push('SHADOW_URL carries credentials (user:password@); remove them');
+    return undefined;
+  }
+  if (url.search !== '' || url.hash !== '') {
+    problems.push(
+      'SHADOW_URL has a query string or fragment; give the base URL only (the request path is appended)',
+    );
+    return undefined;
+  }
+  return url;
 }
 
 function errorCode(error: unknown): string {

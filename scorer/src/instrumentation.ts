@@ -55,6 +55,9 @@ export class Instrumentation {
     const given = req.headers['x-request-id'];
     const id = typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
     res.setHeader('x-request-id', id);
+    // Which version answered: callers and the canary's tests count by it.
+    const model = state.model;
+    if (model !== undefined) res.setHeader('x-model-version', model.runtime.contract.version);
     if (state.draining) res.setHeader('connection', 'close');
     else {
       this.unanswered.add(res);

@@ -14,6 +14,24 @@ export interface ScorerMetrics {
   readonly inFlight: Gauge;
   readonly inFlightBodyBytes: Gauge;
   readonly queuedRows: Gauge;
+  readonly shadow: ShadowMetrics;
+}
+
+/** Bounds of the relative-difference histogram of mirrored records (also in GET /shadow). */
+export const SHADOW_DIFFERENCE_BUCKETS: readonly number[] = [
+  1e-7, 1e-6, 1e-5, 1e-4, 1e-3, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1,
+];
+/** Bounds of the latency histogram of mirrored requests (also in GET /shadow). */
+export const SHADOW_LATENCY_BUCKETS: readonly number[] = [
+  0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5,
+];
+
+/** Mirroring to a candidate version (docs/scorer.md, Shadow mirroring). */
+export interface ShadowMetrics {
+  readonly copies: Counter<'result'>;
+  readonly difference: Histogram<'output'>;
+  readonly exceeding: Counter<'output'>;
+  readonly latency: Histogram<'version'>;
 }
 
 export function createMetrics(predictionBuckets: readonly number[], processMetrics = true): ScorerMetrics {
@@ -79,5 +97,33 @@ export function createMetrics(predictionBuckets: readonly number[], processMetri
       help: 'Rows accepted for scoring and not scored yet (limit MAX_QUEUED_ROWS)',
       registers: [registry],
     }),
+    shadow: {
+      copies: new Counter({
+        name: 'scorer_shadow_copies_total',
+        help: 'Copies of scoring requests for the candidate version, by result (compared, candidate_error, dropped)',
+        labelNames: ['result'],
+        registers: [registry],
+      }),
+      difference: new Histogram({
+        name: 'scorer_shadow_relative_difference',
+        help: 'Per record and output, |candidate - stable| / max(|stable|, 1) of the compared copies',
+        labelNames: ['output'],
+        buckets: [...SHADOW_DIFFERENCE_BUCKETS],
+        registers: [registry],
+      }),
+      exceeding: new Counter({
+        name: 'scorer_shadow_exceeding_total',
+        help: 'Compared records whose relative difference is over SHADOW_DIFF_THRESHOLD, by output',
+        labelNames: ['output'],
+        registers: [registry],
+      }),
+      latency: new Histogram({
+        name: 'scorer_shadow_latency_seconds',
+        help: 'Answer time of the compared requests: stable (arrival to answer) and candidate (copy sent to its answer)',
+        labelNames: ['version'],
+        buckets: [...SHADOW_LATENCY_BUCKETS],
+        registers: [registry],
+      }),
+    },
   };
 }

@@ -26,6 +26,8 @@ export interface BodyOptions {
    * of the body, the memory budget is spent); `expired` once answered 408.
    */
   readonly budget: { take(bytes: number): HttpError | undefined; readonly expired: boolean } | undefined;
+  /** Given the raw bytes of a body that arrived in full (shadow mirroring keeps them). */
+  readonly keep?: ((body: Buffer) => void) | undefined;
 }
 
 /** A body refused for its nesting or its number of arrays and objects. */
@@ -223,11 +225,12 @@ export class RequestBodies {
           return;
         }
         const parse = () => {
-          const text =
-            chunks.length === 1
-              ? (chunks[0] as Buffer).toString('utf8')
-              : Buffer.concat(chunks).toString('utf8');
+          const single = chunks.length === 1;
+          const bytes = single ? (chunks[0] as Buffer) : Buffer.concat(chunks);
           chunks.length = 0;
+          // A single chunk is a view of the socket's read buffer: a kept body gets its own bytes.
+          options.keep?.(single ? Buffer.from(bytes) : bytes);
+          const text = bytes.toString('utf8');
           try {
             resolve(JSON.parse(text));
           } catch (error) {

@@ -12,6 +12,7 @@ import { buildOpenApi } from './openapi';
 import { OverloadGuard, type Admission, type ExpiryListener } from './overload';
 import { JsonLimitError, type JsonShapeLimits, type RequestBodies } from './request-body';
 import type { ServedModel, ServingState } from './serving-state';
+import type { ShadowTicket } from './shadow/mirror';
 import { V2Codec } from './v2';
 
 /** Per-model objects the handlers need, built once per served model. */
@@ -31,6 +32,8 @@ export interface ScoringRequest extends ExpiryListener {
   readonly owner: Scoring;
   admission: Admission | undefined;
   bodyArrived: boolean;
+  /** Drawn for shadow mirroring: its raw body is kept for the copy. */
+  readonly shadow: ShadowTicket | undefined;
 }
 
 export interface ScoringDeps {
@@ -41,6 +44,8 @@ export interface ScoringDeps {
   readonly authenticated: boolean;
   readonly bodies: RequestBodies;
   readonly errors: ErrorHandler;
+  /** Shadow mirroring, when SHADOW_URL is set: draws the requests to mirror. */
+  readonly shadow?: { admit(): ShadowTicket | undefined } | undefined;
 }
 
 /** Where a response keeps its admission, released when the response closes. */
@@ -105,13 +110,15 @@ export class Scoring {
    * within its limits.
    */
   async receive(req: IncomingMessage, res: ServerResponse, v: ModelView): Promise<[unknown, ScoringRequest]> {
-    const { limits, bodies } = this.deps;
+    const { limits, bodies, shadow } = this.deps;
+    const ticket = shadow?.admit();
     const scoring: ScoringRequest = {
       req,
       res,
       owner: this,
       admission: undefined,
       bodyArrived: false,
+      shadow: ticket,
       expire,
     };
     const admission = this.guard?.admit(scoring);
@@ -126,6 +133,7 @@ export class Scoring {
         maxBytes: limits.maxBodyBytes,
         shape: v.shape,
         budget: admission,
+        keep: ticket && ((raw) => (ticket.body = raw)),
       });
     } catch (error) {
       if (error instanceof JsonLimitError) this.guard?.countJsonRefusal();

@@ -48,7 +48,22 @@ export async function startScorer(config: ScorerConfig, deps: ScorerDeps): Promi
           intervalMs: config.apiKeysReloadSeconds * 1000,
           logger,
         });
-  const app = createApp({ state, logger, clock, metrics, limits: config.limits, apiKeys });
+  const app = createApp({
+    state,
+    logger,
+    clock,
+    metrics,
+    limits: config.limits,
+    apiKeys,
+    shadow: config.shadow,
+  });
+  if (config.shadow !== undefined) {
+    const { url, percent, version, queueSize, concurrency, timeoutMs } = config.shadow;
+    logger.info(
+      { target: url.href, percent, version, queueSize, concurrency, timeoutMs },
+      'mirroring answered scoring requests to the candidate',
+    );
+  }
   const server = createHttpServer(app);
   await new Promise<void>((resolve, reject) => {
     const refused = (error: Error) => {
@@ -65,9 +80,10 @@ export async function startScorer(config: ScorerConfig, deps: ScorerDeps): Promi
   logger.info({ port, host: config.host, auth: apiKeys !== undefined }, 'listening');
 
   const stop = stopper(server, state, clock, logger, config.shutdownGraceSeconds * 1000);
-  const shutdown = () => {
+  const shutdown = async () => {
     keyWatch?.stop();
-    return stop();
+    await stop();
+    app.shadow?.close();
   };
   try {
     const fetched = await fetchModel(config.model, { logger, ...(deps.sleep ? { sleep: deps.sleep } : {}) });
@@ -96,6 +112,7 @@ export async function startScorer(config: ScorerConfig, deps: ScorerDeps): Promi
   } catch (error) {
     state.setFailure(String(error));
     keyWatch?.stop();
+    app.shadow?.close();
     server.close();
     server.closeAllConnections();
     throw error;

@@ -136,6 +136,7 @@ describe('route table', function () {
         'GET /model',
         'GET /openapi.json',
         'GET /readyz',
+        'GET /shadow',
         'GET /v2',
         'GET /v2/health/live',
         'GET /v2/health/ready',

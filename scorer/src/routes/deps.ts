@@ -6,6 +6,7 @@ import type { Logger } from 'pino';
 import type { ScorerMetrics } from '../metrics';
 import type { Scoring } from '../scoring';
 import type { ServingState } from '../serving-state';
+import type { Shadow } from '../shadow/mirror';
 import type { Route } from './table';
 
 export interface RouteDeps {
@@ -16,6 +17,8 @@ export interface RouteDeps {
   readonly limits: RequestLimits;
   /** The served model's view, admission and batch runs shared by the scoring routes. */
   readonly scoring: Scoring;
+  /** Shadow mirroring to a candidate version; undefined unless SHADOW_URL is set. */
+  readonly shadow: Shadow | undefined;
 }
 
 /** A group of routes built from its dependencies, in the manner of a fastify plugin. */

@@ -9,7 +9,7 @@ import { sendJson } from '../send-json';
 import type { RouteDeps } from './deps';
 import type { Route, RouteRequest } from './table';
 
-export function scoreRoutes({ scoring, metrics, limits }: RouteDeps): Route[] {
+export function scoreRoutes({ scoring, metrics, limits, shadow }: RouteDeps): Route[] {
   const score = async (req: RouteRequest, res: ServerResponse): Promise<void> => {
     const v = scoring.served();
     const [body, pending] = await scoring.receive(req, res, v);
@@ -53,7 +53,15 @@ export function scoreRoutes({ scoring, metrics, limits }: RouteDeps): Route[] {
       metrics.records.labels('data').inc(rows.length);
       scoring.observe(outputs, v);
       const primary = contract.outputs.find((o) => o.name === contract.primaryOutput) as OutputSpec;
-      sendJson(res, 200, { result: outputValues(primary, outputs[primary.name] as Float32Array) });
+      const values = outputs[primary.name] as Float32Array;
+      sendJson(res, 200, { result: outputValues(primary, values) });
+      if (pending.shadow !== undefined) {
+        shadow?.offer(pending.shadow, req, res, '/score', {
+          form: 'data',
+          records: rows.length,
+          outputs: [{ name: primary.name, width: primary.width, values }],
+        });
+      }
       return;
     }
     if (!validators.records(body)) {
@@ -82,6 +90,13 @@ export function scoreRoutes({ scoring, metrics, limits }: RouteDeps): Route[] {
       predictions[r] = prediction;
     }
     sendJson(res, 200, { model: { name: contract.name, version: contract.version }, predictions });
+    if (pending.shadow !== undefined) {
+      shadow?.offer(pending.shadow, req, res, '/score', {
+        form: 'records',
+        records: records.length,
+        outputs: specs.map((o, i) => ({ name: o.name, width: o.width, values: columns[i] as Float32Array })),
+      });
+    }
   };
 
   return [{ method: 'POST', paths: ['/score'], label: '/score', auth: true, direct: true, handler: score }];

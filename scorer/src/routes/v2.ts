@@ -7,7 +7,7 @@ import { sendJson } from '../send-json';
 import type { RouteDeps } from './deps';
 import type { Route, RouteRequest } from './table';
 
-export function v2Routes({ state, metrics, scoring }: RouteDeps): Route[] {
+export function v2Routes({ state, metrics, scoring, shadow }: RouteDeps): Route[] {
   /** The served model if the path names it (and its version, when given); 404 naming it otherwise. */
   const findModel = (req: RouteRequest): ModelView => {
     const v = scoring.served();
@@ -75,6 +75,19 @@ export function v2Routes({ state, metrics, scoring }: RouteDeps): Route[] {
         metrics.records.labels('v2').inc(request.batch.n);
         scoring.observe(outputs, v);
         sendJson(res, 200, v.v2.encode(request, outputs));
+        if (pending.shadow !== undefined) {
+          const { name, outputs: specs } = v.model.runtime.contract;
+          // Unversioned: the candidate serves another version of the same model.
+          shadow?.offer(pending.shadow, req, res, `/v2/models/${encodeURIComponent(name)}/infer`, {
+            form: 'v2',
+            records: request.batch.n,
+            outputs: request.outputs.map((output) => ({
+              name: output,
+              width: specs.find((o) => o.name === output)?.width ?? 1,
+              values: outputs[output] as Float32Array,
+            })),
+          });
+        }
       },
     },
   ];

@@ -1,0 +1,129 @@
+// Sends one copy to the candidate over keep-alive connections, within a
+// deadline, and reads its answer within a size bound. The candidate is
+// untrusted: any failure is a CandidateError with its kind, never a crash.
+
+import http from 'node:http';
+import https from 'node:https';
+
+/** Why a copy could not be compared. */
+export type CandidateFailure =
+  'timeout' | 'connection' | 'status' | 'too_large' | 'not_json' | 'shape' | 'version';
+
+export class CandidateError extends Error {
+  override name = 'CandidateError';
+  constructor(
+    readonly kind: CandidateFailure,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+export interface CandidateAnswer {
+  readonly status: number;
+  /** Its x-model-version header. */
+  readonly version: string | undefined;
+  readonly body: Buffer;
+}
+
+export interface SenderOptions {
+  readonly timeoutMs: number;
+  /** Connections kept to the candidate (one per worker). */
+  readonly concurrency: number;
+  /** A longer answer is a candidate error. */
+  readonly maxAnswerBytes: number;
+}
+
+export class CandidateSender {
+  private readonly agent: http.Agent;
+  private readonly request: typeof http.request;
+  /** The base URL's path without its trailing slash. */
+  private readonly prefix: string;
+
+  constructor(
+    private readonly base: URL,
+    private readonly options: SenderOptions,
+  ) {
+    const secure = base.protocol === 'https:';
+    const Agent = secure ? https.Agent : http.Agent;
+    this.agent = new Agent({ keepAlive: true, maxSockets: options.concurrency, scheduling: 'lifo' });
+    this.request = secure ? https.request : http.request;
+    this.prefix = base.pathname.replace(/\/+$/, '');
+  }
+
+  /** POSTs `body` to the base URL + `path`; resolves on a 2xx answer read in full. */
+  send(path: string, body: Buffer, headers: Record<string, string>): Promise<CandidateAnswer> {
+    const { timeoutMs, maxAnswerBytes } = this.options;
+    return new Promise<CandidateAnswer>((resolve, reject) => {
+      let settled = false;
+      const fail = (error: CandidateError) => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        req.destroy();
+        reject(error);
+      };
+      const req = this.request({
+        agent: this.agent,
+        method: 'POST',
+        protocol: this.base.protocol,
+        hostname: this.base.hostname,
+        port: this.base.port,
+        path: this.prefix + path,
+        headers: {
+          ...headers,
+          'content-type': 'application/json',
+          'content-length': String(body.length),
+        },
+      });
+      const timer = setTimeout(
+        () => fail(new CandidateError('timeout', `no complete answer within ${timeoutMs} ms`)),
+        timeoutMs,
+      );
+      req.on('error', (error: NodeJS.ErrnoException) =>
+        fail(new CandidateError('connection', `request failed: ${error.code ?? error.message}`)),
+      );
+      req.on('response', (res) => {
+        const status = res.statusCode ?? 0;
+        if (status < 200 || status > 299) {
+          res.resume(); // read to the end, so the connection can serve the next copy
+          res.on('end', () => fail(new CandidateError('status', `answered HTTP ${status}`)));
+          return;
+        }
+        const declared = Number(res.headers['content-length'] ?? NaN);
+        if (declared > maxAnswerBytes) {
+          fail(new CandidateError('too_large', `answer of ${declared} bytes is over ${maxAnswerBytes}`));
+          return;
+        }
+        const chunks: Buffer[] = [];
+        let total = 0;
+        res.on('data', (chunk: Buffer) => {
+          total += chunk.length;
+          if (total > maxAnswerBytes) {
+            fail(new CandidateError('too_large', `answer is over ${maxAnswerBytes} bytes`));
+            return;
+          }
+          chunks.push(chunk);
+        });
+        res.on('error', () => fail(new CandidateError('connection', 'the answer was cut short')));
+        res.on('end', () => {
+          if (settled) return;
+          settled = true;
+          clearTimeout(timer);
+          const version = res.headers['x-model-version'];
+          resolve({
+            status,
+            version: typeof version === 'string' ? version : undefined,
+            body: chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks),
+          });
+        });
+      });
+      req.end(body);
+    });
+  }
+
+  /** Closes the kept connections (copies being sent fail as connection errors). */
+  close(): void {
+    this.agent.destroy();
+  }
+}

@@ -1,0 +1,139 @@
+// The running account of mirroring: counts, the relative-difference histogram
+// of each output and the latency of both versions. Every figure is written to
+// the Prometheus metrics and to the JSON of GET /shadow at the same moment, with
+// the same buckets, so the two always agree.
+
+import type { ShadowConfig } from '../config';
+import { SHADOW_DIFFERENCE_BUCKETS, SHADOW_LATENCY_BUCKETS, type ShadowMetrics } from '../metrics';
+import type { Comparison } from './comparer';
+
+interface OutputAccount {
+  records: number;
+  exceeding: number;
+  /** Per bucket, not cumulative; the last one is over the largest bound (+Inf). */
+  readonly counts: number[];
+}
+
+/** GET /shadow (docs/scorer.md): what the operator sums over the stable pods. */
+export interface ShadowStatus {
+  readonly enabled: true;
+  readonly target: string;
+  readonly candidateVersion: string;
+  readonly percent: number;
+  readonly threshold: number;
+  readonly since: string;
+  readonly sampled: number;
+  readonly dropped: number;
+  readonly compared: number;
+  readonly candidateErrors: number;
+  readonly differenceBuckets: readonly number[];
+  readonly outputs: Record<string, OutputAccount>;
+  readonly latencyBuckets: readonly number[];
+  readonly latency: { readonly stable: number[]; readonly candidate: number[] };
+}
+
+/** The index of the bucket `value` falls in (Prometheus' `le`: value <= bound). */
+export function bucketOf(bounds: readonly number[], value: number): number {
+  let i = 0;
+  while (i < bounds.length && !(value <= (bounds[i] as number))) i++;
+  return i;
+}
+
+export class ShadowSummary {
+  private sampled = 0;
+  private dropped = 0;
+  private compared = 0;
+  private candidateErrors = 0;
+  private readonly outputs = new Map<string, OutputAccount>();
+  private readonly latency = {
+    stable: new Array<number>(SHADOW_LATENCY_BUCKETS.length + 1).fill(0),
+    candidate: new Array<number>(SHADOW_LATENCY_BUCKETS.length + 1).fill(0),
+  };
+  private readonly since: string;
+
+  constructor(
+    private readonly config: ShadowConfig,
+    private readonly metrics: ShadowMetrics,
+    now: Date,
+  ) {
+    this.since = now.toISOString();
+    // Every result is exported from the start, at 0.
+    for (const result of ['compared', 'candidate_error', 'dropped']) metrics.copies.labels(result).inc(0);
+  }
+
+  /** A copy was taken of an answered request. */
+  countSampled(): void {
+    this.sampled++;
+  }
+
+  /** A copy was dropped: the queue was full. */
+  countDropped(): void {
+    this.dropped++;
+    this.metrics.copies.labels('dropped').inc();
+  }
+
+  /** The candidate failed a copy (status, timeout, connection, shape, version). */
+  countCandidateError(): void {
+    this.candidateErrors++;
+    this.metrics.copies.labels('candidate_error').inc();
+  }
+
+  /** A copy was compared: its differences and the time both versions took. */
+  countCompared(comparison: Comparison, stableSeconds: number, candidateSeconds: number): void {
+    const { metrics, config } = this;
+    this.compared++;
+    metrics.copies.labels('compared').inc();
+    for (const { name, differences } of comparison.outputs) {
+      let account = this.outputs.get(name);
+      if (account === undefined) {
+        account = {
+          records: 0,
+          exceeding: 0,
+          counts: new Array<number>(SHADOW_DIFFERENCE_BUCKETS.length + 1).fill(0),
+        };
+        this.outputs.set(name, account);
+      }
+      const histogram = metrics.difference.labels(name);
+      let exceeding = 0;
+      for (let r = 0; r < differences.length; r++) {
+        const d = differences[r] as number;
+        histogram.observe(d);
+        (account.counts[bucketOf(SHADOW_DIFFERENCE_BUCKETS, d)] as number)++;
+        if (d > config.diffThreshold) exceeding++;
+      }
+      account.records += differences.length;
+      account.exceeding += exceeding;
+      // inc(0) too: the output's series exists once it was compared.
+      metrics.exceeding.labels(name).inc(exceeding);
+    }
+    metrics.latency.labels('stable').observe(stableSeconds);
+    metrics.latency.labels('candidate').observe(candidateSeconds);
+    (this.latency.stable[bucketOf(SHADOW_LATENCY_BUCKETS, stableSeconds)] as number)++;
+    (this.latency.candidate[bucketOf(SHADOW_LATENCY_BUCKETS, candidateSeconds)] as number)++;
+  }
+
+  status(): ShadowStatus {
+    const { config } = this;
+    // No prototype: an output named __proto__ is a plain key.
+    const outputs = Object.create(null) as Record<string, OutputAccount>;
+    for (const [name, a] of this.outputs) {
+      outputs[name] = { records: a.records, exceeding: a.exceeding, counts: [...a.counts] };
+    }
+    return {
+      enabled: true,
+      target: config.url.href.replace(/\/$/, ''),
+      candidateVersion: config.version,
+      percent: config.percent,
+      threshold: config.diffThreshold,
+      since: this.since,
+      sampled: this.sampled,
+      dropped: this.dropped,
+      compared: this.compared,
+      candidateErrors: this.candidateErrors,
+      differenceBuckets: SHADOW_DIFFERENCE_BUCKETS,
+      outputs,
+      latencyBuckets: SHADOW_LATENCY_BUCKETS,
+      latency: { stable: [...this.latency.stable], candidate: [...this.latency.candidate] },
+    };
+  }
+}
