@@ -16,6 +16,7 @@ import {
   defaultOverloadLimits,
   type OverloadLimits,
   type RequestLimits,
+  type ShadowConfig,
 } from '../src/config';
 import { createMetrics, type ScorerMetrics } from '../src/metrics';
 import { loadModelRuntime, type ModelRuntime } from '../src/model-runtime';
@@ -41,6 +42,26 @@ export function fixtureModel(kind: 'generic' | 'fnol'): string {
       encoding: 'utf8',
     });
     if (run.status !== 0) throw new Error(`cannot generate the ${kind} fixture model: ${run.stderr}`);
+  }
+  return out;
+}
+
+/**
+ * A copy of the model at `path` whose metadata says `version` (the same graph
+ * published under another version), written next to the generated fixtures.
+ */
+export function relabelledModel(path: string, version: string): string {
+  const out = join(fixtureDir, `relabelled-${version}.onnx`);
+  if (!existsSync(out)) {
+    mkdirSync(fixtureDir, { recursive: true });
+    const script = [
+      'import sys, onnx',
+      'm = onnx.load(sys.argv[1])',
+      '[p for p in m.metadata_props if p.key == "version"][0].value = sys.argv[3]',
+      'onnx.save(m, sys.argv[2])',
+    ].join('\n');
+    const run = spawnSync(PYTHON, ['-c', script, path, out, version], { encoding: 'utf8' });
+    if (run.status !== 0) throw new Error(`cannot write the model as version ${version}: ${run.stderr}`);
   }
   return out;
 }
@@ -103,6 +124,8 @@ export interface InProcessOptions {
   noModel?: boolean;
   /** Route modules instead of the scorer's own. */
   routes?: readonly RouteModule[];
+  /** Shadow mirroring to a candidate (SHADOW_*). */
+  shadow?: ShadowConfig;
 }
 
 /** The HTTP app with injected dependencies, on 127.0.0.1 and a free port. */
@@ -139,6 +162,7 @@ export async function startInProcess(
     limits,
     apiKeys: options.apiKeys === undefined ? undefined : new ApiKeys(options.apiKeys),
     ...(options.routes === undefined ? {} : { routes: options.routes }),
+    shadow: options.shadow,
   });
   const server = createHttpServer(app);
   await new Promise<void>((done) => server.listen(0, '127.0.0.1', done));
@@ -151,6 +175,7 @@ export async function startInProcess(
     runtime,
     table: app.table,
     close: async () => {
+      app.shadow?.close();
       await new Promise<void>((done) => {
         server.close(() => done());
         server.closeAllConnections();

@@ -1,0 +1,471 @@
+// Shadow mirroring between two real scorers on loopback (real onnxruntime, real
+// HTTP): the caller only ever gets the stable answer, copies reach the candidate
+// after it, and the comparison GET /shadow and /metrics report is checked
+// against differences computed here from both scorers' own answers.
+
+import assert from 'node:assert/strict';
+import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { PUBLIC_PATHS } from '../../operator/src/reconcilers/ingress';
+import type { ShadowConfig } from '../src/config';
+import type { FeatureSpec } from '../src/model-contract';
+import { call, fixtureModel, fnolModel, relabelledModel, startInProcess, type Reply } from './support';
+
+const KEY = 'k-shadow-1';
+const auth = { 'x-api-key': KEY };
+const DIFFERENCE_BUCKETS = [1e-7, 1e-6, 1e-5, 1e-4, 1e-3, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1];
+const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5];
+
+interface OutputFigures {
+  records: number;
+  exceeding: number;
+  counts: number[];
+}
+interface ShadowJson {
+  enabled: boolean;
+  target: string;
+  candidateVersion: string;
+  percent: number;
+  threshold: number;
+  since: string;
+  sampled: number;
+  dropped: number;
+  compared: number;
+  candidateErrors: number;
+  differenceBuckets: number[];
+  outputs: Record<string, OutputFigures>;
+  latencyBuckets: number[];
+  latency: { stable: number[]; candidate: number[] };
+}
+
+function shadowConfig(url: string, version: string, more: Partial<ShadowConfig> = {}): ShadowConfig {
+  return {
+    url: new URL(url),
+    percent: 100,
+    version,
+    queueSize: 256,
+    concurrency: 8,
+    timeoutMs: 2000,
+    diffThreshold: 0.01,
+    ...more,
+  };
+}
+
+/** GET /shadow once every copy taken has an outcome (compared, candidate error or dropped). */
+async function settled(url: string, copies?: number): Promise<ShadowJson> {
+  for (let i = 0; i < 400; i++) {
+    const s = (await call(url, '/shadow')).body as ShadowJson;
+    const done = s.compared + s.candidateErrors + s.dropped;
+    if (done === s.sampled && (copies === undefined || s.sampled >= copies)) return s;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`the copies of ${url} did not settle: ${(await call(url, '/shadow')).text}`);
+}
+
+/** Deterministic uniform draws in [0, 1). */
+function random(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** `n` FNOL records of varied values: numbers for numeric features, known categories (or an unseen one) else. */
+function records(features: readonly FeatureSpec[], n: number, seed: number): Record<string, unknown>[] {
+  const draw = random(seed);
+  return Array.from({ length: n }, () => {
+    const record: Record<string, unknown> = {};
+    for (const f of features) {
+      if (f.type === 'number') record[f.name] = Math.round(draw() * 4000) / 100;
+      else {
+        const values = f.values ?? [];
+        const i = Math.floor(draw() * (values.length + 1));
+        record[f.name] = values[i] ?? 'unseen';
+      }
+    }
+    return record;
+  });
+}
+
+/** Prometheus text: the value of each sample `name{labels}`, labels as written. */
+function samples(text: string, name: string): Map<string, number> {
+  const found = new Map<string, number>();
+  for (const line of text.split('\n')) {
+    if (!line.startsWith(`${name}{`) && !line.startsWith(`${name} `)) continue;
+    const space = line.lastIndexOf(' ');
+    found.set(line.slice(name.length, space), Number(line.slice(space + 1)));
+  }
+  return found;
+}
+
+/** Cumulative counts of a histogram's buckets for one label (`output="x"`), in `bounds` order, +Inf last. */
+function cumulative(text: string, name: string, label: string, bounds: number[]): number[] {
+  const byBound = new Map<number, number>();
+  for (const [labels, value] of samples(text, `${name}_bucket`)) {
+    const pairs = [...labels.matchAll(/(\w+)="([^"]*)"/g)].map((m) => `${m[1]}="${m[2]}"`);
+    const le = pairs.find((p) => p.startsWith('le='));
+    if (le === undefined || !pairs.includes(label) || pairs.length !== 2) continue;
+    const bound = le.slice(4, -1);
+    byBound.set(bound === '+Inf' ? Infinity : Number(bound), value);
+  }
+  return [...bounds, Infinity].map((bound) => {
+    const value = byBound.get(bound);
+    assert.notEqual(value, undefined, `${name}_bucket{${label},le="${bound}"}`);
+    return value as number;
+  });
+}
+
+const running = (counts: number[]) => {
+  let sum = 0;
+  return counts.map((c) => (sum += c));
+};
+
+/** The bucket of `value` with Prometheus' `le` (value <= bound); the last is +Inf. */
+function bucket(value: number): number {
+  const i = DIFFERENCE_BUCKETS.findIndex((b) => value <= b);
+  return i === -1 ? DIFFERENCE_BUCKETS.length : i;
+}
+
+/** A hand-made candidate: records each copy it gets and answers as told. */
+interface FakeCandidate {
+  url: string;
+  seen: { path: string; headers: IncomingHttpHeaders; body: string }[];
+  close(): Promise<void>;
+}
+
+async function fakeCandidate(
+  answer: (
+    copy: { path: string; body: string },
+    reply: (status: number, body: string, headers?: Record<string, string>) => void,
+  ) => void,
+): Promise<FakeCandidate> {
+  const seen: FakeCandidate['seen'] = [];
+  const server: Server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      const copy = { path: req.url ?? '', headers: req.headers, body: Buffer.concat(chunks).toString() };
+      seen.push(copy);
+      answer(copy, (status, body, headers = {}) => {
+        if (res.destroyed) return;
+        res.writeHead(status, { 'content-type': 'application/json', ...headers });
+        res.end(body);
+      });
+    });
+  });
+  await new Promise<void>((done) => server.listen(0, '127.0.0.1', done));
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    seen,
+    close: () =>
+      new Promise<void>((done) => {
+        server.close(() => done());
+        server.closeAllConnections();
+      }),
+  };
+}
+
+describe('shadow mirroring between two real scorers', function () {
+  this.timeout(180_000);
+  const closing: { close(): Promise<void> }[] = [];
+  const started = <T extends { close(): Promise<void> }>(thing: T): T => {
+    closing.push(thing);
+    return thing;
+  };
+  afterEach(async () => {
+    for (const thing of closing.splice(0).reverse()) await thing.close();
+  });
+
+  it('the same model published as 1.0.1: the caller gets the stable answers, every difference is 0', async () => {
+    const candidate = started(
+      await startInProcess(relabelledModel(fnolModel(), '1.0.1'), { apiKeys: [KEY] }),
+    );
+    const stable = started(
+      await startInProcess(fnolModel(), {
+        apiKeys: [KEY],
+        shadow: shadowConfig(candidate.url, '1.0.1'),
+      }),
+    );
+    const reference = started(await startInProcess(fnolModel(), { apiKeys: [KEY] }));
+    const features = stable.runtime?.contract.features ?? [];
+    const batch = records(features, 40, 1);
+    const rows = batch.map((r) => features.map((f) => r[f.name]));
+    const bodies: [string, unknown][] = [
+      ['/score', { records: batch }],
+      ['/score', { records: batch.slice(0, 1) }],
+      ['/score', { data: rows }],
+      [
+        '/v2/models/fnol/versions/1.0.0/infer',
+        {
+          inputs: features.map((f) => ({
+            name: f.name,
+            shape: [rows.length, 1],
+            datatype: f.type === 'number' ? 'FP32' : 'BYTES',
+            data: batch.map((r) => r[f.name]),
+          })),
+        },
+      ],
+    ];
+    for (const [path, body] of bodies) {
+      const answer = await call(stable.url, path, { body, headers: auth });
+      const expected = await call(reference.url, path, { body, headers: auth });
+      assert.equal(answer.status, 200, answer.text);
+      assert.equal(answer.headers.get('x-model-version'), '1.0.0');
+      assert.deepEqual(answer.body, expected.body, `${path}: the caller gets the stable answer only`);
+    }
+    const s = await settled(stable.url, bodies.length);
+    assert.equal(s.enabled, true);
+    assert.equal(s.candidateVersion, '1.0.1');
+    assert.deepEqual([s.sampled, s.compared, s.candidateErrors, s.dropped], [4, 4, 0, 0]);
+    // records: 40 + 1 (every output), data: 40 (the primary output only), v2: 40 (every output)
+    const zeroes = (n: number) => [n, ...new Array<number>(DIFFERENCE_BUCKETS.length).fill(0)];
+    assert.deepEqual(s.outputs, {
+      ultimate_cost: { records: 121, exceeding: 0, counts: zeroes(121) },
+      attritional_cost: { records: 81, exceeding: 0, counts: zeroes(81) },
+      large_loss_probability: { records: 81, exceeding: 0, counts: zeroes(81) },
+    });
+    assert.equal(
+      s.latency.stable.reduce((a, b) => a + b),
+      4,
+    );
+    // The candidate answered every copy (under its own version) and the caller's key was accepted.
+    const served = samples((await call(candidate.url, '/metrics')).text, 'scorer_http_requests_total');
+    assert.equal(served.get('{route="/score",method="POST",status="200"}'), 3);
+    assert.equal(served.get('{route="/v2/models/:name/infer",method="POST",status="200"}'), 1);
+  });
+
+  it('a model known to differ: each record and output is bucketed by |cand - stable| / max(|stable|, 1), and /shadow equals /metrics', async () => {
+    // The fixture computes a simple formula in place of the CatBoost trees.
+    const candidate = started(await startInProcess(fixtureModel('fnol'), { apiKeys: [KEY] }));
+    const stable = started(
+      await startInProcess(fnolModel(), {
+        apiKeys: [KEY],
+        shadow: shadowConfig(`${candidate.url}/`, '0.0.1-fixture', { diffThreshold: 0.05 }),
+      }),
+    );
+    const features = stable.runtime?.contract.features ?? [];
+    const counts = new Map<string, number[]>();
+    const exceeding = new Map<string, number>();
+    for (let i = 0; i < 6; i++) {
+      const body = { records: records(features, 25, 100 + i) };
+      const mine = await call(stable.url, '/score', { body, headers: auth });
+      const theirs = await call(candidate.url, '/score', { body, headers: auth });
+      assert.equal(mine.status, 200);
+      assert.equal((mine.body as { model: { version: string } }).model.version, '1.0.0');
+      const stablePredictions = (mine.body as { predictions: Record<string, number>[] }).predictions;
+      const candidatePredictions = (theirs.body as { predictions: Record<string, number>[] }).predictions;
+      stablePredictions.forEach((p, r) => {
+        for (const [output, s] of Object.entries(p)) {
+          const c = (candidatePredictions[r] as Record<string, number>)[output] as number;
+          const d = Math.abs(c - s) / Math.max(Math.abs(s), 1);
+          const list = counts.get(output) ?? new Array<number>(DIFFERENCE_BUCKETS.length + 1).fill(0);
+          (list[bucket(d)] as number)++;
+          counts.set(output, list);
+          if (d > 0.05) exceeding.set(output, (exceeding.get(output) ?? 0) + 1);
+        }
+      });
+    }
+    const s = await settled(stable.url, 6);
+    assert.deepEqual([s.sampled, s.compared, s.candidateErrors, s.dropped], [6, 6, 0, 0]);
+    assert.equal(s.target, candidate.url);
+    assert.equal(s.threshold, 0.05);
+    assert.deepEqual(s.differenceBuckets, DIFFERENCE_BUCKETS);
+    assert.deepEqual(s.latencyBuckets, LATENCY_BUCKETS);
+    for (const [output, expected] of counts) {
+      const figures = s.outputs[output] as OutputFigures;
+      assert.deepEqual(figures.counts, expected, output);
+      assert.equal(figures.records, 150);
+      assert.equal(figures.exceeding, exceeding.get(output) ?? 0, output);
+    }
+    // The models differ: not everything is in the first bucket.
+    assert.ok((s.outputs.ultimate_cost as OutputFigures).counts[0]! < 150);
+
+    const text = (await call(stable.url, '/metrics')).text;
+    const copies = samples(text, 'scorer_shadow_copies_total');
+    assert.equal(copies.get('{result="compared"}'), s.compared);
+    assert.equal(copies.get('{result="candidate_error"}'), s.candidateErrors);
+    assert.equal(copies.get('{result="dropped"}'), s.dropped);
+    for (const [output, figures] of Object.entries(s.outputs)) {
+      const label = `output="${output}"`;
+      assert.deepEqual(
+        cumulative(text, 'scorer_shadow_relative_difference', label, DIFFERENCE_BUCKETS),
+        running(figures.counts),
+        output,
+      );
+      assert.equal(samples(text, 'scorer_shadow_exceeding_total').get(`{${label}}`), figures.exceeding);
+    }
+    for (const version of ['stable', 'candidate'] as const) {
+      assert.deepEqual(
+        cumulative(text, 'scorer_shadow_latency_seconds', `version="${version}"`, LATENCY_BUCKETS),
+        running(s.latency[version]),
+        version,
+      );
+    }
+    assert.equal(running(s.latency.candidate).at(-1), 6);
+  });
+
+  it('copies the raw body, the key and the request id, after the answer, to the same path (v2 without the version)', async () => {
+    const candidate = started(await fakeCandidate((_copy, reply) => reply(503, '{}')));
+    const stable = started(
+      await startInProcess(fixtureModel('generic'), {
+        apiKeys: [KEY],
+        shadow: shadowConfig(candidate.url, '2.0.0'),
+      }),
+    );
+    const contract = stable.runtime?.contract;
+    const raw = '{ "records" : [ {"length": 1.5, "colour": "red", "width": 2} ] }';
+    const answer = await call(stable.url, '/score', {
+      raw,
+      headers: { authorization: `Bearer ${KEY}`, 'x-request-id': 'req-77' },
+    });
+    assert.equal(answer.status, 200, answer.text);
+    const v2 = await call(stable.url, `/v2/models/${contract?.name}/versions/${contract?.version}/infer`, {
+      body: {
+        inputs: [
+          { name: 'length', shape: [1, 1], datatype: 'FP32', data: [1] },
+          { name: 'colour', shape: [1, 1], datatype: 'BYTES', data: ['blue'] },
+          { name: 'width', shape: [1, 1], datatype: 'FP32', data: [2] },
+        ],
+      },
+      headers: auth,
+    });
+    assert.equal(v2.status, 200, v2.text);
+    const s = await settled(stable.url, 2);
+    assert.deepEqual([s.compared, s.candidateErrors], [0, 2]);
+    const [first, second] = candidate.seen;
+    assert.equal(first?.path, '/score');
+    assert.equal(first?.body, raw, 'byte for byte');
+    assert.equal(first?.headers.authorization, `Bearer ${KEY}`);
+    assert.equal(first?.headers['x-request-id'], 'req-77');
+    assert.equal(second?.path, `/v2/models/${contract?.name}/infer`);
+    assert.equal(second?.headers['x-api-key'], KEY);
+    assert.equal(second?.headers['x-request-id'], v2.headers.get('x-request-id'));
+    assert.ok(!answer.text.includes('503') && !v2.text.includes('503'));
+  });
+
+  it('mirrors only successful answers', async () => {
+    const candidate = started(await fakeCandidate((_copy, reply) => reply(500, '{}')));
+    const stable = started(
+      await startInProcess(fixtureModel('generic'), { shadow: shadowConfig(candidate.url, '2.0.0') }),
+    );
+    for (const raw of ['{"records": [{"length": "x"}]}', '{"data": [[1, "red", 2]], "records": []}', '{']) {
+      assert.equal((await call(stable.url, '/score', { raw })).status, 400);
+    }
+    assert.equal(
+      (await call(stable.url, '/v2/models/rectangles/infer', { body: { inputs: [] } })).status,
+      400,
+    );
+    assert.equal((await call(stable.url, '/v2/models/other/infer', { body: { inputs: [] } })).status, 404);
+    const one = { records: [{ length: 1, colour: 'red', width: 2 }] };
+    assert.equal((await call(stable.url, '/score', { body: one })).status, 200);
+    const s = await settled(stable.url, 1);
+    assert.equal(s.sampled, 1);
+    assert.equal(candidate.seen.length, 1);
+  });
+
+  it('a candidate that holds every copy delays no caller; past the queue copies are dropped and counted', async () => {
+    const held: (() => void)[] = [];
+    const candidate = started(
+      await fakeCandidate((_copy, reply) => held.push(() => reply(200, '{"result": [0]}'))),
+    );
+    const stable = started(
+      await startInProcess(fixtureModel('generic'), {
+        shadow: shadowConfig(candidate.url, '2.0.0', { concurrency: 1, queueSize: 2, timeoutMs: 600_000 }),
+      }),
+    );
+    const reference = started(await startInProcess(fixtureModel('generic')));
+    for (let i = 0; i < 10; i++) {
+      const body = { records: [{ length: i, colour: 'green', width: 2 * i }] };
+      const answer: Reply = await call(stable.url, '/score', { body });
+      assert.equal(answer.status, 200);
+      assert.deepEqual(answer.body, (await call(reference.url, '/score', { body })).body);
+    }
+    // Ten answers while the candidate has answered none: one copy being sent, two waiting, seven dropped.
+    assert.equal(held.length, 1);
+    let s = (await call(stable.url, '/shadow')).body as ShadowJson;
+    assert.deepEqual([s.sampled, s.dropped, s.compared, s.candidateErrors], [10, 7, 0, 0]);
+    const metrics = samples((await call(stable.url, '/metrics')).text, 'scorer_shadow_copies_total');
+    assert.equal(metrics.get('{result="dropped"}'), 7);
+    // Released one by one, the candidate answers each copy without its version: candidate errors.
+    for (let released = 0; released < 3;) {
+      const release = held.shift();
+      if (release === undefined) await new Promise((r) => setTimeout(r, 20));
+      else {
+        release();
+        released++;
+      }
+    }
+    s = await settled(stable.url, 10);
+    assert.deepEqual([s.sampled, s.dropped, s.compared, s.candidateErrors], [10, 7, 0, 3]);
+  });
+
+  it('counts as candidate errors: timeout, refused connection, non-2xx, another version, another shape, not JSON', async () => {
+    const version = { 'x-model-version': '2.0.0' };
+    const fake = started(
+      await fakeCandidate((copy, reply) => {
+        const kind = (JSON.parse(copy.body) as { records: { colour: string }[] }).records[0]?.colour;
+        if (kind === 'timeout') return; // never answers
+        if (kind === 'status') return reply(429, '{}', version);
+        if (kind === 'version') {
+          return reply(200, '{"model": {"version": "1.9.0"}, "predictions": [{}]}', {
+            'x-model-version': '1.9.0',
+          });
+        }
+        if (kind === 'json') return reply(200, 'not json', version);
+        reply(200, '{"model": {"version": "2.0.0"}, "predictions": [{"area": 1}]}', version);
+      }),
+    );
+    const stable = started(
+      await startInProcess(fixtureModel('generic'), {
+        shadow: shadowConfig(fake.url, '2.0.0', { timeoutMs: 300 }),
+      }),
+    );
+    // 'shape': one record answered without colour_score.
+    for (const colour of ['timeout', 'status', 'version', 'json', 'shape']) {
+      const body = { records: [{ length: 1, colour, width: 2 }] };
+      assert.equal((await call(stable.url, '/score', { body })).status, 200);
+    }
+    let s = await settled(stable.url, 5);
+    assert.deepEqual([s.compared, s.candidateErrors, s.dropped], [0, 5, 0]);
+
+    // A candidate that is not there at all.
+    await fake.close();
+    const dead = started(
+      await startInProcess(fixtureModel('generic'), { shadow: shadowConfig(fake.url, '2.0.0') }),
+    );
+    for (let i = 0; i < 3; i++) {
+      const body = { records: [{ length: i, colour: 'red', width: 2 }] };
+      assert.equal((await call(dead.url, '/score', { body })).status, 200);
+    }
+    s = await settled(dead.url, 3);
+    assert.deepEqual([s.compared, s.candidateErrors, s.dropped], [0, 3, 0]);
+    const copies = samples((await call(dead.url, '/metrics')).text, 'scorer_shadow_copies_total');
+    assert.equal(copies.get('{result="candidate_error"}'), 3);
+  });
+
+  it('without SHADOW_URL: GET /shadow says disabled, nothing is mirrored, answers still carry x-model-version', async () => {
+    const scorer = started(await startInProcess(fixtureModel('generic')));
+    assert.deepEqual((await call(scorer.url, '/shadow')).body, { enabled: false });
+    const answer = await call(scorer.url, '/score', {
+      body: { records: [{ length: 1, colour: 'red', width: 2 }] },
+    });
+    assert.equal(answer.headers.get('x-model-version'), scorer.runtime?.contract.version);
+    assert.equal(
+      (await call(scorer.url, '/nope')).headers.get('x-model-version'),
+      scorer.runtime?.contract.version,
+    );
+    const text = (await call(scorer.url, '/metrics')).text;
+    assert.equal(samples(text, 'scorer_shadow_copies_total').size, 0);
+  });
+
+  it('GET /shadow is not among the paths the Ingress publishes', () => {
+    for (const { path, pathType } of PUBLIC_PATHS) {
+      const published = pathType === 'Exact' ? path === '/shadow' : '/shadow'.startsWith(`${path}/`);
+      assert.equal(published, false, path);
+    }
+  });
+});
