@@ -1,0 +1,178 @@
+// The pure parts of shadow mirroring: the relative difference, the comparison
+// of each answer form (and what counts as another shape or version), the
+// bounded queue and the sampler.
+
+import assert from 'node:assert/strict';
+import { compareAnswers, relativeDifference, type StableAnswer } from '../src/shadow/comparer';
+import { CopyQueue } from '../src/shadow/queue';
+import { Sampler } from '../src/shadow/sampler';
+import { CandidateError } from '../src/shadow/sender';
+import { bucketOf } from '../src/shadow/summary';
+
+const stable = (form: StableAnswer['form'], values: number[], width = 1): StableAnswer => ({
+  form,
+  records: values.length / width,
+  outputs: [{ name: 'cost', width, values: Float32Array.from(values) }],
+});
+
+const kindOf = (run: () => unknown): string => {
+  try {
+    run();
+  } catch (error) {
+    if (error instanceof CandidateError) return error.kind;
+    throw error;
+  }
+  return 'none';
+};
+
+describe('shadow comparison', () => {
+  it('relative difference: |c - s| / max(|s|, 1), absolute below 1, missing values', () => {
+    assert.equal(relativeDifference(1000, 1010), 0.01);
+    assert.equal(relativeDifference(-200, -100), 0.5);
+    assert.equal(relativeDifference(0.25, 0.5), 0.25);
+    assert.equal(relativeDifference(0, 0), 0);
+    assert.equal(relativeDifference(NaN, null), 0);
+    assert.equal(relativeDifference(3, null), Infinity);
+    assert.equal(relativeDifference(NaN, 3), Infinity);
+  });
+
+  it('buckets like Prometheus: a value equal to a bound is in that bound', () => {
+    const bounds = [0.1, 1];
+    assert.deepEqual(
+      [0, 0.1, 0.5, 1, 2, Infinity].map((v) => bucketOf(bounds, v)),
+      [0, 0, 1, 1, 2, 2],
+    );
+  });
+
+  it('compares "data" answers on the primary output, record by record', () => {
+    const s = stable('data', [100, 2, 0.5]);
+    const c = compareAnswers(s, { result: [101, 2, 0.75] }, '1.1.0');
+    assert.deepEqual(
+      c.outputs.map((o) => [o.name, [...o.differences]]),
+      [['cost', [0.01, 0, 0.25]]],
+    );
+    assert.equal(
+      kindOf(() => compareAnswers(s, { result: [1, 2] }, '1.1.0')),
+      'shape',
+    );
+    assert.equal(
+      kindOf(() => compareAnswers(s, { result: [1, 2, '3'] }, '1.1.0')),
+      'shape',
+    );
+    assert.equal(
+      kindOf(() => compareAnswers(s, [1, 2, 3], '1.1.0')),
+      'shape',
+    );
+  });
+
+  it('compares "records" answers output by output, the worst value of a wide output per record', () => {
+    const s = stable('records', [1, 2, 3, 4], 2);
+    const good = { model: { version: '1.1.0' }, predictions: [{ cost: [1, 2.5] }, { cost: [3, 4] }] };
+    assert.deepEqual([...(compareAnswers(s, good, '1.1.0').outputs[0]?.differences ?? [])], [0.25, 0]);
+    assert.equal(
+      kindOf(() => compareAnswers(s, good, '1.0.0')),
+      'version',
+    );
+    const narrow = { model: { version: '1.1.0' }, predictions: [{ cost: 1 }, { cost: 3 }] };
+    assert.equal(
+      kindOf(() => compareAnswers(s, narrow, '1.1.0')),
+      'shape',
+    );
+    const missing = { model: { version: '1.1.0' }, predictions: [{ cost: [1, 2] }, {}] };
+    assert.equal(
+      kindOf(() => compareAnswers(s, missing, '1.1.0')),
+      'shape',
+    );
+    const inherited = {
+      model: { version: '1.1.0' },
+      predictions: [{ cost: [1, 2] }, Object.create({ cost: [3, 4] })],
+    };
+    assert.equal(
+      kindOf(() => compareAnswers(s, inherited, '1.1.0')),
+      'shape',
+    );
+  });
+
+  it('compares v2 answers by output name, checking shape, length and model_version', () => {
+    const s = stable('v2', [10, 20]);
+    const answer = (more: object) => ({
+      model_name: 'fnol',
+      model_version: '1.1.0',
+      outputs: [
+        { name: 'other', shape: [2, 1], data: [0, 0] },
+        { name: 'cost', shape: [2, 1], data: [10, 22], ...more },
+      ],
+    });
+    assert.deepEqual([...(compareAnswers(s, answer({}), '1.1.0').outputs[0]?.differences ?? [])], [0, 0.1]);
+    assert.equal(
+      kindOf(() => compareAnswers(s, answer({}), '9')),
+      'version',
+    );
+    assert.equal(
+      kindOf(() => compareAnswers(s, answer({ shape: [3, 1] }), '1.1.0')),
+      'shape',
+    );
+    assert.equal(
+      kindOf(() => compareAnswers(s, answer({ data: [10] }), '1.1.0')),
+      'shape',
+    );
+    assert.equal(
+      kindOf(() => compareAnswers(s, answer({ name: 'costs' }), '1.1.0')),
+      'shape',
+    );
+  });
+});
+
+describe('shadow queue and sampler', () => {
+  it('queues up to its size and bytes, drops the rest at once, and runs at most `concurrency` copies', async () => {
+    const running: (() => void)[] = [];
+    let maxRunning = 0;
+    const done: number[] = [];
+    const queue = new CopyQueue<number>(
+      { size: 3, maxBytes: 1000, concurrency: 2 },
+      (n) => (n >= 100 ? 600 : 1),
+      (n) =>
+        new Promise<void>((finish) => {
+          running.push(() => {
+            done.push(n);
+            finish();
+          });
+          maxRunning = Math.max(maxRunning, running.length);
+        }),
+      (error) => assert.fail(String(error)),
+    );
+    const accepted = [1, 2].map((n) => queue.offer(n));
+    await new Promise((r) => setImmediate(r)); // both workers took one
+    accepted.push(...[3, 4, 5, 6].map((n) => queue.offer(n)));
+    assert.deepEqual(accepted, [true, true, true, true, true, false]);
+    const bytes = new CopyQueue<number>(
+      { size: 10, maxBytes: 1000, concurrency: 1 },
+      (n) => n,
+      () => new Promise(() => undefined),
+      () => undefined,
+    );
+    assert.deepEqual([bytes.offer(600), bytes.offer(600), bytes.offer(400)], [true, false, true]);
+    assert.equal(queue.pending, 5);
+    while (done.length < 5) {
+      running.shift()?.();
+      await new Promise((r) => setImmediate(r));
+    }
+    assert.deepEqual(done, [1, 2, 3, 4, 5]);
+    assert.equal(maxRunning, 2);
+    assert.equal(queue.pending, 0);
+    queue.close();
+    assert.equal(queue.offer(7), false);
+  });
+
+  it('samples SHADOW_PERCENT of the requests', () => {
+    const draws = [0.05, 0.3, 0.6, 0.95];
+    const at = (percent: number) => {
+      let i = 0;
+      const sampler = new Sampler(percent, () => draws[i++ % draws.length] as number);
+      return draws.map(() => sampler.take());
+    };
+    assert.deepEqual(at(0), [false, false, false, false]);
+    assert.deepEqual(at(50), [true, true, false, false]);
+    assert.deepEqual(at(100), [true, true, true, true]);
+  });
+});
