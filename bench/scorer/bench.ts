@@ -18,7 +18,9 @@
 //
 // Options (env): BENCH_SECONDS (default 10 per measurement), BENCH_CONNECTIONS
 // (default 16), BENCH_RATES (default 50,200,1000 req/s), BENCH_ROUNDS (default 3
-// alternating rounds of the overload guard on/off comparison; 0 skips it).
+// alternating rounds of the overload guard on/off and the mirroring on/off
+// comparisons; 0 skips them), BENCH_ONLY=shadow (only the mirroring comparison,
+// without the original's environment).
 
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
@@ -33,6 +35,7 @@ const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 16);
 const RATES = (process.env.BENCH_RATES ?? '50,200,1000').split(',').map(Number);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
+const ONLY_SHADOW = process.env.BENCH_ONLY === 'shadow';
 const MODEL = join(ROOT, 'build/model/fnol-1.0.0.onnx');
 
 const load = () =>
@@ -67,8 +70,28 @@ const stop = async (service: Service) => {
   await new Promise((done) => service.child.once('exit', done));
 };
 
-async function startScorer(port: number, guard: boolean): Promise<Service> {
-  const child = spawn(process.execPath, ['--require', 'tsx/cjs', 'scorer/src/main.ts'], {
+/** Runs `command` on the given CPUs (taskset) when `cpus` is set. */
+function pinned(cpus: string | undefined, command: string, args: string[]): [string, string[]] {
+  return cpus === undefined ? [command, args] : ['taskset', ['-c', cpus, command, ...args]];
+}
+
+interface ScorerOptions {
+  /** Name in the tables (default: scorer, or "scorer, guard off"). */
+  name?: string;
+  /** CPUs the process may run on (taskset -c). */
+  cpus?: string;
+  /** More environment (SHADOW_*). */
+  env?: Record<string, string>;
+}
+
+async function startScorer(port: number, guard: boolean, options: ScorerOptions = {}): Promise<Service> {
+  // taskset execs the command: the child's pid is the scorer's.
+  const [command, args] = pinned(options.cpus, process.execPath, [
+    '--require',
+    'tsx/cjs',
+    'scorer/src/main.ts',
+  ]);
+  const child = spawn(command, args, {
     cwd: ROOT,
     env: {
       ...process.env,
@@ -82,12 +105,14 @@ async function startScorer(port: number, guard: boolean): Promise<Service> {
       OVERLOAD_GUARD: guard ? 'on' : 'off',
       // The benchmark's idle connections would otherwise hold each stop for the drain window.
       SHUTDOWN_GRACE_SECONDS: '1',
+      ...options.env,
     },
     stdio: ['ignore', 'ignore', 'inherit'],
   });
   const url = `http://127.0.0.1:${port}`;
   await waitFor(`${url}/readyz`, child, 'scorer');
-  return { name: guard ? 'scorer' : 'scorer, guard off', url, child, pid: child.pid as number };
+  const name = options.name ?? (guard ? 'scorer' : 'scorer, guard off');
+  return { name, url, child, pid: child.pid as number };
 }
 
 /** The bare Node server, started the way the scorer is (one process, through tsx). */
@@ -199,12 +224,16 @@ interface WrkResult {
 const bodyFiles = new Map<string, string>();
 let bodyDir = '';
 
-/** wrk for `seconds` at `connections` on `body`; server CPU per request measured around it. */
+/**
+ * wrk for `seconds` at `connections` on `body`; server CPU per request measured
+ * around it. `cpus`: the CPUs wrk runs on (taskset -c), when set.
+ */
 async function wrk(
   service: Service,
   body: string,
   connections: number,
   seconds = SECONDS,
+  cpus?: string,
 ): Promise<WrkResult> {
   let file = bodyFiles.get(body);
   if (file === undefined) {
@@ -215,25 +244,26 @@ async function wrk(
   const threads = Math.min(2, connections);
   const cpu0 = cpuMs(service.pid);
   const out = await new Promise<string>((done, fail) => {
-    const child = spawn(
-      'wrk',
-      [
-        `-t${threads}`,
-        `-c${connections}`,
-        `-d${seconds}s`,
-        '--timeout',
-        '30s',
-        '-s',
-        join(ROOT, 'bench/scorer/post.lua'),
-        service.url,
-      ],
-      { env: { ...process.env, WRK_BODY: file }, stdio: ['ignore', 'pipe', 'pipe'] },
-    );
+    const [command, args] = pinned(cpus, 'wrk', [
+      `-t${threads}`,
+      `-c${connections}`,
+      `-d${seconds}s`,
+      '--timeout',
+      '30s',
+      '-s',
+      join(ROOT, 'bench/scorer/post.lua'),
+      service.url,
+    ]);
+    const child = spawn(command, args, {
+      env: { ...process.env, WRK_BODY: file },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let text = '';
     child.stdout.on('data', (c: Buffer) => (text += c.toString()));
     child.stderr.on('data', (c: Buffer) => (text += c.toString()));
     child.on('error', fail);
-    child.on('exit', (code) => (code === 0 ? done(text) : fail(new Error(`wrk exited ${code}: ${text}`))));
+    // 'close', not 'exit': the output may still be in the pipe when the process exits.
+    child.on('close', (code) => (code === 0 ? done(text) : fail(new Error(`wrk exited ${code}: ${text}`))));
   });
   const cpu = cpuMs(service.pid) - cpu0;
   const line = /WRK_RESULT (\{.*\})/.exec(out)?.[1];
@@ -397,12 +427,129 @@ async function compareGuard(single: string, batch1000: string): Promise<Record<s
   return { 'single-record throughput': single1, 'batch-1000 throughput': batch1 };
 }
 
+interface ShadowFigures {
+  sampled: number;
+  compared: number;
+  dropped: number;
+  candidateErrors: number;
+}
+
+/** GET /shadow once every copy taken has an outcome (the queue is empty). */
+async function shadowSettled(url: string): Promise<ShadowFigures> {
+  for (;;) {
+    const s = (await (await fetch(`${url}/shadow`)).json()) as ShadowFigures;
+    if (s.compared + s.candidateErrors + s.dropped >= s.sampled) return s;
+    await sleep(100);
+  }
+}
+
+/**
+ * What mirroring costs the stable scorer: the same scorer without mirroring and
+ * with SHADOW_PERCENT=100 to a candidate (a second real scorer, the same model
+ * file), in alternating rounds on a fresh pair each. On 2 cores or more the
+ * stable scorers run on CPU 0 and the candidate and wrk on the others (taskset),
+ * so the figure is the stable pod's own overhead, not the candidate's work
+ * taking the stable scorer's core.
+ */
+async function compareShadow(single: string, batch1000: string): Promise<Record<string, number>> {
+  const seconds = Math.max(2, Math.round(SECONDS / 2));
+  const n = cpus().length;
+  const stableCpus = n >= 2 ? '0' : undefined;
+  const otherCpus = n >= 2 ? (n === 2 ? '1' : `1-${n - 1}`) : undefined;
+  const placement =
+    stableCpus === undefined
+      ? 'one core: not pinned, the candidate and wrk share it with the stable scorer'
+      : `stable scorer on CPU ${stableCpus}, candidate and wrk on CPU ${otherCpus} (taskset)`;
+  process.stderr.write(
+    `mirroring off vs 100 %: ${ROUNDS} alternating rounds of ${seconds} s; ${placement} ...\n`,
+  );
+  const candidate = await startScorer(18450, true, { name: 'candidate', cpus: otherCpus });
+  const runs = {
+    off: { single: [] as number[], batch: [] as number[] },
+    on: { single: [] as number[], batch: [] as number[] },
+  };
+  const copies: ShadowFigures = { sampled: 0, compared: 0, dropped: 0, candidateErrors: 0 };
+  try {
+    for (let round = 0; round < ROUNDS; round++) {
+      const plain = () => startScorer(18451, true, { name: 'without mirroring', cpus: stableCpus });
+      const mirroring = () =>
+        startScorer(18452, true, {
+          name: 'mirroring',
+          cpus: stableCpus,
+          env: { SHADOW_URL: candidate.url, SHADOW_PERCENT: '100', SHADOW_VERSION: '1.0.0' },
+        });
+      const pair = round % 2 === 0 ? [await plain(), await mirroring()] : [await mirroring(), await plain()];
+      try {
+        for (const service of pair) {
+          await wrk(service, single, CONNECTIONS, 1, otherCpus); // warm-up
+          if (service.name === 'mirroring') await shadowSettled(service.url);
+        }
+        for (const service of pair) {
+          const on = service.name === 'mirroring';
+          const before = on ? await shadowSettled(service.url) : undefined;
+          const r = on ? runs.on : runs.off;
+          r.single.push((await wrk(service, single, CONNECTIONS, seconds, otherCpus)).rps);
+          r.batch.push((await wrk(service, batch1000, 1, seconds, otherCpus)).rps * 1000);
+          if (before !== undefined) {
+            const after = await shadowSettled(service.url);
+            for (const key of Object.keys(copies) as (keyof ShadowFigures)[]) {
+              copies[key] += after[key] - before[key];
+            }
+          }
+        }
+      } finally {
+        for (const service of pair) await stop(service);
+      }
+    }
+  } finally {
+    await stop(candidate);
+  }
+  const row = (values: number[]) =>
+    `${median(values).toFixed(0)} (${values.map((v) => v.toFixed(0)).join(', ')})`;
+  console.log(
+    `\nshadow mirroring off vs SHADOW_PERCENT=100 (wrk), ${ROUNDS} alternating rounds of ${seconds} s, a fresh pair of processes each, median (each round); ${placement}; load average ${load()}:\n`,
+  );
+  console.log('| measure | without mirroring | mirroring 100 % | with / without |');
+  console.log('| --- | --- | --- | --- |');
+  const single1 = median(runs.on.single) / median(runs.off.single);
+  const batch1 = median(runs.on.batch) / median(runs.off.batch);
+  console.log(
+    `| single: req/s (${CONNECTIONS} conn) | ${row(runs.off.single)} | ${row(runs.on.single)} | ${(single1 * 100).toFixed(1)} % |`,
+  );
+  console.log(
+    `| batch 1000: records/s (1 conn) | ${row(runs.off.batch)} | ${row(runs.on.batch)} | ${(batch1 * 100).toFixed(1)} % |`,
+  );
+  const share = (k: number) => `${((100 * k) / Math.max(1, copies.sampled)).toFixed(1)} %`;
+  console.log(
+    `\ncopies during the mirrored measurements: ${copies.sampled} taken, ${copies.compared} compared (${share(copies.compared)}), ${copies.dropped} dropped (${share(copies.dropped)}), ${copies.candidateErrors} candidate errors`,
+  );
+  return { 'single-record throughput': single1, 'batch-1000 throughput': batch1 };
+}
+
+function shadowGoals(shadow: Record<string, number>): void {
+  for (const [what, r] of Object.entries(shadow)) {
+    console.log(
+      `  ${what} while mirroring 100 %: overhead ${((1 - r) * 100).toFixed(1)} % (goal at most 25 %) ${r >= 0.75 ? 'met' : 'missed'}`,
+    );
+  }
+}
+
 async function main(): Promise<void> {
   const smoke = [Array.from({ length: 37 }, (_, i) => i + 1), Array.from({ length: 37 }, (_, i) => 37 - i)];
   const rows = [...smoke, ...csvRows(998)];
   const single = JSON.stringify({ data: [rows[2]] });
   const batch1000 = JSON.stringify({ data: rows });
   bodyDir = mkdtempSync(join(tmpdir(), 'bench-scorer-'));
+  if (ONLY_SHADOW) {
+    try {
+      const shadow = await compareShadow(single, batch1000);
+      console.log(`\nload average at the end ${load()}\n\ngoals (same run):`);
+      shadowGoals(shadow);
+    } finally {
+      rmSync(bodyDir, { recursive: true, force: true });
+    }
+    return;
+  }
   const modelDir = mkdtempSync(join(tmpdir(), 'bench-scorer-models-'));
 
   const services: Service[] = [];
@@ -491,6 +638,7 @@ async function main(): Promise<void> {
 
     for (const service of services.splice(0)) await stop(service);
     const guard = ROUNDS > 0 ? await compareGuard(single, batch1000) : {};
+    const shadow = ROUNDS > 0 ? await compareShadow(single, batch1000) : {};
 
     const s = of('scorer');
     const goal = (what: string, value: number, want: number) =>
@@ -507,6 +655,7 @@ async function main(): Promise<void> {
         `  ${what} with the overload guard within 5 % of without: ${(r * 100).toFixed(1)} % ${r >= 0.95 ? 'met' : 'missed'}`,
       );
     }
+    shadowGoals(shadow);
   } finally {
     for (const service of services) await stop(service);
     rmSync(bodyDir, { recursive: true, force: true });

@@ -6,6 +6,7 @@
 # not the project's .venv, from the hashed lock bench/scorer/baseline/requirements.txt),
 # makes sure the compiled model exists, then runs bench.ts.
 #   bash bench/scorer/run.sh lock   regenerates the lock from requirements.in
+#   BENCH_ONLY=shadow               only the shadow mirroring comparison (no original)
 source "$(dirname "$0")/../../scripts/lib.sh"
 cd "$ROOT"
 BENCH_VENV="$ROOT/bench/scorer/.venv"
@@ -34,12 +35,14 @@ fi
 
 stamp="$BENCH_VENV/.req-sha"
 want="$(sha256sum "$REQ" | cut -d' ' -f1)"
-if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
+# BENCH_ONLY=shadow measures the scorer against itself: the original is not started.
+if [ "${BENCH_ONLY:-}" != shadow ] && { [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; }; then
   step "original's virtual environment bench/scorer/.venv (azureml-inference-server-http, catboost; pinned and hashed)"
   python3 -m venv --clear "$BENCH_VENV"
   "$BENCH_VENV/bin/pip" install --disable-pip-version-check -q --require-hashes --no-deps --only-binary :all: -r "$REQ"
   echo "$want" > "$stamp"
 fi
+[ "$(nproc)" -lt 2 ] || command -v taskset >/dev/null || die "taskset is missing (util-linux); the mirroring comparison pins the scorers to cores"
 [ -f build/model/fnol-1.0.0.onnx ] || { step "compiling the model"; npm run -s model:build; }
 step "benchmark: scorer vs the original score.py vs bare Node, on loopback ($(nproc) cores)"
 exec node --require tsx/cjs bench/scorer/bench.ts "$@"
