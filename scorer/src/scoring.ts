@@ -45,7 +45,7 @@ export interface ScoringDeps {
   readonly bodies: RequestBodies;
   readonly errors: ErrorHandler;
   /** Shadow mirroring, when SHADOW_URL is set: draws the requests to mirror. */
-  readonly shadow?: { admit(): ShadowTicket | undefined } | undefined;
+  readonly shadow?: { admit(req: IncomingMessage): ShadowTicket | undefined } | undefined;
 }
 
 /** Where a response keeps its admission, released when the response closes. */
@@ -111,7 +111,7 @@ export class Scoring {
    */
   async receive(req: IncomingMessage, res: ServerResponse, v: ModelView): Promise<[unknown, ScoringRequest]> {
     const { limits, bodies, shadow } = this.deps;
-    const ticket = shadow?.admit();
+    const ticket = shadow?.admit(req);
     const scoring: ScoringRequest = {
       req,
       res,

@@ -341,10 +341,34 @@ describe('shadow mirroring between two real scorers', function () {
     assert.equal(first?.body, raw, 'byte for byte');
     assert.equal(first?.headers.authorization, `Bearer ${KEY}`);
     assert.equal(first?.headers['x-request-id'], 'req-77');
+    assert.equal(first?.headers['x-shadow-copy'], '1', 'marked as a copy');
     assert.equal(second?.path, `/v2/models/${contract?.name}/infer`);
     assert.equal(second?.headers['x-api-key'], KEY);
     assert.equal(second?.headers['x-request-id'], v2.headers.get('x-request-id'));
     assert.ok(!answer.text.includes('503') && !v2.text.includes('503'));
+  });
+
+  it('never mirrors a copy: a scorer mirroring to itself copies each caller request once', async () => {
+    const port = await new Promise<number>((done) => {
+      const probe = createServer().listen(0, '127.0.0.1', () => {
+        const { port: free } = probe.address() as AddressInfo;
+        probe.close(() => done(free));
+      });
+    });
+    const self = `http://127.0.0.1:${port}`;
+    const scorer = started(
+      await startInProcess(fixtureModel('generic'), { port, shadow: shadowConfig(self, '2.0.0') }),
+    );
+    assert.equal(scorer.url, self);
+    for (let i = 0; i < 5; i++) {
+      const body = { records: [{ length: i, colour: 'red', width: 2 }] };
+      assert.equal((await call(scorer.url, '/score', { body })).status, 200);
+    }
+    const s = await settled(scorer.url, 5);
+    // Each copy reached the scorer (answered 200 under its own version: a candidate error) and was not copied again.
+    assert.deepEqual([s.sampled, s.candidateErrors, s.compared, s.dropped], [5, 5, 0, 0]);
+    const served = samples((await call(scorer.url, '/metrics')).text, 'scorer_http_requests_total');
+    assert.equal(served.get('{route="/score",method="POST",status="200"}'), 10);
   });
 
   it('mirrors only successful answers', async () => {

@@ -126,6 +126,8 @@ export interface InProcessOptions {
   routes?: readonly RouteModule[];
   /** Shadow mirroring to a candidate (SHADOW_*). */
   shadow?: ShadowConfig;
+  /** Port to listen on (default: a free one). */
+  port?: number;
 }
 
 /** The HTTP app with injected dependencies, on 127.0.0.1 and a free port. */
@@ -165,7 +167,7 @@ export async function startInProcess(
     shadow: options.shadow,
   });
   const server = createHttpServer(app);
-  await new Promise<void>((done) => server.listen(0, '127.0.0.1', done));
+  await new Promise<void>((done) => server.listen(options.port ?? 0, '127.0.0.1', done));
   const { port } = server.address() as AddressInfo;
   return {
     url: `http://127.0.0.1:${port}`,

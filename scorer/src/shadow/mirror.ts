@@ -47,6 +47,12 @@ export interface ShadowDeps {
 /** Headers a copy carries: the caller's key, so the candidate authorizes it alike. */
 const FORWARDED = ['authorization', 'x-api-key'] as const;
 
+/**
+ * Marks a copy. A scorer never mirrors a request that carries it, so two
+ * scorers mirroring to each other (or one to itself) cannot copy copies.
+ */
+export const COPY_HEADER = 'x-shadow-copy';
+
 export class Shadow {
   private readonly sampler: Sampler;
   private readonly sender: CandidateSender;
@@ -73,8 +79,9 @@ export class Shadow {
   }
 
   /** Draws whether a scoring request that just arrived is mirrored (if it is answered). */
-  admit(): ShadowTicket | undefined {
-    return this.sampler.take() ? { start: this.deps.clock.now(), body: undefined } : undefined;
+  admit(req: IncomingMessage): ShadowTicket | undefined {
+    if (req.headers[COPY_HEADER] !== undefined || !this.sampler.take()) return undefined;
+    return { start: this.deps.clock.now(), body: undefined };
   }
 
   /**
@@ -93,7 +100,7 @@ export class Shadow {
     if (body === undefined) return;
     ticket.body = undefined;
     const stableSeconds = (this.deps.clock.now() - ticket.start) / 1000;
-    const headers: Record<string, string> = {};
+    const headers: Record<string, string> = { [COPY_HEADER]: '1' };
     for (const name of FORWARDED) {
       const value = req.headers[name];
       if (typeof value === 'string') headers[name] = value;
