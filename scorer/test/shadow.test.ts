@@ -371,6 +371,45 @@ describe('shadow mirroring between two real scorers', function () {
     assert.equal(served.get('{route="/score",method="POST",status="200"}'), 10);
   });
 
+  it('sends a copy once more when the candidate closed the kept-alive connection it was written on', async () => {
+    // The second request on each connection finds it closed (as after the candidate's keep-alive timeout).
+    const perSocket = new WeakMap<object, number>();
+    const server = createServer((req, res) => {
+      const n = (perSocket.get(req.socket) ?? 0) + 1;
+      perSocket.set(req.socket, n);
+      req.resume();
+      req.on('end', () => {
+        if (n > 1) {
+          req.socket.destroy();
+          return;
+        }
+        res.writeHead(200, { 'content-type': 'application/json', 'x-model-version': '2.0.0' });
+        res.end('{"model": {"version": "2.0.0"}, "predictions": [{"area": 0, "colour_score": 0}]}');
+      });
+    });
+    await new Promise<void>((done) => server.listen(0, '127.0.0.1', done));
+    started({
+      close: () =>
+        new Promise<void>((done) => {
+          server.close(() => done());
+          server.closeAllConnections();
+        }),
+    });
+    const { port } = server.address() as AddressInfo;
+    const stable = started(
+      await startInProcess(fixtureModel('generic'), {
+        shadow: shadowConfig(`http://127.0.0.1:${port}`, '2.0.0', { concurrency: 1 }),
+      }),
+    );
+    for (let i = 0; i < 3; i++) {
+      const body = { records: [{ length: i, colour: 'red', width: 2 }] };
+      assert.equal((await call(stable.url, '/score', { body })).status, 200);
+      await settled(stable.url, i + 1); // one at a time, each on the connection the last one left
+    }
+    const s = await settled(stable.url, 3);
+    assert.deepEqual([s.compared, s.candidateErrors], [3, 0]);
+  });
+
   it('mirrors only successful answers', async () => {
     const candidate = started(await fakeCandidate((_copy, reply) => reply(500, '{}')));
     const stable = started(

@@ -53,6 +53,20 @@ export class CandidateSender {
 
   /** POSTs `body` to the base URL + `path`; resolves on a 2xx answer read in full. */
   send(path: string, body: Buffer, headers: Record<string, string>): Promise<CandidateAnswer> {
+    return this.attempt(path, body, headers, true);
+  }
+
+  /**
+   * One request. A kept-alive connection the candidate closed just as the copy
+   * was written fails with a reset before any answer: that copy is sent once
+   * more on a new connection (`mayRetry`), as the candidate never saw it.
+   */
+  private attempt(
+    path: string,
+    body: Buffer,
+    headers: Record<string, string>,
+    mayRetry: boolean,
+  ): Promise<CandidateAnswer> {
     const { timeoutMs, maxAnswerBytes } = this.options;
     return new Promise<CandidateAnswer>((resolve, reject) => {
       let settled = false;
@@ -80,10 +94,20 @@ export class CandidateSender {
         () => fail(new CandidateError('timeout', `no complete answer within ${timeoutMs} ms`)),
         timeoutMs,
       );
-      req.on('error', (error: NodeJS.ErrnoException) =>
-        fail(new CandidateError('connection', `request failed: ${error.code ?? error.message}`)),
-      );
+      let answered = false;
+      req.on('error', (error: NodeJS.ErrnoException) => {
+        const stale =
+          req.reusedSocket && !answered && (error.code === 'ECONNRESET' || error.code === 'EPIPE');
+        if (mayRetry && stale && !settled) {
+          settled = true;
+          clearTimeout(timer);
+          resolve(this.attempt(path, body, headers, false));
+          return;
+        }
+        fail(new CandidateError('connection', `request failed: ${error.code ?? error.message}`));
+      });
       req.on('response', (res) => {
+        answered = true;
         const status = res.statusCode ?? 0;
         if (status < 200 || status > 299) {
           res.resume(); // read to the end, so the connection can serve the next copy
