@@ -430,6 +430,30 @@ describe('shadow mirroring between two real scorers', function () {
     assert.equal(candidate.seen.length, 1);
   });
 
+  it('copies only requests answered 200 when the deadline answers some of a burst 503', async () => {
+    const candidate = started(await fakeCandidate((_copy, reply) => reply(500, '{}')));
+    const stable = started(
+      await startInProcess(fnolModel(), {
+        limits: { maxBodyBytes: 8 * 1024 * 1024, maxBatchRecords: 5000, overload: { requestTimeoutMs: 400 } },
+        shadow: shadowConfig(candidate.url, '2.0.0'),
+      }),
+    );
+    // Each batch of 2,000 keeps the model busy for tens of milliseconds: the later ones pass the deadline.
+    const body = {
+      data: Array.from({ length: 2000 }, (_, r) => Array.from({ length: 37 }, (_, i) => i + (r % 11))),
+    };
+    const answers = await Promise.all(Array.from({ length: 10 }, () => call(stable.url, '/score', { body })));
+    const ok = answers.filter((a) => a.status === 200).length;
+    assert.ok(
+      answers.every((a) => a.status === 200 || a.status === 503 || a.status === 408),
+      answers.map((a) => a.status).join(','),
+    );
+    await new Promise((r) => setTimeout(r, 300)); // the runs cancelled or finished after their 503
+    const s = await settled(stable.url);
+    assert.equal(s.sampled, ok, answers.map((a) => a.status).join(','));
+    assert.equal(candidate.seen.length, ok);
+  });
+
   it('a candidate that holds every copy delays no caller; past the queue copies are dropped and counted', async () => {
     const held: (() => void)[] = [];
     const candidate = started(

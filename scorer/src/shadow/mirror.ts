@@ -97,8 +97,9 @@ export class Shadow {
     stable: StableAnswer,
   ): void {
     const body = ticket.body;
-    if (body === undefined) return;
     ticket.body = undefined;
+    // The deadline may have answered 503 first (sendJson then writes nothing).
+    if (body === undefined || res.statusCode < 200 || res.statusCode > 299) return;
     const stableSeconds = (this.deps.clock.now() - ticket.start) / 1000;
     const headers: Record<string, string> = { [COPY_HEADER]: '1' };
     for (const name of FORWARDED) {
