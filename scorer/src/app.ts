@@ -36,6 +36,8 @@ export interface AppDeps {
   readonly routes?: readonly RouteModule[];
   /** Shadow mirroring to a candidate version (SHADOW_*); off when undefined. */
   readonly shadow?: ShadowConfig | undefined;
+  /** MODEL_VERSION, announced in x-model-version until the model is loaded. */
+  readonly modelVersion?: string | undefined;
 }
 
 /** The request listener of the scorer, with the route table it serves. */
@@ -72,7 +74,14 @@ export function createApp(deps: AppDeps): ScorerApp {
   });
   const routeDeps = { state, logger, clock, metrics, limits, scoring, shadow };
   const table = new RouteTable((deps.routes ?? SCORER_ROUTES).flatMap((module) => module(routeDeps)));
-  const instrumentation = new Instrumentation({ state, logger, clock, metrics, errors });
+  const instrumentation = new Instrumentation({
+    state,
+    logger,
+    clock,
+    metrics,
+    errors,
+    configuredVersion: deps.modelVersion,
+  });
 
   const authorize = (req: IncomingMessage): void => {
     if (apiKeys !== undefined && !apiKeys.accepts(req.headers)) {

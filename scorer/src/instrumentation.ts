@@ -17,6 +17,8 @@ export interface InstrumentationDeps {
   readonly clock: Clock;
   readonly metrics: ScorerMetrics;
   readonly errors: ErrorHandler;
+  /** MODEL_VERSION: the version announced while the model loads (it is checked at load). */
+  readonly configuredVersion?: string | undefined;
 }
 
 const REQUEST_ID = /^[\w.:@/+=-]{1,128}$/;
@@ -56,8 +58,8 @@ export class Instrumentation {
     const id = typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
     res.setHeader('x-request-id', id);
     // Which version answered: callers and the canary's tests count by it.
-    const model = state.model;
-    if (model !== undefined) res.setHeader('x-model-version', model.runtime.contract.version);
+    const version = state.model?.runtime.contract.version ?? this.deps.configuredVersion;
+    if (version !== undefined) res.setHeader('x-model-version', version);
     if (state.draining) res.setHeader('connection', 'close');
     else {
       this.unanswered.add(res);

@@ -56,6 +56,7 @@ export async function startScorer(config: ScorerConfig, deps: ScorerDeps): Promi
     limits: config.limits,
     apiKeys,
     shadow: config.shadow,
+    modelVersion: config.model.version,
   });
   if (config.shadow !== undefined) {
     const { url, percent, version, queueSize, concurrency, timeoutMs } = config.shadow;

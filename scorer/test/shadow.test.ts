@@ -549,6 +549,17 @@ describe('shadow mirroring between two real scorers', function () {
     assert.equal(samples(text, 'scorer_shadow_copies_total').size, 0);
   });
 
+  it('while the model loads, answers carry the configured MODEL_VERSION', async () => {
+    const loading = started(
+      await startInProcess(fixtureModel('generic'), { noModel: true, modelVersion: '0.3.1' }),
+    );
+    const ready = await call(loading.url, '/readyz');
+    assert.equal(ready.status, 503);
+    assert.equal(ready.headers.get('x-model-version'), '0.3.1');
+    const unset = started(await startInProcess(fixtureModel('generic'), { noModel: true }));
+    assert.equal((await call(unset.url, '/readyz')).headers.get('x-model-version'), null);
+  });
+
   it('GET /shadow is not among the paths the Ingress publishes', () => {
     for (const { path, pathType } of PUBLIC_PATHS) {
       const published = pathType === 'Exact' ? path === '/shadow' : '/shadow'.startsWith(`${path}/`);

@@ -128,6 +128,8 @@ export interface InProcessOptions {
   shadow?: ShadowConfig;
   /** Port to listen on (default: a free one). */
   port?: number;
+  /** MODEL_VERSION (announced in x-model-version until a model is loaded). */
+  modelVersion?: string;
 }
 
 /** The HTTP app with injected dependencies, on 127.0.0.1 and a free port. */
@@ -165,6 +167,7 @@ export async function startInProcess(
     apiKeys: options.apiKeys === undefined ? undefined : new ApiKeys(options.apiKeys),
     ...(options.routes === undefined ? {} : { routes: options.routes }),
     shadow: options.shadow,
+    modelVersion: options.modelVersion,
   });
   const server = createHttpServer(app);
   await new Promise<void>((done) => server.listen(options.port ?? 0, '127.0.0.1', done));
