@@ -218,8 +218,28 @@ describe('shadow mirroring between two real scorers', function () {
       assert.deepEqual(answer.body, expected.body, `${path}: the caller gets the stable answer only`);
     }
     const s = await settled(stable.url, bodies.length);
+    // The fields of the contract the operator reads, and no others.
+    assert.deepEqual(Object.keys(s).sort(), [
+      'candidateErrors',
+      'candidateVersion',
+      'compared',
+      'differenceBuckets',
+      'dropped',
+      'enabled',
+      'latency',
+      'latencyBuckets',
+      'outputs',
+      'percent',
+      'sampled',
+      'since',
+      'target',
+      'threshold',
+    ]);
     assert.equal(s.enabled, true);
     assert.equal(s.candidateVersion, '1.0.1');
+    assert.deepEqual([s.percent, s.threshold], [100, 0.01]);
+    assert.match(s.since, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
+    assert.ok(Date.now() - Date.parse(s.since) < 600_000);
     assert.deepEqual([s.sampled, s.compared, s.candidateErrors, s.dropped], [4, 4, 0, 0]);
     // records: 40 + 1 (every output), data: 40 (the primary output only), v2: 40 (every output)
     const zeroes = (n: number) => [n, ...new Array<number>(DIFFERENCE_BUCKETS.length).fill(0)];
