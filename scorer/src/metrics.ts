@@ -1,6 +1,6 @@
 // Prometheus metrics of one scorer, on a registry of its own (no global state).
 
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics, type Metric } from 'prom-client';
 
 export interface ScorerMetrics {
   readonly registry: Registry;
@@ -26,10 +26,68 @@ export const SHADOW_LATENCY_BUCKETS: readonly number[] = [
   0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5,
 ];
 
+/** The counts of one series of a CountedHistogram: per bucket (not cumulative, +Inf last) and the sum. */
+export interface HistogramSeries {
+  readonly counts: number[];
+  sum: number;
+}
+
+/**
+ * A Prometheus histogram whose counts its owner keeps and bumps directly, read
+ * only when scraped. prom-client's Histogram hashes the labels of every
+ * observation; a mirrored batch observes one value per record, thousands per
+ * copy.
+ */
+export class CountedHistogram {
+  readonly type = 'histogram';
+  readonly aggregator = 'sum';
+  private readonly series = new Map<string, HistogramSeries>();
+
+  constructor(
+    readonly name: string,
+    readonly help: string,
+    private readonly labelName: string,
+    readonly buckets: readonly number[],
+    registry: Registry,
+  ) {
+    registry.registerMetric(this as unknown as Metric);
+  }
+
+  /** The series of one label value (created empty). */
+  of(value: string): HistogramSeries {
+    let series = this.series.get(value);
+    if (series === undefined) {
+      series = { counts: new Array<number>(this.buckets.length + 1).fill(0), sum: 0 };
+      this.series.set(value, series);
+    }
+    return series;
+  }
+
+  /** What the registry prints (prom-client's metric interface). */
+  get(): object {
+    const values: { labels: Record<string, string | number>; value: number; metricName: string }[] = [];
+    for (const [value, { counts, sum }] of this.series) {
+      let running = 0;
+      counts.forEach((count, i) => {
+        running += count;
+        const le = i < this.buckets.length ? (this.buckets[i] as number) : '+Inf';
+        values.push({
+          labels: { le, [this.labelName]: value },
+          value: running,
+          metricName: `${this.name}_bucket`,
+        });
+      });
+      values.push({ labels: { [this.labelName]: value }, value: sum, metricName: `${this.name}_sum` });
+      values.push({ labels: { [this.labelName]: value }, value: running, metricName: `${this.name}_count` });
+    }
+    return { name: this.name, help: this.help, type: this.type, aggregator: this.aggregator, values };
+  }
+}
+
 /** Mirroring to a candidate version (docs/scorer.md, Shadow mirroring). */
 export interface ShadowMetrics {
   readonly copies: Counter<'result'>;
-  readonly difference: Histogram<'output'>;
+  readonly difference: CountedHistogram;
   readonly exceeding: Counter<'output'>;
   readonly latency: Histogram<'version'>;
 }
@@ -104,13 +162,13 @@ export function createMetrics(predictionBuckets: readonly number[], processMetri
         labelNames: ['result'],
         registers: [registry],
       }),
-      difference: new Histogram({
-        name: 'scorer_shadow_relative_difference',
-        help: 'Per record and output, |candidate - stable| / max(|stable|, 1) of the compared copies',
-        labelNames: ['output'],
-        buckets: [...SHADOW_DIFFERENCE_BUCKETS],
-        registers: [registry],
-      }),
+      difference: new CountedHistogram(
+        'scorer_shadow_relative_difference',
+        'Per record and output, |candidate - stable| / max(|stable|, 1) of the compared copies',
+        'output',
+        SHADOW_DIFFERENCE_BUCKETS,
+        registry,
+      ),
       exceeding: new Counter({
         name: 'scorer_shadow_exceeding_total',
         help: 'Compared records whose relative difference is over SHADOW_DIFF_THRESHOLD, by output',

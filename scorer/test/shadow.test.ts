@@ -270,6 +270,7 @@ describe('shadow mirroring between two real scorers', function () {
     const features = stable.runtime?.contract.features ?? [];
     const counts = new Map<string, number[]>();
     const exceeding = new Map<string, number>();
+    const sums = new Map<string, number>();
     for (let i = 0; i < 6; i++) {
       const body = { records: records(features, 25, 100 + i) };
       const mine = await call(stable.url, '/score', { body, headers: auth });
@@ -286,6 +287,7 @@ describe('shadow mirroring between two real scorers', function () {
           (list[bucket(d)] as number)++;
           counts.set(output, list);
           if (d > 0.05) exceeding.set(output, (exceeding.get(output) ?? 0) + 1);
+          sums.set(output, (sums.get(output) ?? 0) + d);
         }
       });
     }
@@ -317,6 +319,16 @@ describe('shadow mirroring between two real scorers', function () {
         output,
       );
       assert.equal(samples(text, 'scorer_shadow_exceeding_total').get(`{${label}}`), figures.exceeding);
+      assert.equal(
+        samples(text, 'scorer_shadow_relative_difference_count').get(`{${label}}`),
+        figures.records,
+      );
+      const sum = samples(text, 'scorer_shadow_relative_difference_sum').get(`{${label}}`) as number;
+      const expected = sums.get(output) as number;
+      assert.ok(
+        Math.abs(sum - expected) <= 1e-9 * Math.max(1, expected),
+        `${output}: sum ${sum}, expected ${expected}`,
+      );
     }
     for (const version of ['stable', 'candidate'] as const) {
       assert.deepEqual(

@@ -4,7 +4,12 @@
 // the same buckets, so the two always agree.
 
 import type { ShadowConfig } from '../config';
-import { SHADOW_DIFFERENCE_BUCKETS, SHADOW_LATENCY_BUCKETS, type ShadowMetrics } from '../metrics';
+import {
+  SHADOW_DIFFERENCE_BUCKETS,
+  SHADOW_LATENCY_BUCKETS,
+  type HistogramSeries,
+  type ShadowMetrics,
+} from '../metrics';
 import type { Comparison } from './comparer';
 
 interface OutputAccount {
@@ -12,6 +17,12 @@ interface OutputAccount {
   exceeding: number;
   /** Per bucket, not cumulative; the last one is over the largest bound (+Inf). */
   readonly counts: number[];
+}
+
+interface OutputFigures {
+  exceeding: number;
+  /** The Prometheus series itself: GET /shadow reads the same counts. */
+  readonly series: HistogramSeries;
 }
 
 /** GET /shadow (docs/scorer.md): what the operator sums over the stable pods. */
@@ -44,7 +55,7 @@ export class ShadowSummary {
   private dropped = 0;
   private compared = 0;
   private candidateErrors = 0;
-  private readonly outputs = new Map<string, OutputAccount>();
+  private readonly outputs = new Map<string, OutputFigures>();
   private readonly latency = {
     stable: new Array<number>(SHADOW_LATENCY_BUCKETS.length + 1).fill(0),
     candidate: new Array<number>(SHADOW_LATENCY_BUCKETS.length + 1).fill(0),
@@ -84,25 +95,22 @@ export class ShadowSummary {
     this.compared++;
     metrics.copies.labels('compared').inc();
     for (const { name, differences } of comparison.outputs) {
-      let account = this.outputs.get(name);
-      if (account === undefined) {
-        account = {
-          records: 0,
-          exceeding: 0,
-          counts: new Array<number>(SHADOW_DIFFERENCE_BUCKETS.length + 1).fill(0),
-        };
-        this.outputs.set(name, account);
+      let figures = this.outputs.get(name);
+      if (figures === undefined) {
+        figures = { exceeding: 0, series: metrics.difference.of(name) };
+        this.outputs.set(name, figures);
       }
-      const histogram = metrics.difference.labels(name);
+      const { counts } = figures.series;
       let exceeding = 0;
+      let sum = 0;
       for (let r = 0; r < differences.length; r++) {
         const d = differences[r] as number;
-        histogram.observe(d);
-        (account.counts[bucketOf(SHADOW_DIFFERENCE_BUCKETS, d)] as number)++;
+        (counts[bucketOf(SHADOW_DIFFERENCE_BUCKETS, d)] as number)++;
+        sum += d;
         if (d > config.diffThreshold) exceeding++;
       }
-      account.records += differences.length;
-      account.exceeding += exceeding;
+      figures.series.sum += sum;
+      figures.exceeding += exceeding;
       // inc(0) too: the output's series exists once it was compared.
       metrics.exceeding.labels(name).inc(exceeding);
     }
@@ -116,8 +124,9 @@ export class ShadowSummary {
     const { config } = this;
     // No prototype: an output named __proto__ is a plain key.
     const outputs = Object.create(null) as Record<string, OutputAccount>;
-    for (const [name, a] of this.outputs) {
-      outputs[name] = { records: a.records, exceeding: a.exceeding, counts: [...a.counts] };
+    for (const [name, { exceeding, series }] of this.outputs) {
+      const records = series.counts.reduce((a, b) => a + b, 0);
+      outputs[name] = { records, exceeding, counts: [...series.counts] };
     }
     return {
       enabled: true,
