@@ -2,7 +2,7 @@
 // point, configured by SHADOW_* as the operator sets them.
 
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -13,7 +13,9 @@ import { freePort } from '../../test/support/net';
 describe('scorer processes: stable mirroring to a candidate', function () {
   this.timeout(180_000);
   const processes: Running[] = [];
+  const secrets = mkdtempSync(join(tmpdir(), 'scorer-shadow-keys-'));
   after(async () => {
+    rmSync(secrets, { recursive: true, force: true });
     for (const p of processes) {
       if (p.child.exitCode === null) {
         p.child.kill('SIGTERM');
@@ -36,7 +38,7 @@ describe('scorer processes: stable mirroring to a candidate', function () {
   });
 
   it('every caller gets 1.0.0; every copy is compared with 1.0.1 and reported by GET /shadow', async () => {
-    const keys = join(mkdtempSync(join(tmpdir(), 'scorer-shadow-keys-')), 'keys');
+    const keys = join(secrets, 'keys');
     writeFileSync(keys, 'k-proc-1\n');
     const [candidatePort, stablePort] = [await freePort(), await freePort()];
     const candidate = launch({
