@@ -247,7 +247,7 @@ def test_psi_flags_a_skewed_feature(doc, csv_sample, onnx_model):
         assert max(feature_psi(doc["inputs"][f], [r[f] for r in records]) for f in others) < 0.05
     # every claim notified a month or more after the loss: the predicted cost moves with them
     late_pred = onnx_model.predict(_records(late))
-    assert feature_psi(doc["outputs"]["ultimate_cost"], late_pred["ultimate_cost"].tolist()) > 0.1
+    assert feature_psi(doc["outputs"]["ultimate_cost"], late_pred["ultimate_cost"].tolist()) > 0.2
 
 
 def _records(frame: pd.DataFrame) -> list[dict]:
