@@ -392,6 +392,13 @@ def compile_file(
     model = catboost_model.load(cbm)
     raw = read_features(data, model) if data is not None else None
     df = frame(raw, model) if raw is not None else None
+    ref_path = reference_data or data
+    ref_raw = raw if reference_data is None else read_features(reference_data, model)
+    if reference_data is not None and ref_raw is not None and len(ref_raw) == 0:
+        raise CompileError(
+            f"{reference_data}: has no data rows; pass the training data (CSV with a header and its rows) "
+            "as --reference-data, or leave the option out to record no reference distributions"
+        )
     progress(f"compiling {cbm.name} ({model.loss}, {'symmetric' if model.symmetric else 'non-symmetric'} trees)")
     compiled = compile_model(
         cbm,
@@ -417,9 +424,7 @@ def compile_file(
                 f"beyond tolerance (largest relative error {res.max_rel_error:.3g}); nothing was written"
             )
         progress(f"parity on {res.cases} {label}: largest relative error {res.max_rel_error:.3g}")
-    ref_path = reference_data or data
-    if ref_path is not None:
-        ref_raw = raw if ref_path == data and raw is not None else read_features(ref_path, model)
+    if ref_path is not None and ref_raw is not None and len(ref_raw) > 0:
         size = distributions.add_reference_distributions(
             compiled.model, reference_distributions(compiled, ref_path, ref_raw)
         )

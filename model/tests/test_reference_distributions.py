@@ -225,6 +225,20 @@ def csv_sample(sources: Sources) -> pd.DataFrame:
     return pd.read_csv(sources.training_csv, keep_default_na=False, dtype=str).sample(2000, random_state=7)
 
 
+def test_psi_worked_examples_file():
+    """The cases a scorer replays (model/tests/data/psi-worked-examples.json); the shares there were
+    counted by hand: e.g. the first case, 20 values: 5 at or below 0, 5 in (0, 1], 3 in (1, 3], 2 in
+    (3, 8], 4 above 8, 1 null."""
+    cases = json.loads((Path(__file__).parent / "data" / "psi-worked-examples.json").read_text(encoding="utf-8"))
+    assert cases["epsilon"] == distributions.PSI_EPSILON
+    assert cases["cases"][0]["observed_shares"] == [0.25, 0.25, 0.15, 0.1, 0.2, 0.05]
+    for case in cases["cases"]:
+        d = case["distribution"]
+        assert distributions.observed_shares(d, case["values"]) == pytest.approx(case["observed_shares"], abs=1e-12)
+        assert feature_psi(d, case["values"]) == pytest.approx(case["psi"], abs=1e-9), case["name"]
+        assert errors(d, SCHEMA["definitions"][d["type"]] | {"definitions": SCHEMA["definitions"]}) == []
+
+
 def test_psi_is_near_zero_for_a_sample_of_the_training_data(doc, csv_sample, onnx_model):
     records = _records(csv_sample)
     for f in FEATURES:
@@ -340,3 +354,34 @@ def test_generic_multiclass_with_data_records_one_distribution_per_class(tmp_pat
     cat = doc["inputs"]["c"]
     assert sorted(cat["values"]) == ["a", "b", "c"]  # the empty string is missing
     assert cat["missing"] == pytest.approx((df["c"] == "").mean(), abs=1e-6)
+
+
+def test_bad_reference_data_stops_before_anything_is_written(tmp_path, capsys):
+    cbm, data = _numeric_model(tmp_path)
+    out = tmp_path / "m.onnx"
+    (tmp_path / "other.csv").write_text("y,z\n1,2\n")
+    assert cli_main(["compile", str(cbm), "--out", str(out), "--reference-data", str(tmp_path / "other.csv")]) == 2
+    assert "other.csv: the data has no column for the model's feature(s) x, k" in capsys.readouterr().err
+    (tmp_path / "empty.csv").write_text("x,k\n")
+    assert cli_main(["compile", str(cbm), "--out", str(out), "--reference-data", str(tmp_path / "empty.csv")]) == 2
+    assert "empty.csv: has no data rows" in capsys.readouterr().err
+    assert cli_main(["compile", str(cbm), "--out", str(out), "--reference-data", str(tmp_path / "absent.csv")]) == 2
+    assert "absent.csv: no such data file" in capsys.readouterr().err
+    assert not out.exists()
+
+
+def test_reference_data_beside_a_vocabulary_file(tmp_path):
+    """--data names the categories, --reference-data is what the distributions are counted on."""
+    rng = np.random.default_rng(4)
+    df = pd.DataFrame({"x": rng.normal(size=200), "c": rng.choice(["a", "b"], size=200, p=[0.9, 0.1])})
+    m = CatBoostRegressor(iterations=10, depth=2, verbose=False, allow_writing_files=False, random_seed=1)
+    m.fit(df, df["x"] + (df["c"] == "a"), cat_features=["c"])
+    m.save_model(str(tmp_path / "m.cbm"))
+    df.to_csv(tmp_path / "train.csv", index=False)
+    pd.DataFrame({"x": [0.0, 0.0], "c": ["a", "b"]}).to_csv(tmp_path / "vocab.csv", index=False)
+    out = tmp_path / "m.onnx"
+    args = ["compile", str(tmp_path / "m.cbm"), "--out", str(out), "--data", str(tmp_path / "vocab.csv")]
+    assert cli_main([*args, "--reference-data", str(tmp_path / "train.csv")]) == 0
+    doc = json.loads(_meta(out)[METADATA_KEY])
+    assert doc["rows"] == 200 and doc["source"]["file"] == "train.csv"
+    assert doc["inputs"]["c"]["values"][0] == "a" and doc["inputs"]["c"]["shares"][0] == (df["c"] == "a").mean()
