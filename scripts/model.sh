@@ -4,7 +4,7 @@
 #   train   retrain the recipe from the CSV and compile it as 1.1.0
 #   test    pytest suite of the compiler (parity included)
 #   predict print a compiled model's predictions for the example records
-#   compile compile any single CatBoost model: compile <model.cbm> --out <model.onnx> [--data <csv>]
+#   compile compile any single CatBoost model: compile <model.cbm> --out <model.onnx> [--data <csv>] [--reference-data <csv>]
 #   soak    property check on many random models (default 200), summary in build/model/soak.json
 #   lock    regenerate model/requirements.txt (pinned, with sha256 hashes) from model/requirements.in
 source "$(dirname "$0")/lib.sh"

@@ -88,6 +88,7 @@ def compile_cmd(args: argparse.Namespace) -> int:
         args.name,
         args.version,
         progress=_progress,
+        reference_data=Path(args.reference_data) if args.reference_data else None,
     )
     return 0
 
@@ -124,6 +125,11 @@ def main(argv: list[str] | None = None) -> int:
     c.add_argument("model", help="the CatBoost model (.cbm)")
     c.add_argument("--out", required=True, help="where to write the ONNX graph")
     c.add_argument("--data", help="CSV with a header naming the features (needed when the model has categorical ones)")
+    c.add_argument(
+        "--reference-data",
+        help="training data (CSV) for the reference distributions drift monitoring compares with "
+        "(default: the --data file; without either the graph records none)",
+    )
     c.add_argument("--name", help="model name in the graph's metadata (default: the file name)")
     c.add_argument("--version", default="1.0.0")
     c.set_defaults(func=compile_cmd)

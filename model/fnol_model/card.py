@@ -79,6 +79,7 @@ def model_card(
     metrics: dict,
     parity: dict,
     training: dict | None = None,
+    reference_distributions: dict | None = None,
 ) -> dict:
     return {
         "name": name,
@@ -95,4 +96,5 @@ def model_card(
         "metrics": metrics,
         "parity": parity,
         **({"training": training} if training else {}),
+        **({"reference_distributions": reference_distributions} if reference_distributions else {}),
     }

@@ -107,6 +107,21 @@ def read_training_csv(path: str | Path) -> pd.DataFrame:
     return clean_frame(df)
 
 
+def read_graph_inputs(path: str | Path) -> pd.DataFrame:
+    """The CSV's feature columns as the graph receives them, before its cleaning: categories as
+    their text (an empty cell is missing, `N/A` stays `N/A`), numbers as pandas read them."""
+    df = pd.read_csv(
+        path,
+        usecols=FEATURES,
+        keep_default_na=False,
+        na_values={c: list(PANDAS_NA_TEXTS) for c in NUMERIC},
+        dtype={c: str for c in CATEGORICAL},
+    )
+    for c in NUMERIC:
+        df[c] = df[c].astype(np.float64)
+    return df[FEATURES]
+
+
 def clean_value(feature: str, value: object) -> object:
     """One categorical value as training saw it (None stands for missing)."""
     text = "" if value is None or (isinstance(value, float) and math.isnan(value)) else str(value)

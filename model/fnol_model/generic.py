@@ -29,7 +29,7 @@ import numpy as np
 import onnx
 import pandas as pd
 
-from . import __version__, catboost_model
+from . import __version__, catboost_model, distributions
 from .catboost_model import CatBoostModel, CompileError
 from .cityhash import MASK, cat_feature_hash, combine_hash
 from .onnx_graph import CategoricalInput, GraphBuilder
@@ -41,6 +41,7 @@ TOLERANCE = 1e-5  # |onnx - catboost| <= TOLERANCE * max(1, |catboost|)
 Parity = ParityResult[float]  # one output per generic graph: one largest error
 MAX_CTR_CASES = 2_000_000  # combinations tabulated for one CTR
 UNSEEN = "\x00never-seen-category\x00"
+MAX_REFERENCE_ROWS = 200_000  # reference distributions from a larger data file use a fixed sample
 
 
 @dataclass
@@ -61,6 +62,12 @@ def output_name(model: CatBoostModel) -> str:
 
 def read_data(path: str | Path, model: CatBoostModel) -> pd.DataFrame:
     """A CSV with a header naming the model's features: categories as their text, numbers as float."""
+    return frame(read_features(path, model), model)
+
+
+def read_features(path: str | Path, model: CatBoostModel) -> pd.DataFrame:
+    """The model's feature columns of a CSV as a client would send them: categories as their text,
+    numbers as float64 (NaN where a cell is not a number)."""
     path = Path(path)
     if not path.is_file():
         raise CompileError(f"{path}: no such data file; pass a CSV whose header names the model's features")
@@ -72,7 +79,11 @@ def read_data(path: str | Path, model: CatBoostModel) -> pd.DataFrame:
     missing = [n for n in model.feature_names if n not in df.columns]
     if missing:
         raise CompileError(f"{path}: the data has no column for the model's feature(s) {', '.join(missing)}")
-    return frame(df, model)
+    out = pd.DataFrame(index=range(len(df)))
+    for n in model.feature_names:
+        col = df[n].reset_index(drop=True)
+        out[n] = col if n in cats else pd.to_numeric(col, errors="coerce").astype(np.float64)
+    return out
 
 
 def frame(df: pd.DataFrame, model: CatBoostModel) -> pd.DataFrame:
@@ -345,6 +356,24 @@ def self_test(compiled: Compiled, reference: Reference, df: pd.DataFrame) -> Non
     compiled.model.metadata_props.append(onnx.StringStringEntryProto(key="self_test", value=json.dumps(value)))
 
 
+def reference_distributions(compiled: Compiled, path: Path, raw: pd.DataFrame) -> dict[str, Any]:
+    """Distributions of the inputs (as read from the CSV) and of the graph's output on its rows."""
+    from .compiler import sha256_file
+
+    source: dict[str, Any] = {"file": path.name, "sha256": sha256_file(path)}
+    if len(raw) > MAX_REFERENCE_ROWS:
+        source["sampled_from_rows"] = len(raw)
+        raw = raw.sample(MAX_REFERENCE_ROWS, random_state=0).reset_index(drop=True)
+    cats = {c.name for c in compiled.source.cat_features}
+    predictions = run_graph(session_of(compiled.model), frame(raw, compiled.source), compiled.source)
+    return distributions.document(
+        {n: ("string" if n in cats else "number", raw[n].tolist()) for n in compiled.source.feature_names},
+        {compiled.output: predictions},
+        rows=len(raw),
+        source=source,
+    )
+
+
 def compile_file(
     cbm: Path,
     out: Path,
@@ -354,11 +383,22 @@ def compile_file(
     progress: Callable[[str], None] = lambda _m: None,
     tree_ensemble: bool = False,
     previous_leaf_lookup: bool = False,
+    reference_data: Path | None = None,
 ) -> dict[str, Parity]:
+    """Compiles, checks parity and writes the graph. Reference distributions come from
+    `reference_data`, else from `data`; with neither, the graph has none."""
     from .compiler import sha256_file
 
     model = catboost_model.load(cbm)
-    df = read_data(data, model) if data is not None else None
+    raw = read_features(data, model) if data is not None else None
+    df = frame(raw, model) if raw is not None else None
+    ref_path = reference_data or data
+    ref_raw = raw if reference_data is None else read_features(reference_data, model)
+    if reference_data is not None and ref_raw is not None and len(ref_raw) == 0:
+        raise CompileError(
+            f"{reference_data}: has no data rows; pass the training data (CSV with a header and its rows) "
+            "as --reference-data, or leave the option out to record no reference distributions"
+        )
     progress(f"compiling {cbm.name} ({model.loss}, {'symmetric' if model.symmetric else 'non-symmetric'} trees)")
     compiled = compile_model(
         cbm,
@@ -384,6 +424,16 @@ def compile_file(
                 f"beyond tolerance (largest relative error {res.max_rel_error:.3g}); nothing was written"
             )
         progress(f"parity on {res.cases} {label}: largest relative error {res.max_rel_error:.3g}")
+    if ref_path is not None and ref_raw is not None and len(ref_raw) > 0:
+        size = distributions.add_reference_distributions(
+            compiled.model, reference_distributions(compiled, ref_path, ref_raw)
+        )
+        progress(f"reference distributions from {ref_path.name}: {size} bytes of metadata")
+    else:
+        progress(
+            "no reference distributions recorded (drift monitoring has nothing to compare with): "
+            "pass the training data with --reference-data <csv>"
+        )
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(out.name + ".tmp")
     tmp.write_bytes(compiled.model.SerializeToString())

@@ -6,10 +6,13 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
+
 from .card import metrics, model_card
 from .catboost_model import CompileError
 from .compiler import MODEL_NAME, add_self_test, compile_fnol, sha256_file
-from .fnol import FEATURES, Sources, large_severity, read_training_csv
+from .distributions import add_reference_distributions, document
+from .fnol import CATEGORICAL, FEATURES, Sources, large_severity, read_graph_inputs, read_training_csv
 from .parity import check, example_records, generated_records
 from .reference import CatBoostReference
 from .runtime import OnnxModel
@@ -63,6 +66,10 @@ def compile_and_verify(
             "metrics": {k: v for k, v in base["metrics"].items() if not isinstance(v, (list, dict))},
         }
 
+    progress("reference distributions of the inputs and outputs on the historical claims")
+    distributions = fnol_reference_distributions(src.training_csv, pred)
+    entry_bytes = add_reference_distributions(compiled.model, distributions)
+
     onnx_path = out / f"{MODEL_NAME}-{version}.onnx"
     tmp = onnx_path.with_suffix(".onnx.tmp")
     tmp.write_bytes(compiled.model.SerializeToString())
@@ -79,16 +86,30 @@ def compile_and_verify(
         metrics=m,
         parity={"training_rows": csv_parity.as_dict(), "generated_records": gen_parity.as_dict()},
         training=training,
+        reference_distributions=distributions,
     )
     card_path = out / f"{MODEL_NAME}-{version}.model-card.json"
     card_path.write_text(json.dumps(card, indent=2) + "\n")
     progress(f"wrote {onnx_path} ({onnx_path.stat().st_size / 1e6:.1f} MB, sha256 {digest})")
     progress(f"wrote {card_path}")
+    progress(f"reference distributions: {entry_bytes} bytes of metadata")
     progress(
         f"MAE(ultimate_cost, Incurred) = {m['mae_ultimate_vs_incurred']:.0f}; mean predicted {m['mean_ultimate_cost']:.0f}"
         f" vs mean incurred {m['mean_incurred']:.0f}"
     )
     return onnx_path
+
+
+def fnol_reference_distributions(training_csv: Path, predictions: dict[str, np.ndarray]) -> dict:
+    """Inputs as the CSV gives them to the graph (before its cleaning), outputs as the graph
+    predicts them on the same rows (`predictions`, one array per output in graph order)."""
+    raw = read_graph_inputs(training_csv)
+    return document(
+        {f: ("string" if f in CATEGORICAL else "number", raw[f].tolist()) for f in FEATURES},
+        predictions,
+        rows=len(raw),
+        source={"file": training_csv.name, "sha256": sha256_file(training_csv)},
+    )
 
 
 def write_parity_cases(path: Path, records: list[dict], expected: dict) -> None:
