@@ -30,10 +30,23 @@ import os from 'node:os';
 import path from 'node:path';
 import * as k8s from '@kubernetes/client-node';
 import { BlobServiceClient } from '@azure/storage-blob';
-import { API_VERSION, GROUP, KIND, Labels, PLURAL, VERSION } from '@fnol/api';
+import {
+  API_VERSION,
+  canaryName,
+  GROUP,
+  KIND,
+  Labels,
+  PLURAL,
+  VERSION,
+  type FnolModel,
+  type FnolModelStatusCanaryComparison,
+} from '@fnol/api';
 import { publishModel } from '../../cli/src/publish-model';
 import { CLUSTER_START_TIMEOUT_MS, createTestNamespace, useCluster, type Cluster } from '../support/cluster';
 import {
+  GATEWAY_NAME,
+  GATEWAY_NAMESPACE,
+  GATEWAY_PORT,
   INGRESS_BUILD_TIMEOUT_MS,
   INGRESS_CLASS,
   INGRESS_PORT,
@@ -104,14 +117,15 @@ function post(
   urlPath: string,
   body: unknown,
   timeoutMs = 10_000,
-): Promise<{ status: number; text: string; failed?: true }> {
+  port = INGRESS_PORT,
+): Promise<{ status: number; text: string; failed?: true; version?: string }> {
   const payload = JSON.stringify(body);
   return new Promise((resolve) => {
     const fail = (e: Error) => resolve({ status: 0, text: e.message, failed: true });
     const req = http.request(
       {
         host: '127.0.0.1',
-        port: INGRESS_PORT,
+        port,
         method: 'POST',
         path: urlPath,
         agent,
@@ -122,7 +136,10 @@ function post(
         let text = '';
         res.setEncoding('utf8');
         res.on('data', (c: string) => (text += c));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, text }));
+        const version = res.headers['x-model-version'];
+        res.on('end', () =>
+          resolve({ status: res.statusCode ?? 0, text, ...(typeof version === 'string' ? { version } : {}) }),
+        );
         res.on('error', fail);
       },
     );
@@ -132,9 +149,14 @@ function post(
   });
 }
 
-/** POST /score through the Ingress, read as the scorer's answer. */
-async function score(host: string, body: unknown, timeoutMs = 10_000): Promise<ScoreReply> {
-  const { status, text, failed } = await post(host, '/score', body, timeoutMs);
+/** POST /score through the Ingress (or the Gateway, on its port), read as the scorer's answer. */
+async function score(
+  host: string,
+  body: unknown,
+  timeoutMs = 10_000,
+  port = INGRESS_PORT,
+): Promise<ScoreReply> {
+  const { status, text, failed } = await post(host, '/score', body, timeoutMs, port);
   if (failed) return { status, error: text };
   try {
     const json = JSON.parse(text) as {
@@ -188,13 +210,14 @@ class SteadyLoad {
     /** Expected ultimate_cost per model version. */
     private readonly expected: Map<string, number>,
     rate: number,
+    private readonly port = INGRESS_PORT,
   ) {
     this.timer = setInterval(() => this.fire(), 1000 / rate);
   }
 
   private fire(): void {
     this.sent++;
-    const p = score(this.host, { records: [this.record] }).then((r) => {
+    const p = score(this.host, { records: [this.record] }, 10_000, this.port).then((r) => {
       if (r.status !== 200 || r.version === undefined || r.ultimate === undefined) {
         this.failures.push({ at: Date.now() - this.started, status: r.status, error: r.error });
         return;
@@ -372,6 +395,17 @@ describe('serving on the real node, end to end', function () {
         ) as ParityCases,
       );
     }
+    // 1.0.1: the 1.0.0 models compiled again under another version (the same predictions).
+    const sameDir = path.join(storeDir, 'same');
+    const built = spawnSync('bash', [path.join(ROOT, 'scripts/model.sh'), 'build', '--out', sameDir], {
+      encoding: 'utf8',
+      env: { ...process.env, MODEL_VERSION: '1.0.1' },
+    });
+    assert.equal(built.status, 0, `compiling 1.0.1 failed: ${built.stderr}`);
+    published.set(
+      '1.0.1',
+      await publishModel({ version: '1.0.1', modelDir: sameDir, container: 'models', log: () => {}, env }),
+    );
     const corruptDir = path.join(storeDir, 'corrupt');
     const whole = readFileSync(path.join(MODEL_DIR, 'fnol-1.0.0.onnx'));
     const corrupt = whole.subarray(0, Math.floor(whole.length / 2));
@@ -747,6 +781,389 @@ describe('serving on the real node, end to end', function () {
     );
     console.log(
       `      leader ${leader} deleted: ${next} leads after ${takeover.toFixed(1)} s and scaled to 3`,
+    );
+  });
+  // ------------------------------------------------------------ canary and shadow versions
+  // A FnolModel of its own, behind the local Gateway (HTTPRoute), stable on 1.0.0.
+  const CMP = 'cmp';
+  const cmpHost = `cmp-${randomBytes(3).toString('hex')}.fnol.local`;
+  const cmp = async () =>
+    (await custom.getNamespacedCustomObject(GROUP, VERSION, ns, PLURAL, CMP)).body as FnolModel;
+  const patchCmp = (patch: unknown) =>
+    cluster.kubectl(['-n', ns, 'patch', 'fnolmodel', CMP, '--type=merge', '-p', JSON.stringify(patch)]);
+  const modelRef = (version: string) => {
+    const v = published.get(version)!;
+    return { version, uri: v.uri, sha256: v.sha256 };
+  };
+  const ultimateOf = (version: string) => parityCase(cases.get(version === '1.0.1' ? '1.0.0' : version)!, 0);
+
+  /** The stable pods of `cmp`, all Ready, all of `version`, mirroring to `shadowVersion` (or not at all). */
+  const stableSettled = (version: string, shadowVersion: string | undefined, timeoutMs: number) =>
+    poll(
+      `the stable pods of ${CMP} to serve ${version}${shadowVersion ? ` and mirror to ${shadowVersion}` : ' without mirroring'}`,
+      async () => {
+        const fm = await cmp();
+        if (fm.status?.observedGeneration !== fm.metadata.generation) return undefined;
+        if (fm.status?.activeVersion !== version) return undefined;
+        const { body } = await core.listNamespacedPod(
+          ns,
+          undefined,
+          undefined,
+          undefined,
+          undefined,
+          `app.kubernetes.io/instance=${CMP}`,
+        );
+        const pods = body.items;
+        const ok =
+          pods.length === 2 &&
+          pods.every((p) => {
+            const env = p.spec?.containers[0]?.env ?? [];
+            return (
+              isReady(p) &&
+              !p.metadata?.deletionTimestamp &&
+              p.metadata?.labels?.[Labels.modelVersion] === version &&
+              env.find((e) => e.name === 'SHADOW_VERSION')?.value === shadowVersion
+            );
+          });
+        return ok ? fm : undefined;
+      },
+      timeoutMs,
+      500,
+    );
+
+  /** The candidate serving: CanaryReady True for `version` with ready pods. */
+  const canaryReady = (version: string, timeoutMs: number) =>
+    poll(
+      `the candidate ${version} of ${CMP} to be ready`,
+      async () => {
+        const fm = await cmp();
+        const c = fm.status?.canary;
+        const cond = fm.status?.conditions?.find((x) => x.type === 'CanaryReady');
+        return c?.version === version && (c.readyReplicas ?? 0) >= 1 && cond?.status === 'True'
+          ? fm
+          : undefined;
+      },
+      timeoutMs,
+      500,
+    );
+
+  /** status.canary.comparison once it covers at least `requests` compared requests. */
+  const comparisonCovering = (requests: number, timeoutMs: number) =>
+    poll(
+      `status.canary.comparison of ${CMP} to cover ${requests} requests`,
+      async () => {
+        const c = (await cmp()).status?.canary?.comparison;
+        return c && (c.requests ?? 0) >= requests ? c : undefined;
+      },
+      timeoutMs,
+      1000,
+    );
+
+  /** Runs fnolctl against the cluster without blocking the event loop (the load keeps running). */
+  const fnolctl = (args: string[]) =>
+    new Promise<{ code: number; output: string }>((resolve) => {
+      const child = spawn(
+        path.join(ROOT, 'node_modules/.bin/tsx'),
+        [path.join(ROOT, 'cli/src/fnolctl.ts'), ...args],
+        {
+          env: { ...process.env, KUBECONFIG: cluster.kubeconfigPath },
+        },
+      );
+      let output = '';
+      child.stdout.on('data', (c: Buffer) => (output += c.toString()));
+      child.stderr.on('data', (c: Buffer) => (output += c.toString()));
+      child.on('close', (code) => resolve({ code: code ?? -1, output }));
+    });
+
+  const bucketBounds = (value: number) => {
+    // The scorer's relative-difference buckets (docs/scorer.md).
+    const edges = [1e-7, 1e-6, 1e-5, 1e-4, 1e-3, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1];
+    let lower = 0;
+    for (const e of edges) {
+      if (value <= e) return { lower, upper: e };
+      lower = e;
+    }
+    return { lower, upper: Infinity };
+  };
+
+  it('mirrors every request of 1.0.0 to 1.0.1, the same model under a new version: callers only get 1.0.0, the comparison finds no difference', async function () {
+    this.timeout(360_000);
+    // The node has two cores: the canary suite runs its own FnolModel alone.
+    await custom.deleteNamespacedCustomObject(GROUP, VERSION, ns, PLURAL, FM);
+    await custom.createNamespacedCustomObject(GROUP, VERSION, ns, PLURAL, {
+      apiVersion: API_VERSION,
+      kind: KIND,
+      metadata: { name: CMP },
+      spec: {
+        model: modelRef('1.0.0'),
+        replicas: 2,
+        resources: { requests: { cpu: '100m', memory: '256Mi' }, limits: { cpu: '1', memory: '1Gi' } },
+        ...REAL_NODE_PLACEMENT,
+        gateway: { parentRef: { name: GATEWAY_NAME, namespace: GATEWAY_NAMESPACE }, hostnames: [cmpHost] },
+        canary: { model: modelRef('1.0.1'), mirrorPercent: 100 },
+      },
+    });
+    await stableSettled('1.0.0', '1.0.1', 240_000);
+    await canaryReady('1.0.1', 240_000);
+    const probe = ultimateOf('1.0.0');
+    await poll(
+      `POST http://${cmpHost}/score through the Gateway`,
+      async () =>
+        (await score(cmpHost, { records: [probe.record] }, 10_000, GATEWAY_PORT)).status === 200
+          ? true
+          : undefined,
+      60_000,
+      500,
+    );
+    const load = new SteadyLoad(
+      cmpHost,
+      probe.record,
+      new Map([['1.0.0', probe.ultimate]]),
+      30,
+      GATEWAY_PORT,
+    );
+    await new Promise((r) => setTimeout(r, 10_000));
+    await load.stop();
+    assert.deepEqual(load.failures.slice(0, 5), [], load.summary());
+    assert.deepEqual(load.wrong.slice(0, 5), [], `a caller got another version's answer: ${load.summary()}`);
+    const c = await comparisonCovering(Math.floor(load.answered * 0.9), 90_000);
+    console.log(`      shadow 1.0.0 -> 1.0.1: ${load.summary()}; comparison ${JSON.stringify(c)}`);
+    assert.equal(c.candidateErrors, 0);
+    const outputs = new Map((c.outputs ?? []).map((o) => [o.name, o]));
+    for (const name of ['ultimate_cost', 'attritional_cost', 'large_loss_probability']) {
+      const o = outputs.get(name);
+      assert.ok(o, `no comparison for ${name}: ${JSON.stringify(c)}`);
+      assert.ok((o.p95RelativeDifference ?? 1) <= 1e-6, `${name}: p95 difference ${o.p95RelativeDifference}`);
+      assert.equal(o.exceedingShare, 0);
+    }
+  });
+
+  it('reports the difference of a retrained candidate (1.1.0) on the same live requests', async function () {
+    this.timeout(360_000);
+    await patchCmp({ spec: { canary: { model: modelRef('1.1.0') } } });
+    await canaryReady('1.1.0', 240_000);
+    await stableSettled('1.0.0', '1.1.0', 240_000);
+    const stable = ultimateOf('1.0.0');
+    const candidate = parityCase(cases.get('1.1.0')!, 0);
+    const load = new SteadyLoad(
+      cmpHost,
+      stable.record,
+      new Map([['1.0.0', stable.ultimate]]),
+      30,
+      GATEWAY_PORT,
+    );
+    await new Promise((r) => setTimeout(r, 10_000));
+    await load.stop();
+    assert.deepEqual(load.failures.slice(0, 5), [], load.summary());
+    assert.deepEqual(load.wrong.slice(0, 5), [], load.summary());
+    const c: FnolModelStatusCanaryComparison = await comparisonCovering(
+      Math.floor(load.answered * 0.9),
+      90_000,
+    );
+    console.log(`      shadow 1.0.0 -> 1.1.0: ${load.summary()}; comparison ${JSON.stringify(c)}`);
+    assert.equal(c.candidateErrors, 0);
+    const stablePrediction = cases.get('1.0.0')!.expected;
+    const candidatePrediction = cases.get('1.1.0')!.expected;
+    assert.equal(candidate.ultimate, candidatePrediction.ultimate_cost![0]);
+    for (const o of c.outputs ?? []) {
+      const s = stablePrediction[o.name]![0]!;
+      const k = candidatePrediction[o.name]![0]!;
+      const want = Math.abs(k - s) / Math.max(Math.abs(s), 1);
+      const { lower, upper } = bucketBounds(want);
+      const median = o.medianRelativeDifference ?? -1;
+      assert.ok(
+        median >= lower * 0.999 && median <= upper * 1.001,
+        `${o.name}: reported median ${median}, the requests differ by ${want} (bucket ${lower}..${upper})`,
+      );
+    }
+  });
+
+  it('sends 10 % ± 2.5 % of live requests to the candidate through the Gateway, none failed', async function () {
+    this.timeout(300_000);
+    await patchCmp({ spec: { canary: { trafficPercent: 10, mirrorPercent: 0 } } });
+    await stableSettled('1.0.0', undefined, 240_000);
+    await poll(
+      'status.canary.trafficPercent to be 10',
+      async () => ((await cmp()).status?.canary?.trafficPercent === 10 ? true : undefined),
+      120_000,
+      500,
+    );
+    const probe = ultimateOf('1.0.0');
+    const expected = new Map([
+      ['1.0.0', probe.ultimate],
+      ['1.1.0', parityCase(cases.get('1.1.0')!, 0).ultimate],
+    ]);
+    // Let the Gateway pick up the weights, then count 2,000 answers.
+    await poll(
+      'the candidate to answer through the Gateway',
+      async () => {
+        const r = await score(cmpHost, { records: [probe.record] }, 10_000, GATEWAY_PORT);
+        return r.version === '1.1.0' ? true : undefined;
+      },
+      60_000,
+      50,
+    );
+    const counts = new Map<string, number>();
+    const failures: string[] = [];
+    let next = 0;
+    const total = 2000;
+    await Promise.all(
+      Array.from({ length: 8 }, async () => {
+        while (next < total) {
+          next++;
+          const r = await score(cmpHost, { records: [probe.record] }, 10_000, GATEWAY_PORT);
+          const want = r.version === undefined ? undefined : expected.get(r.version);
+          if (
+            r.status !== 200 ||
+            want === undefined ||
+            r.ultimate === undefined ||
+            relErr(r.ultimate, want) > 1e-6
+          ) {
+            failures.push(`${r.status} ${r.version} ${r.error ?? r.ultimate}`);
+            continue;
+          }
+          counts.set(r.version!, (counts.get(r.version!) ?? 0) + 1);
+        }
+      }),
+    );
+    const share = ((counts.get('1.1.0') ?? 0) / total) * 100;
+    console.log(
+      `      canary 10 %: ${JSON.stringify(Object.fromEntries(counts))}, candidate share ${share.toFixed(1)} %`,
+    );
+    assert.deepEqual(failures.slice(0, 5), []);
+    assert.ok(
+      share >= 7.5 && share <= 12.5,
+      `the candidate answered ${share.toFixed(1)} % of ${total} requests`,
+    );
+  });
+
+  it('promotes progressively with fnolctl (shadow, then 10 % and 50 %): the candidate becomes spec.model, no request lost', async function () {
+    this.timeout(600_000);
+    await patchCmp({ spec: { canary: null } });
+    await poll(
+      'the candidate of cmp to be removed',
+      async () => {
+        const fm = await cmp();
+        const gone = await apps.readNamespacedDeployment(canaryName(CMP), ns).then(
+          () => false,
+          () => true,
+        );
+        return !fm.spec.canary && !fm.status?.canary && gone ? true : undefined;
+      },
+      120_000,
+      500,
+    );
+    await stableSettled('1.0.0', undefined, 120_000);
+    const probe = ultimateOf('1.0.0');
+    const load = new SteadyLoad(
+      cmpHost,
+      probe.record,
+      new Map([
+        ['1.0.0', probe.ultimate],
+        ['1.0.1', probe.ultimate],
+      ]),
+      20,
+      GATEWAY_PORT,
+    );
+    const v = published.get('1.0.1')!;
+    const started = Date.now();
+    const run = await fnolctl([
+      'promote',
+      '-n',
+      ns,
+      CMP,
+      '--version',
+      v.version,
+      '--uri',
+      v.uri,
+      '--sha256',
+      v.sha256,
+      '--mirror',
+      '100',
+      '--canary',
+      '10,50',
+      '--step-seconds',
+      '10',
+      '--analysis',
+      'minRequests=20',
+      '--timeout',
+      '300',
+    ]);
+    await stableSettled('1.0.1', undefined, 240_000);
+    await new Promise((r) => setTimeout(r, 2000));
+    await load.stop();
+    console.log(
+      `      progressive promotion 1.0.0 -> 1.0.1 in ${((Date.now() - started) / 1000).toFixed(0)} s: ${load.summary()}`,
+    );
+    assert.equal(run.code, 0, run.output);
+    const fm = await cmp();
+    assert.equal(fm.spec.model.version, '1.0.1');
+    assert.equal(fm.spec.canary, undefined);
+    assert.deepEqual(load.failures.slice(0, 5), [], load.summary());
+    assert.deepEqual(load.wrong.slice(0, 5), [], load.summary());
+  });
+
+  it('removes a candidate that breaches the analysis, once, and exits non-zero; the stable version never stops serving', async function () {
+    this.timeout(600_000);
+    const probe = ultimateOf('1.0.0');
+    const load = new SteadyLoad(
+      cmpHost,
+      probe.record,
+      new Map([
+        ['1.0.1', probe.ultimate],
+        ['1.1.0', parityCase(cases.get('1.1.0')!, 0).ultimate],
+      ]),
+      20,
+      GATEWAY_PORT,
+    );
+    const v = published.get('1.1.0')!;
+    const run = await fnolctl([
+      'promote',
+      '-n',
+      ns,
+      CMP,
+      '--version',
+      v.version,
+      '--uri',
+      v.uri,
+      '--sha256',
+      v.sha256,
+      '--mirror',
+      '100',
+      '--canary',
+      '10',
+      '--step-seconds',
+      '10',
+      '--analysis',
+      'maxMedianDiff=0.000001,minRequests=20',
+      '--timeout',
+      '300',
+    ]);
+    await poll(
+      'the breaching candidate to be removed',
+      async () => {
+        const fm = await cmp();
+        const gone = await apps.readNamespacedDeployment(canaryName(CMP), ns).then(
+          () => false,
+          () => true,
+        );
+        return !fm.spec.canary && gone ? fm : undefined;
+      },
+      120_000,
+      500,
+    );
+    await load.stop();
+    console.log(`      breaching 1.1.0 removed (exit ${run.code}); meanwhile ${load.summary()}`);
+    assert.notEqual(run.code, 0, run.output);
+    assert.match(run.output, /median/i);
+    const fm = await cmp();
+    assert.equal(fm.spec.model.version, '1.0.1');
+    assert.deepEqual(load.failures.slice(0, 5), [], load.summary());
+    assert.deepEqual(load.wrong.slice(0, 5), [], load.summary());
+    assert.equal(
+      load.byVersion.get('1.1.0') ?? 0,
+      0,
+      'no answer of the breaching candidate reached a caller during the shadow step',
     );
   });
 });

@@ -200,6 +200,21 @@ describe('admission guard: the FnolModel ValidatingAdmissionPolicy (manifests/ad
     ],
     ['more replicas than allowed', { replicas: 5 }, /spec\.replicas 5 exceeds the maximum 4/],
     [
+      'more candidate replicas than allowed',
+      {
+        canary: {
+          model: {
+            version: '9.9.9',
+            uri: 'https://models.example.com/fnol/9.9.9/fnol.onnx',
+            sha256: 'd'.repeat(64),
+          },
+          mirrorPercent: 100,
+          replicas: 7,
+        },
+      },
+      /spec\.canary\.replicas 7 exceeds the maximum 4/,
+    ],
+    [
       'an autoscaler maximum above the limit',
       { autoscaling: { minReplicas: 2, maxReplicas: 8 } },
       /spec\.autoscaling\.maxReplicas 8 \(minReplicas 2\) exceeds the maximum 4/,
