@@ -141,6 +141,15 @@ function progressiveOptions(values: Values) {
   }
 }
 
+/**
+ * The progressive plan the promote flags in `argv` describe (undefined for a
+ * direct promote); throws with fnolctl's own message on bad flags. The
+ * pipeline's tests check the deploy stage's flags with it.
+ */
+export function progressivePlan(argv: string[]): ReturnType<typeof progressiveOptions> {
+  return progressiveOptions(parse(argv).values);
+}
+
 async function score(values: Values, log: (l: string) => void): Promise<void> {
   if (!values.url) throw new UsageError('score needs --url (the scorer or Ingress base URL)');
   const base = values.url.replace(/\/+$/, '');

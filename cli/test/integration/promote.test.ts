@@ -285,7 +285,7 @@ describe('fnolctl against the cluster with the operator running', function () {
           fnolNamespace: ns,
           fnolModelName: FM,
         },
-        { stage: 'DeployProd', rollbackOnFailure: 'true', modelVersion: 'unused' },
+        { stage: 'DeployProd', rollbackOnFailure: 'true', modelVersion: 'unused', progressive: '' },
       );
       return { promote: () => fnolctl(...cmds.promote), failureHook: () => fnolctl(...cmds.failureHook) };
     };
