@@ -195,7 +195,7 @@ export function evaluate(c: FnolModelStatusCanaryComparison | undefined, t: Anal
       failed.push(f);
   };
   const count = (n: number) => String(n);
-  check('requests compared', c ? sampleSize(c) : undefined, t.minRequests, count, true);
+  check('mirrored requests', c ? sampleSize(c) : undefined, t.minRequests, count, true);
   check('candidate error rate', c?.candidateErrorRate, t.maxErrorRate, pct);
   const ratio = latencyRatio(c);
   check('candidate/stable p99 latency', ratio, t.maxLatencyRatio, (n) =>

@@ -95,8 +95,8 @@ export async function promoteProgressively(
   if (!target.credentialsSecretRef && from.credentialsSecretRef && opts.keepCredentials !== false) {
     target.credentialsSecretRef = from.credentialsSecretRef;
   }
-  const record = (state: PromotionRecord['state'], f = from): Record<string, string | null> =>
-    id ? { [Annotations.promotion]: JSON.stringify({ id, from: f, to: target, state }) } : {};
+  const record = (state: PromotionRecord['state']): Record<string, string> =>
+    id ? { [Annotations.promotion]: JSON.stringify({ id, from, to: target, state }) } : {};
 
   const decision = startDecision(fm, target, steps, id);
   if (decision.action === 'refuse') throw new PromotionError(decision.reason, decision.exitCode);

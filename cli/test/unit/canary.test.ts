@@ -200,7 +200,7 @@ describe('progressive promote: the threshold decision', function () {
     const few = evaluate({ ...good, requests: 50, candidateErrors: 0 }, DEFAULT_THRESHOLDS);
     assert.equal(few.pass, false);
     assert.deepEqual(!few.pass && few.failed.map((f) => `${f.what} ${f.value} ${f.limit}`), [
-      'requests compared 50 >= 100',
+      'mirrored requests 50 >= 100',
     ]);
     const none = evaluate(undefined, DEFAULT_THRESHOLDS);
     assert.equal(none.pass, false);
