@@ -14,7 +14,7 @@ import { parseArgs } from 'node:util';
 import { fnolModelApi, loadKubeConfig } from './fnolmodels';
 import { PromotionError, promote, rollback, rollbackIfPromotedBy } from './promote';
 import { describeCanary, parseAnalysis, planSteps } from './canary';
-import { promoteProgressively } from './progressive';
+import { abortableSleep, promoteProgressively } from './progressive';
 import {
   describeStatus,
   exampleRequest,
@@ -221,12 +221,27 @@ export async function main(argv: string[], log: (l: string) => void = console.lo
         const promotionId = optionalId(values['promotion-id'], '--promotion-id');
         const progressive = progressiveOptions(values);
         if (progressive) {
-          await promoteProgressively(fnolModelApi(loadKubeConfig()), namespace, name, model, {
-            timeoutMs,
-            log,
-            promotionId,
-            ...progressive,
-          });
+          // A signal during a step removes spec.canary before exiting; a second one is
+          // not needed (and ignored), the process ends after at most a minute anyway.
+          const controller = new AbortController();
+          const onSignal = (signal: NodeJS.Signals) => {
+            if (controller.signal.aborted) return;
+            console.error(`${signal}: stopping the promotion`);
+            controller.abort(new Error(`interrupted by ${signal}`));
+            setTimeout(() => process.exit(130), 60_000).unref();
+          };
+          process.on('SIGINT', onSignal).on('SIGTERM', onSignal);
+          try {
+            await promoteProgressively(fnolModelApi(loadKubeConfig()), namespace, name, model, {
+              timeoutMs,
+              log,
+              promotionId,
+              sleep: abortableSleep(controller.signal),
+              ...progressive,
+            });
+          } finally {
+            process.off('SIGINT', onSignal).off('SIGTERM', onSignal);
+          }
           return 0;
         }
         await promote(fnolModelApi(loadKubeConfig()), namespace, name, model, {

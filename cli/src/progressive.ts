@@ -284,7 +284,38 @@ export async function promoteProgressively(
   opts.log(
     `${ref}: spec.model ${from.version} -> ${target.version} and spec.canary removed in one patch (generation ${res.patched.metadata.generation ?? '?'})`,
   );
-  return finishRollout(api, res.patched, target, from, previousBefore, opts);
+  try {
+    return await finishRollout(api, res.patched, target, from, previousBefore, opts);
+  } catch (err) {
+    if (err instanceof PromotionError) throw err;
+    throw new PromotionError(
+      `${ref}: spec.model is ${target.version} now, but waiting for its rollout ended: ${(err as Error).message}; ` +
+        `follow it with: npm run fnolctl -- status -n ${namespace} ${name}`,
+      1,
+    );
+  }
+}
+
+/**
+ * A sleep that rejects once `signal` is aborted (Ctrl-C, SIGTERM from a
+ * cancelled job): during a step the rejection ends in the one removal of
+ * spec.canary, like any other failure.
+ */
+export function abortableSleep(signal: AbortSignal): (ms: number) => Promise<void> {
+  return (ms) =>
+    new Promise((resolve, reject) => {
+      const reason = () => (signal.reason instanceof Error ? signal.reason : new Error('interrupted'));
+      if (signal.aborted) return reject(reason());
+      const onAbort = () => {
+        clearTimeout(timer);
+        reject(reason());
+      };
+      const timer = setTimeout(() => {
+        signal.removeEventListener('abort', onAbort);
+        resolve();
+      }, ms);
+      signal.addEventListener('abort', onAbort, { once: true });
+    });
 }
 
 /**

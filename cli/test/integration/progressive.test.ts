@@ -442,37 +442,29 @@ describe('fnolctl promote --mirror/--canary against the API server (status writt
   });
 
   describe('a promote killed mid-step (agent lost, job cancelled)', function () {
-    /** Starts a progressive promote and kills it (the whole process group) once it holds the mirror step. */
-    const killedPromote = async (name: string, id: string): Promise<string> => {
+    /**
+     * Starts a progressive promote (one node process, so a signal reaches only
+     * fnolctl) and sends it `signal` once it holds the mirror step.
+     */
+    const interruptedPromote = async (
+      name: string,
+      id: string,
+      signal: NodeJS.Signals,
+    ): Promise<{ code: number | null; out: string }> => {
+      const args = [...candidateFlags, '--mirror', '100', '--step-seconds', '600', '--timeout', '30'];
       const child = spawn(
-        'npx',
-        [
-          ...CLI,
-          'promote',
-          '-n',
-          ns,
-          name,
-          ...candidateFlags,
-          '--mirror',
-          '100',
-          '--step-seconds',
-          '600',
-          '--timeout',
-          '30',
-          '--promotion-id',
-          id,
-        ],
+        process.execPath,
+        ['--import', 'tsx', 'cli/src/fnolctl.ts', 'promote', '-n', ns, name, ...args, '--promotion-id', id],
         {
           cwd: ROOT,
           env: { ...process.env, KUBECONFIG: cluster.kubeconfigPath },
-          detached: true,
           stdio: ['ignore', 'pipe', 'pipe'],
         },
       );
       let out = '';
       child.stdout.on('data', (b: Buffer) => (out += b.toString()));
       child.stderr.on('data', (b: Buffer) => (out += b.toString()));
-      const exited = new Promise((r) => child.once('exit', r));
+      const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
       try {
         await waitFor(
           'the mirror step to be held',
@@ -480,11 +472,27 @@ describe('fnolctl promote --mirror/--canary against the API server (status writt
           60_000,
         );
       } finally {
-        process.kill(-child.pid!, 'SIGKILL');
-        await exited;
+        child.kill(signal);
       }
-      return out;
+      return { code: await exited, out };
     };
+    const killedPromote = async (name: string, id: string): Promise<string> =>
+      (await interruptedPromote(name, id, 'SIGKILL')).out;
+
+    it('SIGTERM (a cancelled job) during a step removes spec.canary once before exiting', async function () {
+      const before = await serving('terminated', { canaryReady: true, comparison: agreeing }, false);
+      const g0 = before.metadata.generation!;
+      const { code, out } = await interruptedPromote('terminated', '9006-DeployProd-1', 'SIGTERM');
+      assert.equal(code, 1, out);
+      assert.match(out, /SIGTERM: stopping the promotion/);
+      assert.equal(count(out, /removing spec\.canary/), 1, out);
+      assert.match(out, /\[mirror 100%\] interrupted by SIGTERM/);
+      const fm = await get('terminated');
+      assert.equal(fm.spec.canary, undefined);
+      assert.equal(fm.spec.model.version, '1.0.0');
+      assert.equal(fm.metadata.generation, g0 + 2);
+      assert.equal(record(fm).state, 'canary-stopped');
+    });
 
     it('the same run resumes its canary instead of starting a second one', async function () {
       const before = await serving('resumed', { canaryReady: true, comparison: agreeing });
