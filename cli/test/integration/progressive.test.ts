@@ -5,6 +5,8 @@
 // spec.model), so each outcome of the analysis can be produced on purpose.
 import assert from 'node:assert/strict';
 import { execFile, spawn } from 'node:child_process';
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import * as k8s from '@kubernetes/client-node';
@@ -21,6 +23,7 @@ import {
 } from '@fnol/api';
 import { clusterWithCrd, waitFor } from '../../../operator/test/integration/harness';
 import { createTestNamespace, type Cluster } from '../../../test/support/cluster';
+import { deployStageCommands, stageParameters } from '../../../pipeline/test/support/deploy-stage';
 
 const run = promisify(execFile);
 const ROOT = path.resolve(__dirname, '..', '..', '..');
@@ -545,6 +548,80 @@ describe('fnolctl promote --mirror/--canary against the API server (status writt
       assert.equal(again.code, 0, again.stderr + again.stdout);
       assert.match(again.stdout, /nothing to roll back: .*already rolled back/);
       assert.equal((await get('cancelled')).metadata.generation, g0 + 2);
+    });
+  });
+
+  describe("the prod stage's own promote step and failure hook (flags from azure-pipelines.yml)", function () {
+    /** The prod stage's commands for one run, with shorter holds and waits than the pipeline's. */
+    const prodRun = (runId: string, fnolModelName: string) => {
+      const workspace = mkdtempSync(path.join(tmpdir(), `fnolctl-run-${runId}-`));
+      mkdirSync(path.join(workspace, 'model'));
+      writeFileSync(
+        path.join(workspace, 'model', 'publish.json'),
+        JSON.stringify({ name: 'fnol', ...CANDIDATE }),
+      );
+      const cmds = deployStageCommands(
+        {
+          'Build.BuildId': runId,
+          'System.StageAttempt': '1',
+          'Pipeline.Workspace': workspace,
+          fnolNamespace: ns,
+          fnolModelName,
+        },
+        stageParameters('DeployProd'),
+        { '--timeout': '30', '--step-seconds': '2' },
+      );
+      return {
+        promote: () => fnolctl(...cmds.promote),
+        failureHook: () => fnolctl(...cmds.failureHook),
+        cmds,
+      };
+    };
+
+    it('passes every step, then a failed smoke test makes the hook restore the previous model once', async function () {
+      const before = await serving('prod-ok', { canaryReady: true, comparison: agreeing });
+      const g0 = before.metadata.generation!;
+      const runs = prodRun('9101', 'prod-ok');
+      assert.ok(runs.cmds.promote.includes('--mirror'), `not progressive: ${runs.cmds.promote.join(' ')}`);
+      const res = await runs.promote();
+      assert.equal(res.code, 0, `prod promote failed:\n${res.stdout}\n${res.stderr}`);
+      for (const step of ['mirror 100%', 'canary 10%', 'canary 50%']) {
+        assert.match(res.stdout, new RegExp(`\\[${step}\\] analysis passed`));
+      }
+      assert.match(res.stdout, /minRequests=200; promotion 9101-DeployProd-1/);
+      const promoted = await get('prod-ok');
+      assert.equal(promoted.spec.model.version, '1.1.0');
+      assert.equal(promoted.spec.canary, undefined);
+      assert.equal(promoted.metadata.generation, g0 + 4);
+
+      const hook = await runs.failureHook();
+      assert.equal(hook.code, 0, hook.stderr + hook.stdout);
+      assert.match(hook.stdout, /rolling back .* from 1\.1\.0 to 1\.0\.0/);
+      const back = await get('prod-ok');
+      assert.equal(back.spec.model.version, '1.0.0');
+      assert.equal(record(back).state, 'rolled-back');
+      const again = await runs.failureHook();
+      assert.match(again.stdout, /nothing to roll back: .*already rolled back/);
+      assert.equal((await get('prod-ok')).metadata.generation, back.metadata.generation);
+    });
+
+    it('a breach: promote removes the canary and exits 5, the hook then changes nothing', async function () {
+      const before = await serving('prod-bad', {
+        canaryReady: true,
+        comparison: (t) => ({ ...agreeing(t), candidateLatencyP99Seconds: 0.2 }),
+      });
+      const g0 = before.metadata.generation!;
+      const runs = prodRun('9102', 'prod-bad');
+      const res = await runs.promote();
+      assert.equal(res.code, 5, `expected exit 5:\n${res.stdout}\n${res.stderr}`);
+      assert.match(res.stderr, /candidate\/stable p99 latency +x5 +\(threshold <= x2\)/);
+      const hook = await runs.failureHook();
+      assert.equal(hook.code, 0, hook.stderr + hook.stdout);
+      assert.match(hook.stdout, /nothing to roll back: .*promote already stopped it/);
+      const fm = await get('prod-bad');
+      assert.equal(fm.spec.model.version, '1.0.0');
+      assert.equal(fm.spec.canary, undefined);
+      assert.equal(fm.metadata.generation, g0 + 2);
     });
   });
 
