@@ -151,6 +151,17 @@ export interface Figure {
 export type Verdict =
   { pass: true; figures: Figure[] } | { pass: false; failed: Figure[]; figures: Figure[] };
 
+/**
+ * Status text as one printable line: the status is written by another program
+ * and shown in a terminal, so control characters (escape sequences) are
+ * replaced and the length is bounded.
+ */
+export function printable(text: string, max = 200): string {
+  // eslint-disable-next-line no-control-regex
+  const clean = text.replace(/[\u0000-\u001f\u007f-\u009f]/g, '?');
+  return clean.length > max ? `${clean.slice(0, max)}...` : clean;
+}
+
 const pct = (v: number): string => `${v * 100 === 0 ? 0 : Number((v * 100).toPrecision(2))}%`;
 
 /** A relative difference or share as a percentage with two significant digits; '-' when absent. */
@@ -191,8 +202,8 @@ export function evaluate(c: FnolModelStatusCanaryComparison | undefined, t: Anal
       limit: `${atLeast ? '>=' : '<='} ${show(limit)}`,
     };
     figures.push(f);
-    if (value === undefined || Number.isNaN(value) || (atLeast ? value < limit : value > limit))
-      failed.push(f);
+    // A negative figure cannot be measured: the status is wrong, so it does not pass.
+    if (value === undefined || !(value >= 0) || (atLeast ? value < limit : value > limit)) failed.push(f);
   };
   const count = (n: number) => String(n);
   check('mirrored requests', c ? sampleSize(c) : undefined, t.minRequests, count, true);
@@ -208,14 +219,10 @@ export function evaluate(c: FnolModelStatusCanaryComparison | undefined, t: Anal
     failed.push(f);
   }
   for (const o of outputs) {
-    check(`median relative difference of ${o.name}`, o.medianRelativeDifference, t.maxMedianDiff, pct);
-    check(`p95 relative difference of ${o.name}`, o.p95RelativeDifference, t.maxP95Diff, pct);
-    check(
-      `share over ${formatPercent(o.threshold)} of ${o.name}`,
-      o.exceedingShare,
-      t.maxExceedingShare,
-      pct,
-    );
+    const name = printable(o.name, 63);
+    check(`median relative difference of ${name}`, o.medianRelativeDifference, t.maxMedianDiff, pct);
+    check(`p95 relative difference of ${name}`, o.p95RelativeDifference, t.maxP95Diff, pct);
+    check(`share over ${formatPercent(o.threshold)} of ${name}`, o.exceedingShare, t.maxExceedingShare, pct);
   }
   return failed.length > 0 ? { pass: false, failed, figures } : { pass: true, figures };
 }
@@ -300,10 +307,10 @@ export function canaryState(
   const c = s.canary;
   const ready = cond(fm, 'CanaryReady');
   const base =
-    `candidate ${c?.version ?? '-'}, ready replicas ${c?.readyReplicas ?? 0}, ` +
+    `candidate ${printable(c?.version ?? '-', 63)}, ready replicas ${c?.readyReplicas ?? 0}, ` +
     `traffic ${c?.trafficPercent ?? 0}%, mirror ${c?.mirrorPercent ?? 0}%` +
     (ready
-      ? `, CanaryReady=${ready.status}${ready.reason ? ` (${ready.reason}${ready.message ? `: ${ready.message}` : ''})` : ''}`
+      ? `, CanaryReady=${ready.status}${ready.reason ? ` (${printable(ready.reason)}${ready.message ? `: ${printable(ready.message)}` : ''})` : ''}`
       : '');
   const observed = s.observedGeneration ?? 0;
   if (observed < generation) {
@@ -416,7 +423,7 @@ export function describeCanary(fm: FnolModel): string[] {
   }
   if (s) {
     lines.push(
-      `  canary status    ${s.version ?? '-'}: ready replicas ${s.readyReplicas ?? 0}, traffic ${s.trafficPercent ?? 0}%, mirror ${s.mirrorPercent ?? 0}% (as applied)`,
+      `  canary status    ${printable(s.version ?? '-', 63)}: ready replicas ${s.readyReplicas ?? 0}, traffic ${s.trafficPercent ?? 0}%, mirror ${s.mirrorPercent ?? 0}% (as applied)`,
     );
   }
   const c = s?.comparison;
@@ -426,7 +433,7 @@ export function describeCanary(fm: FnolModel): string[] {
   }
   lines.push(
     `  comparison       ${c.requests ?? 0} requests compared on ${c.pods ?? 0} stable pods, ` +
-      `${c.candidateErrors ?? 0} candidate errors, ${c.dropped ?? 0} dropped, updated ${c.updatedAt ?? '-'}`,
+      `${c.candidateErrors ?? 0} candidate errors, ${c.dropped ?? 0} dropped, updated ${printable(c.updatedAt ?? '-', 40)}`,
   );
   const ms = (v: number | undefined) => (v === undefined ? '-' : `${Number((v * 1000).toPrecision(3))} ms`);
   const ratio = latencyRatio(c);
@@ -443,7 +450,7 @@ export function describeCanary(fm: FnolModel): string[] {
     'p99 latency cand./stable',
   ];
   const rows = (c.outputs ?? []).map((o) => [
-    o.name,
+    printable(o.name, 63),
     String(c.requests ?? 0),
     formatPercent(o.medianRelativeDifference),
     formatPercent(o.p95RelativeDifference),

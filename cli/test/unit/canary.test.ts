@@ -396,6 +396,31 @@ describe('fnolctl status: the canary table', function () {
     );
   });
 
+  it('prints status text from another program without control characters', function () {
+    const lines = describeCanary(
+      fnolModel({
+        canary: {},
+        status: {
+          canary: {
+            version: '1.1.0\u001b[2J',
+            comparison: { ...good, outputs: [{ ...good.outputs![0]!, name: 'cost\u001b]0;owned\u0007' }] },
+          },
+        },
+      }),
+    ).join('\n');
+    for (const line of lines.split('\n')) {
+      // eslint-disable-next-line no-control-regex
+      assert.doesNotMatch(line, /[\u0000-\u001f]/);
+    }
+    assert.match(lines, /1\.1\.0\?\[2J/);
+    assert.match(lines, /cost\?\]0;owned\?/);
+    const v = evaluate(
+      { ...good, outputs: [{ ...good.outputs![0]!, p95RelativeDifference: -1 }] },
+      DEFAULT_THRESHOLDS,
+    );
+    assert.equal(v.pass, false, 'a negative difference passed');
+  });
+
   it('says so when there is no canary or no comparison yet', function () {
     assert.deepEqual(describeCanary(fnolModel({})), []);
     assert.match(describeCanary(fnolModel({ canary: {} })).join('\n'), /comparison {7}none yet/);
