@@ -1,15 +1,20 @@
 // fnolctl: promote, roll back, inspect and smoke-test FnolModel serving.
 //   npm run fnolctl -- promote  -n NS NAME (--from publish.json | --version V --uri U --sha256 H) [--timeout S]
-//                               [--promotion-id ID]
+//                               [--promotion-id ID] [--mirror P [--canary P1,P2] [--step-seconds S]
+//                               [--analysis K=V,...]]
 //   npm run fnolctl -- rollback -n NS NAME [--timeout S] [--if-promoted-by ID]
 //   npm run fnolctl -- status   -n NS NAME [--json]
 //   npm run fnolctl -- score    --url URL [--api-key-file F] [--expect-version V]
 // The cluster comes from KUBECONFIG. Exit codes: 0 done, 1 error, 2 bad usage,
-// 3 promotion failed and the previous model was restored, 4 restore failed too.
+// 3 promotion failed and the previous model was restored, 4 restore failed too,
+// 5 a progressive step failed its analysis, 6 the candidate was not ready in time
+// (5 and 6: spec.canary removed, spec.model untouched).
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { fnolModelApi, loadKubeConfig } from './fnolmodels';
 import { PromotionError, promote, rollback, rollbackIfPromotedBy } from './promote';
+import { describeCanary, parseAnalysis, planSteps } from './canary';
+import { abortableSleep, promoteProgressively } from './progressive';
 import {
   describeStatus,
   exampleRequest,
@@ -24,6 +29,12 @@ const USAGE = `usage: npm run fnolctl -- COMMAND [options]
            [--credentials-secret NAME] [--timeout SECONDS] [--promotion-id ID]
            apply spec.model, wait for Ready; on Degraded or timeout restore the previous model;
            --promotion-id records the promotion on the FnolModel under that id (a pipeline run)
+           progressive: --mirror PERCENT [--canary P1,P2,...] [--step-seconds SECONDS (120)]
+           [--analysis 'maxMedianDiff=0.001,maxP95Diff=0.01,maxExceedingShare=0.05,maxErrorRate=0.01,
+           maxLatencyRatio=2,minRequests=100'] (these are the defaults): the candidate goes into
+           spec.canary, mirrored first, then answering each share of live requests; each step is
+           held and checked; then it moves into spec.model. On a breach or timeout spec.canary is
+           removed: exit 5 (analysis failed) or 6 (candidate not ready in time)
   rollback -n NAMESPACE NAME [--timeout SECONDS] [--if-promoted-by ID]
            promote the model the last promotion replaced; with --if-promoted-by, undo only
            the promotion recorded under ID, once, if promote did not already restore it
@@ -48,6 +59,10 @@ function parse(argv: string[]) {
       'credentials-secret': { type: 'string' },
       'promotion-id': { type: 'string' },
       'if-promoted-by': { type: 'string' },
+      mirror: { type: 'string' },
+      canary: { type: 'string' },
+      'step-seconds': { type: 'string' },
+      analysis: { type: 'string' },
       timeout: { type: 'string', default: '600' },
       json: { type: 'boolean', default: false },
       url: { type: 'string' },
@@ -108,6 +123,31 @@ function requestedModel(values: Values): FnolModelSpecModelInput {
   }
   if (values['credentials-secret']) model.credentialsSecretRef = { name: values['credentials-secret'] };
   return model;
+}
+
+/** The progressive promote's options, or undefined when no progressive flag is given (direct promote). */
+function progressiveOptions(values: Values) {
+  const flags = ['mirror', 'canary', 'step-seconds', 'analysis'] as const;
+  if (flags.every((f) => values[f] === undefined)) return undefined;
+  try {
+    return {
+      steps: planSteps(values.mirror, values.canary),
+      holdMs: seconds(values['step-seconds'] ?? '120', '--step-seconds') * 1000,
+      thresholds: parseAnalysis(values.analysis),
+    };
+  } catch (err) {
+    if (err instanceof UsageError) throw err;
+    throw new UsageError((err as Error).message);
+  }
+}
+
+/**
+ * The progressive plan the promote flags in `argv` describe (undefined for a
+ * direct promote); throws with fnolctl's own message on bad flags. The
+ * pipeline's tests check the deploy stage's flags with it.
+ */
+export function progressivePlan(argv: string[]): ReturnType<typeof progressiveOptions> {
+  return progressiveOptions(parse(argv).values);
 }
 
 async function score(values: Values, log: (l: string) => void): Promise<void> {
@@ -179,6 +219,31 @@ export async function main(argv: string[], log: (l: string) => void = console.lo
         const model = requestedModel(values);
         const timeoutMs = seconds(values.timeout, '--timeout') * 1000;
         const promotionId = optionalId(values['promotion-id'], '--promotion-id');
+        const progressive = progressiveOptions(values);
+        if (progressive) {
+          // A signal during a step removes spec.canary before exiting; a second one is
+          // not needed (and ignored), the process ends after at most a minute anyway.
+          const controller = new AbortController();
+          const onSignal = (signal: NodeJS.Signals) => {
+            if (controller.signal.aborted) return;
+            console.error(`${signal}: stopping the promotion`);
+            controller.abort(new Error(`interrupted by ${signal}`));
+            setTimeout(() => process.exit(130), 60_000).unref();
+          };
+          process.on('SIGINT', onSignal).on('SIGTERM', onSignal);
+          try {
+            await promoteProgressively(fnolModelApi(loadKubeConfig()), namespace, name, model, {
+              timeoutMs,
+              log,
+              promotionId,
+              sleep: abortableSleep(controller.signal),
+              ...progressive,
+            });
+          } finally {
+            process.off('SIGINT', onSignal).off('SIGTERM', onSignal);
+          }
+          return 0;
+        }
         await promote(fnolModelApi(loadKubeConfig()), namespace, name, model, {
           timeoutMs,
           log,
@@ -202,12 +267,12 @@ export async function main(argv: string[], log: (l: string) => void = console.lo
           console.log(
             JSON.stringify({
               metadata: fm.metadata,
-              spec: { model: fm.spec.model },
+              spec: { model: fm.spec.model, canary: fm.spec.canary },
               status: fm.status ?? {},
             }),
           );
         } else {
-          for (const line of describeStatus(fm)) log(line);
+          for (const line of [...describeStatus(fm), ...describeCanary(fm)]) log(line);
         }
         return 0;
       }

@@ -7,6 +7,22 @@ import { FIELD_MANAGER } from './rollout';
 export interface FnolModelApi {
   get(namespace: string, name: string): Promise<FnolModel>;
   apply(namespace: string, name: string, body: Record<string, unknown>): Promise<FnolModel>;
+  /**
+   * JSON merge patch (field manager fnolctl): changes exactly the fields given,
+   * removes those set to null. With metadata.resourceVersion in the body it
+   * fails with 409 (KubeApiError.statusCode) if the object changed since.
+   */
+  patch(namespace: string, name: string, body: Record<string, unknown>): Promise<FnolModel>;
+}
+
+/** An API error with the HTTP status kept, so callers can tell a conflict from a failure. */
+export class KubeApiError extends Error {
+  constructor(
+    message: string,
+    readonly statusCode?: number,
+  ) {
+    super(message);
+  }
 }
 
 /** Loads the kubeconfig from KUBECONFIG (or ~/.kube/config) with a clear error. */
@@ -27,27 +43,32 @@ export function loadKubeConfig(): k8s.KubeConfig {
   return kc;
 }
 
-export function kubeError(err: unknown, what: string): Error {
+export function kubeError(err: unknown, what: string): KubeApiError {
   const e = err as { statusCode?: number; body?: { message?: string; reason?: string }; message?: string };
+  return new KubeApiError(describeKubeError(e, what), e.statusCode);
+}
+
+function describeKubeError(
+  e: { statusCode?: number; body?: { message?: string; reason?: string }; message?: string },
+  what: string,
+): string {
   if (e.statusCode === 404) {
-    return new Error(`${what}: not found; check the namespace and name (kubectl get fnolmodels -A)`);
+    return `${what}: not found; check the namespace and name (kubectl get fnolmodels -A)`;
   }
   if (e.statusCode === 403) {
-    return new Error(
-      `${what}: forbidden (${e.body?.message ?? ''}); the identity in KUBECONFIG needs get and patch on fnolmodels`,
-    );
+    return `${what}: forbidden (${e.body?.message ?? ''}); the identity in KUBECONFIG needs get and patch on fnolmodels`;
   }
   if (e.statusCode === 409) {
-    return new Error(
+    return (
       `${what}: the FnolModel changed while fnolctl was working on it (${e.body?.message ?? 'conflict'}); ` +
-        'run the command again: it re-reads the object and decides again',
+      'run the command again: it re-reads the object and decides again'
     );
   }
   if (e.statusCode === 422) {
-    return new Error(`${what}: rejected by the API server: ${e.body?.message ?? e.message ?? ''}`);
+    return `${what}: rejected by the API server: ${e.body?.message ?? e.message ?? ''}`;
   }
-  if (e.statusCode) return new Error(`${what}: HTTP ${e.statusCode} ${e.body?.message ?? e.message ?? ''}`);
-  return new Error(`${what}: ${e.message ?? String(err)}; is the cluster in KUBECONFIG reachable?`);
+  if (e.statusCode) return `${what}: HTTP ${e.statusCode} ${e.body?.message ?? e.message ?? ''}`;
+  return `${what}: ${e.message ?? 'no answer'}; is the cluster in KUBECONFIG reachable?`;
 }
 
 export function fnolModelApi(kc: k8s.KubeConfig): FnolModelApi {
@@ -78,6 +99,25 @@ export function fnolModelApi(kc: k8s.KubeConfig): FnolModelApi {
         return res.body as FnolModel;
       } catch (err) {
         throw kubeError(err, `applying spec.model to FnolModel ${namespace}/${name}`);
+      }
+    },
+    async patch(namespace, name, body) {
+      try {
+        const res = await api.patchNamespacedCustomObject(
+          GROUP,
+          VERSION,
+          namespace,
+          PLURAL,
+          name,
+          body,
+          undefined,
+          FIELD_MANAGER,
+          undefined,
+          { headers: { 'Content-Type': 'application/merge-patch+json' } },
+        );
+        return res.body as FnolModel;
+      } catch (err) {
+        throw kubeError(err, `patching FnolModel ${namespace}/${name}`);
       }
     },
   };

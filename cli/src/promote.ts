@@ -210,6 +210,19 @@ export async function rollbackIfPromotedBy(
     return { rolledBack: false, fm };
   }
   const rec = promotionRecord(fm)!;
+  if (decision.kind === 'canary') {
+    // spec.model never changed: removing the candidate is the whole rollback.
+    opts.log(`removing the canary ${rec.to.version} from ${ref} (${decision.reason})`);
+    await api.patch(namespace, name, {
+      metadata: {
+        resourceVersion: fm.metadata.resourceVersion,
+        annotations: { [Annotations.promotion]: JSON.stringify({ ...rec, state: 'rolled-back' }) },
+      },
+      spec: { canary: null },
+    });
+    opts.log(`${ref} serves ${fm.spec.model.version} only: spec.canary removed`);
+    return { rolledBack: true, fm: await api.get(namespace, name) };
+  }
   opts.log(`rolling back ${ref} from ${rec.to.version} to ${decision.to.version} (${decision.reason})`);
   const applied = await api.apply(
     namespace,

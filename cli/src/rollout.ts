@@ -5,6 +5,7 @@ import {
   API_VERSION,
   Annotations,
   KIND,
+  sameModel,
   sameModelSpec,
   type Condition,
   type FnolModel,
@@ -16,10 +17,19 @@ export const FIELD_MANAGER = 'fnolctl';
 /**
  * applied: spec.model is `to` (the promotion may still be waiting or have failed
  * without restoring); restored: promote itself put `from` back; rolled-back: the
- * failure hook put `from` back. Only `applied` may be rolled back.
+ * failure hook put `from` back (or removed the canary). A progressive promotion
+ * starts as canary: spec.canary holds `to`, spec.model is still `from`;
+ * canary-stopped: promote itself removed spec.canary after a breach or a timeout.
+ * Only `applied` and `canary` may be rolled back.
  */
-export type PromotionState = 'applied' | 'restored' | 'rolled-back';
-const PROMOTION_STATES: readonly string[] = ['applied', 'restored', 'rolled-back'];
+export type PromotionState = 'applied' | 'restored' | 'rolled-back' | 'canary' | 'canary-stopped';
+const PROMOTION_STATES: readonly string[] = [
+  'applied',
+  'restored',
+  'rolled-back',
+  'canary',
+  'canary-stopped',
+];
 
 export interface PromotionRecord {
   id: string;
@@ -125,7 +135,11 @@ export function promotionRecord(fm: FnolModel): PromotionRecord | undefined {
 }
 
 export type RollbackDecision =
-  { act: false; reason: string } | { act: true; to: FnolModelSpecModelInput; reason: string };
+  | { act: false; reason: string }
+  /** Put `to` back into spec.model. */
+  | { act: true; kind: 'model'; to: FnolModelSpecModelInput; reason: string }
+  /** Remove spec.canary (it holds the run's candidate); spec.model was never changed. */
+  | { act: true; kind: 'canary'; reason: string };
 
 /**
  * Whether the pipeline run `id` should roll `fm` back, and to what: only when
@@ -160,13 +174,33 @@ export function rollbackDecision(fm: FnolModel, id: string): RollbackDecision {
       reason: `${id} promoted ${what}, and it was already rolled back to ${rec.from.version}: nothing more to do`,
     };
   }
+  if (rec.state === 'canary-stopped') {
+    return {
+      act: false,
+      reason: `${id} tried ${what} as a canary, and promote already stopped it and removed spec.canary: nothing more to roll back`,
+    };
+  }
+  if (rec.state === 'canary') {
+    const canary = fm.spec.canary;
+    if (!canary || !sameModel(canary.model, rec.to)) {
+      return {
+        act: false,
+        reason: `${id} started a canary of ${rec.to.version}, but spec.canary changed since (now ${canary ? canary.model.version : 'absent'}): not touching it`,
+      };
+    }
+    return {
+      act: true,
+      kind: 'canary',
+      reason: `${id} has a canary of ${rec.to.version} in progress (spec.model is still ${fm.spec.model.version})`,
+    };
+  }
   if (!sameModelSpec(fm.spec.model, rec.to)) {
     return {
       act: false,
       reason: `${id} promoted ${what}, but spec.model changed since (now ${fm.spec.model.version}): not touching it; roll back by hand if needed (fnolctl promote)`,
     };
   }
-  return { act: true, to: rec.from, reason: `${id} promoted ${what}` };
+  return { act: true, kind: 'model', to: rec.from, reason: `${id} promoted ${what}` };
 }
 
 export function previousModel(fm: FnolModel): FnolModelSpecModelInput | undefined {

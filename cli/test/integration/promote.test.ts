@@ -14,65 +14,11 @@ import { createTestNamespace, type Cluster } from '../../../test/support/cluster
 import { connectFromEnv, sha256 } from '../../src/model-store';
 import { publishModel, type PublishResult } from '../../src/publish-model';
 import { useStore } from '../../../pipeline/test/support/store';
-import { allSteps, parsePipeline } from '../../../pipeline/src/schema';
+import { deployStageCommands } from '../../../pipeline/test/support/deploy-stage';
 import { API_VERSION, Annotations, KIND, type FnolModel } from '@fnol/api';
 
 const run = promisify(execFile);
 const ROOT = path.resolve(__dirname, '..', '..', '..');
-const DEPLOY_STAGE = path.join(ROOT, 'pipeline/templates/deploy-stage.yml');
-
-/**
- * The fnolctl command lines of the deploy stage's promote step and of its
- * `on: failure` hook, exactly as the template has them, with the pipeline's
- * macros and template parameters expanded as Azure Pipelines would. Throws on
- * a macro the test does not know, so a new variable cannot slip through.
- */
-function deployStageCommands(
-  predefined: Record<string, string>,
-  parameters: Record<string, string>,
-): { promote: string[]; failureHook: string[] } {
-  const doc = parsePipeline(DEPLOY_STAGE) as { stages: Record<string, unknown>[] };
-  const stage = doc.stages[0]!;
-  const stageVars: Record<string, string> = {};
-  for (const v of (stage.variables ?? []) as { name?: string; value?: string }[]) {
-    if (v.name) stageVars[v.name] = String(v.value);
-  }
-  const expand = (text: string, depth = 0): string => {
-    if (depth > 5) throw new Error(`macro recursion in ${text}`);
-    return text
-      .replace(/\$\{\{\s*parameters\.(\w+)\s*\}\}/g, (_, p: string) => {
-        if (!(p in parameters)) throw new Error(`template parameter ${p} is not set by the test`);
-        return parameters[p]!;
-      })
-      .replace(/\$\(([\w.]+)\)/g, (_, v: string) => {
-        if (v in predefined) return predefined[v]!;
-        if (v in stageVars) return expand(stageVars[v]!, depth + 1);
-        throw new Error(`pipeline variable $(${v}) is not known to the test`);
-      });
-  };
-  const fnolctlArgs = (step: Record<string, unknown>): string[] => {
-    const text = expand(String(step.script));
-    const m = /^npm run fnolctl -- (.*)$/.exec(text.trim());
-    if (!m) throw new Error(`not an fnolctl step: ${text}`);
-    // Shorter waits than the pipeline's 600 s.
-    return m[1]!.split(/\s+/).map((a, i, all) => (all[i - 1] === '--timeout' ? '90' : a));
-  };
-  const job = (stage.jobs as Record<string, unknown>[])[0]!;
-  const runOnce = (job.strategy as { runOnce: { deploy: unknown; on: { failure: unknown } } }).runOnce;
-  const promote = allSteps(runOnce.deploy)
-    .map((s) => s.step)
-    .find((s) => String(s.script ?? '').startsWith('npm run fnolctl -- promote'));
-  const hook = allSteps(runOnce.on.failure)
-    .map((s) => s.step)
-    .find((s) => String(s.script ?? '').startsWith('npm run fnolctl -- rollback'));
-  if (!promote || !hook) throw new Error(`${DEPLOY_STAGE} has no fnolctl promote step or rollback hook`);
-  const condition = expand(String(hook.condition ?? 'true'));
-  if (condition !== "eq('true', 'true')" && condition !== 'true') {
-    throw new Error(`the rollback hook would not run with these parameters (condition ${condition})`);
-  }
-  return { promote: fnolctlArgs(promote), failureHook: fnolctlArgs(hook) };
-}
-
 interface CliResult {
   code: number;
   stdout: string;
@@ -285,7 +231,9 @@ describe('fnolctl against the cluster with the operator running', function () {
           fnolNamespace: ns,
           fnolModelName: FM,
         },
-        { stage: 'DeployProd', rollbackOnFailure: 'true', modelVersion: 'unused' },
+        { stage: 'DeployProd', rollbackOnFailure: 'true', modelVersion: 'unused', progressive: '' },
+        // Shorter waits than the pipeline's 600 s.
+        { '--timeout': '90' },
       );
       return { promote: () => fnolctl(...cmds.promote), failureHook: () => fnolctl(...cmds.failureHook) };
     };

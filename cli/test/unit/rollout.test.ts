@@ -154,6 +154,7 @@ describe('fnolctl rollout logic', function () {
     const api: FnolModelApi = {
       get: async () => fm(states[Math.min(calls++, states.length - 1)]),
       apply: async () => assert.fail('no apply while waiting'),
+      patch: async () => assert.fail('no patch while waiting'),
     };
     const lines: string[] = [];
     const out = await waitForRollout(api, 'claims', 'fnol', 2, '1.0.0', {
@@ -249,7 +250,7 @@ describe('fnolctl rollout logic', function () {
       const applied = { id: 'run-1', from: m0, to: m1, state: 'applied' };
       const act = rollbackDecision(withRecord(applied), 'run-1');
       assert.equal(act.act, true);
-      assert.deepEqual(act.act && act.to, m0);
+      assert.deepEqual(act.act && act.kind === 'model' && act.to, m0);
       assert.match(act.reason, /run-1 promoted 0\.9\.0 -> 1\.0\.0/);
 
       const cases: [string, FnolModel, RegExp][] = [

@@ -5,6 +5,8 @@ import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { ValidateFunction } from 'ajv';
 import { ROOT, allSteps, compileSchema, describeErrors, parsePipeline } from '../../src/schema';
+import { progressivePlan } from '../../../cli/src/fnolctl';
+import { DEFAULT_THRESHOLDS } from '../../../cli/src/canary';
 
 const PIPELINE = path.join(ROOT, 'azure-pipelines.yml');
 const TEMPLATES = ['pipeline/templates/deploy-stage.yml'];
@@ -156,6 +158,39 @@ describe('azure-pipelines.yml project rules', function () {
     assert.match(String(vars.value), /\$\(Build\.BuildId\)/);
     assert.match(String(vars.value), /\$\(System\.StageAttempt\)/);
     assert.match(String(vars.value), /\$\{\{ parameters\.stage \}\}/);
+  });
+
+  it('prod promotes progressively (mirror 100, canary 10 and 50, explicit thresholds); dev directly', function () {
+    const deployParams = (stage: string): Node =>
+      asNode(stagesOf(pipeline).find((s) => (s.parameters as Node | undefined)?.stage === stage)?.parameters);
+    const flags = (stage: string): string[] =>
+      String(deployParams(stage).progressive ?? '')
+        .split(/\s+/)
+        .filter(Boolean);
+    // fnolctl's own parser: the flags must be ones it accepts, with the plan the docs describe.
+    const prod = progressivePlan(['promote', ...flags('DeployProd')]);
+    assert.ok(prod, 'DeployProd passes no progressive flags');
+    assert.deepEqual(
+      prod.steps.map((s) => [s.mirrorPercent, s.trafficPercent]),
+      [
+        [100, 0],
+        [100, 10],
+        [100, 50],
+      ],
+    );
+    assert.ok(prod.holdMs >= 60_000, `prod holds each step only ${prod.holdMs} ms`);
+    // Every threshold is written out in the pipeline, so a change to a default shows in review.
+    const analysis = /--analysis (\S+)/.exec(flags('DeployProd').join(' '))?.[1] ?? '';
+    for (const key of Object.keys(DEFAULT_THRESHOLDS)) assert.match(analysis, new RegExp(`\\b${key}=`), key);
+    assert.equal(progressivePlan(['promote', ...flags('DeployDev')]), undefined, 'dev promotes directly');
+    // The job outlasts the steps: each hold plus a wait of up to --timeout per step and for the rollout.
+    const minutes = Number(deployParams('DeployProd').timeoutInMinutes);
+    const worst = (prod.steps.length * (prod.holdMs / 1000 + 600) + 600) / 60;
+    assert.ok(minutes >= worst, `DeployProd timeoutInMinutes ${minutes} < ${worst} that the steps may take`);
+    // The template passes the flags to the promote step.
+    const template = readFileSync(path.join(ROOT, TEMPLATES[0]!), 'utf8');
+    assert.match(template, /npm run fnolctl -- promote .*\$\{\{ parameters\.progressive \}\}/);
+    assert.match(template, /timeoutInMinutes: \$\{\{ parameters\.timeoutInMinutes \}\}/);
   });
 
   it('holds no secrets: credentials come from service connections and variable groups', function () {
