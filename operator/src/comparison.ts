@@ -257,24 +257,36 @@ export interface FetchOptions {
 export function fetchShadow(url: string, opts: FetchOptions): Promise<unknown> {
   const max = opts.maxBytes ?? MAX_SHADOW_BYTES;
   return new Promise((resolve, reject) => {
-    const req = http.get(url, { timeout: opts.timeoutMs, headers: { accept: 'application/json' } }, (res) => {
+    let settled = false;
+    // One deadline for the whole exchange: a pod that trickles bytes cannot hold the reconcile.
+    const deadline = setTimeout(
+      () => fail(new ShadowReportError(`GET ${url}: no answer within ${opts.timeoutMs} ms`)),
+      opts.timeoutMs,
+    );
+    const fail = (err: Error) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(deadline);
+      reject(err);
+      req.destroy();
+    };
+    const req = http.get(url, { headers: { accept: 'application/json' } }, (res) => {
+      res.on('error', fail);
       if (res.statusCode !== 200) {
-        res.resume();
-        reject(new ShadowReportError(`GET ${url} answered ${res.statusCode}`));
+        fail(new ShadowReportError(`GET ${url} answered ${res.statusCode}`));
         return;
       }
       const chunks: Buffer[] = [];
       let size = 0;
       res.on('data', (c: Buffer) => {
         size += c.length;
-        if (size > max) {
-          req.destroy(new ShadowReportError(`GET ${url}: the body is larger than ${max} bytes`));
-          return;
-        }
-        chunks.push(c);
+        if (size > max) fail(new ShadowReportError(`GET ${url}: the body is larger than ${max} bytes`));
+        else chunks.push(c);
       });
-      res.on('error', reject);
       res.on('end', () => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(deadline);
         try {
           resolve(JSON.parse(Buffer.concat(chunks).toString('utf8')));
         } catch {
@@ -282,10 +294,7 @@ export function fetchShadow(url: string, opts: FetchOptions): Promise<unknown> {
         }
       });
     });
-    req.on('timeout', () =>
-      req.destroy(new ShadowReportError(`GET ${url}: no answer within ${opts.timeoutMs} ms`)),
-    );
-    req.on('error', reject);
+    req.on('error', fail);
   });
 }
 
