@@ -20,7 +20,13 @@
  *   object of the same name.
  * At steady state (all children exist) a reconcile makes no read request.
  */
-import type { KubernetesObject, V1Deployment, V1Pod, V1ReplicaSet, V1Secret } from '@kubernetes/client-node';
+import type {
+  KubernetesObject,
+  V1Deployment,
+  V1EndpointSlice,
+  V1ReplicaSet,
+  V1Secret,
+} from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import { checkTarget, ModelFetchError } from '@fnol/model-fetch';
 import {
@@ -46,7 +52,7 @@ import type { KubeClient } from './kube/client';
 import type { ReadCache } from './manager/informers';
 import { upToDate, withAppliedHash } from './kube/compare';
 import type { OperatorMetrics } from './metrics';
-import { SCORER_PORT, selectorLabels, selectorString } from './reconcilers/common';
+import { SCORER_PORT, selectorLabels } from './reconcilers/common';
 import { appliedMirrorOf, mirrorOf, ServedModel, servedModelOf } from './reconcilers/deployment';
 import { appliedCanaryWeight, canaryWeight } from './reconcilers/httproute';
 import { desiredChildren, OWNED_KINDS, resourcePath } from './reconcilers/index';
@@ -111,12 +117,23 @@ function minDefined(a: number | undefined, b: number | undefined): number | unde
   return Math.min(a, b);
 }
 
-function podReady(p: V1Pod): boolean {
-  return (
-    !p.metadata?.deletionTimestamp &&
-    !!p.status?.podIP &&
-    !!p.status.conditions?.some((c) => c.type === 'Ready' && c.status === 'True')
-  );
+const ENDPOINT_SLICES = { group: 'discovery.k8s.io', version: 'v1', plural: 'endpointslices' };
+const SERVICE_NAME_LABEL = 'kubernetes.io/service-name';
+
+/**
+ * The addresses of ready, not terminating endpoints (a ready condition left
+ * unset counts as ready, as the EndpointSlice API says), each once.
+ */
+export function readyAddresses(slices: V1EndpointSlice[]): string[] {
+  const out = new Set<string>();
+  for (const slice of slices) {
+    for (const ep of slice.endpoints ?? []) {
+      if (ep.conditions?.ready === false || ep.conditions?.terminating === true) continue;
+      const ip = ep.addresses?.[0];
+      if (ip) out.add(ip);
+    }
+  }
+  return [...out];
 }
 
 interface Owned {
@@ -359,11 +376,13 @@ export class Reconciler {
       return previous;
     }
     try {
-      const pods = await this.client.list<V1Pod>(
-        apiPath(Kinds.Pod, { namespace: fm.metadata.namespace }),
-        selectorString(fm),
+      // The stable Service selects the stable pods only; its EndpointSlices
+      // list their addresses and readiness, and nothing else of the pods.
+      const slices = await this.client.list<V1EndpointSlice>(
+        apiPath(ENDPOINT_SLICES, { namespace: fm.metadata.namespace }),
+        `${SERVICE_NAME_LABEL}=${fm.metadata.name}`,
       );
-      const urls = pods.items.filter(podReady).map((p) => shadowUrl(p.status!.podIP!, SCORER_PORT));
+      const urls = readyAddresses(slices.items).map((ip) => shadowUrl(ip, SCORER_PORT));
       const { comparison, skipped } = await collectComparison(
         urls,
         version,

@@ -1,6 +1,7 @@
 import { strict as assert } from 'node:assert';
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { V1EndpointSlice } from '@kubernetes/client-node';
 import {
   collectComparison,
   comparisonOf,
@@ -14,6 +15,7 @@ import {
   ShadowReportError,
   sumReports,
 } from '../../src/comparison';
+import { readyAddresses } from '../../src/controller';
 
 const NOW = new Date('2026-12-01T10:00:15.000Z');
 
@@ -337,5 +339,25 @@ describe('comparison: GET /shadow from pods over HTTP', () => {
   it('pod URLs: IPv4 as is, IPv6 in brackets', () => {
     assert.equal(shadowUrl('10.0.0.7', 8080), 'http://10.0.0.7:8080/shadow');
     assert.equal(shadowUrl('fd00::7', 8080), 'http://[fd00::7]:8080/shadow');
+  });
+});
+
+describe('comparison: which pods are read', () => {
+  it("the ready, not terminating addresses of the stable Service's EndpointSlices, each once", () => {
+    const slices = [
+      {
+        addressType: 'IPv4',
+        endpoints: [
+          { addresses: ['10.0.0.1'], conditions: { ready: true } },
+          { addresses: ['10.0.0.2'], conditions: { ready: false } },
+          { addresses: ['10.0.0.3'], conditions: { ready: true, terminating: true } },
+          { addresses: ['10.0.0.4'] },
+          { addresses: [] },
+        ],
+      },
+      { addressType: 'IPv4', endpoints: [{ addresses: ['10.0.0.1'], conditions: { ready: true } }] },
+      { addressType: 'IPv4', endpoints: [] },
+    ];
+    assert.deepEqual(readyAddresses(slices as V1EndpointSlice[]), ['10.0.0.1', '10.0.0.4']);
   });
 });
