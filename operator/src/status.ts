@@ -51,7 +51,7 @@ export interface CanaryInput {
 }
 
 export const GATEWAY_API_MISSING_MESSAGE =
-  'spec.gateway needs the Gateway API CRDs (HTTPRoute, gateway.networking.k8s.io/v1), which this cluster does not serve; install the Gateway API (standard channel) or remove spec.gateway. The Service and Ingress keep serving.';
+  'spec.gateway needs the Gateway API CRDs (HTTPRoute, gateway.networking.k8s.io/v1), which this cluster does not serve; install the Gateway API (standard channel) or remove spec.gateway (if they are installed, the operator RBAC lacks httproutes: apply manifests/). The Service and Ingress keep serving.';
 
 /** Versions served by ready pods, read from the ReplicaSets the Deployment owns. */
 export function readyVersions(deployment: V1Deployment | undefined, replicaSets: V1ReplicaSet[]): string[] {

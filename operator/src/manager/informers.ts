@@ -17,7 +17,7 @@
  * other failure is retried with back-off (0.5 s doubling to 30 s).
  *
  * An optional kind (one whose CRDs a cluster may lack, the Gateway API's
- * HTTPRoute) answered 404 on its list counts as synced and empty, is marked
+ * HTTPRoute) answered 404 (or 403) on its list counts as synced and empty, is marked
  * unavailable, and is listed again every minute: installing the CRDs later
  * needs no restart, and a missing kind neither blocks readiness nor spins.
  */
@@ -224,11 +224,13 @@ export class Informer<T extends KubernetesObject = KubernetesObject> {
   }
 
   /** An optional kind the server does not serve: empty, synced, listed again later. */
-  private markMissing(): void {
+  private markMissing(statusCode: number): void {
     if (!this.missing) {
       this.opts.log.warn(
-        { kind: this.kind, retryInMs: this.opts.absentRetryMs ?? 60_000 },
-        'the API server does not serve this kind (CRDs not installed); listing again later',
+        { kind: this.kind, retryInMs: this.opts.absentRetryMs ?? 60_000, statusCode },
+        statusCode === 403
+          ? 'the operator may not list this kind (RBAC); listing again later'
+          : 'the API server does not serve this kind (CRDs not installed); listing again later',
       );
     }
     this.missing = true;
@@ -308,9 +310,15 @@ export class Informer<T extends KubernetesObject = KubernetesObject> {
         this.schedule(true, 0);
         return;
       }
-      if (this.opts.optional && err instanceof KubeError && err.statusCode === 404) {
+      // 403: an install whose RBAC predates the kind; treated like a missing
+      // kind so the operator still starts and serves every other object.
+      if (
+        this.opts.optional &&
+        err instanceof KubeError &&
+        (err.statusCode === 404 || err.statusCode === 403)
+      ) {
         if (relist) {
-          this.markMissing();
+          this.markMissing(err.statusCode);
           this.schedule(true, this.opts.absentRetryMs ?? 60_000);
         } else {
           // The CRDs went away while watching: list again, which finds out.
