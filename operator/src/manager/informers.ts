@@ -18,13 +18,16 @@
  *
  * An optional kind (one whose CRDs a cluster may lack, the Gateway API's
  * HTTPRoute) answered 404 (or 403) on its list counts as synced and empty, is marked
- * unavailable, and is listed again every minute: installing the CRDs later
+ * unavailable, and is listed again every 5 minutes: installing the CRDs later
  * needs no restart, and a missing kind neither blocks readiness nor spins.
  */
 import type { KubernetesObject } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import { apiPath, type ResourceKind } from '@fnol/api';
 import { KubeError, type KubeClient } from '../kube/client';
+
+/** How long an optional kind the server does not serve waits before the next list. */
+export const ABSENT_RETRY_MS = 5 * 60_000;
 
 export type InformerEventType = 'ADDED' | 'MODIFIED' | 'DELETED';
 export type InformerHandler<T> = (type: InformerEventType, obj: T) => void;
@@ -227,7 +230,7 @@ export class Informer<T extends KubernetesObject = KubernetesObject> {
   private markMissing(statusCode: number): void {
     if (!this.missing) {
       this.opts.log.warn(
-        { kind: this.kind, retryInMs: this.opts.absentRetryMs ?? 60_000, statusCode },
+        { kind: this.kind, retryInMs: this.opts.absentRetryMs ?? ABSENT_RETRY_MS, statusCode },
         statusCode === 403
           ? 'the operator may not list this kind (RBAC); listing again later'
           : 'the API server does not serve this kind (CRDs not installed); listing again later',
@@ -319,7 +322,7 @@ export class Informer<T extends KubernetesObject = KubernetesObject> {
       ) {
         if (relist) {
           this.markMissing(err.statusCode);
-          this.schedule(true, this.opts.absentRetryMs ?? 60_000);
+          this.schedule(true, this.opts.absentRetryMs ?? ABSENT_RETRY_MS);
         } else {
           // The CRDs went away while watching: list again, which finds out.
           this.schedule(true, 0);

@@ -236,7 +236,7 @@ describe('operator integration: canary and gateway on a real API server', functi
           `crd/${HTTPROUTE_CRD}`,
         ]);
         installedCrd = true;
-        // The operator lists a missing kind again after a minute; a restart lists it now.
+        // The operator lists a missing kind again after 5 minutes; a restart lists it now.
         await op?.stop();
         await startOperator();
       }
