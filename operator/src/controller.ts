@@ -111,6 +111,23 @@ export function fnolModelKeyOfCheck(checkKey: string): string {
   return checkKey.endsWith(CANARY_CHECK_SUFFIX) ? checkKey.slice(0, -CANARY_CHECK_SUFFIX.length) : checkKey;
 }
 
+function isPlainObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/** A JSON merge patch (RFC 7386) from `prev` to `next`: removed keys as null at any depth, arrays replaced. */
+export function mergePatchOf(prev: object, next: object): Record<string, unknown> {
+  const p = prev as Record<string, unknown>;
+  const patch: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(next)) {
+    if (v === undefined) continue;
+    const before = p[k];
+    patch[k] = isPlainObject(v) && isPlainObject(before) ? mergePatchOf(before, v) : v;
+  }
+  for (const k of Object.keys(p)) if (!(k in patch)) patch[k] = null;
+  return patch;
+}
+
 function minDefined(a: number | undefined, b: number | undefined): number | undefined {
   if (a === undefined) return b;
   if (b === undefined) return a;
@@ -495,9 +512,9 @@ export class Reconciler {
   private async writeStatus(fm: FnolModel, status: FnolModelStatus, log: Logger): Promise<void> {
     const prev = fm.status;
     if (prev && statusEqual(prev, status)) return;
-    // Merge patch: fields that disappeared must be sent as null.
-    const patch: Record<string, unknown> = { ...status };
-    for (const k of Object.keys(prev ?? {})) if (!(k in status)) patch[k] = null;
+    // Merge patch: fields that disappeared must be sent as null, nested ones too
+    // (status.canary.comparison once mirroring stops).
+    const patch = mergePatchOf(prev ?? {}, status);
     const written = await this.client.mergePatch<FnolModel>(
       fnolModelPath(fm.metadata.namespace, fm.metadata.name, 'status'),
       { apiVersion: API_VERSION, kind: KIND, status: patch },

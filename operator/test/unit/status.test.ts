@@ -1,6 +1,7 @@
 import { strict as assert } from 'node:assert';
 import type { V1Deployment, V1ReplicaSet } from '@kubernetes/client-node';
 import { type FnolModel, Labels } from '@fnol/api';
+import { mergePatchOf } from '../../src/controller';
 import { desiredDeployment } from '../../src/reconcilers/deployment';
 import { computeStatus, readyVersions, statusEqual, transitionEvents } from '../../src/status';
 import { fnolModel, SHA_B, testConfig } from '../fixtures';
@@ -270,5 +271,29 @@ describe('status', () => {
       ev2.map((e) => [e.type, e.reason]),
       [['Warning', 'ModelUnreachable']],
     );
+  });
+});
+
+describe('status writes: the merge patch', () => {
+  it('sends removed keys as null at any depth and replaces arrays', () => {
+    const prev = {
+      phase: 'Ready',
+      activeVersion: '1.0.0',
+      canary: { version: '1.1.0', comparison: { requests: 3 }, mirrorPercent: 100 },
+      conditions: [{ type: 'Ready' }, { type: 'CanaryReady' }],
+    };
+    const next = {
+      phase: 'Ready',
+      canary: { version: '1.1.0', mirrorPercent: 0 },
+      conditions: [{ type: 'Ready' }],
+    };
+    assert.deepEqual(mergePatchOf(prev, next), {
+      phase: 'Ready',
+      canary: { version: '1.1.0', mirrorPercent: 0, comparison: null },
+      conditions: [{ type: 'Ready' }],
+      activeVersion: null,
+    });
+    assert.deepEqual(mergePatchOf({}, { canary: { version: 'x' } }), { canary: { version: 'x' } });
+    assert.deepEqual(mergePatchOf({ canary: { version: 'x' } }, {}), { canary: null });
   });
 });
