@@ -303,6 +303,8 @@ function canaryStatus(
       Reasons.CanaryFailed,
       `candidate version ${want}: ${r.message}; check its pods (kubectl get pods -l ${selector})`,
     );
+  if (servesSpec && dep?.spec?.replicas === 0)
+    return no(Reasons.ScaledToZero, `spec.canary.replicas is 0: no pod serves candidate version ${want}`);
   if (!servesSpec || r.state !== 'complete' || readyReplicas < 1)
     return no(
       Reasons.CanaryRollingOut,

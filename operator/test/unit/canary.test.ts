@@ -424,6 +424,14 @@ describe('status.canary and CanaryReady', () => {
     );
   });
 
+  it('False with ScaledToZero when spec.canary.replicas is 0', () => {
+    const fm = withCanary({ replicas: 0, mirrorPercent: 100 });
+    const cd = live(desiredCanaryDeployment(fm, testConfig)!, { observedGeneration: 1 });
+    const s = statusOf(fm, { deployment: cd, trafficPercent: 0, mirrorPercent: 0 });
+    assert.equal(cond(s, 'CanaryReady')?.status, 'False');
+    assert.equal(cond(s, 'CanaryReady')?.reason, 'ScaledToZero');
+  });
+
   it('no status.canary nor CanaryReady without spec.canary', () => {
     const s = statusOf(fnolModel(), undefined);
     assert.equal(s.canary, undefined);
