@@ -79,8 +79,6 @@ export interface ReconcileResult {
 
 type ModelAccess = { ok: true; secretPath?: string; sasToken?: string } | { ok: false; blocked: Blocked };
 
-/** spec.model or spec.canary.model (the same fields). */
-type ModelSpec = Pick<FnolModelSpecModel, 'version' | 'uri' | 'sha256' | 'credentialsSecretRef'>;
 
 interface ModelDecision {
   /** What the Deployment should serve; undefined: leave it as it is. */
@@ -339,7 +337,7 @@ export class Reconciler {
   private async decideModel(
     fm: FnolModel,
     checkKey: string,
-    spec: ModelSpec,
+    spec: FnolModelSpecModel,
     field: string,
     served: ServedModel | undefined,
     log: Logger,
@@ -425,7 +423,7 @@ export class Reconciler {
    * reconcile, digest check or not, because the scorer Deployment would mount
    * the Secret and the scorer download from the host.
    */
-  private async modelAccess(fm: FnolModel, spec: ModelSpec, field: string): Promise<ModelAccess> {
+  private async modelAccess(fm: FnolModel, spec: FnolModelSpecModel, field: string): Promise<ModelAccess> {
     const { uri, credentialsSecretRef: creds } = spec;
     if (!uri.startsWith('file:')) {
       try {
@@ -467,7 +465,7 @@ export class Reconciler {
   }
 
   /** The SAS token of a marked Secret, read only when a check needs it. */
-  private async sasToken(spec: ModelSpec, field: string, secretPath: string): Promise<ModelAccess> {
+  private async sasToken(spec: FnolModelSpecModel, field: string, secretPath: string): Promise<ModelAccess> {
     const creds = spec.credentialsSecretRef!;
     const key = creds.key;
     const secret = await this.client.get<V1Secret>(secretPath);
@@ -488,7 +486,7 @@ export class Reconciler {
   private checkModel(
     fm: FnolModel,
     key: string,
-    spec: ModelSpec,
+    spec: FnolModelSpecModel,
     field: string,
     sasToken: string | undefined,
   ): CheckState {
