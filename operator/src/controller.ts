@@ -79,7 +79,6 @@ export interface ReconcileResult {
 
 type ModelAccess = { ok: true; secretPath?: string; sasToken?: string } | { ok: false; blocked: Blocked };
 
-
 interface ModelDecision {
   /** What the Deployment should serve; undefined: leave it as it is. */
   model: ServedModel | undefined;
