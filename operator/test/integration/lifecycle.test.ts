@@ -149,7 +149,8 @@ describe('operator integration: FnolModel lifecycle on a real API server', funct
     assert.equal(condition(ready, 'Ready')?.status, 'True');
     assert.equal(condition(ready, 'Degraded')?.status, 'False');
     const table = await cluster.kubectl(['get', 'fm', '-n', ns]);
-    assert.match(table, /NAME\s+VERSION\s+ACTIVE\s+PHASE\s+READY\s+URL\s+AGE/);
+    assert.match(table, /NAME\s+VERSION\s+ACTIVE\s+CANARY\s+TRAFFIC\s+PHASE\s+READY\s+URL\s+AGE/);
+    // No canary: its columns are empty.
     assert.match(table, /fnol\s+1\.0\.0\s+1\.0\.0\s+Ready\s+2\s+https:\/\/fnol\.claims\.example\.com\//);
   });
 
