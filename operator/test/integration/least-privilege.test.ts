@@ -264,7 +264,7 @@ describe('operator integration: namespaced install and NetworkPolicies', functio
       const ports = out.spec?.egress?.flatMap((r) => r.ports?.map((p) => `${p.protocol}/${p.port}`) ?? []);
       assert.deepEqual(ports, ['UDP/53', 'TCP/53', 'TCP/443', 'TCP/6443', 'TCP/8080']);
       // 8080 only to scorer pods (GET /shadow), in any namespace.
-      assert.deepEqual(out.spec?.egress?.[3]?.to, [
+      assert.deepEqual(out.spec?.egress?.[2]?.to, [
         { namespaceSelector: {}, podSelector: { matchLabels: { 'app.kubernetes.io/name': 'fnol-scorer' } } },
       ]);
       assert.deepEqual(out.spec?.ingress?.[0]?.ports, [{ protocol: 'TCP', port: 8081 }]);
