@@ -349,6 +349,16 @@ function canonical(v: unknown): string {
   return JSON.stringify(v);
 }
 
+/** CanaryReady reasons that are failures (a Warning Event), not steps of a rollout. */
+const CANARY_FAILURES = new Set<string>([
+  Reasons.ModelDigestMismatch,
+  Reasons.ModelUnreachable,
+  Reasons.ModelHostNotAllowed,
+  Reasons.CredentialsSecretNotAllowed,
+  Reasons.CanaryFailed,
+  Reasons.GatewayAPIMissing,
+]);
+
 export interface StatusEvent {
   type: 'Normal' | 'Warning';
   reason: string;
@@ -376,6 +386,18 @@ export function transitionEvents(prev: FnolModelStatus | undefined, next: FnolMo
   const nr = get(next, 'Ready');
   if (nr?.status === 'True' && (pr?.status !== 'True' || prev?.activeVersion !== next.activeVersion)) {
     events.push({ type: 'Normal', reason: 'Ready', message: nr.message });
+  }
+  const pc = get(prev, 'CanaryReady');
+  const nc = get(next, 'CanaryReady');
+  if (nc?.status === 'True' && (pc?.status !== 'True' || prev?.canary?.version !== next.canary?.version)) {
+    events.push({ type: 'Normal', reason: 'CanaryReady', message: nc.message });
+  }
+  if (
+    nc?.status === 'False' &&
+    CANARY_FAILURES.has(nc.reason) &&
+    (pc?.reason !== nc.reason || pc.message !== nc.message)
+  ) {
+    events.push({ type: 'Warning', reason: nc.reason, message: nc.message });
   }
   return events;
 }

@@ -13,7 +13,7 @@ import { appliedCanaryWeight, canaryWeight, desiredHttpRoute } from '../../src/r
 import { desiredChildren } from '../../src/reconcilers/index';
 import { desiredCanaryNetworkPolicy, desiredNetworkPolicy } from '../../src/reconcilers/networkpolicy';
 import { desiredCanaryService, desiredService } from '../../src/reconcilers/service';
-import { computeStatus } from '../../src/status';
+import { computeStatus, transitionEvents } from '../../src/status';
 import { fnolModel, SHA_B, testConfig } from '../fixtures';
 
 const CANDIDATE = {
@@ -430,6 +430,40 @@ describe('status.canary and CanaryReady', () => {
     const s = statusOf(fm, { deployment: cd, trafficPercent: 0, mirrorPercent: 0 });
     assert.equal(cond(s, 'CanaryReady')?.status, 'False');
     assert.equal(cond(s, 'CanaryReady')?.reason, 'ScaledToZero');
+  });
+
+  it('Events: Normal when the candidate becomes ready, Warning when it fails, nothing for rollout steps', () => {
+    const fm = withCanary({ mirrorPercent: 100 });
+    const verifying = statusOf(fm, {
+      deployment: undefined,
+      verifying: true,
+      trafficPercent: 0,
+      mirrorPercent: 0,
+    });
+    const failed = statusOf(fm, {
+      deployment: undefined,
+      blocked: { reason: 'ModelDigestMismatch', message: 'spec.canary.model.sha256 is b...' },
+      trafficPercent: 0,
+      mirrorPercent: 0,
+    });
+    const cd = live(desiredCanaryDeployment(fm, testConfig)!, {
+      ...complete,
+      replicas: 1,
+      updatedReplicas: 1,
+      readyReplicas: 1,
+      availableReplicas: 1,
+    });
+    cd.spec!.replicas = 1;
+    const ready = statusOf(fm, { deployment: cd, trafficPercent: 0, mirrorPercent: 100 });
+    const canaryEvents = (a: typeof ready | undefined, b: typeof ready) =>
+      transitionEvents(a, b)
+        .filter((e) => e.reason !== 'Ready')
+        .map((e) => `${e.type} ${e.reason}`);
+    assert.deepEqual(canaryEvents(ready, verifying), []);
+    assert.deepEqual(canaryEvents(verifying, failed), ['Warning ModelDigestMismatch']);
+    assert.deepEqual(canaryEvents(failed, failed), []);
+    assert.deepEqual(canaryEvents(verifying, ready), ['Normal CanaryReady']);
+    assert.deepEqual(canaryEvents(ready, ready), []);
   });
 
   it('no status.canary nor CanaryReady without spec.canary', () => {
