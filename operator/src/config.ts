@@ -64,6 +64,8 @@ export interface OperatorConfig {
   /** The cluster DNS pods scorer pods may query (namespace and pod labels). */
   dnsNamespace: string;
   dnsPodLabels: Record<string, string>;
+  /** The operator's own namespace (POD_NAMESPACE): scorer pods accept its pods on the scorer port (GET /shadow). */
+  operatorNamespace: string;
 }
 
 export class ConfigError extends Error {}
@@ -129,7 +131,11 @@ export function loadConfig(env: Env = process.env): OperatorConfig {
       `WATCH_NAMESPACE=${JSON.stringify(watchNamespace)} is not a namespace name; leave it empty to watch all`,
     );
   }
-  const leaseNamespace = str(env, 'LEASE_NAMESPACE', str(env, 'POD_NAMESPACE', 'fnol-system'));
+  const operatorNamespace = str(env, 'POD_NAMESPACE', 'fnol-system');
+  if (!DNS1123_LABEL.test(operatorNamespace)) {
+    throw new ConfigError(`POD_NAMESPACE=${JSON.stringify(operatorNamespace)} is not a namespace name`);
+  }
+  const leaseNamespace = str(env, 'LEASE_NAMESPACE', operatorNamespace);
   if (!DNS1123_LABEL.test(leaseNamespace)) {
     throw new ConfigError(`LEASE_NAMESPACE=${JSON.stringify(leaseNamespace)} is not a namespace name`);
   }
@@ -197,6 +203,7 @@ export function loadConfig(env: Env = process.env): OperatorConfig {
     scorerUser: int(env, 'FNOL_SCORER_UID', 10001, 1, 2147483647),
     progressDeadlineSeconds: int(env, 'PROGRESS_DEADLINE_SECONDS', 600, 30, 86400),
     scorerLogLevel,
+    operatorNamespace,
     ...egressConfig(env),
   };
 }

@@ -20,12 +20,19 @@
  *   object of the same name.
  * At steady state (all children exist) a reconcile makes no read request.
  */
-import type { KubernetesObject, V1Deployment, V1ReplicaSet, V1Secret } from '@kubernetes/client-node';
+import type {
+  KubernetesObject,
+  V1Deployment,
+  V1EndpointSlice,
+  V1ReplicaSet,
+  V1Secret,
+} from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import { checkTarget, ModelFetchError } from '@fnol/model-fetch';
 import {
   API_VERSION,
   apiPath,
+  canaryName,
   fnolModelPath,
   Kinds,
   KIND,
@@ -33,8 +40,11 @@ import {
   Reasons,
   sameModel,
   type FnolModel,
+  type FnolModelSpecModel,
   type FnolModelStatus,
+  type FnolModelStatusCanaryComparison,
 } from '@fnol/api';
+import { collectComparison, shadowUrl } from './comparison';
 import type { OperatorConfig } from './config';
 import type { CheckState, ModelChecks } from './digest';
 import type { EventRecorder } from './events';
@@ -42,10 +52,11 @@ import type { KubeClient } from './kube/client';
 import type { ReadCache } from './manager/informers';
 import { upToDate, withAppliedHash } from './kube/compare';
 import type { OperatorMetrics } from './metrics';
-import { selectorLabels } from './reconcilers/common';
-import { ServedModel, servedModelOf } from './reconcilers/deployment';
+import { SCORER_PORT, selectorLabels } from './reconcilers/common';
+import { appliedMirrorOf, mirrorOf, ServedModel, servedModelOf } from './reconcilers/deployment';
+import { appliedCanaryWeight, canaryWeight } from './reconcilers/httproute';
 import { desiredChildren, OWNED_KINDS, resourcePath } from './reconcilers/index';
-import { Blocked, computeStatus, statusEqual, transitionEvents } from './status';
+import { Blocked, CanaryInput, computeStatus, statusEqual, transitionEvents } from './status';
 
 export function modelPath(namespace: string, name?: string): string {
   return fnolModelPath(namespace, name);
@@ -67,6 +78,77 @@ export interface ReconcileResult {
 }
 
 type ModelAccess = { ok: true; secretPath?: string; sasToken?: string } | { ok: false; blocked: Blocked };
+
+interface ModelDecision {
+  /** What the Deployment should serve; undefined: leave it as it is. */
+  model: ServedModel | undefined;
+  blocked?: Blocked;
+  /** The model is being downloaded for its first check. */
+  verifying: boolean;
+  /** Refused before any download (host, credentials): retried with back-off. */
+  refused: boolean;
+  requeueAfterMs?: number;
+}
+
+/** While the stable pods mirror, status.canary.comparison is read this often. */
+export const COMPARISON_PERIOD_MS = 15_000;
+/** How long one pod's GET /shadow may take. */
+export const SHADOW_TIMEOUT_MS = 2_000;
+/** A FnolModel with spec.gateway on a cluster without the Gateway API is looked at again this often. */
+export const GATEWAY_RECHECK_MS = 60_000;
+
+/** The model check key of a FnolModel's candidate (spec.canary.model), apart from spec.model's. */
+export function canaryCheckKey(key: string): string {
+  return `${key}${CANARY_CHECK_SUFFIX}`;
+}
+const CANARY_CHECK_SUFFIX = '#canary';
+
+/** The FnolModel (namespace/name) a model check key belongs to. */
+export function fnolModelKeyOfCheck(checkKey: string): string {
+  return checkKey.endsWith(CANARY_CHECK_SUFFIX) ? checkKey.slice(0, -CANARY_CHECK_SUFFIX.length) : checkKey;
+}
+
+function isPlainObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/** A JSON merge patch (RFC 7386) from `prev` to `next`: removed keys as null at any depth, arrays replaced. */
+export function mergePatchOf(prev: object, next: object): Record<string, unknown> {
+  const p = prev as Record<string, unknown>;
+  const patch: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(next)) {
+    if (v === undefined) continue;
+    const before = p[k];
+    patch[k] = isPlainObject(v) && isPlainObject(before) ? mergePatchOf(before, v) : v;
+  }
+  for (const k of Object.keys(p)) if (!(k in patch)) patch[k] = null;
+  return patch;
+}
+
+function minDefined(a: number | undefined, b: number | undefined): number | undefined {
+  if (a === undefined) return b;
+  if (b === undefined) return a;
+  return Math.min(a, b);
+}
+
+const ENDPOINT_SLICES = { group: 'discovery.k8s.io', version: 'v1', plural: 'endpointslices' };
+const SERVICE_NAME_LABEL = 'kubernetes.io/service-name';
+
+/**
+ * The addresses of ready, not terminating endpoints (a ready condition left
+ * unset counts as ready, as the EndpointSlice API says), each once.
+ */
+export function readyAddresses(slices: V1EndpointSlice[]): string[] {
+  const out = new Set<string>();
+  for (const slice of slices) {
+    for (const ep of slice.endpoints ?? []) {
+      if (ep.conditions?.ready === false || ep.conditions?.terminating === true) continue;
+      const ip = ep.addresses?.[0];
+      if (ip) out.add(ip);
+    }
+  }
+  return [...out];
+}
 
 interface Owned {
   metadata?: { uid?: string; ownerReferences?: Array<{ uid?: string; controller?: boolean }> };
@@ -94,71 +176,96 @@ export class Reconciler {
     // Gone or going: the garbage collector removes the children through their owner references.
     if (!fm || fm.metadata.deletionTimestamp) {
       this.checks.cancel(key);
+      this.checks.cancel(canaryCheckKey(key));
       return {};
     }
     const log = this.log.child({ fnolmodel: key, generation: fm.metadata.generation });
+    const candidate = canaryName(name);
 
     // What this FnolModel owns, from the caches (label-selected: the operator's objects only).
-    const live = new Map<string, (KubernetesObject & Owned) | undefined>(
-      Object.values(OWNED_KINDS).map((k) => [k.kind, this.cache.child(k.kind, namespace, name)]),
-    );
-    let deployment = live.get('Deployment') as V1Deployment | undefined;
+    const live = new Map<string, (KubernetesObject & Owned) | undefined>();
+    const liveKey = (kind: string, objName: string) => `${kind}/${objName}`;
+    for (const k of Object.values(OWNED_KINDS)) {
+      for (const n of [name, candidate]) live.set(liveKey(k.kind, n), this.cache.child(k.kind, namespace, n));
+    }
+    let deployment = live.get(liveKey('Deployment', name)) as V1Deployment | undefined;
+    let canaryDeployment = live.get(liveKey('Deployment', candidate)) as V1Deployment | undefined;
+    if (canaryDeployment && !controlledBy(canaryDeployment, fm)) canaryDeployment = undefined;
     const served = deployment && controlledBy(deployment, fm) ? servedModelOf(deployment) : undefined;
 
     // Decide which model the Deployment serves: the spec's once its host and
     // credentials are allowed and it passed the check; otherwise leave the
     // serving Deployment untouched (it never mounts a refused Secret).
-    let blocked: Blocked | undefined;
-    let verifying = false;
-    let refused = false;
-    let requeueAfterMs: number | undefined;
-    let model: ServedModel | undefined = fm.spec.model;
-    let access = await this.modelAccess(fm);
-    const checkNeeded = !sameModel(served, fm.spec.model) && this.cfg.verifyModelDigest;
-    if (access.ok && access.secretPath && checkNeeded) access = await this.sasToken(fm, access.secretPath);
-    if (!access.ok) {
-      blocked = access.blocked;
-      refused = true;
-      model = undefined;
-      this.checks.cancel(key);
-      log.warn({ reason: blocked.reason }, blocked.message);
-    } else if (!checkNeeded) {
-      // Served already (or checks are off): a check still running for an older spec is moot.
-      this.checks.cancel(key);
+    const stable = await this.decideModel(fm, key, fm.spec.model, 'spec.model', served, log);
+    // The candidate goes through the same checks under its own key, so the two
+    // checks never cancel each other; until it passed, no candidate pod starts.
+    const canarySpec = fm.spec.canary;
+    let canary: ModelDecision | undefined;
+    if (canarySpec) {
+      const servedCanary = canaryDeployment ? servedModelOf(canaryDeployment) : undefined;
+      canary = await this.decideModel(
+        fm,
+        canaryCheckKey(key),
+        canarySpec.model,
+        'spec.canary.model',
+        servedCanary,
+        log,
+      );
     } else {
-      const check = this.checkModel(fm, key, access.sasToken);
-      if (check.state !== 'verified') model = undefined;
-      if (check.state === 'pending') {
-        blocked = check.previous;
-        verifying = !check.previous;
-      } else if (check.state === 'failed') {
-        blocked = check.blocked;
-        requeueAfterMs = check.retryInMs;
-      }
+      this.checks.cancel(canaryCheckKey(key));
     }
+
+    // Ready pods of the candidate serving the spec's candidate model.
+    const candidateReady = (dep: V1Deployment | undefined) =>
+      canarySpec && dep && sameModel(servedModelOf(dep), canarySpec.model)
+        ? (dep.status?.readyReplicas ?? 0)
+        : 0;
+    // Mirroring starts once the candidate has ready pods (copies sent earlier
+    // would only count as candidate errors), and stays while it is applied.
+    const wantedMirror = mirrorOf(fm);
+    const appliedMirror = appliedMirrorOf(deployment);
+    const mirror =
+      wantedMirror &&
+      (candidateReady(canaryDeployment) > 0 || appliedMirror?.version === wantedMirror.version)
+        ? wantedMirror
+        : undefined;
+    const httpRoutes = this.cache.served(OWNED_KINDS.HTTPRoute.kind, namespace);
+    const gatewayMissing = !!fm.spec.gateway && !httpRoutes;
 
     // The children are independent of each other: apply (or delete) them all
     // at once, one round trip instead of one per kind.
     let applyError: Blocked | undefined;
+    const children = desiredChildren(fm, this.cfg, {
+      model: stable.model,
+      canaryModelReady: !!canary?.model,
+      mirror,
+      canaryWeight: canaryWeight(fm, candidateReady(canaryDeployment)),
+      httpRoutes,
+    });
+    let route: KubernetesObject | undefined = live.get(liveKey('HTTPRoute', name));
     await Promise.all(
-      desiredChildren(fm, this.cfg, model).map(async (child) => {
-        const path = resourcePath(child.kind, namespace, name);
-        let current = live.get(child.kind.kind);
+      children.map(async (child) => {
+        const path = resourcePath(child.kind, namespace, child.name);
+        const kind = child.kind.kind;
+        let current = live.get(liveKey(kind, child.name));
+        if (!child.object) {
+          // Not wanted: delete it if this FnolModel owns it. An object of that
+          // name it does not own (e.g. the Deployment of a FnolModel named
+          // <name>-canary) is someone else's and is left alone.
+          if (current && controlledBy(current, fm)) {
+            await this.client.delete(path, current.metadata?.uid);
+            log.info({ kind, name: child.name }, 'deleted object the spec no longer asks for');
+          }
+          return;
+        }
         // Not in the cache and wanted: make sure no object of that name exists
         // that the operator does not own (it would not be in the cache).
-        if (!current && child.object) current = await this.client.get<KubernetesObject & Owned>(path);
+        if (!current) current = await this.client.get<KubernetesObject & Owned>(path);
         if (current && !controlledBy(current, fm)) {
           applyError = {
             reason: 'ResourceConflict',
-            message: `${child.kind.kind} ${namespace}/${name} exists and is not owned by this FnolModel; delete or rename it`,
+            message: `${kind} ${namespace}/${child.name} exists and is not owned by this FnolModel; delete or rename it`,
           };
-          return;
-        }
-        if (!child.object) {
-          if (current) {
-            await this.client.delete(path, current.metadata?.uid);
-            log.info({ kind: child.kind.kind }, 'deleted object the spec no longer asks for');
-          }
           return;
         }
         const desired = withAppliedHash(child.object);
@@ -167,9 +274,13 @@ export class Reconciler {
           return;
         }
         const applied = await this.client.apply<KubernetesObject>(path, desired, this.cfg.fieldManager);
-        this.cache.observe(child.kind.kind, applied);
-        log.info({ kind: child.kind.kind, drift: !!current }, current ? 'applied changes' : 'created');
-        if (child.kind === OWNED_KINDS.Deployment) deployment = applied as V1Deployment;
+        this.cache.observe(kind, applied);
+        log.info({ kind, name: child.name, drift: !!current }, current ? 'applied changes' : 'created');
+        if (child.kind === OWNED_KINDS.Deployment) {
+          if (child.name === name) deployment = applied as V1Deployment;
+          else canaryDeployment = applied as V1Deployment;
+        }
+        if (child.kind === OWNED_KINDS.HTTPRoute) route = applied;
       }),
     );
 
@@ -178,20 +289,130 @@ export class Reconciler {
       deployment && deployment.status?.observedGeneration !== undefined
         ? (this.cache.replicaSets(namespace, selectorLabels(fm)) as V1ReplicaSet[])
         : [];
+    let requeueAfterMs = minDefined(stable.requeueAfterMs, canary?.requeueAfterMs);
+    // A cluster without the Gateway API: look again now and then (the cache lists it again too).
+    if (gatewayMissing) requeueAfterMs = minDefined(requeueAfterMs, GATEWAY_RECHECK_MS);
+
+    let canaryInput: CanaryInput | undefined;
+    if (canarySpec && canary) {
+      const mirrored = appliedMirrorOf(deployment);
+      const mirrorPercent = mirrored?.version === canarySpec.model.version ? mirrored.percent : 0;
+      const comparison =
+        mirrorPercent > 0 ? await this.comparison(fm, canarySpec.model.version, log) : undefined;
+      if (mirrorPercent > 0) requeueAfterMs = minDefined(requeueAfterMs, COMPARISON_PERIOD_MS);
+      canaryInput = {
+        deployment: canaryDeployment,
+        ...(canary.blocked ? { blocked: canary.blocked } : {}),
+        ...(canary.verifying ? { verifying: true } : {}),
+        trafficPercent: fm.spec.gateway && httpRoutes ? appliedCanaryWeight(route, fm) : 0,
+        mirrorPercent,
+        ...(comparison ? { comparison } : {}),
+      };
+    }
     const status = computeStatus({
       fm,
       deployment,
       replicaSets,
-      blocked: blocked ?? applyError,
-      verifying,
+      blocked: stable.blocked ?? applyError,
+      verifying: stable.verifying,
+      gatewayMissing,
+      ...(canaryInput ? { canary: canaryInput } : {}),
       now: this.clock(),
     });
     await this.writeStatus(fm, status, log);
     // A running check queues the FnolModel again when it finishes.
     return {
-      retry: refused || !!applyError,
+      retry: stable.refused || !!canary?.refused || !!applyError,
       ...(requeueAfterMs !== undefined ? { requeueAfterMs } : {}),
     };
+  }
+
+  /**
+   * What a Deployment should serve for a model field of the spec (spec.model
+   * or spec.canary.model): the spec's model once its host and credentials are
+   * allowed and it passed the check; undefined (leave the Deployment as it is)
+   * while it is checked or after it was refused.
+   */
+  private async decideModel(
+    fm: FnolModel,
+    checkKey: string,
+    spec: FnolModelSpecModel,
+    field: string,
+    served: ServedModel | undefined,
+    log: Logger,
+  ): Promise<ModelDecision> {
+    const decision: ModelDecision = { model: spec, verifying: false, refused: false };
+    let access = await this.modelAccess(fm, spec, field);
+    const checkNeeded = !sameModel(served, spec) && this.cfg.verifyModelDigest;
+    if (access.ok && access.secretPath && checkNeeded)
+      access = await this.sasToken(spec, field, access.secretPath);
+    if (!access.ok) {
+      decision.blocked = access.blocked;
+      decision.refused = true;
+      decision.model = undefined;
+      this.checks.cancel(checkKey);
+      log.warn({ reason: access.blocked.reason, field }, access.blocked.message);
+    } else if (!checkNeeded) {
+      // Served already (or checks are off): a check still running for an older spec is moot.
+      this.checks.cancel(checkKey);
+    } else {
+      const check = this.checkModel(fm, checkKey, spec, field, access.sasToken);
+      if (check.state !== 'verified') decision.model = undefined;
+      if (check.state === 'pending') {
+        if (check.previous) decision.blocked = check.previous;
+        decision.verifying = !check.previous;
+      } else if (check.state === 'failed') {
+        decision.blocked = check.blocked;
+        decision.requeueAfterMs = check.retryInMs;
+      }
+    }
+    return decision;
+  }
+
+  /**
+   * status.canary.comparison: read from the ready stable pods at most every
+   * COMPARISON_PERIOD_MS; in between, the figures already in the status.
+   */
+  private async comparison(
+    fm: FnolModel,
+    version: string,
+    log: Logger,
+  ): Promise<FnolModelStatusCanaryComparison | undefined> {
+    const now = this.clock();
+    const previous = fm.status?.canary?.version === version ? fm.status.canary.comparison : undefined;
+    const at = previous?.updatedAt ? Date.parse(previous.updatedAt) : NaN;
+    if (
+      previous &&
+      Number.isFinite(at) &&
+      now.getTime() - at < COMPARISON_PERIOD_MS - 2000 &&
+      now.getTime() >= at
+    ) {
+      return previous;
+    }
+    try {
+      // The stable Service selects the stable pods only; its EndpointSlices
+      // list their addresses and readiness, and nothing else of the pods.
+      const slices = await this.client.list<V1EndpointSlice>(
+        apiPath(ENDPOINT_SLICES, { namespace: fm.metadata.namespace }),
+        `${SERVICE_NAME_LABEL}=${fm.metadata.name}`,
+      );
+      const urls = readyAddresses(slices.items).map((ip) => shadowUrl(ip, SCORER_PORT));
+      const { comparison, skipped } = await collectComparison(
+        urls,
+        version,
+        { timeoutMs: SHADOW_TIMEOUT_MS },
+        now,
+      );
+      for (const s of skipped)
+        log.warn({ url: s.url, reason: s.reason }, 'left a pod out of the canary comparison');
+      return comparison;
+    } catch (err) {
+      log.warn(
+        { err: (err as Error).message },
+        'could not read the canary comparison; keeping the previous figures',
+      );
+      return previous;
+    }
   }
 
   /**
@@ -201,8 +422,8 @@ export class Reconciler {
    * reconcile, digest check or not, because the scorer Deployment would mount
    * the Secret and the scorer download from the host.
    */
-  private async modelAccess(fm: FnolModel): Promise<ModelAccess> {
-    const { uri, credentialsSecretRef: creds } = fm.spec.model;
+  private async modelAccess(fm: FnolModel, spec: FnolModelSpecModel, field: string): Promise<ModelAccess> {
+    const { uri, credentialsSecretRef: creds } = spec;
     if (!uri.startsWith('file:')) {
       try {
         checkTarget(uri, this.cfg.modelPolicy);
@@ -212,7 +433,7 @@ export class Reconciler {
           err.kind === 'host-not-allowed' || err.kind === 'scheme-not-allowed'
             ? Reasons.ModelHostNotAllowed
             : Reasons.ModelUnreachable;
-        return { ok: false, blocked: { reason, message: `spec.model.uri refused: ${err.message}` } };
+        return { ok: false, blocked: { reason, message: `${field}.uri refused: ${err.message}` } };
       }
     }
     if (!creds) return { ok: true };
@@ -226,7 +447,7 @@ export class Reconciler {
         ok: false,
         blocked: {
           reason: Reasons.ModelUnreachable,
-          message: `Secret ${creds.name} does not exist (spec.model.credentialsSecretRef); create it with the SAS token under key ${key} and the label ${LABEL_MODEL_CREDENTIALS}=true`,
+          message: `Secret ${creds.name} does not exist (${field}.credentialsSecretRef); create it with the SAS token under key ${key} and the label ${LABEL_MODEL_CREDENTIALS}=true`,
         },
       };
     }
@@ -235,7 +456,7 @@ export class Reconciler {
         ok: false,
         blocked: {
           reason: Reasons.CredentialsSecretNotAllowed,
-          message: `Secret ${creds.name} is not marked for model downloads: spec.model.credentialsSecretRef may only name a Secret labelled ${LABEL_MODEL_CREDENTIALS}: "true"; if it holds the model's SAS token, ask the namespace admin to run kubectl label secret ${creds.name} ${LABEL_MODEL_CREDENTIALS}=true`,
+          message: `Secret ${creds.name} is not marked for model downloads: ${field}.credentialsSecretRef may only name a Secret labelled ${LABEL_MODEL_CREDENTIALS}: "true"; if it holds the model's SAS token, ask the namespace admin to run kubectl label secret ${creds.name} ${LABEL_MODEL_CREDENTIALS}=true`,
         },
       };
     }
@@ -243,8 +464,8 @@ export class Reconciler {
   }
 
   /** The SAS token of a marked Secret, read only when a check needs it. */
-  private async sasToken(fm: FnolModel, secretPath: string): Promise<ModelAccess> {
-    const creds = fm.spec.model.credentialsSecretRef!;
+  private async sasToken(spec: FnolModelSpecModel, field: string, secretPath: string): Promise<ModelAccess> {
+    const creds = spec.credentialsSecretRef!;
     const key = creds.key;
     const secret = await this.client.get<V1Secret>(secretPath);
     const data = secret?.data?.[key];
@@ -253,7 +474,7 @@ export class Reconciler {
         ok: false,
         blocked: {
           reason: Reasons.ModelUnreachable,
-          message: `Secret ${creds.name} has no key ${key} (spec.model.credentialsSecretRef); put the SAS token under key ${key}`,
+          message: `Secret ${creds.name} has no key ${key} (${field}.credentialsSecretRef); put the SAS token under key ${key}`,
         },
       };
     }
@@ -261,8 +482,14 @@ export class Reconciler {
   }
 
   /** The state of the check of a model not yet served; starts it in the background when needed. */
-  private checkModel(fm: FnolModel, key: string, sasToken: string | undefined): CheckState {
-    const { uri, sha256, credentialsSecretRef: creds } = fm.spec.model;
+  private checkModel(
+    fm: FnolModel,
+    key: string,
+    spec: FnolModelSpecModel,
+    field: string,
+    sasToken: string | undefined,
+  ): CheckState {
+    const { uri, sha256, credentialsSecretRef: creds } = spec;
     if (uri.startsWith('file:')) {
       // file:// models live in the scorer image or a volume; the scorer checks them at load.
       this.metrics.digestChecks.inc({ result: 'skipped' });
@@ -274,6 +501,7 @@ export class Reconciler {
       uri,
       sha256,
       credentials: creds ? `${creds.name}/${creds.key}` : '',
+      field,
       ...(sasToken !== undefined ? { sasToken } : {}),
     });
   }
@@ -281,9 +509,9 @@ export class Reconciler {
   private async writeStatus(fm: FnolModel, status: FnolModelStatus, log: Logger): Promise<void> {
     const prev = fm.status;
     if (prev && statusEqual(prev, status)) return;
-    // Merge patch: fields that disappeared must be sent as null.
-    const patch: Record<string, unknown> = { ...status };
-    for (const k of Object.keys(prev ?? {})) if (!(k in status)) patch[k] = null;
+    // Merge patch: fields that disappeared must be sent as null, nested ones too
+    // (status.canary.comparison once mirroring stops).
+    const patch = mergePatchOf(prev ?? {}, status);
     const written = await this.client.mergePatch<FnolModel>(
       fnolModelPath(fm.metadata.namespace, fm.metadata.name, 'status'),
       { apiVersion: API_VERSION, kind: KIND, status: patch },

@@ -34,6 +34,8 @@ export interface CheckRequest {
   credentials: string;
   /** Azure SAS token appended as the query string; never logged or reported. */
   sasToken?: string;
+  /** The FnolModel field the model comes from, for messages: spec.model (default) or spec.canary.model. */
+  field?: string;
 }
 
 export type CheckState =
@@ -81,7 +83,7 @@ interface Entry {
   notBefore: number;
 }
 
-const HINT = 'check spec.model.uri and spec.model.credentialsSecretRef';
+const hint = (field: string) => `check ${field}.uri and ${field}.credentialsSecretRef`;
 
 function fingerprint(r: CheckRequest): string {
   return `${r.uri}\n${r.sha256}\n${r.credentials}`;
@@ -213,6 +215,7 @@ export class ModelChecks {
 
   private async run(entry: Entry, signal: AbortSignal): Promise<void> {
     const { key, uri, sha256, sasToken } = entry.request;
+    const field = entry.request.field ?? 'spec.model';
     const log = this.opts.log.child({ fnolmodel: key, uri: safeUri(uri) });
     const started = Date.now();
     let failure: Blocked | undefined;
@@ -233,7 +236,7 @@ export class ModelChecks {
         outcome = 'mismatch';
         failure = {
           reason: Reasons.ModelDigestMismatch,
-          message: `the file at ${safeUri(uri)} (${got.size} bytes) has sha256 ${got.sha256}, spec.model.sha256 is ${sha256}; publish the right file or correct spec.model.sha256`,
+          message: `the file at ${safeUri(uri)} (${got.size} bytes) has sha256 ${got.sha256}, ${field}.sha256 is ${sha256}; publish the right file or correct ${field}.sha256`,
         };
         log.warn({ got: got.sha256, want: sha256, bytes: got.size }, 'model digest mismatch');
       }
@@ -255,7 +258,7 @@ export class ModelChecks {
         // answer only. The operator's log (for the admin) has the details.
         failure = {
           reason: Reasons.ModelUnreachable,
-          message: `model fetch failed: ${publicSummary(e)}; ${HINT}`,
+          message: `model fetch failed: ${publicSummary(e)}; ${hint(field)}`,
         };
       }
       log.warn({ err: e.message, kind: e.kind, attempts: e.attempts }, 'model check failed');

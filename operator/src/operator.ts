@@ -11,7 +11,7 @@ import { readFileSync } from 'node:fs';
 import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import type { OperatorConfig } from './config';
-import { Reconciler } from './controller';
+import { fnolModelKeyOfCheck, Reconciler } from './controller';
 import { ModelChecks } from './digest';
 import { EventRecorder } from './events';
 import { KubeClient } from './kube/client';
@@ -73,7 +73,7 @@ export class FnolOperator extends Operator {
       ...(cfg.modelCaFile ? { ca: readFileSync(cfg.modelCaFile) } : {}),
       maxConcurrent: cfg.modelChecksMaxConcurrent,
       perNamespace: cfg.modelChecksPerNamespace,
-      onDone: (key) => queue.add(key),
+      onDone: (key) => queue.add(fnolModelKeyOfCheck(key)),
       onOutcome: (result) => {
         this.metrics.digestChecks.inc({ result });
         this.metrics.modelChecksRunning.set(this.checks.running);

@@ -16,6 +16,7 @@ export const testConfig: DesiredStateConfig = {
   modelStorePorts: [443],
   dnsNamespace: 'kube-system',
   dnsPodLabels: { 'k8s-app': 'kube-dns' },
+  operatorNamespace: 'fnol-system',
   modelPolicy: {
     allowedHosts: parseAllowedHosts('*.blob.core.windows.net,models.example.test'),
     localMode: false,

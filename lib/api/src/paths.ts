@@ -47,6 +47,7 @@ export const Kinds = {
   NetworkPolicy: { group: 'networking.k8s.io', version: 'v1', plural: 'networkpolicies' },
   PodDisruptionBudget: { group: 'policy', version: 'v1', plural: 'poddisruptionbudgets' },
   HorizontalPodAutoscaler: { group: 'autoscaling', version: 'v2', plural: 'horizontalpodautoscalers' },
+  HTTPRoute: { group: 'gateway.networking.k8s.io', version: 'v1', plural: 'httproutes' },
   Lease: { group: 'coordination.k8s.io', version: 'v1', plural: 'leases' },
 } as const satisfies Record<string, ResourceKind>;
 

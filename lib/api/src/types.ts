@@ -52,4 +52,14 @@ export const Reasons = {
   ScaledToZero: 'ScaledToZero',
   ApplyFailed: 'ApplyFailed',
   AsExpected: 'AsExpected',
+  /** The candidate of spec.canary is ready and receives its traffic and mirror shares. */
+  CanaryServing: 'CanaryServing',
+  /** The candidate's Deployment is rolling out (no ready pod yet, or not all updated). */
+  CanaryRollingOut: 'CanaryRollingOut',
+  /** The stable pods are being restarted with the mirror settings (SHADOW_*). */
+  MirrorRollingOut: 'MirrorRollingOut',
+  /** The candidate's Deployment exceeded its progress deadline, or its pods all went away. */
+  CanaryFailed: 'CanaryFailed',
+  /** spec.gateway is set but the cluster has no Gateway API CRDs (HTTPRoute). */
+  GatewayAPIMissing: 'GatewayAPIMissing',
 } as const;

@@ -15,11 +15,19 @@
  * on without an object); 410 Gone (the version is too old) means relist, and
  * the relist's differences are delivered as events, deletions included. Any
  * other failure is retried with back-off (0.5 s doubling to 30 s).
+ *
+ * An optional kind (one whose CRDs a cluster may lack, the Gateway API's
+ * HTTPRoute) answered 404 (or 403) on its list counts as synced and empty, is marked
+ * unavailable, and is listed again every 5 minutes: installing the CRDs later
+ * needs no restart, and a missing kind neither blocks readiness nor spins.
  */
 import type { KubernetesObject } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import { apiPath, type ResourceKind } from '@fnol/api';
 import { KubeError, type KubeClient } from '../kube/client';
+
+/** How long an optional kind the server does not serve waits before the next list. */
+export const ABSENT_RETRY_MS = 5 * 60_000;
 
 export type InformerEventType = 'ADDED' | 'MODIFIED' | 'DELETED';
 export type InformerHandler<T> = (type: InformerEventType, obj: T) => void;
@@ -32,6 +40,10 @@ export interface InformerOptions {
   labelSelector?: string;
   /** Seconds the server keeps one watch open before ending it (the client then re-watches). */
   watchTimeoutSeconds?: number;
+  /** The kind may not exist on the server (404 on list): see the module comment. */
+  optional?: boolean;
+  /** How long an unavailable optional kind waits before the next list. */
+  absentRetryMs?: number;
   log: Logger;
 }
 
@@ -65,6 +77,7 @@ export class Informer<T extends KubernetesObject = KubernetesObject> {
   private retryTimer: NodeJS.Timeout | undefined;
   private failures = 0;
   private syncWaiters: Array<() => void> = [];
+  private missing = false;
   /** Relists done (the first list included); for tests and logs. */
   lists = 0;
 
@@ -83,6 +96,11 @@ export class Informer<T extends KubernetesObject = KubernetesObject> {
 
   get size(): number {
     return this.store.size;
+  }
+
+  /** False while the server answers 404 for an optional kind (its CRDs are not installed). */
+  get available(): boolean {
+    return !this.missing;
   }
 
   onEvent(handler: InformerHandler<T>): void {
@@ -196,10 +214,35 @@ export class Informer<T extends KubernetesObject = KubernetesObject> {
       this.emit('DELETED', cached);
     }
     this.resourceVersion = list.metadata?.resourceVersion ?? '';
+    if (this.missing) this.opts.log.info({ kind: this.kind }, 'the kind is served now; watching it');
+    this.missing = false;
+    this.markSynced();
+  }
+
+  private markSynced(): void {
     if (!this.hasSynced) {
       this.hasSynced = true;
       for (const w of this.syncWaiters.splice(0)) w();
     }
+  }
+
+  /** An optional kind the server does not serve: empty, synced, listed again later. */
+  private markMissing(statusCode: number): void {
+    if (!this.missing) {
+      this.opts.log.warn(
+        { kind: this.kind, retryInMs: this.opts.absentRetryMs ?? ABSENT_RETRY_MS, statusCode },
+        statusCode === 403
+          ? 'the operator may not list this kind (RBAC); listing again later'
+          : 'the API server does not serve this kind (CRDs not installed); listing again later',
+      );
+    }
+    this.missing = true;
+    for (const [key, cached] of this.store) {
+      this.store.delete(key);
+      this.emit('DELETED', cached);
+    }
+    this.resourceVersion = '';
+    this.markSynced();
   }
 
   private apiVersion(): string {
@@ -270,6 +313,22 @@ export class Informer<T extends KubernetesObject = KubernetesObject> {
         this.schedule(true, 0);
         return;
       }
+      // 403: an install whose RBAC predates the kind; treated like a missing
+      // kind so the operator still starts and serves every other object.
+      if (
+        this.opts.optional &&
+        err instanceof KubeError &&
+        (err.statusCode === 404 || err.statusCode === 403)
+      ) {
+        if (relist) {
+          this.markMissing(err.statusCode);
+          this.schedule(true, this.opts.absentRetryMs ?? ABSENT_RETRY_MS);
+        } else {
+          // The CRDs went away while watching: list again, which finds out.
+          this.schedule(true, 0);
+        }
+        return;
+      }
       this.failures++;
       const delay = Math.min(30_000, 500 * 2 ** Math.min(this.failures - 1, 6));
       this.opts.log.warn(
@@ -297,13 +356,15 @@ export interface ReadCache {
   replicaSets(namespace: string, labels: Record<string, string>): KubernetesObject[];
   /** An object the operator just wrote, as the API server answered. */
   observe(kind: string, obj: KubernetesObject): void;
+  /** Whether the API server serves an owned kind (false: an optional kind whose CRDs are missing). */
+  served(kind: string, namespace: string): boolean;
 }
 
 export interface CacheKinds {
   /** The FnolModel kind. */
   model: ResourceKind & { kind: string };
-  /** Owned kinds, read by name (namespace/name of the FnolModel). */
-  owned: Array<ResourceKind & { kind: string }>;
+  /** Owned kinds, read by namespace and name. */
+  owned: Array<ResourceKind & { kind: string; optional?: boolean }>;
   /** ReplicaSets, read by label (status computation). */
   replicaSet: ResourceKind & { kind: string };
 }
@@ -328,7 +389,7 @@ export class Caches implements ReadCache {
     watchTimeoutSeconds?: number,
   ) {
     const scopes: Array<string | undefined> = namespaces.length > 0 ? namespaces : [undefined];
-    const make = (kind: ResourceKind & { kind: string }, labelSelector?: string) =>
+    const make = (kind: ResourceKind & { kind: string; optional?: boolean }, labelSelector?: string) =>
       scopes.map(
         (namespace) =>
           new Informer(client, {
@@ -336,6 +397,7 @@ export class Caches implements ReadCache {
             namespace,
             labelSelector,
             log,
+            ...(kind.optional ? { optional: true } : {}),
             ...(watchTimeoutSeconds !== undefined ? { watchTimeoutSeconds } : {}),
           }),
       );
@@ -381,6 +443,10 @@ export class Caches implements ReadCache {
 
   child(kind: string, namespace: string, name: string): KubernetesObject | undefined {
     return this.scoped(this.owned.get(kind) ?? [], namespace)?.get(namespace, name);
+  }
+
+  served(kind: string, namespace: string): boolean {
+    return this.scoped(this.owned.get(kind) ?? [], namespace)?.available ?? false;
   }
 
   replicaSets(namespace: string, labels: Record<string, string>): KubernetesObject[] {

@@ -3,16 +3,21 @@
  * the garbage collector delete it with its FnolModel.
  */
 import type { V1ObjectMeta, V1OwnerReference } from '@kubernetes/client-node';
-import { Annotations, API_VERSION, KIND, Labels, type FnolModel } from '@fnol/api';
+import { Annotations, API_VERSION, canaryName, KIND, Labels, Tracks, type FnolModel } from '@fnol/api';
 import type { OperatorConfig } from '../config';
 
 export const SCORER_PORT = 8080;
 export const SCORER_PORT_NAME = 'http';
+/** The port of the scorer Services (to the pods' SCORER_PORT). */
+export const SERVICE_PORT = 80;
 export const MANAGED_BY = 'fnol-operator';
 export const LABEL_MODEL = Labels.model;
 export const LABEL_MODEL_VERSION = Labels.modelVersion;
 export const ANNOTATION_MODEL_SHA256 = Annotations.modelSha256;
 export const ANNOTATION_MODEL_URI = Annotations.modelUri;
+export const LABEL_TRACK = Labels.track;
+/** The label of the operator's own pods (manifests/deployment.yaml). */
+export const OPERATOR_POD_LABELS = { 'app.kubernetes.io/name': 'fnol-operator' } as const;
 
 /** Settings the pure functions need from the operator configuration. */
 export type DesiredStateConfig = Pick<
@@ -28,6 +33,7 @@ export type DesiredStateConfig = Pick<
   | 'dnsNamespace'
   | 'dnsPodLabels'
   | 'modelPolicy'
+  | 'operatorNamespace'
 >;
 
 /** The labels that select one FnolModel's scorer pods (immutable Deployment selector). */
@@ -46,6 +52,26 @@ export function commonLabels(fm: FnolModel): Record<string, string> {
     'app.kubernetes.io/managed-by': MANAGED_BY,
     [LABEL_MODEL]: fm.metadata.name,
   };
+}
+
+/**
+ * The labels that select the candidate's pods (spec.canary). The instance is
+ * <name>-canary, so the stable Service (instance <name>) never selects them;
+ * the model and track labels keep them apart from the pods of a FnolModel that
+ * happens to be named <name>-canary.
+ */
+export function canarySelectorLabels(fm: FnolModel): Record<string, string> {
+  return {
+    'app.kubernetes.io/name': 'fnol-scorer',
+    'app.kubernetes.io/instance': canaryName(fm.metadata.name),
+    [LABEL_MODEL]: fm.metadata.name,
+    [LABEL_TRACK]: Tracks.canary,
+  };
+}
+
+/** Labels of the candidate's objects and pods. */
+export function canaryLabels(fm: FnolModel): Record<string, string> {
+  return { ...commonLabels(fm), ...canarySelectorLabels(fm) };
 }
 
 export function selectorString(fm: FnolModel): string {
@@ -68,10 +94,24 @@ export function ownerReference(fm: FnolModel): V1OwnerReference {
 
 /** Metadata of an owned object: same name and namespace as its FnolModel. */
 export function ownedMetadata(fm: FnolModel, annotations?: Record<string, string>): V1ObjectMeta {
+  return childMetadata(fm, fm.metadata.name, commonLabels(fm), annotations);
+}
+
+/** Metadata of the candidate's objects: named <name>-canary, with the canary labels. */
+export function canaryMetadata(fm: FnolModel): V1ObjectMeta {
+  return childMetadata(fm, canaryName(fm.metadata.name), canaryLabels(fm));
+}
+
+function childMetadata(
+  fm: FnolModel,
+  name: string,
+  labels: Record<string, string>,
+  annotations?: Record<string, string>,
+): V1ObjectMeta {
   const meta: V1ObjectMeta = {
-    name: fm.metadata.name,
+    name,
     namespace: fm.metadata.namespace,
-    labels: commonLabels(fm),
+    labels,
     ownerReferences: [ownerReference(fm)],
   };
   if (annotations && Object.keys(annotations).length > 0) meta.annotations = annotations;
@@ -95,4 +135,22 @@ export function modelUrl(fm: FnolModel): string {
 export function desiredReplicas(fm: FnolModel): number {
   if (fm.spec.autoscaling) return fm.spec.autoscaling.minReplicas;
   return fm.spec.replicas;
+}
+
+/**
+ * The candidate's pods: spec.canary.replicas, or enough for its share of the
+ * stable replicas, ceil(stable × max(trafficPercent, mirrorPercent) / 100),
+ * at least 1. 0 without spec.canary.
+ */
+export function canaryReplicas(fm: FnolModel): number {
+  const c = fm.spec.canary;
+  if (!c) return 0;
+  if (c.replicas !== undefined) return c.replicas;
+  const share = Math.max(c.trafficPercent ?? 0, c.mirrorPercent ?? 0);
+  return Math.max(1, Math.ceil((desiredReplicas(fm) * share) / 100));
+}
+
+/** The candidate Service's in-cluster URL with its port: where the stable pods mirror requests to. */
+export function canaryServiceUrl(fm: FnolModel): string {
+  return `http://${canaryName(fm.metadata.name)}.${fm.metadata.namespace}.svc.cluster.local:${SERVICE_PORT}`;
 }

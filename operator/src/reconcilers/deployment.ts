@@ -8,17 +8,24 @@ import type {
   V1Container,
   V1Deployment,
   V1EnvVar,
+  V1ObjectMeta,
   V1ResourceRequirements,
   V1Volume,
   V1VolumeMount,
 } from '@kubernetes/client-node';
-import type { FnolModel, FnolModelSpecModel, ModelIdentity } from '@fnol/api';
+import { Tracks, type FnolModel, type FnolModelSpecModel, type ModelIdentity } from '@fnol/api';
 import {
   ANNOTATION_MODEL_SHA256,
   ANNOTATION_MODEL_URI,
+  canaryLabels,
+  canaryMetadata,
+  canaryReplicas,
+  canarySelectorLabels,
+  canaryServiceUrl,
   commonLabels,
   DesiredStateConfig,
   LABEL_MODEL_VERSION,
+  LABEL_TRACK,
   ownedMetadata,
   SCORER_PORT,
   SCORER_PORT_NAME,
@@ -73,16 +80,96 @@ export function servedModelOf(deployment: V1Deployment | undefined): ServedModel
   return { version, uri, sha256 };
 }
 
+/** Where and how much the stable pods mirror to the candidate (the scorer's SHADOW_* settings). */
+export interface Mirror {
+  url: string;
+  percent: number;
+  version: string;
+}
+
+/** The mirror spec.canary asks for; undefined when mirrorPercent is 0 or there is no canary. */
+export function mirrorOf(fm: FnolModel): Mirror | undefined {
+  const c = fm.spec.canary;
+  if (!c || !(c.mirrorPercent > 0)) return undefined;
+  return { url: canaryServiceUrl(fm), percent: c.mirrorPercent, version: c.model.version };
+}
+
+/** The mirror a live Deployment's pods are told to do (SHADOW_* env), or undefined. */
+export function appliedMirrorOf(deployment: V1Deployment | undefined): Mirror | undefined {
+  const env = deployment?.spec?.template?.spec?.containers?.find((c) => c.name === 'scorer')?.env ?? [];
+  const get = (name: string): string | undefined => env.find((e) => e.name === name)?.value;
+  const url = get('SHADOW_URL');
+  const percent = Number(get('SHADOW_PERCENT'));
+  const version = get('SHADOW_VERSION');
+  if (!url || !version || !Number.isFinite(percent) || percent <= 0) return undefined;
+  return { url, percent, version };
+}
+
+function mirrorEnv(mirror: Mirror | undefined): V1EnvVar[] {
+  if (!mirror) return [];
+  return [
+    { name: 'SHADOW_URL', value: mirror.url },
+    { name: 'SHADOW_PERCENT', value: String(mirror.percent) },
+    { name: 'SHADOW_VERSION', value: mirror.version },
+  ];
+}
+
+interface ScorerPods {
+  metadata: V1ObjectMeta;
+  selector: Record<string, string>;
+  labels: Record<string, string>;
+  model: Pick<FnolModelSpecModel, 'version' | 'uri' | 'sha256'>;
+  credentialsSecretRef: FnolModelSpecModel['credentialsSecretRef'];
+  /** undefined: left to the HPA. */
+  replicas: number | undefined;
+  extraEnv: V1EnvVar[];
+}
+
 /**
- * Desired Deployment for a FnolModel. `model` is what the pods serve: normally
- * spec.model; the reconciler passes the previously served model instead while
- * a new one fails verification.
+ * Desired Deployment for a FnolModel (the stable track). `model` is what the
+ * pods serve: normally spec.model; the reconciler passes the previously served
+ * model instead while a new one fails verification. `mirror`: the SHADOW_*
+ * settings that make the pods copy requests to the candidate of spec.canary.
  */
 export function desiredDeployment(
   fm: FnolModel,
   cfg: DesiredStateConfig,
   model: Pick<FnolModelSpecModel, 'version' | 'uri' | 'sha256'> = fm.spec.model,
+  mirror?: Mirror,
 ): V1Deployment {
+  return scorerDeployment(fm, cfg, {
+    metadata: ownedMetadata(fm),
+    selector: selectorLabels(fm),
+    // The track label is in the pod template only: the selector is immutable.
+    labels: { ...commonLabels(fm), [LABEL_TRACK]: Tracks.stable },
+    model,
+    credentialsSecretRef: fm.spec.model.credentialsSecretRef,
+    replicas: fm.spec.autoscaling ? undefined : fm.spec.replicas,
+    extraEnv: mirrorEnv(mirror),
+  });
+}
+
+/**
+ * The candidate's Deployment <name>-canary for spec.canary (undefined without
+ * one): the same pods as the stable track, serving spec.canary.model, with
+ * canaryReplicas() pods and the canary labels.
+ */
+export function desiredCanaryDeployment(fm: FnolModel, cfg: DesiredStateConfig): V1Deployment | undefined {
+  const c = fm.spec.canary;
+  if (!c) return undefined;
+  return scorerDeployment(fm, cfg, {
+    metadata: canaryMetadata(fm),
+    selector: canarySelectorLabels(fm),
+    labels: canaryLabels(fm),
+    model: c.model,
+    credentialsSecretRef: c.model.credentialsSecretRef,
+    replicas: canaryReplicas(fm),
+    extraEnv: [],
+  });
+}
+
+function scorerDeployment(fm: FnolModel, cfg: DesiredStateConfig, p: ScorerPods): V1Deployment {
+  const { model } = p;
   const env: V1EnvVar[] = [
     { name: 'MODEL_NAME', value: fm.spec.modelName },
     { name: 'MODEL_VERSION', value: model.version },
@@ -94,11 +181,12 @@ export function desiredDeployment(
     // The scorer enforces the operator's download policy too.
     { name: 'MODEL_ALLOWED_HOSTS', value: cfg.modelPolicy.allowedHosts.map((h) => h.text).join(',') },
     { name: 'MODEL_LOCAL_MODE', value: String(cfg.modelPolicy.localMode) },
+    ...p.extraEnv,
   ];
   const volumes: V1Volume[] = [{ name: 'tmp', emptyDir: { sizeLimit: '64Mi' } }];
   const mounts: V1VolumeMount[] = [{ name: 'tmp', mountPath: '/tmp' }];
 
-  const creds = fm.spec.model.credentialsSecretRef;
+  const creds = p.credentialsSecretRef;
   if (creds) {
     volumes.push({
       name: 'model-credentials',
@@ -155,20 +243,20 @@ export function desiredDeployment(
     volumeMounts: mounts,
   };
 
-  const replicas = fm.spec.autoscaling ? undefined : fm.spec.replicas;
+  const replicas = p.replicas;
   return {
     apiVersion: 'apps/v1',
     kind: 'Deployment',
-    metadata: ownedMetadata(fm),
+    metadata: p.metadata,
     spec: {
       ...(replicas === undefined ? {} : { replicas }),
       revisionHistoryLimit: 3,
       progressDeadlineSeconds: cfg.progressDeadlineSeconds,
-      selector: { matchLabels: selectorLabels(fm) },
+      selector: { matchLabels: p.selector },
       strategy: { type: 'RollingUpdate', rollingUpdate: { maxUnavailable: 0, maxSurge: '25%' } },
       template: {
         metadata: {
-          labels: { ...commonLabels(fm), [LABEL_MODEL_VERSION]: model.version },
+          labels: { ...p.labels, [LABEL_MODEL_VERSION]: model.version },
           annotations: {
             [ANNOTATION_MODEL_URI]: model.uri,
             [ANNOTATION_MODEL_SHA256]: model.sha256,
@@ -193,7 +281,7 @@ export function desiredDeployment(
               maxSkew: 1,
               topologyKey: 'kubernetes.io/hostname',
               whenUnsatisfiable: 'ScheduleAnyway',
-              labelSelector: { matchLabels: selectorLabels(fm) },
+              labelSelector: { matchLabels: p.selector },
             },
           ],
           ...(fm.spec.nodeSelector ? { nodeSelector: fm.spec.nodeSelector } : {}),

@@ -1,18 +1,35 @@
 /**
- * The scorer pods' NetworkPolicy. Ingress: the scorer port, only from the
- * ingress controller's and the monitoring namespaces. Egress: cluster DNS and
- * the model store only (CIDRs and ports the cluster admin sets on the
+ * The scorer pods' NetworkPolicies. Ingress: the scorer port, only from the
+ * ingress controller's and the monitoring namespaces, and from the operator's
+ * pods (it reads GET /shadow while the stable pods mirror). Egress: cluster
+ * DNS and the model store only (CIDRs and ports the cluster admin sets on the
  * operator), so a scorer cannot reach the API server, other tenants' services
  * or the internet. Nothing here comes from the FnolModel: its author cannot
  * widen either direction.
+ *
+ * With spec.canary, the candidate's pods get their own policy <name>-canary
+ * (same rules, plus ingress from this FnolModel's stable pods), and the stable
+ * pods may also connect to the candidate's pods on the scorer port: the
+ * mirrored copies of their requests.
  */
 import type {
   V1NetworkPolicy,
   V1NetworkPolicyEgressRule,
+  V1NetworkPolicyIngressRule,
   V1NetworkPolicyPeer,
 } from '@kubernetes/client-node';
 import type { FnolModel } from '@fnol/api';
-import { DesiredStateConfig, ownedMetadata, SCORER_PORT, selectorLabels } from './common';
+import {
+  canaryMetadata,
+  canarySelectorLabels,
+  DesiredStateConfig,
+  OPERATOR_POD_LABELS,
+  ownedMetadata,
+  SCORER_PORT,
+  selectorLabels,
+} from './common';
+
+const SCORER_PORTS = [{ protocol: 'TCP', port: SCORER_PORT }];
 
 const NAMESPACE_NAME_LABEL = 'kubernetes.io/metadata.name';
 
@@ -37,11 +54,21 @@ function egressRules(cfg: DesiredStateConfig): V1NetworkPolicyEgressRule[] {
   ];
 }
 
-export function desiredNetworkPolicy(fm: FnolModel, cfg: DesiredStateConfig): V1NetworkPolicy {
+/** Ingress from the ingress controllers and monitoring: what every scorer pod accepts. */
+function callerRule(cfg: DesiredStateConfig): V1NetworkPolicyIngressRule {
   const namespaces = [...new Set([...cfg.ingressControllerNamespaces, ...cfg.monitoringNamespaces])];
   const from: V1NetworkPolicyPeer[] = namespaces.map((ns) => ({
     namespaceSelector: { matchLabels: { [NAMESPACE_NAME_LABEL]: ns } },
   }));
+  return { from, ports: SCORER_PORTS };
+}
+
+export function desiredNetworkPolicy(fm: FnolModel, cfg: DesiredStateConfig): V1NetworkPolicy {
+  const egress = egressRules(cfg);
+  // The mirrored copies of the stable pods' requests go to the candidate's pods.
+  if (fm.spec.canary) {
+    egress.push({ to: [{ podSelector: { matchLabels: canarySelectorLabels(fm) } }], ports: SCORER_PORTS });
+  }
   return {
     apiVersion: 'networking.k8s.io/v1',
     kind: 'NetworkPolicy',
@@ -49,7 +76,41 @@ export function desiredNetworkPolicy(fm: FnolModel, cfg: DesiredStateConfig): V1
     spec: {
       podSelector: { matchLabels: selectorLabels(fm) },
       policyTypes: ['Ingress', 'Egress'],
-      ingress: [{ from, ports: [{ protocol: 'TCP', port: SCORER_PORT }] }],
+      ingress: [
+        callerRule(cfg),
+        {
+          from: [
+            {
+              namespaceSelector: { matchLabels: { [NAMESPACE_NAME_LABEL]: cfg.operatorNamespace } },
+              podSelector: { matchLabels: { ...OPERATOR_POD_LABELS } },
+            },
+          ],
+          ports: SCORER_PORTS,
+        },
+      ],
+      egress,
+    },
+  };
+}
+
+/** The candidate's pods' policy; none without spec.canary. */
+export function desiredCanaryNetworkPolicy(
+  fm: FnolModel,
+  cfg: DesiredStateConfig,
+): V1NetworkPolicy | undefined {
+  if (!fm.spec.canary) return undefined;
+  return {
+    apiVersion: 'networking.k8s.io/v1',
+    kind: 'NetworkPolicy',
+    metadata: canaryMetadata(fm),
+    spec: {
+      podSelector: { matchLabels: canarySelectorLabels(fm) },
+      policyTypes: ['Ingress', 'Egress'],
+      ingress: [
+        callerRule(cfg),
+        // This FnolModel's stable pods, sending the mirrored copies.
+        { from: [{ podSelector: { matchLabels: selectorLabels(fm) } }], ports: SCORER_PORTS },
+      ],
       egress: egressRules(cfg),
     },
   };

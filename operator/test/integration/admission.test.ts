@@ -50,6 +50,12 @@ const TEST_PARAMS: Record<string, string> = {
 };
 
 /** Within every limit above (cpu given as an integer: the CRD allows int-or-string). */
+const CANDIDATE = {
+  version: '1.1.0',
+  uri: 'https://models.example.test/fnol-1.1.0.onnx',
+  sha256: 'b'.repeat(64),
+};
+
 const COMPLIANT: Record<string, unknown> = {
   image: `registry.example.com/fnol/scorer${DIGEST}`,
   replicas: 4,
@@ -152,6 +158,12 @@ describe('admission guard: the FnolModel ValidatingAdmissionPolicy (manifests/ad
       await attempt({ ...COMPLIANT, image: `mirror.example.com/approved/scorer${DIGEST}` }),
       undefined,
     );
+    // A candidate within the maximum, or sized by the operator.
+    assert.equal(await attempt({ ...COMPLIANT, canary: { model: CANDIDATE, replicas: 4 } }), undefined);
+    assert.equal(
+      await attempt({ ...COMPLIANT, canary: { model: CANDIDATE, mirrorPercent: 100 } }),
+      undefined,
+    );
     // Without spec.image the operator's scorer image runs: nothing to check.
     const { image: _image, ...noImage } = COMPLIANT;
     assert.equal(await attempt(noImage), undefined);
@@ -201,18 +213,8 @@ describe('admission guard: the FnolModel ValidatingAdmissionPolicy (manifests/ad
     ['more replicas than allowed', { replicas: 5 }, /spec\.replicas 5 exceeds the maximum 4/],
     [
       'more candidate replicas than allowed',
-      {
-        canary: {
-          model: {
-            version: '9.9.9',
-            uri: 'https://models.example.com/fnol/9.9.9/fnol.onnx',
-            sha256: 'd'.repeat(64),
-          },
-          mirrorPercent: 100,
-          replicas: 7,
-        },
-      },
-      /spec\.canary\.replicas 7 exceeds the maximum 4/,
+      { canary: { model: CANDIDATE, mirrorPercent: 100, replicas: 5 } },
+      /spec\.canary\.replicas 5 exceeds the maximum 4/,
     ],
     [
       'an autoscaler maximum above the limit',

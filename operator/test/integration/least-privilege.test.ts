@@ -251,7 +251,7 @@ describe('operator integration: namespaced install and NetworkPolicies', functio
       ns = await createTestNamespace('netpol');
     });
 
-    it("the operator's own: egress to DNS and TCP 443/6443 only, ingress to the health port from monitoring", async function () {
+    it("the operator's own: egress to DNS, TCP 443/6443 and the scorer pods' 8080 only, ingress to the health port from monitoring", async function () {
       const np = parse(
         readFileSync(path.join(repoRoot, 'manifests/networkpolicy.yaml'), 'utf8'),
       ) as V1NetworkPolicy & Obj;
@@ -262,7 +262,11 @@ describe('operator integration: namespaced install and NetworkPolicies', functio
       )) as unknown as V1NetworkPolicy;
       assert.deepEqual(out.spec?.policyTypes, ['Ingress', 'Egress']);
       const ports = out.spec?.egress?.flatMap((r) => r.ports?.map((p) => `${p.protocol}/${p.port}`) ?? []);
-      assert.deepEqual(ports, ['UDP/53', 'TCP/53', 'TCP/443', 'TCP/6443']);
+      assert.deepEqual(ports, ['UDP/53', 'TCP/53', 'TCP/443', 'TCP/6443', 'TCP/8080']);
+      // 8080 only to scorer pods (GET /shadow), in any namespace.
+      assert.deepEqual(out.spec?.egress?.[2]?.to, [
+        { namespaceSelector: {}, podSelector: { matchLabels: { 'app.kubernetes.io/name': 'fnol-scorer' } } },
+      ]);
       assert.deepEqual(out.spec?.ingress?.[0]?.ports, [{ protocol: 'TCP', port: 8081 }]);
     });
 

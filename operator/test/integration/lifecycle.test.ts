@@ -149,7 +149,8 @@ describe('operator integration: FnolModel lifecycle on a real API server', funct
     assert.equal(condition(ready, 'Ready')?.status, 'True');
     assert.equal(condition(ready, 'Degraded')?.status, 'False');
     const table = await cluster.kubectl(['get', 'fm', '-n', ns]);
-    assert.match(table, /NAME\s+VERSION\s+ACTIVE\s+PHASE\s+READY\s+URL\s+AGE/);
+    assert.match(table, /NAME\s+VERSION\s+ACTIVE\s+CANARY\s+TRAFFIC\s+PHASE\s+READY\s+URL\s+AGE/);
+    // No canary: its columns are empty.
     assert.match(table, /fnol\s+1\.0\.0\s+1\.0\.0\s+Ready\s+2\s+https:\/\/fnol\.claims\.example\.com\//);
   });
 
@@ -172,14 +173,14 @@ describe('operator integration: FnolModel lifecycle on a real API server', funct
     await waitFor('Ready again', async () => (await fm())?.status?.phase === 'Ready');
   });
 
-  it('rolls out a new model: Progressing, then Ready with the new activeVersion', async () => {
+  it('rolls out a new model: Progressing, then Ready with the new activeVersion; Ready stays True and activeVersion on 1.0.0 meanwhile', async () => {
     const phases: string[] = [];
     await patchSpec({ model: { version: '1.1.0', uri: v2.uri, sha256: v2.sha256 } });
     const done = await waitFor(
       'Ready on 1.1.0',
       async () => {
         const m = await fm();
-        const p = `${m?.status?.phase}/${m?.status?.activeVersion ?? '-'}`;
+        const p = `${m?.status?.phase}/${m?.status?.activeVersion ?? '-'}/Ready=${condition(m, 'Ready')?.status}`;
         if (phases[phases.length - 1] !== p) phases.push(p);
         return m?.status?.phase === 'Ready' && m.status.activeVersion === '1.1.0' && m;
       },
@@ -189,6 +190,19 @@ describe('operator integration: FnolModel lifecycle on a real API server', funct
     assert.ok(
       phases.some((p) => p.startsWith('Progressing/')),
       `phases seen: ${phases.join(' -> ')}`,
+    );
+    // The old version's pods serve until the new ones are ready (maxUnavailable 0).
+    assert.ok(
+      phases.every((p) => p.endsWith('/Ready=True')),
+      `Ready went False during a routine rollout: ${phases.join(' -> ')}`,
+    );
+    assert.ok(
+      phases.every((p) => /\/1\.[01]\.0\//.test(p)),
+      `activeVersion went blank: ${phases.join(' -> ')}`,
+    );
+    assert.ok(
+      phases.some((p) => p.startsWith('Progressing/1.0.0/')),
+      `activeVersion should stay 1.0.0 while rolling: ${phases.join(' -> ')}`,
     );
     assert.equal(done.status?.observedGeneration, done.metadata.generation);
     const dep = await get<V1Deployment>('Deployment');

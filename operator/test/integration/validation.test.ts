@@ -10,6 +10,12 @@ import { API_VERSION, KIND } from '@fnol/api';
 
 const SHA = 'a'.repeat(64);
 const MODEL = { version: '1.0.0', uri: 'https://models.example.test/fnol/fnol-1.0.0.onnx', sha256: SHA };
+const CANDIDATE = {
+  version: '1.1.0',
+  uri: 'https://models.example.test/fnol/fnol-1.1.0.onnx',
+  sha256: 'b'.repeat(64),
+};
+const GATEWAY = { parentRef: { name: 'public' } };
 
 interface Case {
   what: string;
@@ -124,6 +130,51 @@ const cases: Case[] = [
     message: /spec\.modelName.*should match/,
   },
   { what: 'a misspelt field', spec: { model: MODEL, replica: 3 }, message: /unknown field "spec\.replica"/ },
+  {
+    what: 'a canary of the serving version',
+    spec: { model: MODEL, canary: { model: { ...MODEL, sha256: 'b'.repeat(64) } } },
+    message: /spec\.canary\.model\.version must differ from spec\.model\.version/,
+  },
+  {
+    what: 'canary traffic without spec.gateway',
+    spec: { model: MODEL, canary: { model: CANDIDATE, trafficPercent: 10 } },
+    message:
+      /spec\.canary\.trafficPercent > 0 needs spec\.gateway \(an HTTPRoute splits live traffic by weight; an Ingress cannot\); add spec\.gateway\.parentRef, or set trafficPercent to 0 and compare with mirrorPercent only/,
+  },
+  {
+    what: 'a canary traffic share over 100',
+    spec: { model: MODEL, gateway: GATEWAY, canary: { model: CANDIDATE, trafficPercent: 101 } },
+    message: /spec\.canary\.trafficPercent.*less than or equal to 100/,
+  },
+  {
+    what: 'a negative mirror share',
+    spec: { model: MODEL, canary: { model: CANDIDATE, mirrorPercent: -1 } },
+    message: /spec\.canary\.mirrorPercent.*greater than or equal to 0/,
+  },
+  {
+    what: 'a canary without a model',
+    spec: { model: MODEL, canary: { mirrorPercent: 100 } },
+    message: /spec\.canary\.model: Required value/,
+  },
+  {
+    what: 'a canary model with a SAS token in its uri',
+    spec: {
+      model: MODEL,
+      canary: { model: { ...CANDIDATE, uri: 'https://acct.blob.core.windows.net/m/m.onnx?sv=2024&sig=abc' } },
+    },
+    message: /spec\.canary\.model\.uri must not carry a SAS token/,
+  },
+  {
+    what: 'a name over 56 characters with a canary (its objects are named <name>-canary)',
+    name: `f${'x'.repeat(56)}`,
+    spec: { model: MODEL, canary: { model: CANDIDATE } },
+    message: /metadata\.name must be at most 56 characters when spec\.canary is set/,
+  },
+  {
+    what: 'a gateway without a parentRef',
+    spec: { model: MODEL, gateway: { path: '/' } },
+    message: /spec\.gateway\.parentRef: Required value/,
+  },
 ];
 
 describe('operator integration: the API server rejects invalid FnolModels', function () {
@@ -146,6 +197,30 @@ describe('operator integration: the API server rejects invalid FnolModels', func
       },
       query: { dryRun: 'All', fieldValidation: 'Strict' },
     });
+  });
+
+  it('accepts a canary and a gateway, and a 56-character name with a canary', async () => {
+    for (const [name, spec] of [
+      [
+        'fnol',
+        {
+          model: MODEL,
+          gateway: GATEWAY,
+          canary: { model: CANDIDATE, trafficPercent: 10, mirrorPercent: 100 },
+        },
+      ],
+      ['fnol', { model: MODEL, canary: { model: CANDIDATE, mirrorPercent: 100 } }],
+      [`f${'x'.repeat(55)}`, { model: MODEL, canary: { model: CANDIDATE } }],
+      [`f${'x'.repeat(60)}`, { model: MODEL }],
+    ] as const) {
+      const got = await client.request<{
+        spec: { canary?: { trafficPercent: number; mirrorPercent: number } };
+      }>('POST', modelPath(ns), {
+        body: { apiVersion: API_VERSION, kind: KIND, metadata: { name }, spec },
+        query: { dryRun: 'All', fieldValidation: 'Strict' },
+      });
+      if (got.spec.canary) assert.equal(typeof got.spec.canary.trafficPercent, 'number');
+    }
   });
 
   it('defaults spec.modelName to fnol and keeps a given one', async () => {

@@ -80,19 +80,40 @@ describe('reconcilers: service, ingress, hpa, pdb, networkpolicy', () => {
     assert.equal(np.spec?.ingress?.[0]?.ports?.[0]?.port, 8080);
   });
 
-  it('desiredChildren lists every kind; absent ones are marked for deletion; no Deployment while blocked', () => {
+  it('desiredChildren lists every kind by name; absent ones are marked for deletion; no Deployment while blocked', () => {
     const fm = fnolModel({ replicas: 1 });
-    const kids = desiredChildren(fm, testConfig, fm.spec.model);
-    const kinds = kids.map((k) => `${k.kind.kind}:${k.object ? 'apply' : 'delete'}`);
+    const inputs = {
+      model: fm.spec.model,
+      canaryModelReady: false,
+      mirror: undefined,
+      canaryWeight: 0,
+      httpRoutes: true,
+    };
+    const kids = desiredChildren(fm, testConfig, inputs);
+    const kinds = kids.map((k) => `${k.kind.kind}/${k.name}:${k.object ? 'apply' : 'delete'}`);
     assert.deepEqual(kinds, [
-      'NetworkPolicy:apply',
-      'Service:apply',
-      'Deployment:apply',
-      'PodDisruptionBudget:delete',
-      'HorizontalPodAutoscaler:delete',
-      'Ingress:delete',
+      'NetworkPolicy/fnol:apply',
+      'NetworkPolicy/fnol-canary:delete',
+      'Service/fnol:apply',
+      'Service/fnol-canary:delete',
+      'Deployment/fnol:apply',
+      'Deployment/fnol-canary:delete',
+      'PodDisruptionBudget/fnol:delete',
+      'HorizontalPodAutoscaler/fnol:delete',
+      'Ingress/fnol:delete',
+      'HTTPRoute/fnol:delete',
     ]);
-    assert.ok(!desiredChildren(fm, testConfig, undefined).some((k) => k.kind.kind === 'Deployment'));
+    assert.ok(
+      !desiredChildren(fm, testConfig, { ...inputs, model: undefined }).some(
+        (k) => k.name === 'fnol' && k.kind.kind === 'Deployment',
+      ),
+    );
+    // Without the Gateway API the route is neither applied nor deleted.
+    assert.ok(
+      !desiredChildren(fm, testConfig, { ...inputs, httpRoutes: false }).some(
+        (k) => k.kind.kind === 'HTTPRoute',
+      ),
+    );
   });
 
   it('resourcePath builds core and group paths', () => {

@@ -1,6 +1,7 @@
 import { strict as assert } from 'node:assert';
 import type { V1Deployment, V1ReplicaSet } from '@kubernetes/client-node';
 import { type FnolModel, Labels } from '@fnol/api';
+import { mergePatchOf } from '../../src/controller';
 import { desiredDeployment } from '../../src/reconcilers/deployment';
 import { computeStatus, readyVersions, statusEqual, transitionEvents } from '../../src/status';
 import { fnolModel, SHA_B, testConfig } from '../fixtures';
@@ -69,7 +70,7 @@ describe('status', () => {
     assert.equal(s.selector, 'app.kubernetes.io/name=fnol-scorer,app.kubernetes.io/instance=fnol');
   });
 
-  it('Progressing while a new version rolls out; no activeVersion while two versions serve', () => {
+  it('Progressing while a new version rolls out; Ready stays True and activeVersion the old one until it is complete', () => {
     const fm = fnolModel();
     fm.spec.model = { version: '1.1.0', uri: 'https://models.example.test/b.onnx', sha256: SHA_B };
     const dep = liveDeployment(
@@ -79,8 +80,49 @@ describe('status', () => {
     );
     const s = computeStatus({ fm, deployment: dep, replicaSets: [rs('1.0.0', 2), rs('1.1.0', 1)], now: NOW });
     assert.equal(s.phase, 'Progressing');
-    assert.equal(s.activeVersion, undefined);
+    assert.equal(s.activeVersion, '1.0.0');
+    assert.equal(cond(s, 'Progressing')?.status, 'True');
     assert.equal(cond(s, 'Progressing')?.reason, 'RollingOut');
+    assert.equal(cond(s, 'Ready')?.status, 'True');
+    assert.equal(cond(s, 'Ready')?.reason, 'PreviousVersionServing');
+    assert.match(cond(s, 'Ready')?.message ?? '', /^version 1\.0\.0 serves while version 1\.1\.0 rolls out/);
+    // Only the new version's pods are left, but old pods still terminate: not complete, yet 1.1.0 serves.
+    const last = computeStatus({
+      fm,
+      deployment: liveDeployment(fm, { ...complete, observedGeneration: 2, replicas: 3 }, 2),
+      replicaSets: [rs('1.1.0', 2)],
+      now: NOW,
+    });
+    assert.equal(last.activeVersion, '1.1.0');
+    assert.equal(last.phase, 'Progressing');
+    // Once complete: the new version, Ready with RolloutComplete.
+    const done = computeStatus({
+      fm,
+      deployment: liveDeployment(fm, { ...complete, observedGeneration: 2 }, 2),
+      replicaSets: [rs('1.0.0', 0), rs('1.1.0', 2)],
+      now: NOW,
+    });
+    assert.equal(done.phase, 'Ready');
+    assert.equal(done.activeVersion, '1.1.0');
+    assert.equal(cond(done, 'Ready')?.reason, 'RolloutComplete');
+    // The status already named the old version: it stays while both serve.
+    fm.status = { activeVersion: '1.0.0' };
+    const both = computeStatus({
+      fm,
+      deployment: dep,
+      replicaSets: [rs('1.1.0', 1), rs('1.0.0', 2)],
+      now: NOW,
+    });
+    assert.equal(both.activeVersion, '1.0.0');
+    // A first rollout (no pod ready yet): not Ready.
+    const fresh = computeStatus({
+      fm: fnolModel(),
+      deployment: liveDeployment(fnolModel(), { observedGeneration: 1, replicas: 2, updatedReplicas: 2 }),
+      replicaSets: [rs('1.0.0', 0)],
+      now: NOW,
+    });
+    assert.equal(cond(fresh, 'Ready')?.status, 'False');
+    assert.equal(cond(fresh, 'Ready')?.reason, 'WaitingForPods');
     // Not yet observed by the Deployment controller: also Progressing.
     const s2 = computeStatus({
       fm,
@@ -129,10 +171,13 @@ describe('status', () => {
     assert.equal(cond(s, 'Progressing')?.status, 'True');
     assert.equal(cond(s, 'Progressing')?.reason, 'VerifyingModel');
     assert.equal(cond(s, 'Ready')?.reason, 'PreviousVersionServing');
+    // A routine rollout: the serving version keeps Ready True.
+    assert.equal(cond(s, 'Ready')?.status, 'True');
     assert.equal(cond(s, 'Degraded')?.status, 'False');
     const fresh = computeStatus({ fm, deployment: undefined, replicaSets: [], verifying: true, now: NOW });
     assert.equal(fresh.phase, 'Pending');
     assert.equal(cond(fresh, 'Ready')?.reason, 'VerifyingModel');
+    assert.equal(cond(fresh, 'Ready')?.status, 'False');
   });
 
   it('Degraded when the progress deadline passes or every pod is gone', () => {
@@ -226,5 +271,29 @@ describe('status', () => {
       ev2.map((e) => [e.type, e.reason]),
       [['Warning', 'ModelUnreachable']],
     );
+  });
+});
+
+describe('status writes: the merge patch', () => {
+  it('sends removed keys as null at any depth and replaces arrays', () => {
+    const prev = {
+      phase: 'Ready',
+      activeVersion: '1.0.0',
+      canary: { version: '1.1.0', comparison: { requests: 3 }, mirrorPercent: 100 },
+      conditions: [{ type: 'Ready' }, { type: 'CanaryReady' }],
+    };
+    const next = {
+      phase: 'Ready',
+      canary: { version: '1.1.0', mirrorPercent: 0 },
+      conditions: [{ type: 'Ready' }],
+    };
+    assert.deepEqual(mergePatchOf(prev, next), {
+      phase: 'Ready',
+      canary: { version: '1.1.0', mirrorPercent: 0, comparison: null },
+      conditions: [{ type: 'Ready' }],
+      activeVersion: null,
+    });
+    assert.deepEqual(mergePatchOf({}, { canary: { version: 'x' } }), { canary: { version: 'x' } });
+    assert.deepEqual(mergePatchOf({ canary: { version: 'x' } }, {}), { canary: null });
   });
 });

@@ -157,4 +157,50 @@ describe('manager: informer list+watch protocol (loopback server)', () => {
     assert.equal(q[3]!.get('watch'), null, 'a list after 410');
     assert.equal(q[4]!.get('resourceVersion'), '9');
   });
+  it('an optional kind answered 404 is synced, empty and unavailable, and is listed again until it is served', async () => {
+    requests.length = 0;
+    const notFound = (_req: http.IncomingMessage, res: http.ServerResponse) =>
+      res.writeHead(404, { 'Content-Type': 'application/json' }).end('{"reason":"NotFound"}');
+    script = [notFound, notFound, list('3', ['route'])];
+    const inf = new Informer(client(), {
+      kind: { group: 'gateway.networking.k8s.io', version: 'v1', plural: 'httproutes', kind: 'HTTPRoute' },
+      namespace: 'ns',
+      optional: true,
+      absentRetryMs: 50,
+      log: pino({ level: 'silent' }),
+    });
+    await inf.start();
+    assert.equal(inf.synced, true, 'a missing kind does not hold readiness');
+    assert.equal(inf.available, false);
+    assert.equal(inf.size, 0);
+    const end = Date.now() + 5000;
+    while (!inf.available && Date.now() < end) await new Promise((r) => setTimeout(r, 10));
+    inf.stop();
+    assert.equal(inf.available, true, 'listed again, and served now');
+    assert.deepEqual(inf.keys(), ['ns/route']);
+    assert.equal(inf.lists, 1, 'the 404 answers are not counted as lists');
+    assert.ok(
+      requests
+        .slice(0, 3)
+        .every((u) => u.startsWith('/apis/gateway.networking.k8s.io/v1/namespaces/ns/httproutes')),
+    );
+  });
+
+  it('a kind that is not optional keeps retrying a 404 and is not synced', async () => {
+    requests.length = 0;
+    script = [(_req, res) => res.writeHead(404).end('{}')];
+    const inf = new Informer(client(), {
+      kind: { ...Kinds.Service, kind: 'Service' },
+      namespace: 'ns',
+      log: pino({ level: 'silent' }),
+    });
+    void inf.start();
+    const end = Date.now() + 2000;
+    while (requests.length < 1 && Date.now() < end) await new Promise((r) => setTimeout(r, 10));
+    await new Promise((r) => setTimeout(r, 50));
+    assert.equal(inf.synced, false);
+    inf.stop();
+    assert.equal(inf.lists, 0);
+    assert.equal(inf.available, true);
+  });
 });
