@@ -181,7 +181,8 @@ function httpRoute(name: string, host: string, prefixes: string[], backends: Bac
   };
 }
 
-interface Condition {
+/** A status condition of a Gateway API object (metav1.Condition). */
+interface GatewayCondition {
   type: string;
   status: string;
   reason?: string;
@@ -189,7 +190,11 @@ interface Condition {
 }
 
 /** True when `conditions` hold every one of `types` as True for `generation`. */
-function conditionsTrue(conditions: Condition[] | undefined, types: string[], generation: number): boolean {
+function conditionsTrue(
+  conditions: GatewayCondition[] | undefined,
+  types: string[],
+  generation: number,
+): boolean {
   return types.every((t) =>
     (conditions ?? []).some(
       (c) => c.type === t && c.status === 'True' && c.observedGeneration === generation,
@@ -217,7 +222,7 @@ describe('local Gateway (Gateway API on the ingress controller)', function () {
     );
 
   /** The route's status for the local Gateway once Accepted and ResolvedRefs for its current generation. */
-  const routeAccepted = (name: string): Promise<Condition[]> =>
+  const routeAccepted = (name: string): Promise<GatewayCondition[]> =>
     waitFor(`HTTPRoute ${name} to be Accepted with resolved references by ${CONTROLLER}`, async () => {
       const { body } = await custom.getNamespacedCustomObject(GROUP, 'v1', ns, 'httproutes', name);
       const route = body as {
@@ -226,7 +231,7 @@ describe('local Gateway (Gateway API on the ingress controller)', function () {
           parents?: {
             parentRef: { name: string; namespace?: string };
             controllerName: string;
-            conditions?: Condition[];
+            conditions?: GatewayCondition[];
           }[];
         };
       };
@@ -311,7 +316,7 @@ describe('local Gateway (Gateway API on the ingress controller)', function () {
     const gatewayClass = cls as {
       metadata: { generation: number };
       spec: { controllerName: string };
-      status?: { conditions?: Condition[]; supportedFeatures?: { name: string }[] };
+      status?: { conditions?: GatewayCondition[]; supportedFeatures?: { name: string }[] };
     };
     assert.equal(gatewayClass.spec.controllerName, CONTROLLER);
     assert.ok(
@@ -332,9 +337,9 @@ describe('local Gateway (Gateway API on the ingress controller)', function () {
       metadata: { generation: number };
       spec: { gatewayClassName: string; listeners: { name: string; port: number; protocol: string }[] };
       status?: {
-        conditions?: Condition[];
+        conditions?: GatewayCondition[];
         addresses?: { type: string; value: string }[];
-        listeners?: { name: string; conditions?: Condition[]; supportedKinds?: { kind: string }[] }[];
+        listeners?: { name: string; conditions?: GatewayCondition[]; supportedKinds?: { kind: string }[] }[];
       };
     };
     assert.equal(gateway.spec.gatewayClassName, GATEWAY_CLASS);
