@@ -22,7 +22,7 @@
 #      FNOL_INGRESS_CACHE (~/.cache/fnol/ingress).
 source "$(dirname "$0")/lib.sh"
 
-for arg in "$@"; do die "unknown option '$arg' (cluster/ingress/up.sh takes none; settings come from FNOL_INGRESS_* variables)"; done
+for arg in "$@"; do die "unknown option '$arg' (cluster/ingress/up.sh takes none; settings come from FNOL_INGRESS_* and FNOL_GATEWAY_* variables)"; done
 PORTS=("$INGRESS_PORT" "$INGRESS_TLS_PORT" "$INGRESS_ADMIN_PORT" "$GATEWAY_PORT")
 for p in "${PORTS[@]}"; do
   { [[ "$p" =~ ^[0-9]+$ ]] && [ "$p" -ge 1 ] && [ "$p" -le 65535 ]; } ||
