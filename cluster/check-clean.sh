@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Checks that nothing of the local cluster is left on this machine once it is
 # stopped (npm run cluster:down; npm test runs this after its suites when the
-# run itself started and stopped the cluster): no process, mount, network
+# run itself started and stopped the cluster): no process, listening port of
+# the ingress controller (Ingress, TLS, admin, Gateway), mount, network
 # namespace, network interface, iptables rule or kubelet cgroup. Prints each
 # leftover and exits 1 if there is any.
 source "$(dirname "$0")/node/node-lib.sh"
@@ -29,6 +30,15 @@ for p in /proc/[0-9]*; do
   if grep -q kubepods "$p/cgroup" 2>/dev/null; then leftover "process $pid in a pod cgroup: $cmd"; fi
 done
 
+# The ingress controller's ports (its Ingress and Gateway entry points among
+# them): still taken means a controller outlived the cluster, or another
+# process holds a port the next ingress:up needs.
+for p in "$INGRESS_PORT" "$INGRESS_TLS_PORT" "$INGRESS_ADMIN_PORT" "$GATEWAY_PORT"; do
+  if port_in_use "$p"; then
+    leftover "listening port $p ($(ss -Hltnp "sport = :$p" 2>/dev/null | head -1 | awk '{print $NF}'))"
+  fi
+done
+
 # Mounts under the state folder, and pod network namespaces.
 while read -r m; do leftover "mount $m"; done < <(findmnt -rn -o TARGET | awk -v d="$CLUSTER_DIR/" 'index($0, d) == 1')
 for ns in /var/run/netns/cni-*; do
@@ -52,4 +62,4 @@ for d in /sys/fs/cgroup/*/kubepods* /sys/fs/cgroup/kubepods*; do
 done
 
 [ "$left" -eq 0 ] || die "$left leftovers of the local cluster (above); npm run cluster:down removes them"
-info "nothing of the local cluster is left: no process, mount, network namespace, interface, iptables rule or cgroup"
+info "nothing of the local cluster is left: no process, ingress or Gateway port, mount, network namespace, interface, iptables rule or cgroup"

@@ -22,6 +22,9 @@ TRAEFIK="$INGRESS_BIN/traefik"
 INGRESS_PORT="${FNOL_INGRESS_PORT:-18081}"
 INGRESS_ADMIN_PORT="${FNOL_INGRESS_ADMIN_PORT:-18082}"
 INGRESS_TLS_PORT="${FNOL_INGRESS_TLS_PORT:-18443}"
+# The Gateway's HTTP listener: an entry point of its own, so HTTPRoutes and
+# Ingresses never compete for the same host and path.
+GATEWAY_PORT="${FNOL_GATEWAY_PORT:-18083}"
 
 # The IngressClass the controller serves: the class of the FnolModel examples
 # (manifests/examples/), which operator/src/reconcilers/ingress.ts copies from
@@ -34,6 +37,22 @@ INGRESS_CLASS="${FNOL_INGRESS_CLASS:-nginx}"
 INGRESS_NAMESPACE="fnol-ingress"
 INGRESS_SA="traefik"
 INGRESS_TOKEN_SECONDS="${FNOL_INGRESS_TOKEN_SECONDS:-86400}"
+
+# Gateway API: the standard-channel CRDs of the release the pinned Traefik is
+# built against (sigs.k8s.io/gateway-api in cluster/ingress/build/go.mod),
+# fetched from the Go module proxy; the checksum is the one the proxy and the
+# checksum database give for that module version (go.sum's h1: line).
+GATEWAY_API_MODULE="sigs.k8s.io/gateway-api"
+GATEWAY_API_VERSION="v1.4.0"
+GATEWAY_API_SUM="h1:ZwlNM6zOHq0h3WUX2gfByPs2yAEsy/EenYJB78jpQfQ="
+GATEWAY_API_CRDS="$INGRESS_CACHE/gateway-api/$GATEWAY_API_VERSION/standard"
+# The GatewayClass Traefik serves (its controllerName is fixed by Traefik) and
+# the one Gateway ingress:up creates, in the controller's namespace, accepting
+# HTTPRoutes from every namespace.
+GATEWAY_CLASS="${FNOL_GATEWAY_CLASS:-traefik}"
+GATEWAY_CONTROLLER="traefik.io/gateway-controller"
+GATEWAY_NAME="fnol"
+GATEWAY_NAMESPACE="$INGRESS_NAMESPACE"
 
 INGRESS_STATE="$CLUSTER_DIR/ingress"
 INGRESS_KUBECONFIG="$INGRESS_STATE/kubeconfig"

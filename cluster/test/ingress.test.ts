@@ -38,6 +38,7 @@ import {
   useIngress,
   type IngressHandle,
 } from '../../test/support/ingress';
+import { backendAddress } from '../../test/support/net';
 import { echoDeployment, realNodeReady } from '../../test/support/real-node';
 import { selfSignedCert } from '../../test/support/tls';
 import { poll } from '../../test/support/wait';
@@ -99,23 +100,6 @@ function getTls(port: number, host: string, urlPath: string, ca: string): Promis
     req.on('timeout', () => req.destroy(new Error(`GET https://${host}${urlPath} timed out`)));
     req.on('error', reject);
   });
-}
-
-/**
- * A non-loopback IPv4 address of this machine for the test backend: the real
- * node's bridge (host-only) when present, else the first external interface.
- */
-function backendAddress(): string {
-  const ifaces = os.networkInterfaces();
-  const bridge = ifaces[process.env.FNOL_NODE_BRIDGE ?? 'fnol0']?.find((a) => a.family === 'IPv4');
-  if (bridge) return bridge.address;
-  for (const list of Object.values(ifaces)) {
-    const a = list?.find((x) => x.family === 'IPv4' && !x.internal && !x.address.startsWith('169.254.'));
-    if (a) return a.address;
-  }
-  throw new Error(
-    'this machine has no non-loopback IPv4 address for the test backend (EndpointSlices may not name 127.0.0.0/8)',
-  );
 }
 
 function ingress(

@@ -1,7 +1,8 @@
 /**
  * The local ingress controller for tests (cluster/ingress/, docs/local-ingress.md):
  * Traefik on this host, serving the cluster's Ingresses of class
- * FNOL_INGRESS_CLASS (nginx) on 127.0.0.1:FNOL_INGRESS_PORT (18081).
+ * FNOL_INGRESS_CLASS (nginx) on 127.0.0.1:FNOL_INGRESS_PORT (18081), and the
+ * HTTPRoutes attached to Gateway fnol-ingress/fnol on 127.0.0.1:FNOL_GATEWAY_PORT (18083).
  *
  *   const ingress = await useIngress();   // starts it (building on a cold cache) unless running
  *   ...
@@ -15,6 +16,10 @@ const ROOT = path.resolve(__dirname, '..', '..');
 
 export const INGRESS_PORT = Number(process.env.FNOL_INGRESS_PORT ?? 18081);
 export const INGRESS_CLASS = process.env.FNOL_INGRESS_CLASS ?? 'nginx';
+/** The Gateway cluster/ingress/up.sh creates: its HTTP listener's port, name, namespace and class. */
+export const GATEWAY_PORT = Number(process.env.FNOL_GATEWAY_PORT ?? 18083);
+export const GATEWAY = { name: 'fnol', namespace: 'fnol-ingress' } as const;
+export const GATEWAY_CLASS = process.env.FNOL_GATEWAY_CLASS ?? 'traefik';
 /** A cold start builds Traefik from source (about 2,500 packages on two cores). */
 export const INGRESS_BUILD_TIMEOUT_MS = 40 * 60 * 1000;
 
