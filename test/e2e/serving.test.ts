@@ -44,8 +44,7 @@ import {
 import { publishModel } from '../../cli/src/publish-model';
 import { CLUSTER_START_TIMEOUT_MS, createTestNamespace, useCluster, type Cluster } from '../support/cluster';
 import {
-  GATEWAY_NAME,
-  GATEWAY_NAMESPACE,
+  GATEWAY,
   GATEWAY_PORT,
   INGRESS_BUILD_TIMEOUT_MS,
   INGRESS_CLASS,
@@ -899,7 +898,7 @@ describe('serving on the real node, end to end', function () {
         replicas: 2,
         resources: { requests: { cpu: '100m', memory: '256Mi' }, limits: { cpu: '1', memory: '1Gi' } },
         ...REAL_NODE_PLACEMENT,
-        gateway: { parentRef: { name: GATEWAY_NAME, namespace: GATEWAY_NAMESPACE }, hostnames: [cmpHost] },
+        gateway: { parentRef: { name: GATEWAY.name, namespace: GATEWAY.namespace }, hostnames: [cmpHost] },
         canary: { model: modelRef('1.0.1'), mirrorPercent: 100 },
       },
     });
