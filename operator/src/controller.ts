@@ -94,6 +94,7 @@ export class Reconciler {
     // Gone or going: the garbage collector removes the children through their owner references.
     if (!fm || fm.metadata.deletionTimestamp) {
       this.checks.cancel(key);
+      this.metrics.forgetModel(namespace, name);
       return {};
     }
     const log = this.log.child({ fnolmodel: key, generation: fm.metadata.generation });
@@ -186,6 +187,7 @@ export class Reconciler {
       verifying,
       now: this.clock(),
     });
+    this.metrics.setModelConditions(namespace, name, status.conditions ?? []);
     await this.writeStatus(fm, status, log);
     // A running check queues the FnolModel again when it finishes.
     return {
