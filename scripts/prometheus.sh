@@ -31,7 +31,7 @@ exec 8>"$cache/.install.lock"
 flock 8
 if cached; then exit 0; fi
 
-command -v apt-get >/dev/null && command -v dpkg-deb >/dev/null ||
+{ command -v apt-get >/dev/null && command -v dpkg-deb >/dev/null; } ||
   die "Prometheus is not in $cache and apt-get/dpkg-deb are missing: this needs a Debian or Ubuntu machine (package prometheus)"
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
