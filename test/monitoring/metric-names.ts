@@ -20,7 +20,8 @@ export async function exportedSeries(): Promise<Set<string>> {
   const names = new Set<string>();
   for (const registry of registries) {
     for (const metric of await registry.getMetricsAsJSON()) {
-      const { name, type } = metric as { name: string; type: string };
+      const { name } = metric;
+      const type = String(metric.type);
       if (type === 'histogram') for (const s of ['_bucket', '_sum', '_count']) names.add(name + s);
       else if (type === 'summary') for (const s of ['', '_sum', '_count']) names.add(name + s);
       else names.add(name);

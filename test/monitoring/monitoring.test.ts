@@ -32,6 +32,8 @@ import {
   ruleFiles,
   type Rule,
 } from '../../scripts/monitoring-rules';
+import { podTargets } from '../../cluster/monitoring/pod-discovery';
+import { renderConfig } from '../../cluster/monitoring/render-config';
 import { exportedSeries, metricNames, SCRAPE_SERIES } from './metric-names';
 
 const ROOT = path.resolve(__dirname, '..', '..');
@@ -408,5 +410,76 @@ describe('monitoring: scraping', () => {
       .join('\n');
     for (const job of ruleText.matchAll(/job="([^"]+)"/g))
       assert.ok(jobs.includes(job[1]!), `rules read job ${job[1]}`);
+  });
+});
+
+describe('monitoring: local pod discovery (cluster/monitoring/)', () => {
+  it('gives the labels Kubernetes discovery (role pod) gives: one target per container port', () => {
+    const pod = desiredDeployment(fnolModel(), testConfig).spec!.template;
+    const groups = podTargets([
+      {
+        metadata: {
+          name: 'fnol-abc',
+          namespace: 'claims',
+          labels: pod.metadata!.labels!,
+          annotations: pod.metadata!.annotations!,
+        },
+        spec: { nodeName: 'n1', containers: pod.spec!.containers as never },
+        status: { phase: 'Running', podIP: '10.1.2.3', conditions: [{ type: 'Ready', status: 'True' }] },
+      },
+      // Not scheduled yet: no address, no target.
+      {
+        metadata: { name: 'pending', namespace: 'claims' },
+        spec: { containers: [{ name: 'c' }] },
+        status: { phase: 'Pending' },
+      },
+    ]);
+    assert.equal(groups.length, 1);
+    const g = groups[0]!;
+    assert.deepEqual(g.targets, ['10.1.2.3:8080']);
+    assert.equal(g.labels.__meta_kubernetes_namespace, 'claims');
+    assert.equal(g.labels.__meta_kubernetes_pod_name, 'fnol-abc');
+    assert.equal(g.labels.__meta_kubernetes_pod_phase, 'Running');
+    assert.equal(g.labels.__meta_kubernetes_pod_ready, 'True');
+    assert.equal(g.labels.__meta_kubernetes_pod_label_app_kubernetes_io_name, 'fnol-scorer');
+    assert.equal(g.labels.__meta_kubernetes_pod_label_app_kubernetes_io_instance, 'fnol');
+    assert.equal(g.labels.__meta_kubernetes_pod_annotation_prometheus_io_scrape, 'true');
+    assert.equal(g.labels.__meta_kubernetes_pod_annotation_prometheus_io_port, '8080');
+    assert.equal(g.labels.__meta_kubernetes_pod_container_port_name, 'http');
+  });
+
+  it('the local configuration keeps the scrape jobs and their relabeling, with file discovery, and passes promtool check config', function () {
+    this.timeout(60_000);
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'fnol-prom-'));
+    try {
+      const targets = path.join(dir, 'targets.json');
+      writeFileSync(targets, '[]');
+      const text = renderConfig({ targetsFile: targets });
+      const config = parse(text) as {
+        rule_files: string[];
+        scrape_configs: Array<{
+          job_name: string;
+          file_sd_configs: Array<{ files: string[] }>;
+          relabel_configs: unknown;
+        }>;
+      };
+      const source = parse(readFileSync(path.join(MONITORING_DIR, 'scrape-configs.yaml'), 'utf8')) as {
+        scrape_configs: Array<{ job_name: string; relabel_configs: unknown }>;
+      };
+      assert.deepEqual(config.rule_files, ruleFiles());
+      assert.deepEqual(
+        config.scrape_configs.map((c) => [c.job_name, c.relabel_configs, c.file_sd_configs[0]?.files]),
+        source.scrape_configs.map((c) => [c.job_name, c.relabel_configs, [targets]]),
+      );
+      const file = path.join(dir, 'prometheus.yml');
+      writeFileSync(file, text);
+      const bin = execFileSync('bash', [path.join(ROOT, 'scripts', 'prometheus.sh')], {
+        encoding: 'utf8',
+      }).trim();
+      const r = spawnSync(path.join(bin, 'promtool'), ['check', 'config', file], { encoding: 'utf8' });
+      assert.equal(r.status, 0, `promtool check config failed:\n${r.stdout}${r.stderr}`);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
