@@ -5,8 +5,9 @@
 # They come from Debian's prometheus package, unpacked into the cache with
 # `apt-get download` and `dpkg-deb -x`: nothing is installed on the system and
 # no service is set up or started. A cached copy is used as it is; with none,
-# the package index is refreshed first when the download fails and this runs as
-# root (on a fresh CI machine), as scripts/shellcheck.sh does for shellcheck.
+# the package index is refreshed when the download fails (as root, or through
+# sudo without a password: a fresh CI machine), as scripts/shellcheck.sh does
+# for shellcheck.
 #
 # Env: FNOL_PROMETHEUS_CACHE (~/.cache/fnol/prometheus)
 source "$(dirname "$0")/lib.sh"
@@ -37,10 +38,16 @@ work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 download() { (cd "$work" && apt-get download -q prometheus) >&2; }
 if ! download; then
-  [ "$(id -u)" -eq 0 ] ||
-    die "apt-get download prometheus failed (no package index?); run this script as root once to refresh it, or: sudo apt-get update"
+  # The package index may be missing or stale on a fresh machine: refresh it
+  # as root, or with sudo where it needs no password (CI agents).
+  as_root=()
+  if [ "$(id -u)" -ne 0 ]; then
+    sudo -n true 2>/dev/null ||
+      die "apt-get download prometheus failed (no package index?); run this script as root once to refresh it, or: sudo apt-get update"
+    as_root=(sudo -n)
+  fi
   info "refreshing the package index (apt-get update)" >&2
-  DEBIAN_FRONTEND=noninteractive apt-get update -q >&2
+  "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -q >&2
   download || die "apt-get download prometheus failed; check the apt sources (the package is in Debian bookworm and later)"
 fi
 deb="$(find "$work" -maxdepth 1 -name 'prometheus_*.deb' -print -quit)"
