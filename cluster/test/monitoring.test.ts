@@ -40,6 +40,7 @@ interface Target {
   scrapeUrl: string;
   health: string;
   lastError: string;
+  lastScrape: string;
 }
 
 async function api<T>(p: string): Promise<T> {
@@ -155,10 +156,23 @@ describe('local Prometheus (npm run monitoring:up)', function () {
       );
     });
 
-    it('is a target of job fnol-scorer at its annotated port and path, labelled with namespace, pod and fnolmodel', () => {
+    it('is a target of job fnol-scorer at its annotated port and path, labelled with namespace, pod and fnolmodel', async function () {
+      this.timeout(60_000);
       assert.equal(target.scrapeUrl, `http://${podIp}:8080/metrics`);
       assert.equal(target.labels.fnolmodel, 'fnol');
       assert.match(target.labels.pod ?? '', /^fnol-/);
+      // Prometheus scrapes it (on a simulated node nothing answers: health down).
+      const scraped = await poll(
+        'a scrape of the scorer pod',
+        async () =>
+          (await api<{ activeTargets: Target[] }>('/api/v1/targets?state=active')).activeTargets.find(
+            (t) =>
+              t.labels.job === 'fnol-scorer' && t.labels.namespace === ns && !t.lastScrape.startsWith('0001'),
+          ),
+        45_000,
+        1000,
+      );
+      assert.ok(['up', 'down'].includes(scraped.health), `health ${scraped.health}`);
     });
 
     it('is scraped: its target is up and its scorer series are stored (real node with a scorer image)', async function () {
