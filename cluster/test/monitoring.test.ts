@@ -137,7 +137,9 @@ describe('local Prometheus (npm run monitoring:up)', function () {
           c.imagePullPolicy = 'Never';
         }
       }
-      await cluster.kubeConfig.makeApiClient(k8s.AppsV1Api).createNamespacedDeployment(ns, dep);
+      // kubectl sends the object as the operator does (JSON as is: the typed
+      // client of this version drops fields it does not know, such as preStop.sleep).
+      await cluster.kubectl(['create', '-f', '-'], JSON.stringify(dep));
       const core = cluster.kubeConfig.makeApiClient(k8s.CoreV1Api);
       podIp = await poll(
         'the scorer pod has an IP',
