@@ -26,6 +26,11 @@ if [ "$locked" -eq 0 ]; then
   flock 9
 fi
 
+# The local Prometheus (cluster/monitoring/) watches the cluster: it stops first.
+if [ -d "$CLUSTER_DIR/monitoring" ]; then
+  bash "$CLUSTER_SRC/monitoring/down.sh"
+fi
+
 # A real node (FNOL_REAL_NODE=1) goes first, while the API can still drain it.
 if [ -d "$CLUSTER_DIR/node" ]; then
   node_args=()

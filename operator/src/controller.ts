@@ -177,6 +177,7 @@ export class Reconciler {
     if (!fm || fm.metadata.deletionTimestamp) {
       this.checks.cancel(key);
       this.checks.cancel(canaryCheckKey(key));
+      this.metrics.forgetModel(namespace, name);
       return {};
     }
     const log = this.log.child({ fnolmodel: key, generation: fm.metadata.generation });
@@ -319,6 +320,7 @@ export class Reconciler {
       ...(canaryInput ? { canary: canaryInput } : {}),
       now: this.clock(),
     });
+    this.metrics.setModelConditions(namespace, name, status.conditions ?? []);
     await this.writeStatus(fm, status, log);
     // A running check queues the FnolModel again when it finishes.
     return {

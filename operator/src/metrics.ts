@@ -1,5 +1,9 @@
 /** Prometheus metrics of one operator process (its own registry: no global state). */
+import type { Condition } from '@fnol/api';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+/** The condition statuses a FnolModel's gauge series cover (one series per status, the current one 1). */
+const CONDITION_STATUSES = ['True', 'False', 'Unknown'] as const;
 
 export class OperatorMetrics {
   readonly registry = new Registry();
@@ -64,7 +68,40 @@ export class OperatorMetrics {
     registers: [this.registry],
   });
 
+  readonly modelConditions = new Gauge({
+    name: 'fnol_model_condition',
+    help: 'Conditions of the FnolModels this process reconciles as leader: 1 for the current status of each type, 0 for the others',
+    labelNames: ['namespace', 'name', 'type', 'status'],
+    registers: [this.registry],
+  });
+
   constructor(defaultMetrics = true) {
     if (defaultMetrics) collectDefaultMetrics({ register: this.registry, prefix: 'fnol_operator_' });
+  }
+
+  /** The condition types recorded per FnolModel ("namespace/name"), so their series can be dropped. */
+  private readonly conditionTypes = new Map<string, readonly string[]>();
+
+  /** Records the conditions just computed for a FnolModel, replacing what was recorded for it before. */
+  setModelConditions(namespace: string, name: string, conditions: readonly Condition[]): void {
+    this.forgetModel(namespace, name);
+    for (const c of conditions) {
+      for (const status of CONDITION_STATUSES) {
+        this.modelConditions.set({ namespace, name, type: c.type, status }, c.status === status ? 1 : 0);
+      }
+    }
+    this.conditionTypes.set(
+      `${namespace}/${name}`,
+      conditions.map((c) => c.type),
+    );
+  }
+
+  /** Drops a FnolModel's condition series (it was deleted). */
+  forgetModel(namespace: string, name: string): void {
+    const key = `${namespace}/${name}`;
+    for (const type of this.conditionTypes.get(key) ?? []) {
+      for (const status of CONDITION_STATUSES) this.modelConditions.remove({ namespace, name, type, status });
+    }
+    this.conditionTypes.delete(key);
   }
 }

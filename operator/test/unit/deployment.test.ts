@@ -125,6 +125,7 @@ describe('reconcilers/deployment', () => {
     assert.equal(t?.spec?.topologySpreadConstraints?.[0]?.topologyKey, 'kubernetes.io/hostname');
     assert.equal(t?.metadata?.annotations?.['prometheus.io/scrape'], 'true');
     assert.equal(t?.metadata?.annotations?.['prometheus.io/port'], '8080');
+    assert.equal(t?.metadata?.annotations?.['prometheus.io/path'], '/metrics');
   });
 
   it('uses the default image unless spec.image is set, and the replicas asked for', () => {
