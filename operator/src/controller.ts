@@ -24,6 +24,7 @@ import type {
   KubernetesObject,
   V1Deployment,
   V1EndpointSlice,
+  V1Service,
   V1ReplicaSet,
   V1Secret,
 } from '@kubernetes/client-node';
@@ -223,7 +224,8 @@ export class Reconciler {
         : 0;
     // Mirroring starts once the candidate has ready pods (copies sent earlier
     // would only count as candidate errors), and stays while it is applied.
-    const wantedMirror = mirrorOf(fm);
+    const canaryService = live.get(liveKey('Service', candidate)) as V1Service | undefined;
+    const wantedMirror = mirrorOf(fm, canaryService?.spec?.clusterIP);
     const appliedMirror = appliedMirrorOf(deployment);
     const mirror =
       wantedMirror &&

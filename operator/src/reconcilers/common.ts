@@ -150,7 +150,13 @@ export function canaryReplicas(fm: FnolModel): number {
   return Math.max(1, Math.ceil((desiredReplicas(fm) * share) / 100));
 }
 
-/** The candidate Service's in-cluster URL with its port: where the stable pods mirror requests to. */
-export function canaryServiceUrl(fm: FnolModel): string {
-  return `http://${canaryName(fm.metadata.name)}.${fm.metadata.namespace}.svc.cluster.local:${SERVICE_PORT}`;
+/**
+ * Where the stable pods mirror requests to: the candidate Service by its
+ * cluster IP and port. An address, not the Service's DNS name, so mirroring
+ * needs no cluster DNS and no DNS lookup per connection; the operator rewrites
+ * it if the Service is ever recreated with another IP.
+ */
+export function canaryServiceUrl(clusterIP: string): string {
+  const host = clusterIP.includes(':') ? `[${clusterIP}]` : clusterIP;
+  return `http://${host}:${SERVICE_PORT}`;
 }

@@ -87,11 +87,15 @@ export interface Mirror {
   version: string;
 }
 
-/** The mirror spec.canary asks for; undefined when mirrorPercent is 0 or there is no canary. */
-export function mirrorOf(fm: FnolModel): Mirror | undefined {
+/**
+ * The mirror spec.canary asks for, to the candidate Service at `clusterIP`;
+ * undefined when mirrorPercent is 0, there is no canary, or the candidate's
+ * Service has no cluster IP yet.
+ */
+export function mirrorOf(fm: FnolModel, clusterIP: string | undefined): Mirror | undefined {
   const c = fm.spec.canary;
-  if (!c || !(c.mirrorPercent > 0)) return undefined;
-  return { url: canaryServiceUrl(fm), percent: c.mirrorPercent, version: c.model.version };
+  if (!c || !(c.mirrorPercent > 0) || !clusterIP || clusterIP === 'None') return undefined;
+  return { url: canaryServiceUrl(clusterIP), percent: c.mirrorPercent, version: c.model.version };
 }
 
 /** The mirror a live Deployment's pods are told to do (SHADOW_* env), or undefined. */

@@ -122,7 +122,10 @@ describe('operator integration: canary and gateway on a real API server', functi
       'app.kubernetes.io/instance': NAME,
     });
     const env = envOf(stable);
-    assert.equal(env.SHADOW_URL, `http://${CANARY}.${ns}.svc.cluster.local:80`);
+    // The candidate Service by its cluster IP: mirroring needs no cluster DNS.
+    const candidateService = await get<V1Service>('Service', CANARY);
+    assert.ok(candidateService?.spec?.clusterIP, 'the candidate Service has a cluster IP');
+    assert.equal(env.SHADOW_URL, `http://${candidateService.spec.clusterIP}:80`);
     assert.equal(env.SHADOW_PERCENT, '100');
     assert.equal(env.SHADOW_VERSION, '1.1.0');
     assert.equal(env.MODEL_VERSION, '1.0.0');

@@ -134,17 +134,21 @@ describe('reconcilers: the candidate of spec.canary', () => {
   });
 
   it('the stable pods mirror (SHADOW_*) only with mirrorPercent > 0', () => {
-    assert.equal(mirrorOf(withCanary()), undefined);
-    assert.equal(mirrorOf(fnolModel()), undefined);
+    assert.equal(mirrorOf(withCanary(), '10.96.0.42'), undefined);
+    assert.equal(mirrorOf(fnolModel(), '10.96.0.42'), undefined);
     const fm = withCanary({ mirrorPercent: 25 });
-    const mirror = mirrorOf(fm)!;
+    // Not before the candidate's Service has its cluster IP.
+    assert.equal(mirrorOf(fm, undefined), undefined);
+    assert.equal(mirrorOf(fm, 'None'), undefined);
+    assert.equal(mirrorOf(fm, 'fd00::2a')?.url, 'http://[fd00::2a]:80');
+    const mirror = mirrorOf(fm, '10.96.0.42')!;
     assert.deepEqual(mirror, {
-      url: 'http://fnol-canary.claims.svc.cluster.local:80',
+      url: 'http://10.96.0.42:80',
       percent: 25,
       version: '1.1.0',
     });
     const d = desiredDeployment(fm, testConfig, fm.spec.model, mirror);
-    assert.equal(env(d).SHADOW_URL, 'http://fnol-canary.claims.svc.cluster.local:80');
+    assert.equal(env(d).SHADOW_URL, 'http://10.96.0.42:80');
     assert.equal(env(d).SHADOW_PERCENT, '25');
     assert.equal(env(d).SHADOW_VERSION, '1.1.0');
     assert.deepEqual(appliedMirrorOf(d), mirror);
@@ -319,7 +323,7 @@ describe('status.canary and CanaryReady', () => {
     canary: Parameters<typeof computeStatus>[0]['canary'],
     extra: object = {},
   ) {
-    const mirror = mirrorOf(fm);
+    const mirror = mirrorOf(fm, '10.96.0.42');
     const stable = live(desiredDeployment(fm, testConfig, fm.spec.model, mirror), complete);
     return computeStatus({
       fm,
