@@ -81,6 +81,15 @@ export class CopyQueue<T> {
     }
   }
 
+  /**
+   * Takes the copy at the head of the queue when `accept` accepts it: a worker
+   * gathers the copies it sends together while it holds the first.
+   */
+  takeIf(accept: (item: T) => boolean): T | undefined {
+    if (this.head >= this.waiting.length || !accept(this.waiting[this.head] as T)) return undefined;
+    return this.next();
+  }
+
   private next(): T | undefined {
     if (this.head >= this.waiting.length) return undefined;
     const item = this.waiting[this.head] as T;
