@@ -675,6 +675,30 @@ describe('shadow mirroring between two real scorers', function () {
     assert.equal(running(s.latency.stable).at(-1), 1);
   });
 
+  it('while a request of copies is on its way, the copies answered meanwhile go together, whatever the workers', async () => {
+    const candidate = started(await heldCandidate(async (copy) => zeros(copy.body)));
+    const stable = started(
+      await startInProcess(fixtureModel('generic'), {
+        shadow: shadowConfig(candidate.url, '2.0.0', { concurrency: 8 }),
+      }),
+    );
+    for (let i = 0; i < 7; i++) {
+      const body = { records: [{ length: i, colour: 'red', width: 2 }] };
+      assert.equal((await call(stable.url, '/score', { body })).status, 200);
+    }
+    // Idle workers do not send the waiting copies one by one while the first is held.
+    await new Promise((r) => setTimeout(r, 200));
+    assert.equal(candidate.seen.length, 1);
+    candidate.release();
+    const s = await settled(stable.url, 7);
+    assert.deepEqual([s.compared, s.candidateErrors], [7, 0]);
+    assert.deepEqual(
+      candidate.seen.map((c) => recordsOf(c.body).map((r) => r.length)),
+      [[0], [1, 2, 3, 4, 5, 6]],
+    );
+    assert.equal(running(s.latency.candidate).at(-1), 1);
+  });
+
   it('copies sent together are all shape errors when the candidate answers fewer records', async () => {
     const candidate = started(
       await heldCandidate(async (copy) => {

@@ -33,6 +33,14 @@ interface Copy {
   span?: RecordsSpan | null;
 }
 
+/** Copies to be sent as one request. */
+interface Batch {
+  readonly copies: Copy[];
+  records: number;
+  /** Of the combined body. */
+  bytes: number;
+}
+
 export interface ShadowDeps {
   readonly metrics: ShadowMetrics;
   readonly clock: Clock;
@@ -80,6 +88,12 @@ export class Shadow {
   private readonly summary: ShadowSummary;
   /** Copies that could have been coalesced since the last one sent alone. */
   private sinceAlone = 0;
+  /** Requests of records-form copies on their way to the candidate. */
+  private recordsInFlight = 0;
+  /** Workers waiting for one of those to end, to gather more copies meanwhile. */
+  private waiters: (() => void)[] = [];
+  /** The batch gathering copies while a request is on its way. */
+  private gathering: Batch | undefined;
 
   constructor(
     private readonly config: ShadowConfig,
@@ -156,27 +170,70 @@ export class Shadow {
    */
   private async send(first: Copy): Promise<void> {
     if (!this.coalescible(first)) return this.sendAlone(first);
+    // A batch waiting for more copies takes this one, and the worker is free.
+    const open = this.gathering;
+    if (open !== undefined && this.joins(open, first)) {
+      this.add(open, first);
+      return;
+    }
     if (++this.sinceAlone >= LATENCY_PROBE_EVERY) return this.sendAlone(first);
-    const { maxCoalescedBytes, maxCoalescedRecords } = this.deps;
-    const batch = [first];
-    let records = first.stable.records;
-    let bytes = COMBINED_OVERHEAD + spanLength(first);
-    const joins = (copy: Copy): boolean =>
+    const batch: Batch = {
+      copies: [first],
+      records: first.stable.records,
+      bytes: COMBINED_OVERHEAD + spanLength(first),
+    };
+    const gather = (): void => {
+      for (let copy = this.take(batch); copy !== undefined; copy = this.take(batch)) this.add(batch, copy);
+    };
+    gather();
+    // As Nagle's algorithm: while another such request is on its way, one batch
+    // gathers the copies answered meanwhile, until that request ends, the
+    // bounds are reached or a copy that cannot join waits behind; with nothing
+    // on its way, a copy goes at once.
+    if (this.gathering === undefined) {
+      this.gathering = batch;
+      try {
+        while (this.recordsInFlight > 0 && batch.copies.length < COALESCE_COPIES && this.queue.queued === 0) {
+          await new Promise<void>((wake) => this.waiters.push(wake));
+          gather();
+        }
+      } finally {
+        this.gathering = undefined;
+      }
+    }
+    this.recordsInFlight++;
+    try {
+      if (batch.copies.length === 1) await this.sendAlone(first);
+      else await this.sendTogether(batch.copies, batch.records);
+    } finally {
+      this.recordsInFlight--;
+      for (const wake of this.waiters.splice(0)) wake();
+    }
+  }
+
+  /** Whether a copy may be sent with a batch: same form and key, within the bounds. */
+  private joins(batch: Batch, copy: Copy): boolean {
+    const first = batch.copies[0] as Copy;
+    return (
+      batch.copies.length < COALESCE_COPIES &&
       this.coalescible(copy) &&
       copy.headers.authorization === first.headers.authorization &&
       copy.headers['x-api-key'] === first.headers['x-api-key'] &&
-      records + copy.stable.records <= maxCoalescedRecords &&
-      bytes + 1 + spanLength(copy) <= maxCoalescedBytes;
-    while (batch.length < COALESCE_COPIES) {
-      const copy = this.queue.takeIf(joins);
-      if (copy === undefined) break;
-      batch.push(copy);
-      records += copy.stable.records;
-      bytes += 1 + spanLength(copy);
-      this.sinceAlone++;
-    }
-    if (batch.length === 1) return this.sendAlone(first);
-    return this.sendTogether(batch, records);
+      batch.records + copy.stable.records <= this.deps.maxCoalescedRecords &&
+      batch.bytes + 1 + spanLength(copy) <= this.deps.maxCoalescedBytes
+    );
+  }
+
+  /** The copy at the head of the queue, when it joins the batch. */
+  private take(batch: Batch): Copy | undefined {
+    return this.queue.takeIf((copy) => this.joins(batch, copy));
+  }
+
+  private add(batch: Batch, copy: Copy): void {
+    batch.copies.push(copy);
+    batch.records += copy.stable.records;
+    batch.bytes += 1 + spanLength(copy);
+    this.sinceAlone++;
   }
 
   /** A records-form copy of /score whose records array was located (once, cached on the copy). */

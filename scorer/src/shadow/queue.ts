@@ -55,6 +55,11 @@ export class CopyQueue<T> {
     return this.waiting.length - this.head + this.active;
   }
 
+  /** Copies waiting for a worker. */
+  get queued(): number {
+    return this.waiting.length - this.head;
+  }
+
   /** Drops the waiting copies and accepts no more (copies being sent finish). */
   close(): void {
     this.closed = true;
