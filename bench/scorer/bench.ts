@@ -353,6 +353,13 @@ function csvFields(line: string): string[] {
  * in model order, cleaned as for training: a missing or N/A weather is N/K, a
  * `#` at-fault is n/k), as both services take them.
  */
+/** The model's feature names, in feature_order. */
+function featureNames(): string[] {
+  return (
+    JSON.parse(readFileSync(join(ORIGINAL, 'model_meta_data.json'), 'utf8')) as { feature_names: string[] }
+  ).feature_names;
+}
+
 function csvRows(n: number): unknown[][] {
   const meta = JSON.parse(readFileSync(join(ORIGINAL, 'model_meta_data.json'), 'utf8')) as {
     feature_names: string[];
@@ -451,7 +458,11 @@ async function shadowSettled(url: string): Promise<ShadowFigures> {
  * so the figure is the stable pod's own overhead, not the candidate's work
  * taking the stable scorer's core.
  */
-async function compareShadow(single: string, batch1000: string): Promise<Record<string, number>> {
+async function compareShadow(
+  single: string,
+  singleRecords: string,
+  batch1000: string,
+): Promise<Record<string, number>> {
   const seconds = Math.max(2, Math.round(SECONDS / 2));
   const n = cpus().length;
   const stableCpus = n >= 2 ? '0' : undefined;
@@ -465,8 +476,8 @@ async function compareShadow(single: string, batch1000: string): Promise<Record<
   );
   const candidate = await startScorer(18450, true, { name: 'candidate', cpus: otherCpus });
   const runs = {
-    off: { single: [] as number[], batch: [] as number[] },
-    on: { single: [] as number[], batch: [] as number[] },
+    off: { single: [] as number[], records: [] as number[], batch: [] as number[] },
+    on: { single: [] as number[], records: [] as number[], batch: [] as number[] },
   };
   const copies: ShadowFigures = { sampled: 0, compared: 0, dropped: 0, candidateErrors: 0 };
   try {
@@ -482,6 +493,7 @@ async function compareShadow(single: string, batch1000: string): Promise<Record<
       try {
         for (const service of pair) {
           await wrk(service, single, CONNECTIONS, 1, otherCpus); // warm-up
+          await wrk(service, singleRecords, CONNECTIONS, 1, otherCpus);
           if (service.name === 'mirroring') await shadowSettled(service.url);
         }
         for (const service of pair) {
@@ -489,6 +501,7 @@ async function compareShadow(single: string, batch1000: string): Promise<Record<
           const before = on ? await shadowSettled(service.url) : undefined;
           const r = on ? runs.on : runs.off;
           r.single.push((await wrk(service, single, CONNECTIONS, seconds, otherCpus)).rps);
+          r.records.push((await wrk(service, singleRecords, CONNECTIONS, seconds, otherCpus)).rps);
           r.batch.push((await wrk(service, batch1000, 1, seconds, otherCpus)).rps * 1000);
           if (before !== undefined) {
             const after = await shadowSettled(service.url);
@@ -512,9 +525,13 @@ async function compareShadow(single: string, batch1000: string): Promise<Record<
   console.log('| measure | without mirroring | mirroring 100 % | with / without |');
   console.log('| --- | --- | --- | --- |');
   const single1 = median(runs.on.single) / median(runs.off.single);
+  const records1 = median(runs.on.records) / median(runs.off.records);
   const batch1 = median(runs.on.batch) / median(runs.off.batch);
   console.log(
-    `| single: req/s (${CONNECTIONS} conn) | ${row(runs.off.single)} | ${row(runs.on.single)} | ${(single1 * 100).toFixed(1)} % |`,
+    `| single, "data": req/s (${CONNECTIONS} conn) | ${row(runs.off.single)} | ${row(runs.on.single)} | ${(single1 * 100).toFixed(1)} % |`,
+  );
+  console.log(
+    `| single, "records": req/s (${CONNECTIONS} conn) | ${row(runs.off.records)} | ${row(runs.on.records)} | ${(records1 * 100).toFixed(1)} % |`,
   );
   console.log(
     `| batch 1000: records/s (1 conn) | ${row(runs.off.batch)} | ${row(runs.on.batch)} | ${(batch1 * 100).toFixed(1)} % |`,
@@ -523,7 +540,11 @@ async function compareShadow(single: string, batch1000: string): Promise<Record<
   console.log(
     `\ncopies during the mirrored measurements: ${copies.sampled} taken, ${copies.compared} compared (${share(copies.compared)}), ${copies.dropped} dropped (${share(copies.dropped)}), ${copies.candidateErrors} candidate errors`,
   );
-  return { 'single-record throughput': single1, 'batch-1000 throughput': batch1 };
+  return {
+    'single-record throughput ("data")': single1,
+    'single-record throughput ("records")': records1,
+    'batch-1000 throughput': batch1,
+  };
 }
 
 function shadowGoals(shadow: Record<string, number>): void {
@@ -538,11 +559,15 @@ async function main(): Promise<void> {
   const smoke = [Array.from({ length: 37 }, (_, i) => i + 1), Array.from({ length: 37 }, (_, i) => 37 - i)];
   const rows = [...smoke, ...csvRows(998)];
   const single = JSON.stringify({ data: [rows[2]] });
+  const names = featureNames();
+  const singleRecords = JSON.stringify({
+    records: [Object.fromEntries(names.map((name, f) => [name, (rows[2] as unknown[])[f]]))],
+  });
   const batch1000 = JSON.stringify({ data: rows });
   bodyDir = mkdtempSync(join(tmpdir(), 'bench-scorer-'));
   if (ONLY_SHADOW) {
     try {
-      const shadow = await compareShadow(single, batch1000);
+      const shadow = await compareShadow(single, singleRecords, batch1000);
       console.log(`\nload average at the end ${load()}\n\ngoals (same run):`);
       shadowGoals(shadow);
     } finally {
@@ -638,7 +663,7 @@ async function main(): Promise<void> {
 
     for (const service of services.splice(0)) await stop(service);
     const guard = ROUNDS > 0 ? await compareGuard(single, batch1000) : {};
-    const shadow = ROUNDS > 0 ? await compareShadow(single, batch1000) : {};
+    const shadow = ROUNDS > 0 ? await compareShadow(single, singleRecords, batch1000) : {};
 
     const s = of('scorer');
     const goal = (what: string, value: number, want: number) =>

@@ -1,6 +1,7 @@
 -- wrk script of bench:scorer: POSTs the body in the file $WRK_BODY to /score and
--- counts an answer as served only if it is HTTP 200 with a "result" (the original
--- answers its errors with HTTP 200 and {"error": ...}). Prints one JSON line.
+-- counts an answer as served only if it is HTTP 200 with a "result" (or a "model",
+-- for named records; the original answers its errors with HTTP 200 and
+-- {"error": ...}). Prints one JSON line.
 local file = assert(io.open(os.getenv("WRK_BODY"), "rb"))
 wrk.method = "POST"
 wrk.path = "/score"
@@ -19,7 +20,8 @@ function init(args)
 end
 
 function response(status, headers, body)
-  if status ~= 200 or not string.find(string.sub(body, 1, 16), "result", 1, true) then
+  local head = string.sub(body, 1, 16)
+  if status ~= 200 or not (string.find(head, "result", 1, true) or string.find(head, "{\"model\":", 1, true)) then
     bad = bad + 1
   end
 end

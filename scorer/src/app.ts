@@ -21,7 +21,7 @@ import { SCORER_ROUTES } from './routes/index';
 import { RouteTable, type Route } from './routes/table';
 import { Scoring } from './scoring';
 import type { ServingState } from './serving-state';
-import { Shadow } from './shadow/mirror';
+import { COALESCE_RECORDS, Shadow } from './shadow/mirror';
 
 export { systemClock, type Clock } from './clock';
 
@@ -62,6 +62,8 @@ export function createApp(deps: AppDeps): ScorerApp {
           // Copies wait as raw bytes; they get a quarter of the request bodies' budget.
           maxQueuedBytes: Math.max(limits.maxBodyBytes, Math.floor(limits.overload.maxInflightBodyBytes / 4)),
           maxAnswerBytes: 4 * limits.maxBodyBytes,
+          maxCoalescedBytes: limits.maxBodyBytes,
+          maxCoalescedRecords: Math.min(COALESCE_RECORDS, limits.maxBatchRecords),
         });
   const scoring = new Scoring({
     state,

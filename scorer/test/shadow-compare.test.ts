@@ -1,8 +1,10 @@
 // The pure parts of shadow mirroring: the relative difference, the comparison
 // of each answer form (and what counts as another shape or version), the
-// bounded queue and the sampler.
+// bounded queue and the sampler, and locating the records array of a raw body
+// to send several copies as one.
 
 import assert from 'node:assert/strict';
+import { combinedBody, recordsSpan } from '../src/shadow/coalesce';
 import { compareAnswers, relativeDifference, type StableAnswer } from '../src/shadow/comparer';
 import { CopyQueue } from '../src/shadow/queue';
 import { Sampler } from '../src/shadow/sampler';
@@ -174,5 +176,90 @@ describe('shadow queue and sampler', () => {
     assert.deepEqual(at(0), [false, false, false, false]);
     assert.deepEqual(at(50), [true, true, false, false]);
     assert.deepEqual(at(100), [true, true, true, true]);
+  });
+});
+
+describe('shadow copies sent together', () => {
+  const span = (text: string) => {
+    const body = Buffer.from(text);
+    const found = recordsSpan(body);
+    return found === undefined ? undefined : body.toString('utf8', found.start, found.end);
+  };
+
+  it('locates the top-level "records" array as JSON.parse reads it', () => {
+    assert.equal(span('{"records":[{"a":1}]}'), '{"a":1}');
+    assert.equal(span(' \r\n{ "records" :\t[ {"a": 1}, {"a": 2} ] }\n'), ' {"a": 1}, {"a": 2} ');
+    // Brackets, braces, quotes and the key itself inside strings, and another key before it.
+    assert.equal(
+      span('{"x": {"records": [9]}, "records": [{"s": "]}\\"records\\": [\\\\"}, {"t": "\\\\"}]}'),
+      '{"s": "]}\\"records\\": [\\\\"}, {"t": "\\\\"}',
+    );
+    // JSON.parse keeps the last of two keys, and decodes escapes in keys.
+    assert.equal(span('{"records": [1], "records": [{"b": 2}]}'), '{"b": 2}');
+    assert.equal(span('{"rec\\u006frds": [{"c": 3}]}'), '{"c": 3}');
+    assert.equal(span('{"records": [{"d": 4}], "rec\\u006frds": 7}'), undefined);
+    assert.equal(
+      span('{"records": [{"e": 5}], "other": [1, {"f": null}], "n": -1.5e3, "t": true}'),
+      '{"e": 5}',
+    );
+  });
+
+  it('leaves alone what it cannot lay out: the copy is then sent alone', () => {
+    for (const text of [
+      '[{"records": [1]}]',
+      '{"data": [[1]]}',
+      '{"records": {"a": 1}}',
+      '{"records": [1]} x',
+      '{"records": [1]',
+      '{"records": ["]}',
+      '{}',
+      '',
+    ]) {
+      assert.equal(span(text), undefined, text);
+    }
+  });
+
+  it('joins the records of several bodies, in order, into one JSON body', () => {
+    const bodies = [
+      '{"records": [{"a": 1}, {"a": "x]"}]}',
+      '{ "model": "m", "records" : [ {"a": [2, 3]} ] }',
+      '{"records":[{"a":null}]}',
+    ].map((text) => Buffer.from(text));
+    const parts = bodies.map((body) => ({ body, span: recordsSpan(body)! }));
+    const joined = JSON.parse(combinedBody(parts).toString()) as unknown;
+    assert.deepEqual(joined, {
+      records: bodies.flatMap((b) => (JSON.parse(b.toString()) as { records: unknown[] }).records),
+    });
+  });
+
+  it('the queue hands a worker the copy at its head only when it is accepted', () => {
+    const queue = new CopyQueue<number>(
+      { size: 10, maxBytes: 100, concurrency: 0 },
+      () => 1,
+      async () => {},
+      () => {},
+    );
+    for (const n of [1, 2, 3]) queue.offer(n);
+    assert.equal(
+      queue.takeIf((n) => n === 2),
+      undefined,
+    );
+    assert.equal(
+      queue.takeIf((n) => n === 1),
+      1,
+    );
+    assert.equal(
+      queue.takeIf(() => true),
+      2,
+    );
+    assert.equal(queue.pending, 1);
+    assert.equal(
+      queue.takeIf(() => true),
+      3,
+    );
+    assert.equal(
+      queue.takeIf(() => true),
+      undefined,
+    );
   });
 });

@@ -169,6 +169,46 @@ async function fakeCandidate(
   };
 }
 
+/**
+ * A candidate that holds the first copy until `release()`, so the copies
+ * answered meanwhile wait in the queue; `answer` replies to every copy.
+ */
+async function heldCandidate(
+  answer: (copy: {
+    path: string;
+    headers: IncomingHttpHeaders;
+    body: string;
+  }) => Promise<[number, string, Record<string, string>]>,
+): Promise<FakeCandidate & { release(): void }> {
+  let release!: () => void;
+  const gate = new Promise<void>((done) => (release = done));
+  let first = true;
+  const fake = await fakeCandidate((copy, reply) => {
+    const wait = first ? gate : Promise.resolve();
+    first = false;
+    void wait
+      .then(() => answer(copy as { path: string; headers: IncomingHttpHeaders; body: string }))
+      .then(([status, body, headers]) => reply(status, body, headers));
+  });
+  return { ...fake, release };
+}
+
+/** The records of a body the candidate got. */
+const recordsOf = (body: string) => (JSON.parse(body) as { records: Record<string, unknown>[] }).records;
+
+/** A correct answer of the generic fixture model's shape (values 0), for the records or the data form. */
+function zeros(body: string): [number, string, Record<string, string>] {
+  const parsed = JSON.parse(body) as { records?: unknown[]; data?: unknown[] };
+  const answer =
+    parsed.data === undefined
+      ? {
+          model: { version: '2.0.0' },
+          predictions: (parsed.records ?? []).map(() => ({ area: 0, colour_score: 0 })),
+        }
+      : { result: parsed.data.map(() => 0) };
+  return [200, JSON.stringify(answer), { 'x-model-version': '2.0.0' }];
+}
+
 describe('shadow mirroring between two real scorers', function () {
   this.timeout(180_000);
   const closing: { close(): Promise<void> }[] = [];
@@ -509,8 +549,9 @@ describe('shadow mirroring between two real scorers', function () {
     assert.deepEqual([s.sampled, s.dropped, s.compared, s.candidateErrors], [10, 7, 0, 0]);
     const metrics = samples((await call(stable.url, '/metrics')).text, 'scorer_shadow_copies_total');
     assert.equal(metrics.get('{result="dropped"}'), 7);
-    // Released one by one, the candidate answers each copy without its version: candidate errors.
-    for (let released = 0; released < 3;) {
+    // Released, the candidate answers without its version: candidate errors. The
+    // two copies that waited go together, as one request.
+    for (let released = 0; released < 2;) {
       const release = held.shift();
       if (release === undefined) await new Promise((r) => setTimeout(r, 20));
       else {
@@ -520,6 +561,7 @@ describe('shadow mirroring between two real scorers', function () {
     }
     s = await settled(stable.url, 10);
     assert.deepEqual([s.sampled, s.dropped, s.compared, s.candidateErrors], [10, 7, 0, 3]);
+    assert.equal(candidate.seen.length, 2);
   });
 
   it('counts as candidate errors: timeout, refused connection, non-2xx, another version, another shape, not JSON', async () => {
@@ -564,6 +606,223 @@ describe('shadow mirroring between two real scorers', function () {
     assert.deepEqual([s.compared, s.candidateErrors, s.dropped], [0, 3, 0]);
     const copies = samples((await call(dead.url, '/metrics')).text, 'scorer_shadow_copies_total');
     assert.equal(copies.get('{result="candidate_error"}'), 3);
+  });
+
+  it('copies waiting together go as one request; each is compared with its own answer, as computed here', async () => {
+    const real = started(await startInProcess(fixtureModel('fnol'), { apiKeys: [KEY] }));
+    // In front of the differing candidate: holds the first copy, forwards every copy as it came.
+    const candidate = started(
+      await heldCandidate(async (copy) => {
+        const answer = await fetch(`${real.url}${copy.path}`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', 'x-api-key': String(copy.headers['x-api-key']) },
+          body: copy.body,
+        });
+        return [
+          answer.status,
+          await answer.text(),
+          { 'x-model-version': answer.headers.get('x-model-version') ?? '' },
+        ];
+      }),
+    );
+    const stable = started(
+      await startInProcess(fnolModel(), {
+        apiKeys: [KEY],
+        shadow: shadowConfig(candidate.url, '0.0.1-fixture', { concurrency: 1, diffThreshold: 0.05 }),
+      }),
+    );
+    const features = stable.runtime?.contract.features ?? [];
+    const counts = new Map<string, number[]>();
+    const exceeding = new Map<string, number>();
+    let total = 0;
+    // Copies of 1 to 4 records, so the answer is split at uneven places.
+    for (let i = 0; i < 12; i++) {
+      const body = { records: records(features, 1 + (i % 4), 300 + i) };
+      total += body.records.length;
+      const mine = await call(stable.url, '/score', { body, headers: auth });
+      const theirs = await call(real.url, '/score', { body, headers: auth });
+      assert.equal(mine.status, 200);
+      const stablePredictions = (mine.body as { predictions: Record<string, number>[] }).predictions;
+      const candidatePredictions = (theirs.body as { predictions: Record<string, number>[] }).predictions;
+      stablePredictions.forEach((p, r) => {
+        for (const [output, value] of Object.entries(p)) {
+          const c = (candidatePredictions[r] as Record<string, number>)[output] as number;
+          const d = Math.abs(c - value) / Math.max(Math.abs(value), 1);
+          const list = counts.get(output) ?? new Array<number>(DIFFERENCE_BUCKETS.length + 1).fill(0);
+          (list[bucket(d)] as number)++;
+          counts.set(output, list);
+          if (d > 0.05) exceeding.set(output, (exceeding.get(output) ?? 0) + 1);
+        }
+      });
+    }
+    candidate.release();
+    const s = await settled(stable.url, 12);
+    assert.deepEqual([s.sampled, s.compared, s.candidateErrors, s.dropped], [12, 12, 0, 0]);
+    // The first copy alone, the eleven that waited behind it in one request.
+    assert.deepEqual(
+      candidate.seen.map((c) => recordsOf(c.body).length),
+      [1, total - 1],
+    );
+    for (const [output, expected] of counts) {
+      const figures = s.outputs[output] as OutputFigures;
+      assert.deepEqual(figures.counts, expected, output);
+      assert.equal(figures.records, total);
+      assert.equal(figures.exceeding, exceeding.get(output) ?? 0, output);
+    }
+    assert.ok((s.outputs.ultimate_cost as OutputFigures).counts[0]! < total, 'the models differ');
+    // Only the copy sent alone is timed, on both sides.
+    assert.equal(running(s.latency.candidate).at(-1), 1);
+    assert.equal(running(s.latency.stable).at(-1), 1);
+  });
+
+  it('while a request of copies is on its way, the copies answered meanwhile go together, whatever the workers', async () => {
+    const candidate = started(await heldCandidate(async (copy) => zeros(copy.body)));
+    const stable = started(
+      await startInProcess(fixtureModel('generic'), {
+        shadow: shadowConfig(candidate.url, '2.0.0', { concurrency: 8 }),
+      }),
+    );
+    for (let i = 0; i < 7; i++) {
+      const body = { records: [{ length: i, colour: 'red', width: 2 }] };
+      assert.equal((await call(stable.url, '/score', { body })).status, 200);
+    }
+    // Idle workers do not send the waiting copies one by one while the first is held.
+    await new Promise((r) => setTimeout(r, 200));
+    assert.equal(candidate.seen.length, 1);
+    candidate.release();
+    const s = await settled(stable.url, 7);
+    assert.deepEqual([s.compared, s.candidateErrors], [7, 0]);
+    assert.deepEqual(
+      candidate.seen.map((c) => recordsOf(c.body).map((r) => r.length)),
+      [[0], [1, 2, 3, 4, 5, 6]],
+    );
+    assert.equal(running(s.latency.candidate).at(-1), 1);
+  });
+
+  it('copies sent together are all shape errors when the candidate answers fewer records', async () => {
+    const candidate = started(
+      await heldCandidate(async (copy) => {
+        const [status, body, headers] = zeros(copy.body);
+        const answer = JSON.parse(body) as { predictions: unknown[] };
+        if (answer.predictions.length > 1) answer.predictions.pop();
+        return [status, JSON.stringify(answer), headers];
+      }),
+    );
+    const stable = started(
+      await startInProcess(fixtureModel('generic'), {
+        shadow: shadowConfig(candidate.url, '2.0.0', { concurrency: 1 }),
+      }),
+    );
+    for (let i = 0; i < 6; i++) {
+      const body = { records: [{ length: i, colour: 'red', width: 2 }] };
+      assert.equal((await call(stable.url, '/score', { body })).status, 200);
+    }
+    candidate.release();
+    const s = await settled(stable.url, 6);
+    assert.deepEqual(
+      candidate.seen.map((c) => recordsOf(c.body).length),
+      [1, 5],
+    );
+    assert.deepEqual([s.compared, s.candidateErrors, s.dropped], [1, 5, 0]);
+  });
+
+  it('never sends copies of different keys together, and keeps the data form one by one', async () => {
+    const other = 'k-shadow-2';
+    const candidate = started(await heldCandidate(async (copy) => zeros(copy.body)));
+    const stable = started(
+      await startInProcess(fixtureModel('generic'), {
+        apiKeys: [KEY, other],
+        shadow: shadowConfig(candidate.url, '2.0.0', { concurrency: 1 }),
+      }),
+    );
+    // `length` tells which request a record came from; `x`: x-api-key, `b`: Authorization: Bearer.
+    const callers: [string, 'x' | 'b'][] = [
+      [KEY, 'x'],
+      [KEY, 'x'],
+      [KEY, 'x'],
+      [other, 'x'],
+      [other, 'x'],
+      [KEY, 'b'],
+      [KEY, 'b'],
+      [KEY, 'x'],
+      [other, 'b'],
+    ];
+    for (const [i, [key, style]] of callers.entries()) {
+      const headers: Record<string, string> =
+        style === 'x' ? { 'x-api-key': key } : { authorization: `Bearer ${key}` };
+      const body = { records: [{ length: i, colour: 'red', width: 2 }] };
+      assert.equal((await call(stable.url, '/score', { body, headers })).status, 200);
+    }
+    for (let i = 0; i < 2; i++) {
+      const body = { data: [[i, 'red', 2]] };
+      assert.equal((await call(stable.url, '/score', { body, headers: auth })).status, 200);
+    }
+    candidate.release();
+    const s = await settled(stable.url, callers.length + 2);
+    assert.deepEqual([s.compared, s.candidateErrors], [callers.length + 2, 0]);
+    const sent = candidate.seen.filter((c) => 'records' in (JSON.parse(c.body) as object));
+    for (const copy of sent) {
+      for (const record of recordsOf(copy.body)) {
+        const [key, style] = callers[record.length as number] as [string, 'x' | 'b'];
+        if (style === 'x') assert.equal(copy.headers['x-api-key'], key, `record ${record.length}`);
+        else assert.equal(copy.headers.authorization, `Bearer ${key}`, `record ${record.length}`);
+      }
+    }
+    // Only copies of the same key, in the same header, waiting one behind the other, went together.
+    assert.deepEqual(
+      sent.map((c) => recordsOf(c.body).map((r) => r.length)),
+      [[0], [1, 2], [3, 4], [5, 6], [7], [8]],
+    );
+    const data = candidate.seen.filter((c) => 'data' in (JSON.parse(c.body) as object));
+    assert.deepEqual(
+      data.map((c) => c.body),
+      ['{"data":[[0,"red",2]]}', '{"data":[[1,"red",2]]}'],
+    );
+  });
+
+  it('bounds the copies sent together by MAX_BATCH_RECORDS and by 64 copies', async () => {
+    const candidate = started(await heldCandidate(async (copy) => zeros(copy.body)));
+    const stable = started(
+      await startInProcess(fixtureModel('generic'), {
+        limits: { maxBatchRecords: 10 },
+        shadow: shadowConfig(candidate.url, '2.0.0', { concurrency: 1 }),
+      }),
+    );
+    const three = (i: number) => ({
+      records: [0, 1, 2].map((k) => ({ length: 10 * i + k, colour: 'red', width: 2 })),
+    });
+    for (let i = 0; i < 8; i++) {
+      assert.equal((await call(stable.url, '/score', { body: three(i) })).status, 200);
+    }
+    candidate.release();
+    let s = await settled(stable.url, 8);
+    assert.deepEqual([s.compared, s.candidateErrors], [8, 0]);
+    const sizes = candidate.seen.map((c) => recordsOf(c.body).length);
+    // Three copies of 3 make 9; a fourth would pass 10.
+    assert.deepEqual(sizes, [3, 9, 9, 3]);
+    // Every record sent once, in order.
+    assert.deepEqual(
+      candidate.seen.flatMap((c) => recordsOf(c.body).map((r) => r.length)),
+      Array.from({ length: 8 }, (_, i) => [0, 1, 2].map((k) => 10 * i + k)).flat(),
+    );
+
+    const many = started(await heldCandidate(async (copy) => zeros(copy.body)));
+    const busy = started(
+      await startInProcess(fixtureModel('generic'), {
+        shadow: shadowConfig(many.url, '2.0.0', { concurrency: 1 }),
+      }),
+    );
+    for (let i = 0; i < 70; i++) {
+      const body = { records: [{ length: i, colour: 'red', width: 2 }] };
+      assert.equal((await call(busy.url, '/score', { body })).status, 200);
+    }
+    many.release();
+    s = await settled(busy.url, 70);
+    assert.deepEqual([s.compared, s.candidateErrors, s.dropped], [70, 0, 0]);
+    assert.deepEqual(
+      many.seen.map((c) => recordsOf(c.body).length),
+      [1, 64, 5],
+    );
   });
 
   it('without SHADOW_URL: GET /shadow says disabled, nothing is mirrored, answers still carry x-model-version', async () => {

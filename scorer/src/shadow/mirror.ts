@@ -8,7 +8,8 @@ import type { Logger } from 'pino';
 import type { Clock } from '../clock';
 import type { ShadowConfig } from '../config';
 import type { ShadowMetrics } from '../metrics';
-import { compareAnswers, type StableAnswer } from './comparer';
+import { combinedBody, recordsSpan, type RecordsSpan } from './coalesce';
+import { compareAnswers, type Comparison, type StableAnswer } from './comparer';
 import { CopyQueue } from './queue';
 import { Sampler } from './sampler';
 import { CandidateError, CandidateSender } from './sender';
@@ -28,6 +29,16 @@ interface Copy {
   readonly headers: Record<string, string>;
   readonly stable: StableAnswer;
   readonly stableSeconds: number;
+  /** Where its records array lies in `body`: located once, null when it cannot be (sent alone). */
+  span?: RecordsSpan | null;
+}
+
+/** Copies to be sent as one request. */
+interface Batch {
+  readonly copies: Copy[];
+  records: number;
+  /** Of the combined body. */
+  bytes: number;
 }
 
 export interface ShadowDeps {
@@ -38,6 +49,10 @@ export interface ShadowDeps {
   readonly maxQueuedBytes: number;
   /** A longer answer from the candidate is a candidate error. */
   readonly maxAnswerBytes: number;
+  /** Bound on the body of copies sent together (the candidate's MAX_BODY_BYTES, as the stable's). */
+  readonly maxCoalescedBytes: number;
+  /** Bound on the records of copies sent together (at most COALESCE_RECORDS). */
+  readonly maxCoalescedRecords: number;
   /** Wall-clock time (the `since` of GET /shadow). */
   readonly now?: () => Date;
   /** Uniform draw in [0, 1) for the sampler. */
@@ -53,11 +68,32 @@ const FORWARDED = ['authorization', 'x-api-key'] as const;
  */
 export const COPY_HEADER = 'x-shadow-copy';
 
+/** Copies of the records form sent together at most. */
+export const COALESCE_COPIES = 64;
+/** Records of copies sent together at most (lower when MAX_BATCH_RECORDS is). */
+export const COALESCE_RECORDS = 1000;
+/**
+ * One copy in this many that could be sent with others is sent alone: the
+ * candidate's latency is measured on copies sent alone only.
+ */
+export const LATENCY_PROBE_EVERY = 100;
+
+/** `{"records":[` and `]}` around the joined arrays. */
+const COMBINED_OVERHEAD = 14;
+
 export class Shadow {
   private readonly sampler: Sampler;
   private readonly sender: CandidateSender;
   private readonly queue: CopyQueue<Copy>;
   private readonly summary: ShadowSummary;
+  /** Copies that could have been coalesced since the last one sent alone. */
+  private sinceAlone = 0;
+  /** Requests of records-form copies on their way to the candidate. */
+  private recordsInFlight = 0;
+  /** Workers waiting for one of those to end, to gather more copies meanwhile. */
+  private waiters: (() => void)[] = [];
+  /** The batch gathering copies while a request is on its way. */
+  private gathering: Batch | undefined;
 
   constructor(
     private readonly config: ShadowConfig,
@@ -128,36 +164,185 @@ export class Shadow {
     this.sender.close();
   }
 
-  private async send(copy: Copy): Promise<void> {
-    const { clock, logger } = this.deps;
-    const version = this.config.version;
-    const start = clock.now();
-    try {
-      const answer = await this.sender.send(copy.path, copy.body, copy.headers);
-      const candidateSeconds = (clock.now() - start) / 1000;
-      if (answer.version !== version) {
-        throw new CandidateError(
-          'version',
-          `answered with x-model-version ${JSON.stringify(answer.version ?? null)}, expected ${JSON.stringify(version)}`,
-        );
-      }
-      let parsed: unknown;
+  /**
+   * A worker's turn: the copy it took, with the copies of the same form and
+   * key waiting right behind it, up to the bounds, or alone.
+   */
+  private async send(first: Copy): Promise<void> {
+    if (!this.coalescible(first)) return this.sendAlone(first);
+    // A batch waiting for more copies takes this one, and the worker is free.
+    const open = this.gathering;
+    if (open !== undefined && this.joins(open, first)) {
+      this.add(open, first);
+      return;
+    }
+    if (++this.sinceAlone >= LATENCY_PROBE_EVERY) return this.sendAlone(first);
+    const batch: Batch = {
+      copies: [first],
+      records: first.stable.records,
+      bytes: COMBINED_OVERHEAD + spanLength(first),
+    };
+    const gather = (): void => {
+      for (let copy = this.take(batch); copy !== undefined; copy = this.take(batch)) this.add(batch, copy);
+    };
+    gather();
+    // As Nagle's algorithm: while another such request is on its way, one batch
+    // gathers the copies answered meanwhile, until that request ends, the
+    // bounds are reached or a copy that cannot join waits behind; with nothing
+    // on its way, a copy goes at once.
+    if (this.gathering === undefined) {
+      this.gathering = batch;
       try {
-        parsed = JSON.parse(answer.body.toString('utf8'));
-      } catch {
-        throw new CandidateError('not_json', 'the answer is not JSON');
-      }
-      const comparison = compareAnswers(copy.stable, parsed, version);
-      this.summary.countCompared(comparison, copy.stableSeconds, candidateSeconds);
-    } catch (error) {
-      if (!(error instanceof CandidateError)) throw error;
-      this.summary.countCandidateError();
-      if (logger.isLevelEnabled('debug')) {
-        logger.debug(
-          { reqId: copy.headers['x-request-id'], kind: error.kind, error: error.message },
-          'shadow copy: candidate error',
-        );
+        while (this.recordsInFlight > 0 && batch.copies.length < COALESCE_COPIES && this.queue.queued === 0) {
+          await new Promise<void>((wake) => this.waiters.push(wake));
+          gather();
+        }
+      } finally {
+        this.gathering = undefined;
       }
     }
+    this.recordsInFlight++;
+    try {
+      if (batch.copies.length === 1) await this.sendAlone(first);
+      else await this.sendTogether(batch.copies, batch.records);
+    } finally {
+      this.recordsInFlight--;
+      for (const wake of this.waiters.splice(0)) wake();
+    }
   }
+
+  /** Whether a copy may be sent with a batch: same form and key, within the bounds. */
+  private joins(batch: Batch, copy: Copy): boolean {
+    const first = batch.copies[0] as Copy;
+    return (
+      batch.copies.length < COALESCE_COPIES &&
+      this.coalescible(copy) &&
+      copy.headers.authorization === first.headers.authorization &&
+      copy.headers['x-api-key'] === first.headers['x-api-key'] &&
+      batch.records + copy.stable.records <= this.deps.maxCoalescedRecords &&
+      batch.bytes + 1 + spanLength(copy) <= this.deps.maxCoalescedBytes
+    );
+  }
+
+  /** The copy at the head of the queue, when it joins the batch. */
+  private take(batch: Batch): Copy | undefined {
+    return this.queue.takeIf((copy) => this.joins(batch, copy));
+  }
+
+  private add(batch: Batch, copy: Copy): void {
+    batch.copies.push(copy);
+    batch.records += copy.stable.records;
+    batch.bytes += 1 + spanLength(copy);
+    this.sinceAlone++;
+  }
+
+  /** A records-form copy of /score whose records array was located (once, cached on the copy). */
+  private coalescible(copy: Copy): boolean {
+    if (copy.stable.form !== 'records' || copy.path !== '/score' || copy.stable.records < 1) return false;
+    if (copy.span === undefined) copy.span = recordsSpan(copy.body) ?? null;
+    return copy.span !== null && copy.stable.records <= this.deps.maxCoalescedRecords;
+  }
+
+  private async sendAlone(copy: Copy): Promise<void> {
+    this.sinceAlone = 0;
+    const start = this.deps.clock.now();
+    try {
+      const parsed = await this.request(copy.path, copy.body, copy.headers);
+      const candidateSeconds = (this.deps.clock.now() - start) / 1000;
+      const comparison = compareAnswers(copy.stable, parsed, this.config.version);
+      this.summary.countCompared(comparison, copy.stableSeconds, candidateSeconds);
+    } catch (error) {
+      this.failed(error, [copy]);
+    }
+  }
+
+  /**
+   * Copies sent as one request: the candidate's predictions are split back in
+   * the copies' order and each compared with its own stable answer. An answer
+   * with another number of predictions fails them all.
+   */
+  private async sendTogether(batch: readonly Copy[], records: number): Promise<void> {
+    const headers: Record<string, string> = { [COPY_HEADER]: '1' };
+    for (const name of FORWARDED) {
+      const value = batch[0]?.headers[name];
+      if (value !== undefined) headers[name] = value;
+    }
+    const body = combinedBody(batch.map((copy) => ({ body: copy.body, span: copy.span as RecordsSpan })));
+    let predictions: unknown[];
+    let model: unknown;
+    try {
+      const parsed = await this.request('/score', body, headers);
+      const all = isObject(parsed) ? parsed.predictions : undefined;
+      if (!Array.isArray(all) || all.length !== records) {
+        throw new CandidateError('shape', `"predictions" is not an array of ${records}`);
+      }
+      predictions = all;
+      model = (parsed as Record<string, unknown>).model;
+    } catch (error) {
+      this.failed(error, batch);
+      return;
+    }
+    let offset = 0;
+    for (const copy of batch) {
+      const n = copy.stable.records;
+      const own = { model, predictions: predictions.slice(offset, offset + n) };
+      offset += n;
+      let comparison: Comparison;
+      try {
+        comparison = compareAnswers(copy.stable, own, this.config.version);
+      } catch (error) {
+        this.failed(error, [copy]);
+        continue;
+      }
+      // A batch's time is not one request's: only copies sent alone are timed.
+      this.summary.countCompared(comparison, copy.stableSeconds, undefined);
+    }
+  }
+
+  /** Sends a body and parses the answer; a CandidateError when it cannot be compared. */
+  private async request(path: string, body: Buffer, headers: Record<string, string>): Promise<unknown> {
+    const version = this.config.version;
+    const answer = await this.sender.send(path, body, headers);
+    if (answer.version !== version) {
+      throw new CandidateError(
+        'version',
+        `answered with x-model-version ${JSON.stringify(answer.version ?? null)}, expected ${JSON.stringify(version)}`,
+      );
+    }
+    try {
+      return JSON.parse(answer.body.toString('utf8')) as unknown;
+    } catch {
+      throw new CandidateError('not_json', 'the answer is not JSON');
+    }
+  }
+
+  /** Counts each copy as a candidate error; anything else is the queue's to report. */
+  private failed(error: unknown, copies: readonly Copy[]): void {
+    if (!(error instanceof CandidateError)) throw error;
+    for (let i = 0; i < copies.length; i++) this.summary.countCandidateError();
+    const { logger } = this.deps;
+    if (logger.isLevelEnabled('debug')) {
+      logger.debug(
+        {
+          reqId:
+            copies.length === 1
+              ? copies[0]?.headers['x-request-id']
+              : copies.map((c) => c.headers['x-request-id']),
+          kind: error.kind,
+          error: error.message,
+        },
+        copies.length === 1
+          ? 'shadow copy: candidate error'
+          : `shadow copies (${copies.length} sent together): candidate error`,
+      );
+    }
+  }
+}
+
+const isObject = (value: unknown): value is Record<string, unknown> =>
+  typeof value === 'object' && value !== null && !Array.isArray(value);
+
+function spanLength(copy: Copy): number {
+  const span = copy.span as RecordsSpan;
+  return span.end - span.start;
 }

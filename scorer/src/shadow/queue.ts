@@ -55,6 +55,11 @@ export class CopyQueue<T> {
     return this.waiting.length - this.head + this.active;
   }
 
+  /** Copies waiting for a worker. */
+  get queued(): number {
+    return this.waiting.length - this.head;
+  }
+
   /** Drops the waiting copies and accepts no more (copies being sent finish). */
   close(): void {
     this.closed = true;
@@ -79,6 +84,15 @@ export class CopyQueue<T> {
     } finally {
       this.active--;
     }
+  }
+
+  /**
+   * Takes the copy at the head of the queue when `accept` accepts it: a worker
+   * gathers the copies it sends together while it holds the first.
+   */
+  takeIf(accept: (item: T) => boolean): T | undefined {
+    if (this.head >= this.waiting.length || !accept(this.waiting[this.head] as T)) return undefined;
+    return this.next();
   }
 
   private next(): T | undefined {

@@ -89,8 +89,12 @@ export class ShadowSummary {
     this.metrics.copies.labels('candidate_error').inc();
   }
 
-  /** A copy was compared: its differences and the time both versions took. */
-  countCompared(comparison: Comparison, stableSeconds: number, candidateSeconds: number): void {
+  /**
+   * A copy was compared: its differences and the time both versions took
+   * (`candidateSeconds` undefined for a copy sent with others: neither time is
+   * counted, so both latency histograms hold the same copies).
+   */
+  countCompared(comparison: Comparison, stableSeconds: number, candidateSeconds: number | undefined): void {
     const { metrics, config } = this;
     this.compared++;
     metrics.copies.labels('compared').inc();
@@ -114,6 +118,7 @@ export class ShadowSummary {
       // inc(0) too: the output's series exists once it was compared.
       metrics.exceeding.labels(name).inc(exceeding);
     }
+    if (candidateSeconds === undefined) return;
     metrics.latency.labels('stable').observe(stableSeconds);
     metrics.latency.labels('candidate').observe(candidateSeconds);
     (this.latency.stable[bucketOf(SHADOW_LATENCY_BUCKETS, stableSeconds)] as number)++;
