@@ -71,8 +71,37 @@ function describeKubeError(
   return `${what}: ${e.message ?? 'no answer'}; is the cluster in KUBECONFIG reachable?`;
 }
 
+/** Server-side apply (owning the fields fnolctl sets) or a JSON merge patch. */
+const APPLY = { contentType: 'application/apply-patch+yaml', force: true } as const;
+const MERGE = { contentType: 'application/merge-patch+json', force: undefined } as const;
+
 export function fnolModelApi(kc: k8s.KubeConfig): FnolModelApi {
   const api = kc.makeApiClient(k8s.CustomObjectsApi);
+  const patch = async (
+    namespace: string,
+    name: string,
+    body: object,
+    how: typeof APPLY | typeof MERGE,
+    what: string,
+  ): Promise<FnolModel> => {
+    try {
+      const res = await api.patchNamespacedCustomObject(
+        GROUP,
+        VERSION,
+        namespace,
+        PLURAL,
+        name,
+        body,
+        undefined,
+        FIELD_MANAGER,
+        how.force,
+        { headers: { 'Content-Type': how.contentType } },
+      );
+      return res.body as FnolModel;
+    } catch (err) {
+      throw kubeError(err, what);
+    }
+  };
   return {
     async get(namespace, name) {
       try {
@@ -82,43 +111,9 @@ export function fnolModelApi(kc: k8s.KubeConfig): FnolModelApi {
         throw kubeError(err, `reading FnolModel ${namespace}/${name}`);
       }
     },
-    async apply(namespace, name, body) {
-      try {
-        const res = await api.patchNamespacedCustomObject(
-          GROUP,
-          VERSION,
-          namespace,
-          PLURAL,
-          name,
-          body,
-          undefined,
-          FIELD_MANAGER,
-          true,
-          { headers: { 'Content-Type': 'application/apply-patch+yaml' } },
-        );
-        return res.body as FnolModel;
-      } catch (err) {
-        throw kubeError(err, `applying spec.model to FnolModel ${namespace}/${name}`);
-      }
-    },
-    async patch(namespace, name, body) {
-      try {
-        const res = await api.patchNamespacedCustomObject(
-          GROUP,
-          VERSION,
-          namespace,
-          PLURAL,
-          name,
-          body,
-          undefined,
-          FIELD_MANAGER,
-          undefined,
-          { headers: { 'Content-Type': 'application/merge-patch+json' } },
-        );
-        return res.body as FnolModel;
-      } catch (err) {
-        throw kubeError(err, `patching FnolModel ${namespace}/${name}`);
-      }
-    },
+    apply: (namespace, name, body) =>
+      patch(namespace, name, body, APPLY, `applying spec.model to FnolModel ${namespace}/${name}`),
+    patch: (namespace, name, body) =>
+      patch(namespace, name, body, MERGE, `patching FnolModel ${namespace}/${name}`),
   };
 }

@@ -858,6 +858,22 @@ describe('serving on the real node, end to end', function () {
       1000,
     );
 
+  /** No spec.canary, no status.canary and no candidate Deployment left. */
+  const candidateRemoved = (what: string) =>
+    poll(
+      what,
+      async () => {
+        const fm = await cmp();
+        const gone = await apps.readNamespacedDeployment(canaryName(CMP), ns).then(
+          () => false,
+          () => true,
+        );
+        return !fm.spec.canary && !fm.status?.canary && gone ? fm : undefined;
+      },
+      120_000,
+      500,
+    );
+
   /** Runs fnolctl against the cluster without blocking the event loop (the load keeps running). */
   const fnolctl = (args: string[]) =>
     new Promise<{ code: number; output: string }>((resolve) => {
@@ -1039,19 +1055,7 @@ describe('serving on the real node, end to end', function () {
   it('promotes progressively with fnolctl (shadow, then 10 % and 50 %): the candidate becomes spec.model, no request lost', async function () {
     this.timeout(600_000);
     await patchCmp({ spec: { canary: null } });
-    await poll(
-      'the candidate of cmp to be removed',
-      async () => {
-        const fm = await cmp();
-        const gone = await apps.readNamespacedDeployment(canaryName(CMP), ns).then(
-          () => false,
-          () => true,
-        );
-        return !fm.spec.canary && !fm.status?.canary && gone ? true : undefined;
-      },
-      120_000,
-      500,
-    );
+    await candidateRemoved('the candidate of cmp to be removed');
     await stableSettled('1.0.0', undefined, 120_000);
     const probe = ultimateOf('1.0.0');
     const load = new SteadyLoad(
@@ -1138,19 +1142,7 @@ describe('serving on the real node, end to end', function () {
       '--timeout',
       '300',
     ]);
-    await poll(
-      'the breaching candidate to be removed',
-      async () => {
-        const fm = await cmp();
-        const gone = await apps.readNamespacedDeployment(canaryName(CMP), ns).then(
-          () => false,
-          () => true,
-        );
-        return !fm.spec.canary && gone ? fm : undefined;
-      },
-      120_000,
-      500,
-    );
+    await candidateRemoved('the breaching candidate to be removed');
     await load.stop();
     console.log(`      breaching 1.1.0 removed (exit ${run.code}); meanwhile ${load.summary()}`);
     assert.notEqual(run.code, 0, run.output);
