@@ -726,7 +726,7 @@ describe('shadow mirroring between two real scorers', function () {
     assert.deepEqual([s.compared, s.candidateErrors, s.dropped], [1, 5, 0]);
   });
 
-  it('never sends copies of different keys together, and keeps the data form one by one', async () => {
+  it('never sends copies of different keys or forms together', async () => {
     const other = 'k-shadow-2';
     const candidate = started(await heldCandidate(async (copy) => zeros(copy.body)));
     const stable = started(
@@ -773,11 +773,51 @@ describe('shadow mirroring between two real scorers', function () {
       sent.map((c) => recordsOf(c.body).map((r) => r.length)),
       [[0], [1, 2], [3, 4], [5, 6], [7], [8]],
     );
+    // The two data-form copies waited behind the records: one request of their rows.
     const data = candidate.seen.filter((c) => 'data' in (JSON.parse(c.body) as object));
     assert.deepEqual(
       data.map((c) => c.body),
-      ['{"data":[[0,"red",2]]}', '{"data":[[1,"red",2]]}'],
+      ['{"data":[[0,"red",2],[1,"red",2]]}'],
     );
+  });
+
+  it('copies of the data form go together too, each compared with its own rows; a shorter result fails them all', async () => {
+    for (const shorten of [false, true]) {
+      const candidate = started(
+        await heldCandidate(async (copy) => {
+          const parsed = JSON.parse(copy.body) as { data: [number, string, number][] };
+          // The generic model's area is length x width: the candidate answers 7 % more.
+          const result = parsed.data.map(([length, , width]) => length * width * 1.07);
+          if (shorten && result.length > 1) result.pop();
+          return [200, JSON.stringify({ result }), { 'x-model-version': '2.0.0' }];
+        }),
+      );
+      const stable = started(
+        await startInProcess(fixtureModel('generic'), {
+          shadow: shadowConfig(candidate.url, '2.0.0', { concurrency: 1, diffThreshold: 0.05 }),
+        }),
+      );
+      for (let i = 0; i < 5; i++) {
+        const body = { data: [[i + 1, 'red', 2]] };
+        assert.equal((await call(stable.url, '/score', { body })).status, 200);
+      }
+      candidate.release();
+      const s = await settled(stable.url, 5);
+      assert.deepEqual(
+        candidate.seen.map((c) => (JSON.parse(c.body) as { data: unknown[] }).data.length),
+        [1, 4],
+      );
+      if (shorten) {
+        assert.deepEqual([s.compared, s.candidateErrors], [1, 4]);
+        continue;
+      }
+      assert.deepEqual([s.compared, s.candidateErrors], [5, 0]);
+      // Every row differs by 7 % (|1.07 a - a| / max(a, 1) with a >= 2): all over the 5 % threshold.
+      const area = s.outputs.area as OutputFigures;
+      assert.equal(area.records, 5);
+      assert.equal(area.exceeding, 5);
+      assert.equal(area.counts[bucket(0.07)], 5);
+    }
   });
 
   it('bounds the copies sent together by MAX_BATCH_RECORDS and by 64 copies', async () => {

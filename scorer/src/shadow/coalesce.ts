@@ -1,10 +1,14 @@
-// Coalescing copies of the `records` form: several waiting copies are sent to
-// the candidate as one POST /score whose records are theirs, in order. The
-// combined body is built from the raw bodies without parsing them again: the
-// byte span of each body's "records" array is located by a scan of the
-// top-level object (strings skipped, brackets counted), and the spans joined.
+// Coalescing copies of POST /score: several waiting copies of one form
+// ("records" or "data") are sent to the candidate as one request whose records
+// (or rows) are theirs, in order. The combined body is built from the raw
+// bodies without parsing them again: the byte span of each body's list is
+// located by a scan of the top-level object (strings skipped, brackets
+// counted), and the spans joined.
 
-/** The byte span inside a body's top-level "records" array, brackets excluded. */
+/** The key of the list a coalescible body holds: its form. */
+export type ListKey = 'records' | 'data';
+
+/** The byte span inside a body's top-level list ("records" or "data"), brackets excluded. */
 export interface RecordsSpan {
   readonly start: number;
   readonly end: number;
@@ -23,7 +27,7 @@ const CLOSE_ARRAY = 0x5d;
 const OPEN_OBJECT = 0x7b;
 const CLOSE_OBJECT = 0x7d;
 
-const RECORDS = Buffer.from('records');
+const KEYS: Record<ListKey, Buffer> = { records: Buffer.from('records'), data: Buffer.from('data') };
 
 function skipSpace(body: Buffer, i: number): number {
   while (i < body.length) {
@@ -87,26 +91,28 @@ function skipValue(body: Buffer, i: number): number {
   return -1;
 }
 
-/** Whether the key between `start` and `end` (quotes excluded) is "records", escapes decoded. */
-function isRecordsKey(body: Buffer, start: number, end: number): boolean {
+/** Whether the key between `start` and `end` (quotes excluded) is `key`, escapes decoded. */
+function isListKey(body: Buffer, start: number, end: number, key: ListKey): boolean {
+  const name = KEYS[key];
   let escaped = false;
   for (let i = start; i < end && !escaped; i++) escaped = body[i] === BACKSLASH;
   if (!escaped) {
-    return end - start === RECORDS.length && body.compare(RECORDS, 0, RECORDS.length, start, end) === 0;
+    return end - start === name.length && body.compare(name, 0, name.length, start, end) === 0;
   }
   try {
-    return JSON.parse(body.toString('utf8', start - 1, end + 1)) === 'records';
+    return JSON.parse(body.toString('utf8', start - 1, end + 1)) === key;
   } catch {
     return false;
   }
 }
 
 /**
- * The span of the "records" array in a body that JSON.parse read as an object
- * with "records" (the last such key, as JSON.parse keeps the last); undefined
- * when the body is not laid out so (then the copy is sent alone).
+ * The span of the `key` array ("records" by default) in a body that
+ * JSON.parse read as an object with that key (the last such key, as
+ * JSON.parse keeps the last); undefined when the body is not laid out so
+ * (then the copy is sent alone).
  */
-export function recordsSpan(body: Buffer): RecordsSpan | undefined {
+export function recordsSpan(body: Buffer, key: ListKey = 'records'): RecordsSpan | undefined {
   let i = skipSpace(body, 0);
   if (body[i] !== OPEN_OBJECT) return undefined;
   i = skipSpace(body, i + 1);
@@ -116,7 +122,7 @@ export function recordsSpan(body: Buffer): RecordsSpan | undefined {
     if (body[i] !== QUOTE) return undefined;
     const keyEnd = skipString(body, i);
     if (keyEnd === -1) return undefined;
-    const isRecords = isRecordsKey(body, i + 1, keyEnd - 1);
+    const isRecords = isListKey(body, i + 1, keyEnd - 1, key);
     i = skipSpace(body, keyEnd);
     if (body[i] !== COLON) return undefined;
     i = skipSpace(body, i + 1);
@@ -139,13 +145,19 @@ export function recordsSpan(body: Buffer): RecordsSpan | undefined {
   }
 }
 
-const HEAD = Buffer.from('{"records":[');
+const HEADS: Record<ListKey, Buffer> = {
+  records: Buffer.from('{"records":['),
+  data: Buffer.from('{"data":['),
+};
 const TAIL = Buffer.from(']}');
 const COMMA_BYTES = Buffer.from(',');
 
-/** The body of one POST /score whose records are those of `parts`, in order. */
-export function combinedBody(parts: readonly { body: Buffer; span: RecordsSpan }[]): Buffer {
-  const pieces: Buffer[] = [HEAD];
+/** The body of one POST /score whose records (rows, for "data") are those of `parts`, in order. */
+export function combinedBody(
+  parts: readonly { body: Buffer; span: RecordsSpan }[],
+  key: ListKey = 'records',
+): Buffer {
+  const pieces: Buffer[] = [HEADS[key]];
   parts.forEach(({ body, span }, i) => {
     if (i > 0) pieces.push(COMMA_BYTES);
     pieces.push(body.subarray(span.start, span.end));

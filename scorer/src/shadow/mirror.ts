@@ -8,7 +8,7 @@ import type { Logger } from 'pino';
 import type { Clock } from '../clock';
 import type { ShadowConfig } from '../config';
 import type { ShadowMetrics } from '../metrics';
-import { combinedBody, recordsSpan, type RecordsSpan } from './coalesce';
+import { combinedBody, recordsSpan, type ListKey, type RecordsSpan } from './coalesce';
 import { compareAnswers, type Comparison, type StableAnswer } from './comparer';
 import { CopyQueue } from './queue';
 import { Sampler } from './sampler';
@@ -216,6 +216,7 @@ export class Shadow {
     const first = batch.copies[0] as Copy;
     return (
       batch.copies.length < COALESCE_COPIES &&
+      copy.stable.form === first.stable.form &&
       this.coalescible(copy) &&
       copy.headers.authorization === first.headers.authorization &&
       copy.headers['x-api-key'] === first.headers['x-api-key'] &&
@@ -236,10 +237,11 @@ export class Shadow {
     this.sinceAlone++;
   }
 
-  /** A records-form copy of /score whose records array was located (once, cached on the copy). */
+  /** A copy of /score ("records" or "data") whose list was located (once, cached on the copy). */
   private coalescible(copy: Copy): boolean {
-    if (copy.stable.form !== 'records' || copy.path !== '/score' || copy.stable.records < 1) return false;
-    if (copy.span === undefined) copy.span = recordsSpan(copy.body) ?? null;
+    const form = copy.stable.form;
+    if (form === 'v2' || copy.path !== '/score' || copy.stable.records < 1) return false;
+    if (copy.span === undefined) copy.span = recordsSpan(copy.body, form) ?? null;
     return copy.span !== null && copy.stable.records <= this.deps.maxCoalescedRecords;
   }
 
@@ -267,14 +269,20 @@ export class Shadow {
       const value = batch[0]?.headers[name];
       if (value !== undefined) headers[name] = value;
     }
-    const body = combinedBody(batch.map((copy) => ({ body: copy.body, span: copy.span as RecordsSpan })));
+    // "records" answers {"model", "predictions": [...]}, "data" {"result": [...]}.
+    const form = (batch[0] as Copy).stable.form as ListKey;
+    const listName = form === 'data' ? 'result' : 'predictions';
+    const body = combinedBody(
+      batch.map((copy) => ({ body: copy.body, span: copy.span as RecordsSpan })),
+      form,
+    );
     let predictions: unknown[];
     let model: unknown;
     try {
       const parsed = await this.request('/score', body, headers);
-      const all = isObject(parsed) ? parsed.predictions : undefined;
+      const all = isObject(parsed) ? parsed[listName] : undefined;
       if (!Array.isArray(all) || all.length !== records) {
-        throw new CandidateError('shape', `"predictions" is not an array of ${records}`);
+        throw new CandidateError('shape', `"${listName}" is not an array of ${records}`);
       }
       predictions = all;
       model = (parsed as Record<string, unknown>).model;
@@ -285,7 +293,8 @@ export class Shadow {
     let offset = 0;
     for (const copy of batch) {
       const n = copy.stable.records;
-      const own = { model, predictions: predictions.slice(offset, offset + n) };
+      const slice = predictions.slice(offset, offset + n);
+      const own = form === 'data' ? { result: slice } : { model, predictions: slice };
       offset += n;
       let comparison: Comparison;
       try {
