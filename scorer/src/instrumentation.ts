@@ -10,6 +10,7 @@ import type { ErrorHandler } from './error-handler';
 import type { ScorerMetrics } from './metrics';
 import { UNKNOWN_ROUTE, type Route } from './routes/table';
 import type { ServingState } from './serving-state';
+import { ELAPSED_MS, type TimedResponse } from './send-json';
 
 export interface InstrumentationDeps {
   readonly state: ServingState;
@@ -57,6 +58,7 @@ export class Instrumentation {
     const given = req.headers['x-request-id'];
     const id = typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
     res.setHeader('x-request-id', id);
+    (res as TimedResponse)[ELAPSED_MS] = () => clock.now() - start;
     // Which version answered: callers and the canary's tests count by it.
     const version = state.model?.runtime.contract.version ?? this.deps.configuredVersion;
     if (version !== undefined) res.setHeader('x-model-version', version);

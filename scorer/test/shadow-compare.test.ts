@@ -8,7 +8,7 @@ import { combinedBody, recordsSpan } from '../src/shadow/coalesce';
 import { compareAnswers, relativeDifference, type StableAnswer } from '../src/shadow/comparer';
 import { CopyQueue } from '../src/shadow/queue';
 import { Sampler } from '../src/shadow/sampler';
-import { CandidateError } from '../src/shadow/sender';
+import { CandidateError, serverSeconds } from '../src/shadow/sender';
 import { bucketOf } from '../src/shadow/summary';
 
 const stable = (form: StableAnswer['form'], values: number[], width = 1): StableAnswer => ({
@@ -122,6 +122,20 @@ describe('shadow comparison', () => {
       kindOf(() => compareAnswers(s, answer({ name: 'costs' }), '1.1.0')),
       'shape',
     );
+  });
+});
+
+describe("the candidate's own time (Server-Timing)", () => {
+  it("reads the app metric's duration, in seconds, and nothing else", () => {
+    assert.equal(serverSeconds('app;dur=12.5'), 0.0125);
+    assert.equal(serverSeconds('db;dur=40, app;desc="scoring";dur=3'), 0.003);
+    assert.equal(serverSeconds(['cache;dur=1', 'app;dur=7']), 0.007);
+    assert.equal(serverSeconds(undefined), undefined);
+    assert.equal(serverSeconds('app'), undefined);
+    assert.equal(serverSeconds('appx;dur=5'), undefined);
+    assert.equal(serverSeconds('app;dur=-5'), undefined);
+    assert.equal(serverSeconds('app;dur=1e9'), undefined);
+    assert.equal(serverSeconds(`app;dur=1${' '.repeat(2000)}`), undefined);
   });
 });
 

@@ -526,6 +526,28 @@ describe('shadow mirroring between two real scorers', function () {
     assert.equal(candidate.seen.length, ok);
   });
 
+  it('times the candidate by its own Server-Timing when it gives one, not by the round trip', async () => {
+    const candidate = started(
+      await heldCandidate(async (copy) => {
+        const [status, body, headers] = zeros(copy.body);
+        return [status, body, { ...headers, 'server-timing': 'app;dur=300' }];
+      }),
+    );
+    candidate.release();
+    const stable = started(
+      await startInProcess(fixtureModel('generic'), {
+        shadow: shadowConfig(candidate.url, '2.0.0', { concurrency: 1 }),
+      }),
+    );
+    const body = { records: [{ length: 1, colour: 'red', width: 2 }] };
+    assert.equal((await call(stable.url, '/score', { body })).status, 200);
+    const s = await settled(stable.url, 1);
+    assert.equal(s.compared, 1);
+    // 0.3 s lies in the (0.25, 0.5] bucket, whatever the round trip on loopback took.
+    const bucketOf03 = s.latencyBuckets.findIndex((b) => 0.3 <= b);
+    assert.equal(s.latency.candidate[bucketOf03], 1);
+  });
+
   it('a candidate that holds every copy delays no caller; past the queue copies are dropped and counted', async () => {
     const held: (() => void)[] = [];
     const candidate = started(
@@ -872,6 +894,8 @@ describe('shadow mirroring between two real scorers', function () {
       body: { records: [{ length: 1, colour: 'red', width: 2 }] },
     });
     assert.equal(answer.headers.get('x-model-version'), scorer.runtime?.contract.version);
+    // Its own time to answer, which a stable pod compares with its own.
+    assert.match(answer.headers.get('server-timing') ?? '', /^app;dur=\d+\.\d{3}$/);
     assert.equal(
       (await call(scorer.url, '/nope')).headers.get('x-model-version'),
       scorer.runtime?.contract.version,

@@ -1092,13 +1092,16 @@ describe('serving on the real node, end to end', function () {
       '--timeout',
       '300',
     ]);
-    await stableSettled('1.0.1', undefined, 240_000);
-    await new Promise((r) => setTimeout(r, 2000));
-    await load.stop();
+    try {
+      assert.equal(run.code, 0, run.output);
+      await stableSettled('1.0.1', undefined, 240_000);
+      await new Promise((r) => setTimeout(r, 2000));
+    } finally {
+      await load.stop();
+    }
     console.log(
       `      progressive promotion 1.0.0 -> 1.0.1 in ${((Date.now() - started) / 1000).toFixed(0)} s: ${load.summary()}`,
     );
-    assert.equal(run.code, 0, run.output);
     const fm = await cmp();
     assert.equal(fm.spec.model.version, '1.0.1');
     assert.equal(fm.spec.canary, undefined);
@@ -1142,8 +1145,11 @@ describe('serving on the real node, end to end', function () {
       '--timeout',
       '300',
     ]);
-    await candidateRemoved('the breaching candidate to be removed');
-    await load.stop();
+    try {
+      await candidateRemoved('the breaching candidate to be removed');
+    } finally {
+      await load.stop();
+    }
     console.log(`      breaching 1.1.0 removed (exit ${run.code}); meanwhile ${load.summary()}`);
     assert.notEqual(run.code, 0, run.output);
     assert.match(run.output, /median/i);

@@ -249,8 +249,10 @@ export class Shadow {
     this.sinceAlone = 0;
     const start = this.deps.clock.now();
     try {
-      const parsed = await this.request(copy.path, copy.body, copy.headers);
-      const candidateSeconds = (this.deps.clock.now() - start) / 1000;
+      const { parsed, serverSeconds } = await this.request(copy.path, copy.body, copy.headers);
+      // The candidate's own time when it says it (Server-Timing), as the stable
+      // time is the stable pod's own; else the round trip from here.
+      const candidateSeconds = serverSeconds ?? (this.deps.clock.now() - start) / 1000;
       const comparison = compareAnswers(copy.stable, parsed, this.config.version);
       this.summary.countCompared(comparison, copy.stableSeconds, candidateSeconds);
     } catch (error) {
@@ -279,7 +281,7 @@ export class Shadow {
     let predictions: unknown[];
     let model: unknown;
     try {
-      const parsed = await this.request('/score', body, headers);
+      const { parsed } = await this.request('/score', body, headers);
       const all = isObject(parsed) ? parsed[listName] : undefined;
       if (!Array.isArray(all) || all.length !== records) {
         throw new CandidateError('shape', `"${listName}" is not an array of ${records}`);
@@ -309,7 +311,11 @@ export class Shadow {
   }
 
   /** Sends a body and parses the answer; a CandidateError when it cannot be compared. */
-  private async request(path: string, body: Buffer, headers: Record<string, string>): Promise<unknown> {
+  private async request(
+    path: string,
+    body: Buffer,
+    headers: Record<string, string>,
+  ): Promise<{ parsed: unknown; serverSeconds: number | undefined }> {
     const version = this.config.version;
     const answer = await this.sender.send(path, body, headers);
     if (answer.version !== version) {
@@ -319,7 +325,10 @@ export class Shadow {
       );
     }
     try {
-      return JSON.parse(answer.body.toString('utf8')) as unknown;
+      return {
+        parsed: JSON.parse(answer.body.toString('utf8')) as unknown,
+        serverSeconds: answer.serverSeconds,
+      };
     } catch {
       throw new CandidateError('not_json', 'the answer is not JSON');
     }

@@ -23,6 +23,8 @@ export interface CandidateAnswer {
   readonly status: number;
   /** Its x-model-version header. */
   readonly version: string | undefined;
+  /** Its own time to answer, in seconds, from its Server-Timing header (app;dur=ms), if any. */
+  readonly serverSeconds: number | undefined;
   readonly body: Buffer;
 }
 
@@ -32,6 +34,14 @@ export interface SenderOptions {
   readonly concurrency: number;
   /** A longer answer is a candidate error. */
   readonly maxAnswerBytes: number;
+}
+
+/** The `app` metric's duration of a Server-Timing header, in seconds; undefined when absent or odd. */
+export function serverSeconds(header: string | string[] | undefined): number | undefined {
+  const text = Array.isArray(header) ? header.join(',') : header;
+  if (!text || text.length > 1024) return undefined;
+  const m = /(?:^|,)\s*app\s*;(?:[^,]*;)?\s*dur=([0-9]{1,9}(?:\.[0-9]{1,6})?)\s*(?:;|,|$)/.exec(text);
+  return m ? Number(m[1]) / 1000 : undefined;
 }
 
 export class CandidateSender {
@@ -138,6 +148,7 @@ export class CandidateSender {
           resolve({
             status,
             version: typeof version === 'string' ? version : undefined,
+            serverSeconds: serverSeconds(res.headers['server-timing']),
             body: chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks),
           });
         });
