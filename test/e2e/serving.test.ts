@@ -1088,7 +1088,12 @@ describe('serving on the real node, end to end', function () {
       '--step-seconds',
       '10',
       '--analysis',
-      'minRequests=20',
+      // The candidate's pods start seconds before the first step and answer
+      // their first requests slowly on the shared two-core node (first
+      // inference runs), which a p99 over a few hundred requests shows: the
+      // latency threshold is not what this test is about (the analysis is
+      // tested in cli/test/integration/progressive.test.ts).
+      'minRequests=20,maxLatencyRatio=100',
       '--timeout',
       '300',
     ]);
