@@ -16,14 +16,25 @@
  * rank in the +Inf bucket reports the last finite bound.
  *
  * The pure parts (parseShadowReport, sumReports, quantile, comparisonOf) hold
- * the logic; fetchShadow and collectComparison do the HTTP.
+ * the logic; fetchShadow and collectComparison do the HTTP, and readComparison
+ * finds the stable pods (comparison-collector.ts calls it, off the workers).
  */
 import * as http from 'node:http';
-import type { FnolModelStatusCanaryComparison } from '@fnol/api';
+import type { V1EndpointSlice } from '@kubernetes/client-node';
+import type { Logger } from 'pino';
+import { apiPath, type FnolModelStatusCanaryComparison } from '@fnol/api';
+import type { ComparisonTarget, ReadComparison } from './comparison-collector';
+import type { KubeClient } from './kube/client';
+import { SCORER_PORT } from './reconcilers/common';
 
-/** Upper bounds of the relative-difference histogram (the scorer's). */
+/** While the stable pods mirror, status.canary.comparison is read this often. */
+export const COMPARISON_PERIOD_MS = 15_000;
+/** How long one pod's GET /shadow may take. */
+export const SHADOW_TIMEOUT_MS = 2_000;
+
+/** Upper bounds of the relative-difference histogram (the scorer's; the first holds exact agreement). */
 export const DIFFERENCE_BUCKETS: readonly number[] = [
-  1e-7, 1e-6, 1e-5, 1e-4, 1e-3, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1,
+  0, 1e-7, 1e-6, 1e-5, 1e-4, 1e-3, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1,
 ];
 /** Upper bounds of the latency histograms, in seconds (the scorer's). */
 export const LATENCY_BUCKETS: readonly number[] = [
@@ -339,4 +350,56 @@ export async function collectComparison(
     }),
   );
   return { comparison: comparisonOf(sumReports(reports), now), skipped };
+}
+
+const ENDPOINT_SLICES = { group: 'discovery.k8s.io', version: 'v1', plural: 'endpointslices' };
+const SERVICE_NAME_LABEL = 'kubernetes.io/service-name';
+
+/**
+ * The addresses of ready, not terminating endpoints (a ready condition left
+ * unset counts as ready, as the EndpointSlice API says), each once.
+ */
+export function readyAddresses(slices: V1EndpointSlice[]): string[] {
+  const out = new Set<string>();
+  for (const slice of slices) {
+    for (const ep of slice.endpoints ?? []) {
+      if (ep.conditions?.ready === false || ep.conditions?.terminating === true) continue;
+      const ip = ep.addresses?.[0];
+      if (ip) out.add(ip);
+    }
+  }
+  return [...out];
+}
+
+/**
+ * The figures of one FnolModel: the ready stable pods from the stable
+ * Service's EndpointSlices (it selects the stable pods only, and the slices
+ * hold their addresses and readiness, nothing else of the pods), then their
+ * GET /shadow, summed.
+ */
+export function readComparison(
+  client: KubeClient,
+  log: Logger,
+  clock: () => Date = () => new Date(),
+): ReadComparison {
+  return async (target: ComparisonTarget) => {
+    const slices = await client.list<V1EndpointSlice>(
+      apiPath(ENDPOINT_SLICES, { namespace: target.namespace }),
+      `${SERVICE_NAME_LABEL}=${target.name}`,
+    );
+    const urls = readyAddresses(slices.items).map((ip) => shadowUrl(ip, SCORER_PORT));
+    const { comparison, skipped } = await collectComparison(
+      urls,
+      target.version,
+      { timeoutMs: SHADOW_TIMEOUT_MS },
+      clock(),
+    );
+    for (const s of skipped) {
+      log.warn(
+        { fnolmodel: `${target.namespace}/${target.name}`, url: s.url, reason: s.reason },
+        'left a pod out of the canary comparison',
+      );
+    }
+    return comparison;
+  };
 }

@@ -23,7 +23,6 @@
 import type {
   KubernetesObject,
   V1Deployment,
-  V1EndpointSlice,
   V1Service,
   V1ReplicaSet,
   V1Secret,
@@ -43,9 +42,8 @@ import {
   type FnolModel,
   type FnolModelSpecModel,
   type FnolModelStatus,
-  type FnolModelStatusCanaryComparison,
 } from '@fnol/api';
-import { collectComparison, shadowUrl } from './comparison';
+import type { ComparisonCollector } from './comparison-collector';
 import type { OperatorConfig } from './config';
 import type { CheckState, ModelChecks } from './digest';
 import type { EventRecorder } from './events';
@@ -53,7 +51,7 @@ import type { KubeClient } from './kube/client';
 import type { ReadCache } from './manager/informers';
 import { upToDate, withAppliedHash } from './kube/compare';
 import type { OperatorMetrics } from './metrics';
-import { SCORER_PORT, selectorLabels } from './reconcilers/common';
+import { selectorLabels } from './reconcilers/common';
 import { appliedMirrorOf, mirrorOf, ServedModel, servedModelOf } from './reconcilers/deployment';
 import { appliedCanaryWeight, canaryWeight } from './reconcilers/httproute';
 import { desiredChildren, OWNED_KINDS, resourcePath } from './reconcilers/index';
@@ -91,10 +89,6 @@ interface ModelDecision {
   requeueAfterMs?: number;
 }
 
-/** While the stable pods mirror, status.canary.comparison is read this often. */
-export const COMPARISON_PERIOD_MS = 15_000;
-/** How long one pod's GET /shadow may take. */
-export const SHADOW_TIMEOUT_MS = 2_000;
 /** A FnolModel with spec.gateway on a cluster without the Gateway API is looked at again this often. */
 export const GATEWAY_RECHECK_MS = 60_000;
 
@@ -132,25 +126,6 @@ function minDefined(a: number | undefined, b: number | undefined): number | unde
   return Math.min(a, b);
 }
 
-const ENDPOINT_SLICES = { group: 'discovery.k8s.io', version: 'v1', plural: 'endpointslices' };
-const SERVICE_NAME_LABEL = 'kubernetes.io/service-name';
-
-/**
- * The addresses of ready, not terminating endpoints (a ready condition left
- * unset counts as ready, as the EndpointSlice API says), each once.
- */
-export function readyAddresses(slices: V1EndpointSlice[]): string[] {
-  const out = new Set<string>();
-  for (const slice of slices) {
-    for (const ep of slice.endpoints ?? []) {
-      if (ep.conditions?.ready === false || ep.conditions?.terminating === true) continue;
-      const ip = ep.addresses?.[0];
-      if (ip) out.add(ip);
-    }
-  }
-  return [...out];
-}
-
 interface Owned {
   metadata?: { uid?: string; ownerReferences?: Array<{ uid?: string; controller?: boolean }> };
 }
@@ -165,6 +140,7 @@ export class Reconciler {
     private readonly cache: ReadCache,
     private readonly cfg: OperatorConfig,
     private readonly checks: ModelChecks,
+    private readonly comparisons: ComparisonCollector,
     private readonly events: EventRecorder,
     private readonly metrics: OperatorMetrics,
     private readonly log: Logger,
@@ -178,6 +154,7 @@ export class Reconciler {
     if (!fm || fm.metadata.deletionTimestamp) {
       this.checks.cancel(key);
       this.checks.cancel(canaryCheckKey(key));
+      this.comparisons.follow(key, undefined);
       this.metrics.forgetModel(namespace, name);
       return {};
     }
@@ -300,9 +277,14 @@ export class Reconciler {
     if (canarySpec && canary) {
       const mirrored = appliedMirrorOf(deployment);
       const mirrorPercent = mirrored?.version === canarySpec.model.version ? mirrored.percent : 0;
-      const comparison =
-        mirrorPercent > 0 ? await this.comparison(fm, canarySpec.model.version, log) : undefined;
-      if (mirrorPercent > 0) requeueAfterMs = minDefined(requeueAfterMs, COMPARISON_PERIOD_MS);
+      // Read off the workers by the collector, which queues this FnolModel when they change.
+      const collected = this.comparisons.follow(
+        key,
+        mirrorPercent > 0 ? canarySpec.model.version : undefined,
+      );
+      const previous =
+        fm.status?.canary?.version === canarySpec.model.version ? fm.status.canary.comparison : undefined;
+      const comparison = mirrorPercent > 0 ? (collected ?? previous) : undefined;
       canaryInput = {
         deployment: canaryDeployment,
         ...(canary.blocked ? { blocked: canary.blocked } : {}),
@@ -311,6 +293,8 @@ export class Reconciler {
         mirrorPercent,
         ...(comparison ? { comparison } : {}),
       };
+    } else {
+      this.comparisons.follow(key, undefined);
     }
     const status = computeStatus({
       fm,
@@ -371,52 +355,6 @@ export class Reconciler {
       }
     }
     return decision;
-  }
-
-  /**
-   * status.canary.comparison: read from the ready stable pods at most every
-   * COMPARISON_PERIOD_MS; in between, the figures already in the status.
-   */
-  private async comparison(
-    fm: FnolModel,
-    version: string,
-    log: Logger,
-  ): Promise<FnolModelStatusCanaryComparison | undefined> {
-    const now = this.clock();
-    const previous = fm.status?.canary?.version === version ? fm.status.canary.comparison : undefined;
-    const at = previous?.updatedAt ? Date.parse(previous.updatedAt) : NaN;
-    if (
-      previous &&
-      Number.isFinite(at) &&
-      now.getTime() - at < COMPARISON_PERIOD_MS - 2000 &&
-      now.getTime() >= at
-    ) {
-      return previous;
-    }
-    try {
-      // The stable Service selects the stable pods only; its EndpointSlices
-      // list their addresses and readiness, and nothing else of the pods.
-      const slices = await this.client.list<V1EndpointSlice>(
-        apiPath(ENDPOINT_SLICES, { namespace: fm.metadata.namespace }),
-        `${SERVICE_NAME_LABEL}=${fm.metadata.name}`,
-      );
-      const urls = readyAddresses(slices.items).map((ip) => shadowUrl(ip, SCORER_PORT));
-      const { comparison, skipped } = await collectComparison(
-        urls,
-        version,
-        { timeoutMs: SHADOW_TIMEOUT_MS },
-        now,
-      );
-      for (const s of skipped)
-        log.warn({ url: s.url, reason: s.reason }, 'left a pod out of the canary comparison');
-      return comparison;
-    } catch (err) {
-      log.warn(
-        { err: (err as Error).message },
-        'could not read the canary comparison; keeping the previous figures',
-      );
-      return previous;
-    }
   }
 
   /**

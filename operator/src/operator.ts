@@ -10,6 +10,8 @@ import Operator, { OperatorLogger } from '@dot-i/k8s-operator';
 import { readFileSync } from 'node:fs';
 import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
+import { COMPARISON_PERIOD_MS, readComparison } from './comparison';
+import { ComparisonCollector } from './comparison-collector';
 import type { OperatorConfig } from './config';
 import { fnolModelKeyOfCheck, Reconciler } from './controller';
 import { ModelChecks } from './digest';
@@ -44,6 +46,8 @@ export class FnolOperator extends Operator {
   readonly client: KubeClient;
   readonly manager: Manager;
   readonly checks: ModelChecks;
+  /** Reads the canary comparisons of mirroring FnolModels, off the workers. */
+  readonly comparisons: ComparisonCollector;
 
   constructor(deps: FnolOperatorDeps) {
     super(loggerAdapter(deps.logger.child({ component: 'k8s-operator' })));
@@ -83,11 +87,20 @@ export class FnolOperator extends Operator {
     });
     // Downloads in flight are stopped with the controllers: none holds a worker, none must hold the exit.
     this.manager.onStop(() => this.checks.close());
+    // The canary comparisons are read off the workers too; changed figures queue their FnolModel.
+    this.comparisons = new ComparisonCollector({
+      periodMs: COMPARISON_PERIOD_MS,
+      read: readComparison(this.client, log.child({ component: 'comparison' })),
+      onChange: (key) => queue.add(key),
+      log: log.child({ component: 'comparison' }),
+    });
+    this.manager.onStop(() => this.comparisons.close());
     const reconciler = new Reconciler(
       this.client,
       this.manager.caches,
       cfg,
       this.checks,
+      this.comparisons,
       new EventRecorder(this.client, cfg.identity),
       this.metrics,
       log,

@@ -42,6 +42,8 @@ export interface ShadowConfig {
   readonly timeoutMs: number;
   /** A record whose relative difference is over this counts as exceeding. */
   readonly diffThreshold: number;
+  /** The first timed copies, answered by a candidate still warming up, are left out of the latency figures. */
+  readonly warmupCopies: number;
 }
 
 export interface ModelSourceConfig {
@@ -305,6 +307,7 @@ function parseShadow(text: TextReader, integer: IntegerReader, problems: string[
   const queueSize = integer('SHADOW_QUEUE_SIZE', 256, 1, 100_000);
   const concurrency = integer('SHADOW_CONCURRENCY', 8, 1, 1024);
   const timeoutMs = integer('SHADOW_TIMEOUT_MS', 2000, 10, 600_000);
+  const warmupCopies = integer('SHADOW_WARMUP_COPIES', 20, 0, 100_000);
   const version = text('SHADOW_VERSION');
   const raw = text('SHADOW_URL');
   if (raw === undefined) return undefined;
@@ -319,7 +322,7 @@ function parseShadow(text: TextReader, integer: IntegerReader, problems: string[
     );
   }
   if (url === undefined || version === undefined) return undefined;
-  return { url, percent, version, queueSize, concurrency, timeoutMs, diffThreshold };
+  return { url, percent, version, queueSize, concurrency, timeoutMs, diffThreshold, warmupCopies };
 }
 
 function parseShadowUrl(raw: string, problems: string[]): URL | undefined {

@@ -17,9 +17,13 @@ export interface ScorerMetrics {
   readonly shadow: ShadowMetrics;
 }
 
-/** Bounds of the relative-difference histogram of mirrored records (also in GET /shadow). */
+/**
+ * Bounds of the relative-difference histogram of mirrored records (also in GET
+ * /shadow). The first bucket holds exact agreement, so an identical model
+ * reports a median of 0, not half the next bound.
+ */
 export const SHADOW_DIFFERENCE_BUCKETS: readonly number[] = [
-  1e-7, 1e-6, 1e-5, 1e-4, 1e-3, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1,
+  0, 1e-7, 1e-6, 1e-5, 1e-4, 1e-3, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1,
 ];
 /** Bounds of the latency histogram of mirrored requests (also in GET /shadow). */
 export const SHADOW_LATENCY_BUCKETS: readonly number[] = [

@@ -27,7 +27,7 @@ describe('scorer configuration: shadow mirroring', () => {
     );
   });
 
-  it('takes the contract defaults: 100 %, queue 256, 8 workers, 2000 ms, threshold 0.01', () => {
+  it('takes the contract defaults: 100 %, queue 256, 8 workers, 2000 ms, threshold 0.01, 20 warm-up copies', () => {
     const { shadow } = parseConfig(
       { ...base, SHADOW_URL: 'http://fnol-canary.claims.svc.cluster.local:80', SHADOW_VERSION: '1.1.0' },
       noFile,
@@ -42,6 +42,7 @@ describe('scorer configuration: shadow mirroring', () => {
         concurrency: 8,
         timeoutMs: 2000,
         diffThreshold: 0.01,
+        warmupCopies: 20,
       },
     );
   });
@@ -57,6 +58,7 @@ describe('scorer configuration: shadow mirroring', () => {
         SHADOW_CONCURRENCY: '2',
         SHADOW_TIMEOUT_MS: '500',
         SHADOW_DIFF_THRESHOLD: '1e-3',
+        SHADOW_WARMUP_COPIES: '0',
       },
       noFile,
     );
@@ -66,6 +68,7 @@ describe('scorer configuration: shadow mirroring', () => {
       ['2.0.0-rc.1', 12.5, 32, 2, 500],
     );
     assert.equal(shadow?.diffThreshold, 0.001);
+    assert.equal(shadow?.warmupCopies, 0);
   });
 
   it('names each bad variable and what to do', () => {

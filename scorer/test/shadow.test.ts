@@ -13,7 +13,7 @@ import { call, fixtureModel, fnolModel, relabelledModel, startInProcess, type Re
 
 const KEY = 'k-shadow-1';
 const auth = { 'x-api-key': KEY };
-const DIFFERENCE_BUCKETS = [1e-7, 1e-6, 1e-5, 1e-4, 1e-3, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1];
+const DIFFERENCE_BUCKETS = [0, 1e-7, 1e-6, 1e-5, 1e-4, 1e-3, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1];
 const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5];
 
 interface OutputFigures {
@@ -47,6 +47,7 @@ function shadowConfig(url: string, version: string, more: Partial<ShadowConfig> 
     concurrency: 8,
     timeoutMs: 2000,
     diffThreshold: 0.01,
+    warmupCopies: 0,
     ...more,
   };
 }
@@ -274,6 +275,7 @@ describe('shadow mirroring between two real scorers', function () {
       'since',
       'target',
       'threshold',
+      'warmupCopies',
     ]);
     assert.equal(s.enabled, true);
     assert.equal(s.candidateVersion, '1.0.1');
@@ -840,6 +842,29 @@ describe('shadow mirroring between two real scorers', function () {
       assert.equal(area.exceeding, 5);
       assert.equal(area.counts[bucket(0.07)], 5);
     }
+  });
+
+  it('compares the warm-up copies but leaves them out of both latency histograms', async () => {
+    const candidate = started(await fakeCandidate((copy, reply) => reply(...zeros(copy.body))));
+    const stable = started(
+      await startInProcess(fixtureModel('generic'), {
+        shadow: shadowConfig(candidate.url, '2.0.0', { concurrency: 1, warmupCopies: 3 }),
+      }),
+    );
+    // One request at a time, each copy settled before the next: every copy is sent alone, so timed.
+    for (let i = 0; i < 5; i++) {
+      const body = { records: [{ length: i + 1, colour: 'red', width: 2 }] };
+      assert.equal((await call(stable.url, '/score', { body })).status, 200);
+      await settled(stable.url, i + 1);
+    }
+    const s = (await call(stable.url, '/shadow')).body as ShadowJson & { warmupCopies: number };
+    assert.equal(s.warmupCopies, 3);
+    assert.deepEqual([s.compared, s.candidateErrors], [5, 0]);
+    assert.equal((s.outputs.area as OutputFigures).records, 5);
+    const sum = (counts: number[]) => counts.reduce((a, b) => a + b, 0);
+    assert.deepEqual([sum(s.latency.stable), sum(s.latency.candidate)], [2, 2]);
+    const text = (await call(stable.url, '/metrics')).text;
+    assert.equal(samples(text, 'scorer_shadow_latency_seconds_count').get('{version="candidate"}'), 2);
   });
 
   it('bounds the copies sent together by MAX_BATCH_RECORDS and by 64 copies', async () => {

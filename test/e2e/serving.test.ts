@@ -890,9 +890,34 @@ describe('serving on the real node, end to end', function () {
       child.on('close', (code) => resolve({ code: code ?? -1, output }));
     });
 
+  /** Promotes `v` progressively from cmp's stable version: shadow at 100 %, then the canary shares. */
+  const progressivePromote = (v: Published, canary: string, analysis: string) =>
+    fnolctl([
+      'promote',
+      '-n',
+      ns,
+      CMP,
+      '--version',
+      v.version,
+      '--uri',
+      v.uri,
+      '--sha256',
+      v.sha256,
+      '--mirror',
+      '100',
+      '--canary',
+      canary,
+      '--step-seconds',
+      '10',
+      '--analysis',
+      analysis,
+      '--timeout',
+      '300',
+    ]);
+
   const bucketBounds = (value: number) => {
     // The scorer's relative-difference buckets (docs/scorer.md).
-    const edges = [1e-7, 1e-6, 1e-5, 1e-4, 1e-3, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1];
+    const edges = [0, 1e-7, 1e-6, 1e-5, 1e-4, 1e-3, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1];
     let lower = 0;
     for (const e of edges) {
       if (value <= e) return { lower, upper: e };
@@ -948,7 +973,9 @@ describe('serving on the real node, end to end', function () {
     for (const name of ['ultimate_cost', 'attritional_cost', 'large_loss_probability']) {
       const o = outputs.get(name);
       assert.ok(o, `no comparison for ${name}: ${JSON.stringify(c)}`);
-      assert.ok((o.p95RelativeDifference ?? 1) <= 1e-6, `${name}: p95 difference ${o.p95RelativeDifference}`);
+      // The same graph gives the same float32 values: every difference is exactly 0.
+      assert.equal(o.medianRelativeDifference, 0, `${name}: median difference`);
+      assert.equal(o.p95RelativeDifference, 0, `${name}: p95 difference`);
       assert.equal(o.exceedingShare, 0);
     }
   });
@@ -1070,33 +1097,17 @@ describe('serving on the real node, end to end', function () {
     );
     const v = published.get('1.0.1')!;
     const started = Date.now();
-    const run = await fnolctl([
-      'promote',
-      '-n',
-      ns,
-      CMP,
-      '--version',
-      v.version,
-      '--uri',
-      v.uri,
-      '--sha256',
-      v.sha256,
-      '--mirror',
-      '100',
-      '--canary',
+    const run = await progressivePromote(
+      v,
       '10,50',
-      '--step-seconds',
-      '10',
-      '--analysis',
       // The candidate's pods start seconds before the first step and answer
-      // their first requests slowly on the shared two-core node (first
-      // inference runs), which a p99 over a few hundred requests shows: the
-      // latency threshold is not what this test is about (the analysis is
-      // tested in cli/test/integration/progressive.test.ts).
+      // their first requests slowly on the shared two-core node. The scorer
+      // leaves its first timed copies out (SHADOW_WARMUP_COPIES), but a p99
+      // over a few hundred requests on a loaded machine still judges the
+      // machine: the latency threshold is not what this test is about (the
+      // analysis is tested in cli/test/integration/progressive.test.ts).
       'minRequests=20,maxLatencyRatio=100',
-      '--timeout',
-      '300',
-    ]);
+    );
     try {
       assert.equal(run.code, 0, run.output);
       await stableSettled('1.0.1', undefined, 240_000);
@@ -1128,28 +1139,7 @@ describe('serving on the real node, end to end', function () {
       GATEWAY_PORT,
     );
     const v = published.get('1.1.0')!;
-    const run = await fnolctl([
-      'promote',
-      '-n',
-      ns,
-      CMP,
-      '--version',
-      v.version,
-      '--uri',
-      v.uri,
-      '--sha256',
-      v.sha256,
-      '--mirror',
-      '100',
-      '--canary',
-      '10',
-      '--step-seconds',
-      '10',
-      '--analysis',
-      'maxMedianDiff=0.000001,minRequests=20',
-      '--timeout',
-      '300',
-    ]);
+    const run = await progressivePromote(v, '10', 'maxMedianDiff=0.000001,minRequests=20');
     try {
       await candidateRemoved('the breaching candidate to be removed');
     } finally {

@@ -11,11 +11,11 @@ import {
   MAX_OUTPUTS,
   parseShadowReport,
   quantile,
+  readyAddresses,
   shadowUrl,
   ShadowReportError,
   sumReports,
 } from '../../src/comparison';
-import { readyAddresses } from '../../src/controller';
 
 const NOW = new Date('2026-12-01T10:00:15.000Z');
 
@@ -47,7 +47,7 @@ function body(
       ultimate_cost: {
         records: 120,
         exceeding: 2,
-        counts: hist(DIFFERENCE_BUCKETS, { 0: 100, 4: 18, 6: 2 }),
+        counts: hist(DIFFERENCE_BUCKETS, { 1: 100, 5: 18, 7: 2 }),
       },
     },
     latencyBuckets: [...LATENCY_BUCKETS],
@@ -124,7 +124,11 @@ describe('comparison: the untrusted /shadow body', () => {
     ['an unsafe integer', body({ compared: 2 ** 60 }), /compared must be a non-negative integer/],
     ['a negative threshold', body({ threshold: -0.01 }), /threshold must be a finite non-negative number/],
     ['a null threshold (NaN or Infinity in JSON)', body({ threshold: null }), /threshold must be a finite/],
-    ['other difference buckets', body({ differenceBuckets: [0.1, 1] }), /differenceBuckets must be \[1e-7/],
+    [
+      'other difference buckets',
+      body({ differenceBuckets: [0.1, 1] }),
+      /differenceBuckets must be \[0, 1e-7/,
+    ],
     [
       'one bound changed',
       body({ differenceBuckets: DIFFERENCE_BUCKETS.map((b, i) => (i === 3 ? b * 2 : b)) }),
@@ -135,16 +139,16 @@ describe('comparison: the untrusted /shadow body', () => {
     [
       'a histogram one short',
       body({}, { y: { records: 1, exceeding: 0, counts: new Array(DIFFERENCE_BUCKETS.length).fill(0) } }),
-      /outputs\.y\.counts must hold 13 counts/,
+      /outputs\.y\.counts must hold 14 counts/,
     ],
     [
       'a negative bucket',
-      body({}, { y: { records: 1, exceeding: 0, counts: hist(DIFFERENCE_BUCKETS, { 2: -1 }) } }),
-      /outputs\.y\.counts\[2\] must be a non-negative integer/,
+      body({}, { y: { records: 1, exceeding: 0, counts: hist(DIFFERENCE_BUCKETS, { 3: -1 }) } }),
+      /outputs\.y\.counts\[3\] must be a non-negative integer/,
     ],
     [
       'exceeding more than the records',
-      body({}, { y: { records: 1, exceeding: 2, counts: hist(DIFFERENCE_BUCKETS, { 0: 1 }) } }),
+      body({}, { y: { records: 1, exceeding: 2, counts: hist(DIFFERENCE_BUCKETS, { 1: 1 }) } }),
       /outputs\.y\.exceeding \(2\) is more than its records \(1\)/,
     ],
     [
@@ -186,8 +190,8 @@ describe('comparison: sums and status figures', () => {
       body(
         { compared: 80, candidateErrors: 1, dropped: 0, threshold: 0.02 },
         {
-          ultimate_cost: { records: 80, exceeding: 8, counts: hist(DIFFERENCE_BUCKETS, { 0: 40, 6: 40 }) },
-          frequency: { records: 80, exceeding: 0, counts: hist(DIFFERENCE_BUCKETS, { 0: 80 }) },
+          ultimate_cost: { records: 80, exceeding: 8, counts: hist(DIFFERENCE_BUCKETS, { 1: 40, 7: 40 }) },
+          frequency: { records: 80, exceeding: 0, counts: hist(DIFFERENCE_BUCKETS, { 1: 80 }) },
         },
       ),
     )!;
@@ -200,7 +204,7 @@ describe('comparison: sums and status figures', () => {
     assert.deepEqual(t.outputs.get('ultimate_cost'), {
       records: 200,
       exceeding: 10,
-      counts: hist(DIFFERENCE_BUCKETS, { 0: 140, 4: 18, 6: 42 }),
+      counts: hist(DIFFERENCE_BUCKETS, { 1: 140, 5: 18, 7: 42 }),
     });
     assert.equal(t.outputs.get('frequency')?.records, 80);
     assert.equal(t.latency.stable[2], 240);
@@ -218,7 +222,7 @@ describe('comparison: sums and status figures', () => {
     assert.equal(c.updatedAt, '2026-12-01T10:00:15.000Z');
     const o = c.outputs?.[0];
     assert.equal(o?.name, 'ultimate_cost');
-    // 100 of 120 in the first bucket [0, 1e-7]: the median is 60/100 of the way up.
+    // 100 of 120 in the bucket (0, 1e-7]: the median is 60/100 of the way up.
     assert.ok(Math.abs((o?.medianRelativeDifference ?? -1) - 0.6e-7) < 1e-15);
     // Rank 114: 100 below, 18 in (1e-4, 1e-3]: 14/18 of the way up.
     assert.ok(Math.abs((o?.p95RelativeDifference ?? -1) - (1e-4 + (1e-3 - 1e-4) * (14 / 18))) < 1e-12);
@@ -229,6 +233,16 @@ describe('comparison: sums and status figures', () => {
     assert.ok(
       Math.abs((c.candidateLatencyP99Seconds ?? -1) - (0.025 + 0.025 * ((118.8 - 110) / 10))) < 1e-12,
     );
+  });
+
+  it('an identical candidate: every difference exactly 0 gives a median and p95 of 0', () => {
+    const same = body(
+      { compared: 50, candidateErrors: 0, dropped: 0 },
+      { ultimate_cost: { records: 50, exceeding: 0, counts: hist(DIFFERENCE_BUCKETS, { 0: 50 }) } },
+    );
+    const o = comparisonOf(sumReports([parseShadowReport(same)!]), NOW).outputs?.[0];
+    assert.equal(o?.medianRelativeDifference, 0);
+    assert.equal(o?.p95RelativeDifference, 0);
   });
 
   it('no pods or no requests: zeros and no quantiles, never NaN', () => {
@@ -266,7 +280,7 @@ describe('comparison: GET /shadow from pods over HTTP', () => {
       json(
         body(
           { compared: 80, candidateErrors: 0, dropped: 0 },
-          { ultimate_cost: { records: 80, exceeding: 0, counts: hist(DIFFERENCE_BUCKETS, { 0: 80 }) } },
+          { ultimate_cost: { records: 80, exceeding: 0, counts: hist(DIFFERENCE_BUCKETS, { 1: 80 }) } },
         ),
       ),
     );

@@ -32,6 +32,8 @@ export interface ShadowStatus {
   readonly candidateVersion: string;
   readonly percent: number;
   readonly threshold: number;
+  /** Timed copies left out of the latency figures while the candidate warms up. */
+  readonly warmupCopies: number;
   readonly since: string;
   readonly sampled: number;
   readonly dropped: number;
@@ -55,6 +57,8 @@ export class ShadowSummary {
   private dropped = 0;
   private compared = 0;
   private candidateErrors = 0;
+  /** Timed copies seen so far, the warm-up ones included. */
+  private timed = 0;
   private readonly outputs = new Map<string, OutputFigures>();
   private readonly latency = {
     stable: new Array<number>(SHADOW_LATENCY_BUCKETS.length + 1).fill(0),
@@ -92,7 +96,10 @@ export class ShadowSummary {
   /**
    * A copy was compared: its differences and the time both versions took
    * (`candidateSeconds` undefined for a copy sent with others: neither time is
-   * counted, so both latency histograms hold the same copies).
+   * counted, so both latency histograms hold the same copies). The first
+   * SHADOW_WARMUP_COPIES timed copies are compared but not timed: a candidate
+   * started moments ago answers its first requests slowly (JIT, first session
+   * runs), and a short analysis step would judge that start, not the version.
    */
   countCompared(comparison: Comparison, stableSeconds: number, candidateSeconds: number | undefined): void {
     const { metrics, config } = this;
@@ -119,6 +126,7 @@ export class ShadowSummary {
       metrics.exceeding.labels(name).inc(exceeding);
     }
     if (candidateSeconds === undefined) return;
+    if (this.timed++ < config.warmupCopies) return;
     metrics.latency.labels('stable').observe(stableSeconds);
     metrics.latency.labels('candidate').observe(candidateSeconds);
     (this.latency.stable[bucketOf(SHADOW_LATENCY_BUCKETS, stableSeconds)] as number)++;
@@ -139,6 +147,7 @@ export class ShadowSummary {
       candidateVersion: config.version,
       percent: config.percent,
       threshold: config.diffThreshold,
+      warmupCopies: config.warmupCopies,
       since: this.since,
       sampled: this.sampled,
       dropped: this.dropped,
