@@ -44,6 +44,8 @@ export interface ShadowConfig {
   readonly diffThreshold: number;
   /** The first timed copies, answered by a candidate still warming up, are left out of the latency figures. */
   readonly warmupCopies: number;
+  /** How long a batch of copies waits for more before it is sent, when no request to the candidate is on its way. */
+  readonly lingerMs: number;
 }
 
 export interface ModelSourceConfig {
@@ -308,6 +310,7 @@ function parseShadow(text: TextReader, integer: IntegerReader, problems: string[
   const concurrency = integer('SHADOW_CONCURRENCY', 8, 1, 1024);
   const timeoutMs = integer('SHADOW_TIMEOUT_MS', 2000, 10, 600_000);
   const warmupCopies = integer('SHADOW_WARMUP_COPIES', 20, 0, 100_000);
+  const lingerMs = integer('SHADOW_LINGER_MS', 10, 0, 1000);
   const version = text('SHADOW_VERSION');
   const raw = text('SHADOW_URL');
   if (raw === undefined) return undefined;
@@ -322,7 +325,7 @@ function parseShadow(text: TextReader, integer: IntegerReader, problems: string[
     );
   }
   if (url === undefined || version === undefined) return undefined;
-  return { url, percent, version, queueSize, concurrency, timeoutMs, diffThreshold, warmupCopies };
+  return { url, percent, version, queueSize, concurrency, timeoutMs, diffThreshold, warmupCopies, lingerMs };
 }
 
 function parseShadowUrl(raw: string, problems: string[]): URL | undefined {

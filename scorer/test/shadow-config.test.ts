@@ -27,7 +27,7 @@ describe('scorer configuration: shadow mirroring', () => {
     );
   });
 
-  it('takes the contract defaults: 100 %, queue 256, 8 workers, 2000 ms, threshold 0.01, 20 warm-up copies', () => {
+  it('takes the contract defaults: 100 %, queue 256, 8 workers, 2000 ms, threshold 0.01, 20 warm-up copies, 10 ms linger', () => {
     const { shadow } = parseConfig(
       { ...base, SHADOW_URL: 'http://fnol-canary.claims.svc.cluster.local:80', SHADOW_VERSION: '1.1.0' },
       noFile,
@@ -43,6 +43,7 @@ describe('scorer configuration: shadow mirroring', () => {
         timeoutMs: 2000,
         diffThreshold: 0.01,
         warmupCopies: 20,
+        lingerMs: 10,
       },
     );
   });
@@ -59,6 +60,7 @@ describe('scorer configuration: shadow mirroring', () => {
         SHADOW_TIMEOUT_MS: '500',
         SHADOW_DIFF_THRESHOLD: '1e-3',
         SHADOW_WARMUP_COPIES: '0',
+        SHADOW_LINGER_MS: '50',
       },
       noFile,
     );
@@ -69,6 +71,7 @@ describe('scorer configuration: shadow mirroring', () => {
     );
     assert.equal(shadow?.diffThreshold, 0.001);
     assert.equal(shadow?.warmupCopies, 0);
+    assert.equal(shadow?.lingerMs, 50);
   });
 
   it('names each bad variable and what to do', () => {

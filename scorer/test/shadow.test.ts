@@ -48,6 +48,7 @@ function shadowConfig(url: string, version: string, more: Partial<ShadowConfig> 
     timeoutMs: 2000,
     diffThreshold: 0.01,
     warmupCopies: 0,
+    lingerMs: 0,
     ...more,
   };
 }
@@ -841,6 +842,30 @@ describe('shadow mirroring between two real scorers', function () {
       assert.equal(area.records, 5);
       assert.equal(area.exceeding, 5);
       assert.equal(area.counts[bucket(0.07)], 5);
+    }
+  });
+
+  it('lingers: copies answered one after another within SHADOW_LINGER_MS go as one request', async () => {
+    for (const lingerMs of [0, 2000]) {
+      const candidate = started(await fakeCandidate((copy, reply) => reply(...zeros(copy.body))));
+      const stable = started(
+        await startInProcess(fixtureModel('generic'), {
+          shadow: shadowConfig(candidate.url, '2.0.0', { concurrency: 1, lingerMs }),
+        }),
+      );
+      for (let i = 0; i < 5; i++) {
+        const body = { records: [{ length: i + 1, colour: 'red', width: 2 }] };
+        assert.equal((await call(stable.url, '/score', { body })).status, 200);
+        // Without a linger, each copy is on its way before the next request is answered.
+        if (lingerMs === 0) await settled(stable.url, i + 1);
+      }
+      const s = await settled(stable.url, 5);
+      assert.deepEqual([s.compared, s.candidateErrors], [5, 0]);
+      assert.deepEqual(
+        candidate.seen.map((c) => recordsOf(c.body).length),
+        lingerMs === 0 ? [1, 1, 1, 1, 1] : [5],
+        `SHADOW_LINGER_MS=${lingerMs}`,
+      );
     }
   });
 
