@@ -9,6 +9,7 @@
 import Operator, { OperatorLogger } from '@dot-i/k8s-operator';
 import { readFileSync } from 'node:fs';
 import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
+import { WorkloadIdentityToken } from '@fnol/model-fetch';
 import type { Logger } from 'pino';
 import type { OperatorConfig } from './config';
 import { fnolModelKeyOfCheck, Reconciler } from './controller';
@@ -71,6 +72,7 @@ export class FnolOperator extends Operator {
       deadlineMs: cfg.modelFetchTimeoutMs,
       maxBytes: cfg.modelMaxBytes,
       ...(cfg.modelCaFile ? { ca: readFileSync(cfg.modelCaFile) } : {}),
+      ...(cfg.modelIdentity ? { bearer: new WorkloadIdentityToken(cfg.modelIdentity) } : {}),
       maxConcurrent: cfg.modelChecksMaxConcurrent,
       perNamespace: cfg.modelChecksPerNamespace,
       onDone: (key) => queue.add(fnolModelKeyOfCheck(key)),
