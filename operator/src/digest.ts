@@ -88,7 +88,10 @@ interface Entry {
   notBefore: number;
 }
 
-const hint = (field: string) => `check ${field}.uri and ${field}.credentialsSecretRef`;
+const hint = (field: string, identity = false) =>
+  identity
+    ? `check ${field}.uri, and that the operator's and the scorer's managed identities have the Storage Blob Data Reader role on its container`
+    : `check ${field}.uri and ${field}.credentialsSecretRef`;
 
 function fingerprint(r: CheckRequest): string {
   return `${r.uri}\n${r.sha256}\n${r.credentials}`;
@@ -274,7 +277,7 @@ export class ModelChecks {
         // answer only. The operator's log (for the admin) has the details.
         failure = {
           reason: Reasons.ModelUnreachable,
-          message: `model fetch failed: ${publicSummary(e)}; ${hint(field)}`,
+          message: `model fetch failed: ${publicSummary(e)}; ${hint(field, entry.request.identity)}`,
         };
       }
       log.warn({ err: e.message, kind: e.kind, attempts: e.attempts }, 'model check failed');

@@ -3,9 +3,13 @@
 // as OIDC_*, NetworkPolicy egress opened only to the identity hosts a FnolModel
 // needs, and the operator's own settings (IDENTITY_EGRESS, its own identity).
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import pino from 'pino';
 import { parseAllowedHosts } from '@fnol/model-fetch';
 import type { V1NetworkPolicy } from '@kubernetes/client-node';
+import { TestServer } from '../../../lib/model-fetch/test/servers';
 import { loadConfig } from '../../src/config';
+import { ModelChecks, type CheckState, type ModelChecksOptions } from '../../src/digest';
 import { desiredCanaryDeployment, desiredDeployment } from '../../src/reconcilers/deployment';
 import { desiredNetworkPolicy, identityHosts } from '../../src/reconcilers/networkpolicy';
 import { fnolModel, SHA_B, testConfig } from '../fixtures';
@@ -168,5 +172,77 @@ describe('operator identity settings', () => {
       () => loadConfig({ ...env, AZURE_AUTHORITY_HOST: 'https://attacker.example/' }),
       /operator's workload identity: AZURE_AUTHORITY_HOST attacker\.example is not on the token authority allow-list/,
     );
+  });
+});
+
+describe("the digest check with the operator's own workload identity (HTTPS on loopback)", function () {
+  this.timeout(20_000);
+  const server = new TestServer(true);
+  const body = Buffer.from('model bytes behind a bearer token');
+  const sha = createHash('sha256').update(body).digest('hex');
+  let uri = '';
+  let checks: ModelChecks | undefined;
+  const seen: string[] = [];
+
+  before(async () => {
+    await server.start();
+    uri = server.route('/m.onnx', (req, res) => {
+      seen.push(req.headers.authorization ?? '');
+      if (req.headers.authorization !== 'Bearer operator-token') return res.writeHead(403).end();
+      res.writeHead(200, { 'content-length': body.length }).end(body);
+    });
+  });
+  after(() => server.stop());
+  afterEach(() => checks?.close());
+
+  async function run(bearer: ModelChecksOptions['bearer']): Promise<CheckState> {
+    const done: string[] = [];
+    checks = new ModelChecks({
+      policy: { allowedHosts: parseAllowedHosts('127.0.0.1'), localMode: false },
+      deadlineMs: 5000,
+      maxBytes: 1 << 20,
+      ca: server.ca,
+      maxConcurrent: 2,
+      perNamespace: 2,
+      onDone: (key) => done.push(key),
+      log: pino({ level: 'silent' }),
+      ...(bearer ? { bearer } : {}),
+    });
+    const request = {
+      key: 'claims/fnol',
+      namespace: 'claims',
+      uri,
+      sha256: sha,
+      credentials: 'workload-identity',
+      identity: true,
+    };
+    assert.equal(checks.check(request).state, 'pending');
+    for (let i = 0; i < 500 && done.length === 0; i++) await new Promise((r) => setTimeout(r, 10));
+    return checks.check(request);
+  }
+
+  it('downloads with the operator identity token and verifies the digest', async () => {
+    const state = await run({ token: () => Promise.resolve('operator-token') });
+    assert.deepEqual(state, { state: 'verified', cached: false });
+    assert.equal(seen.at(-1), 'Bearer operator-token');
+  });
+
+  it("reports storage's refusal of the token by class, pointing at the identities' role", async () => {
+    const state = await run({ token: () => Promise.resolve('unknown-token') });
+    assert.ok(state.state === 'failed');
+    assert.match(state.blocked.message, /^model fetch failed: HTTP 4xx; .*Storage Blob Data Reader role/);
+    assert.doesNotMatch(state.blocked.message, /unknown-token|403/);
+  });
+
+  it('without an operator identity, refuses before any request and says how to give it one', async () => {
+    const before = seen.length;
+    const state = await run(undefined);
+    assert.equal(state.state, 'failed');
+    assert.ok(state.state === 'failed');
+    assert.match(
+      state.blocked.message,
+      /operator has no workload identity of its own.*federated credential.*VERIFY_MODEL_DIGEST=false/,
+    );
+    assert.equal(seen.length, before, 'no request was made');
   });
 });
