@@ -155,10 +155,13 @@ export class CallerAuth {
     return this.keys !== undefined || this.oidc !== undefined;
   }
 
-  /** undefined when nothing is configured (open routes); a promise otherwise. */
+  /**
+   * undefined when the caller is accepted at once (nothing configured, or a known
+   * API key: the handler runs without waiting); otherwise a promise of the token check.
+   */
   check(headers: IncomingHttpHeaders): Promise<void> | undefined {
     if (!this.enabled) return undefined;
-    if (this.keys?.accepts(headers) === true) return Promise.resolve();
+    if (this.keys?.accepts(headers) === true) return undefined;
     const bearer = /^Bearer\s+(\S+)\s*$/i.exec(headers.authorization ?? '')?.[1];
     if (this.oidc !== undefined && bearer !== undefined && looksLikeJwt(bearer)) {
       return this.oidc.verify(bearer).then(() => undefined);
