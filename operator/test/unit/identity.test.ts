@@ -143,7 +143,7 @@ describe('identity egress in the scorer NetworkPolicy', () => {
 });
 
 describe('operator identity settings', () => {
-  const base = { DEFAULT_SCORER_IMAGE: 'fnol-scorer:test', POD_NAMESPACE: 'fnol-system' };
+  const base = { FNOL_SCORER_IMAGE: 'fnol-scorer:test', POD_NAMESPACE: 'fnol-system' };
 
   it('reads IDENTITY_EGRESS and refuses a malformed entry, naming it', () => {
     const c = loadConfig({
