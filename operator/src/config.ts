@@ -9,8 +9,12 @@ import { hostname } from 'node:os';
 import {
   DEFAULT_ALLOWED_HOSTS,
   parseAllowedHosts,
+  parseAuthorityHosts,
   PolicyConfigError,
   type FetchPolicy,
+  type HostPattern,
+  type WorkloadIdentityConfig,
+  workloadIdentityFromEnv,
 } from '@fnol/model-fetch';
 
 export interface OperatorConfig {
@@ -66,6 +70,19 @@ export interface OperatorConfig {
   dnsPodLabels: Record<string, string>;
   /** The operator's own namespace (POD_NAMESPACE): scorer pods accept its pods on the scorer port (GET /shadow). */
   operatorNamespace: string;
+  /** Entra ID hosts a federated token may be sent to (MODEL_TOKEN_AUTHORITY_HOSTS); passed on to the scorer pods. */
+  tokenAuthorityHosts?: HostPattern[];
+  /**
+   * Egress for identity traffic (IDENTITY_EGRESS, host=CIDR|CIDR,...): the CIDRs of the
+   * Entra ID token endpoint and of OIDC key set hosts. A scorer pod may reach only the
+   * hosts its FnolModel needs (spec.model.identity, spec.auth.oidc), on port 443.
+   */
+  identityEgress?: Readonly<Record<string, readonly string[]>>;
+  /**
+   * The operator's own workload identity (AZURE_* from the AKS webhook, when
+   * AZURE_FEDERATED_TOKEN_FILE is set): the digest check of FnolModels with spec.model.identity.
+   */
+  modelIdentity?: WorkloadIdentityConfig;
 }
 
 export class ConfigError extends Error {}
@@ -166,11 +183,13 @@ export function loadConfig(env: Env = process.env): OperatorConfig {
     );
   }
   let modelPolicy: FetchPolicy;
+  let tokenAuthorityHosts: HostPattern[];
   try {
     modelPolicy = {
       allowedHosts: parseAllowedHosts(str(env, 'MODEL_ALLOWED_HOSTS', DEFAULT_ALLOWED_HOSTS)),
       localMode: bool(env, 'MODEL_LOCAL_MODE', false),
     };
+    tokenAuthorityHosts = parseAuthorityHosts(env.MODEL_TOKEN_AUTHORITY_HOSTS?.trim() || undefined);
   } catch (err) {
     if (err instanceof PolicyConfigError) throw new ConfigError(err.message);
     throw err;
@@ -204,6 +223,9 @@ export function loadConfig(env: Env = process.env): OperatorConfig {
     progressDeadlineSeconds: int(env, 'PROGRESS_DEADLINE_SECONDS', 600, 30, 86400),
     scorerLogLevel,
     operatorNamespace,
+    tokenAuthorityHosts,
+    identityEgress: identityEgress(env),
+    ...operatorIdentity(env, tokenAuthorityHosts),
     ...egressConfig(env),
   };
 }
@@ -305,4 +327,39 @@ function egressConfig(env: Env): EgressConfig {
     dnsPodLabels[key] = value;
   }
   return { modelStoreCidrs, modelStorePorts, dnsNamespace, dnsPodLabels };
+}
+
+/**
+ * IDENTITY_EGRESS: `host=CIDR|CIDR,host=CIDR`, e.g.
+ * `login.microsoftonline.com=20.190.128.0/18|40.126.0.0/18` (the AzureActiveDirectory
+ * service tag). Empty by default: no identity egress at all.
+ */
+function identityEgress(env: Env): Record<string, string[]> {
+  const out: Record<string, string[]> = {};
+  const raw = env.IDENTITY_EGRESS?.trim() ?? '';
+  for (const entry of raw
+    .split(',')
+    .map((e) => e.trim())
+    .filter((e) => e !== '')) {
+    const i = entry.indexOf('=');
+    const host = entry.slice(0, i).trim().toLowerCase();
+    if (i <= 0 || !/^[a-z0-9]([a-z0-9.-]*[a-z0-9])?$/.test(host)) {
+      throw new ConfigError(
+        `IDENTITY_EGRESS holds ${JSON.stringify(entry)}: expected host=CIDR|CIDR entries separated by commas (e.g. login.microsoftonline.com=20.190.128.0/18|40.126.0.0/18)`,
+      );
+    }
+    out[host] = entry
+      .slice(i + 1)
+      .split('|')
+      .map((c) => cidr('IDENTITY_EGRESS', c.trim()));
+  }
+  return out;
+}
+
+/** The operator's own workload identity, when the AKS webhook gave it one. */
+function operatorIdentity(env: Env, authorities: HostPattern[]): { modelIdentity?: WorkloadIdentityConfig } {
+  if (!env.AZURE_FEDERATED_TOKEN_FILE?.trim()) return {};
+  const { config, problems } = workloadIdentityFromEnv(env, authorities);
+  if (!config) throw new ConfigError(`the operator's workload identity: ${problems.join('; ')}`);
+  return { modelIdentity: config };
 }

@@ -366,6 +366,21 @@ export class Reconciler {
    */
   private async modelAccess(fm: FnolModel, spec: FnolModelSpecModel, field: string): Promise<ModelAccess> {
     const { uri, credentialsSecretRef: creds } = spec;
+    const oidc = fm.spec.auth?.oidc;
+    if (
+      oidc &&
+      !this.cfg.modelPolicy.localMode &&
+      [oidc.issuer, oidc.jwksUri].some((u) => u?.startsWith('http:'))
+    ) {
+      return {
+        ok: false,
+        blocked: {
+          reason: Reasons.OidcIssuerNotAllowed,
+          message:
+            'spec.auth.oidc uses plain http://, accepted only when the operator runs in local mode; use the https:// issuer and jwksUri',
+        },
+      };
+    }
     if (!uri.startsWith('file:')) {
       try {
         checkTarget(uri, this.cfg.modelPolicy);
@@ -442,9 +457,10 @@ export class Reconciler {
       namespace: fm.metadata.namespace,
       uri,
       sha256,
-      credentials: creds ? `${creds.name}/${creds.key}` : '',
+      credentials: creds ? `${creds.name}/${creds.key}` : fm.spec.model.identity ? 'workload-identity' : '',
       field,
       ...(sasToken !== undefined ? { sasToken } : {}),
+      ...(fm.spec.model.identity ? { identity: true } : {}),
     });
   }
 

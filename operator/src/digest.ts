@@ -19,6 +19,7 @@ import {
   fetchModelFile,
   ModelFetchError,
   publicSummary,
+  type BearerTokenSource,
   type FetchPolicy,
 } from '@fnol/model-fetch';
 import { Reasons } from '@fnol/api';
@@ -36,6 +37,8 @@ export interface CheckRequest {
   sasToken?: string;
   /** The FnolModel field the model comes from, for messages: spec.model (default) or spec.canary.model. */
   field?: string;
+  /** spec.model.identity is set: the check uses the operator's own workload identity. */
+  identity?: boolean;
 }
 
 export type CheckState =
@@ -55,6 +58,8 @@ export interface ModelChecksOptions {
   maxBytes: number;
   /** Extra trusted CA certificates (PEM) for https. */
   ca?: string | Buffer;
+  /** The operator's own workload identity, for FnolModels with spec.model.identity. */
+  bearer?: BearerTokenSource;
   /** Checks running at once, over all FnolModels. */
   maxConcurrent: number;
   /** Checks running at once for the FnolModels of one namespace. */
@@ -83,7 +88,10 @@ interface Entry {
   notBefore: number;
 }
 
-const hint = (field: string) => `check ${field}.uri and ${field}.credentialsSecretRef`;
+const hint = (field: string, identity = false) =>
+  identity
+    ? `check ${field}.uri, and that the operator's and the scorer's managed identities have the Storage Blob Data Reader role on its container`
+    : `check ${field}.uri and ${field}.credentialsSecretRef`;
 
 function fingerprint(r: CheckRequest): string {
   return `${r.uri}\n${r.sha256}\n${r.credentials}`;
@@ -221,12 +229,20 @@ export class ModelChecks {
     let failure: Blocked | undefined;
     let outcome: CheckOutcome;
     try {
+      if (entry.request.identity && this.opts.bearer === undefined) {
+        throw new ModelFetchError(
+          'token',
+          `${field}.identity is set but the operator has no workload identity of its own to check the model's digest; ` +
+            "give the operator's ServiceAccount a federated credential and the Storage Blob Data Reader role (docs/install-aks.md), or set VERIFY_MODEL_DIGEST=false",
+        );
+      }
       const got = await fetchModelFile(uri, {
         policy: this.opts.policy,
         deadlineMs: this.opts.deadlineMs,
         maxBytes: this.opts.maxBytes,
         signal,
         ...(sasToken !== undefined ? { sasToken } : {}),
+        ...(entry.request.identity && this.opts.bearer ? { bearer: this.opts.bearer } : {}),
         ...(this.opts.ca !== undefined ? { ca: this.opts.ca } : {}),
       });
       if (got.sha256 === sha256) {
@@ -249,6 +265,9 @@ export class ModelChecks {
       if (e.kind === 'host-not-allowed' || e.kind === 'scheme-not-allowed') {
         outcome = 'refused';
         failure = { reason: Reasons.ModelHostNotAllowed, message: e.message };
+      } else if (e.kind === 'token' && this.opts.bearer === undefined) {
+        outcome = 'refused';
+        failure = { reason: Reasons.ModelUnreachable, message: e.message };
       } else if (e.kind === 'invalid-uri') {
         outcome = 'refused';
         failure = { reason: Reasons.ModelUnreachable, message: e.message };
@@ -258,7 +277,7 @@ export class ModelChecks {
         // answer only. The operator's log (for the admin) has the details.
         failure = {
           reason: Reasons.ModelUnreachable,
-          message: `model fetch failed: ${publicSummary(e)}; ${hint(field)}`,
+          message: `model fetch failed: ${publicSummary(e)}; ${hint(field, entry.request.identity)}`,
         };
       }
       log.warn({ err: e.message, kind: e.kind, attempts: e.attempts }, 'model check failed');

@@ -9,6 +9,7 @@
 import Operator, { OperatorLogger } from '@dot-i/k8s-operator';
 import { readFileSync } from 'node:fs';
 import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
+import { WorkloadIdentityToken } from '@fnol/model-fetch';
 import type { Logger } from 'pino';
 import { COMPARISON_PERIOD_MS, readComparison } from './comparison';
 import { ComparisonCollector } from './comparison-collector';
@@ -75,6 +76,7 @@ export class FnolOperator extends Operator {
       deadlineMs: cfg.modelFetchTimeoutMs,
       maxBytes: cfg.modelMaxBytes,
       ...(cfg.modelCaFile ? { ca: readFileSync(cfg.modelCaFile) } : {}),
+      ...(cfg.modelIdentity ? { bearer: new WorkloadIdentityToken(cfg.modelIdentity) } : {}),
       maxConcurrent: cfg.modelChecksMaxConcurrent,
       perNamespace: cfg.modelChecksPerNamespace,
       onDone: (key) => queue.add(fnolModelKeyOfCheck(key)),

@@ -355,6 +355,7 @@ const CANARY_FAILURES = new Set<string>([
   Reasons.ModelUnreachable,
   Reasons.ModelHostNotAllowed,
   Reasons.CredentialsSecretNotAllowed,
+  Reasons.OidcIssuerNotAllowed,
   Reasons.CanaryFailed,
   Reasons.GatewayAPIMissing,
 ]);

@@ -8,12 +8,13 @@
 import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import type { Logger } from 'pino';
-import type { ApiKeys } from './auth';
+import { CallerAuth, type ApiKeys } from './auth';
 import type { Clock } from './clock';
 import type { RequestLimits, ShadowConfig } from './config';
 import { ErrorHandler } from './error-handler';
 import { HttpError } from './http-errors';
 import { Instrumentation } from './instrumentation';
+import type { OidcVerifier } from './oidc';
 import type { ScorerMetrics } from './metrics';
 import { RequestBodies } from './request-body';
 import type { RouteModule } from './routes/deps';
@@ -32,6 +33,8 @@ export interface AppDeps {
   readonly metrics: ScorerMetrics;
   readonly limits: RequestLimits;
   readonly apiKeys: ApiKeys | undefined;
+  /** OIDC bearer tokens accepted (OIDC_*); with API keys too, either is accepted. */
+  readonly oidc?: OidcVerifier | undefined;
   /** The route modules served (default: the scorer's own, SCORER_ROUTES). */
   readonly routes?: readonly RouteModule[];
   /** Shadow mirroring to a candidate version (SHADOW_*); off when undefined. */
@@ -49,6 +52,7 @@ export type ScorerApp = RequestListener & {
 
 export function createApp(deps: AppDeps): ScorerApp {
   const { state, logger, clock, metrics, limits, apiKeys } = deps;
+  const callers = new CallerAuth(apiKeys, deps.oidc);
   // A refused body is thrown away up to MAX_BODY_BYTES before the connection closes.
   const bodies = new RequestBodies(limits.maxBodyBytes);
   const errors = new ErrorHandler(logger, bodies);
@@ -69,7 +73,7 @@ export function createApp(deps: AppDeps): ScorerApp {
     state,
     metrics,
     limits,
-    authenticated: apiKeys !== undefined,
+    authenticated: callers.enabled,
     bodies,
     errors,
     shadow,
@@ -85,25 +89,23 @@ export function createApp(deps: AppDeps): ScorerApp {
     configuredVersion: deps.modelVersion,
   });
 
-  const authorize = (req: IncomingMessage): void => {
-    if (apiKeys !== undefined && !apiKeys.accepts(req.headers)) {
-      throw new HttpError(
-        401,
-        'missing or unknown API key: send it as x-api-key: KEY or Authorization: Bearer KEY',
-        undefined,
-        { 'www-authenticate': 'Bearer' },
-      );
-    }
-  };
-  /** Runs a route's handler (after its key check); any error goes to the error handler. */
-  const run = (route: Route, req: IncomingMessage, res: ServerResponse, path: string): void => {
+  /** Runs a route's handler; any error goes to the error handler. */
+  const handle = (route: Route, req: IncomingMessage, res: ServerResponse, path: string): void => {
     try {
-      if (route.auth === true) authorize(req);
       const done = route.handler(req, res);
       if (done instanceof Promise) done.catch((error: unknown) => errors.fail(req, res, error, path));
     } catch (error) {
       errors.fail(req, res, error, path);
     }
+  };
+  /** Runs a route's handler after its caller check (API key or bearer token). */
+  const run = (route: Route, req: IncomingMessage, res: ServerResponse, path: string): void => {
+    const check = route.auth === true ? callers.check(req.headers) : undefined;
+    if (check === undefined) return handle(route, req, res, path);
+    check.then(
+      () => handle(route, req, res, path),
+      (error: unknown) => errors.fail(req, res, error, path),
+    );
   };
 
   const app = express();

@@ -8,6 +8,8 @@ import { readFileSync, watch, type FSWatcher } from 'node:fs';
 import type { IncomingHttpHeaders } from 'node:http';
 import { dirname } from 'node:path';
 import type { Logger } from 'pino';
+import { HttpError } from './http-errors';
+import { bearerChallenge, looksLikeJwt, type OidcVerifier } from './oidc';
 
 export class ApiKeys {
   private digests: readonly Buffer[];
@@ -134,5 +136,51 @@ function contentDigest(path: string): string | undefined {
     return digest(readFileSync(path, 'utf8')).toString('hex');
   } catch {
     return undefined;
+  }
+}
+
+/**
+ * Who may call the authenticated routes: API keys, OIDC bearer tokens, or both.
+ * With both, either is accepted: an x-api-key or a bearer that is a known key
+ * passes; any other bearer that has the shape of a JWT is verified as a token.
+ * Resolves when the caller is accepted, rejects with the HttpError to answer.
+ */
+export class CallerAuth {
+  constructor(
+    readonly keys: ApiKeys | undefined,
+    readonly oidc: OidcVerifier | undefined,
+  ) {}
+
+  get enabled(): boolean {
+    return this.keys !== undefined || this.oidc !== undefined;
+  }
+
+  /**
+   * undefined when the caller is accepted at once (nothing configured, or a known
+   * API key: the handler runs without waiting); otherwise a promise of the token check.
+   */
+  check(headers: IncomingHttpHeaders): Promise<void> | undefined {
+    if (!this.enabled) return undefined;
+    if (this.keys?.accepts(headers) === true) return undefined;
+    const bearer = /^Bearer\s+(\S+)\s*$/i.exec(headers.authorization ?? '')?.[1];
+    if (this.oidc !== undefined && bearer !== undefined && looksLikeJwt(bearer)) {
+      return this.oidc.verify(bearer).then(() => undefined);
+    }
+    return Promise.reject(this.missing(headers));
+  }
+
+  private missing(headers: IncomingHttpHeaders): HttpError {
+    const presented = headers.authorization !== undefined || headers['x-api-key'] !== undefined;
+    const ways = [
+      ...(this.oidc ? ['an access token as Authorization: Bearer TOKEN'] : []),
+      ...(this.keys ? ['an API key as x-api-key: KEY or Authorization: Bearer KEY'] : []),
+    ].join(', or ');
+    const what = this.keys ? 'missing or unknown API key' : 'missing bearer token';
+    // RFC 6750 §3.1: no error code when the request carried no credentials.
+    return new HttpError(401, `${what}: send ${ways}`, undefined, {
+      'www-authenticate': presented
+        ? bearerChallenge('invalid_token', this.keys ? 'unknown API key or token' : 'not a bearer token')
+        : bearerChallenge(),
+    });
   }
 }

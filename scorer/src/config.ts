@@ -7,9 +7,13 @@ import {
   DEFAULT_ALLOWED_HOSTS,
   ModelFetchError,
   parseAllowedHosts,
+  parseAuthorityHosts,
   PolicyConfigError,
+  workloadIdentityFromEnv,
   type FetchPolicy,
+  type WorkloadIdentityConfig,
 } from '@fnol/model-fetch';
+import type { OidcConfig } from './oidc';
 
 export interface ScorerConfig {
   readonly model: ModelSourceConfig;
@@ -25,6 +29,8 @@ export interface ScorerConfig {
   readonly apiKeysReloadSeconds: number;
   /** Mirroring of scoring requests to a candidate version; undefined unless SHADOW_URL is set. */
   readonly shadow: ShadowConfig | undefined;
+  /** OIDC bearer tokens accepted from callers (OIDC_*); undefined unless OIDC_ISSUER is set. */
+  readonly oidc?: OidcConfig | undefined;
 }
 
 export interface ShadowConfig {
@@ -62,6 +68,8 @@ export interface ModelSourceConfig {
   readonly retryBaseDelayMs: number;
   /** Hosts and schemes the model may come from (MODEL_ALLOWED_HOSTS, MODEL_LOCAL_MODE). */
   readonly policy: FetchPolicy;
+  /** Azure AD workload identity (MODEL_IDENTITY=WorkloadIdentity): a bearer token instead of a SAS token. */
+  readonly identity?: WorkloadIdentityConfig | undefined;
 }
 
 export interface RequestLimits {
@@ -138,6 +146,8 @@ export function parseConfig(env: Env, readFile: ReadFile): ScorerConfig {
     );
   }
 
+  const identity = parseIdentity(env, text, sasToken !== undefined, uri, problems);
+
   const apiKeysFile = text('API_KEYS_FILE');
   if (apiKeysFile !== undefined) {
     try {
@@ -168,6 +178,7 @@ export function parseConfig(env: Env, readFile: ReadFile): ScorerConfig {
       fetchTimeoutMs: integer('MODEL_FETCH_TIMEOUT_SECONDS', 120, 1, 3600) * 1000,
       retryBaseDelayMs: integer('MODEL_FETCH_RETRY_BASE_MS', 500, 1, 60_000),
       policy: policy ?? { allowedHosts: [], localMode: false },
+      identity,
     },
     port: integer('PORT', 8080, 0, 65535),
     host: text('HOST') ?? '0.0.0.0',
@@ -179,6 +190,7 @@ export function parseConfig(env: Env, readFile: ReadFile): ScorerConfig {
     predictionBuckets,
     apiKeysReloadSeconds: integer('API_KEYS_RELOAD_SECONDS', 10, 1, 3600),
     shadow: parseShadow(text, integer, problems),
+    oidc: parseOidc(text, integer, problems, policy?.localMode ?? false),
   };
   if (problems.length > 0) throw new ConfigError(problems);
   return Object.freeze(config);
@@ -351,6 +363,129 @@ function parseShadowUrl(raw: string, problems: string[]): URL | undefined {
     problems.push(
       'SHADOW_URL has a query string or fragment; give the base URL only (the request path is appended)',
     );
+    return undefined;
+  }
+  return url;
+}
+
+/** MODEL_IDENTITY=WorkloadIdentity: the AZURE_* settings the AKS webhook injects, checked now. */
+function parseIdentity(
+  env: Env,
+  text: TextReader,
+  hasSasToken: boolean,
+  uri: URL | undefined,
+  problems: string[],
+): WorkloadIdentityConfig | undefined {
+  const kind = text('MODEL_IDENTITY');
+  if (kind === undefined || kind === 'None') return undefined;
+  if (kind !== 'WorkloadIdentity') {
+    problems.push(
+      `MODEL_IDENTITY=${JSON.stringify(kind.slice(0, 40))} is not WorkloadIdentity or None; fix or unset it`,
+    );
+    return undefined;
+  }
+  if (hasSasToken) {
+    problems.push('MODEL_IDENTITY=WorkloadIdentity and a SAS token are both set; use one of them');
+  }
+  if (uri !== undefined && uri.protocol !== 'https:') {
+    problems.push(
+      `MODEL_IDENTITY=WorkloadIdentity needs an https:// MODEL_URI (got ${uri.protocol}); an access token is sent over https only`,
+    );
+  }
+  let authorities;
+  try {
+    authorities = parseAuthorityHosts(text('MODEL_TOKEN_AUTHORITY_HOSTS'));
+  } catch (error) {
+    if (!(error instanceof PolicyConfigError)) throw error;
+    problems.push(error.message);
+    return undefined;
+  }
+  const found = workloadIdentityFromEnv(env, authorities, text('MODEL_IDENTITY_CLIENT_ID'));
+  problems.push(...found.problems.map((p) => `MODEL_IDENTITY=WorkloadIdentity: ${p}`));
+  return found.config;
+}
+
+const OIDC_ISSUER_HELP = 'e.g. https://login.microsoftonline.com/TENANT_ID/v2.0';
+
+/**
+ * OIDC_*: bearer tokens from an OpenID Connect issuer (Entra ID). The key set
+ * is fetched from OIDC_JWKS_URI, or for an Entra ID v2 issuer from its
+ * discovery/v2.0/keys. Plain http is accepted for loopback only (tests, local).
+ */
+function parseOidc(
+  text: TextReader,
+  integer: IntegerReader,
+  problems: string[],
+  localMode: boolean,
+): OidcConfig | undefined {
+  const issuer = text('OIDC_ISSUER');
+  const rawAudiences = text('OIDC_AUDIENCES');
+  const clockSkewSeconds = integer('OIDC_CLOCK_SKEW_SECONDS', 60, 0, 300);
+  const jwksCacheSeconds = integer('OIDC_JWKS_CACHE_SECONDS', 600, 1, 86_400);
+  const jwksCooldownSeconds = integer('OIDC_JWKS_COOLDOWN_SECONDS', 30, 0, 3600);
+  if (issuer === undefined) {
+    if (rawAudiences !== undefined || text('OIDC_JWKS_URI') !== undefined) {
+      problems.push(
+        `OIDC_AUDIENCES or OIDC_JWKS_URI is set without OIDC_ISSUER; set the issuer (${OIDC_ISSUER_HELP})`,
+      );
+    }
+    return undefined;
+  }
+  const issuerUrl = oidcUrl('OIDC_ISSUER', issuer, problems, localMode);
+  const audiences = (rawAudiences ?? '')
+    .split(',')
+    .map((a) => a.trim())
+    .filter((a) => a !== '');
+  if (audiences.length === 0) {
+    problems.push('OIDC_AUDIENCES is empty; list the accepted audiences, e.g. api://fnol-scorer');
+  }
+  const requiredRoles = (text('OIDC_REQUIRED_ROLES') ?? '')
+    .split(',')
+    .map((r) => r.trim())
+    .filter((r) => r !== '');
+  let jwksUri: URL | undefined;
+  const rawJwks = text('OIDC_JWKS_URI');
+  if (rawJwks !== undefined) jwksUri = oidcUrl('OIDC_JWKS_URI', rawJwks, problems, localMode);
+  else if (issuerUrl !== undefined) {
+    const entra = /^\/([^/]+)\/v2\.0\/?$/.exec(issuerUrl.pathname);
+    if (issuerUrl.hostname === 'login.microsoftonline.com' && entra) {
+      jwksUri = new URL(`/${entra[1]}/discovery/v2.0/keys`, issuerUrl);
+    } else {
+      problems.push(
+        `OIDC_JWKS_URI is not set and OIDC_ISSUER is not an Entra ID v2 issuer; set OIDC_JWKS_URI to the issuer's jwks_uri`,
+      );
+    }
+  }
+  if (issuerUrl === undefined || jwksUri === undefined || audiences.length === 0) return undefined;
+  return {
+    issuer,
+    audiences,
+    requiredRoles,
+    jwksUri,
+    clockSkewSeconds,
+    jwksCacheSeconds,
+    jwksCooldownSeconds,
+  };
+}
+
+const LOOPBACK = new Set(['127.0.0.1', 'localhost', '[::1]']);
+
+function oidcUrl(name: string, raw: string, problems: string[], localMode: boolean): URL | undefined {
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    problems.push(`${name} is not a URL; ${OIDC_ISSUER_HELP}`);
+    return undefined;
+  }
+  if (url.protocol !== 'https:' && !(url.protocol === 'http:' && (localMode || LOOPBACK.has(url.hostname)))) {
+    problems.push(
+      `${name} must use https:// (plain http only on loopback or with MODEL_LOCAL_MODE); ${OIDC_ISSUER_HELP}`,
+    );
+    return undefined;
+  }
+  if (url.username !== '' || url.password !== '' || url.hash !== '') {
+    problems.push(`${name} carries user information or a fragment; remove them`);
     return undefined;
   }
   return url;

@@ -33,6 +33,8 @@ async function main(): Promise<void> {
       name: config.model.name,
       version: config.model.version,
       sasTokenConfigured: config.model.sasToken !== undefined,
+      workloadIdentity: config.model.identity !== undefined,
+      oidcIssuer: config.oidc?.issuer,
       limits: config.limits,
       intraOpThreads: config.intraOpThreads,
     },

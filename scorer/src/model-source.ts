@@ -7,7 +7,13 @@
 import { createHash } from 'node:crypto';
 import { open } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
-import { describeUri, fetchModelFile, ModelFetchError } from '@fnol/model-fetch';
+import {
+  describeUri,
+  fetchModelFile,
+  ModelFetchError,
+  WorkloadIdentityToken,
+  type BearerTokenSource,
+} from '@fnol/model-fetch';
 import type { ModelSourceConfig } from './config';
 
 export class ModelSourceError extends Error {
@@ -23,6 +29,10 @@ export interface SourceDeps {
   readonly logger: FetchLogger;
   readonly sleep?: (ms: number) => Promise<void>;
   readonly random?: () => number;
+  /** The access token source of MODEL_IDENTITY (made from source.identity when not given). */
+  readonly bearer?: BearerTokenSource;
+  /** Extra trusted CA certificates (PEM) for https, added to the system's roots. */
+  readonly ca?: string | Buffer;
 }
 
 export interface FetchedModel {
@@ -35,6 +45,10 @@ export interface FetchedModel {
 const MAX_CARD_BYTES = 1024 * 1024;
 
 export async function fetchModel(source: ModelSourceConfig, deps: SourceDeps): Promise<FetchedModel> {
+  // One token source for the model and its card: the access token is fetched once.
+  if (source.identity !== undefined && deps.bearer === undefined) {
+    deps = { ...deps, bearer: new WorkloadIdentityToken(source.identity) };
+  }
   const fetched =
     source.uri.protocol === 'file:'
       ? hashed(await readLocal(fileURLToPath(source.uri), source.maxBytes, 'model'))
@@ -122,6 +136,8 @@ async function download(
       attempts: source.fetchAttempts,
       retryBaseDelayMs: source.retryBaseDelayMs,
       ...(source.sasToken !== undefined ? { sasToken: source.sasToken } : {}),
+      ...(deps.bearer !== undefined ? { bearer: deps.bearer } : {}),
+      ...(deps.ca !== undefined ? { ca: deps.ca } : {}),
       keepBody: true,
       ...(deps.random ? { random: deps.random } : {}),
       ...(deps.sleep ? { sleep: deps.sleep } : {}),
@@ -135,18 +151,21 @@ async function download(
   } catch (error) {
     if (!(error instanceof ModelFetchError)) throw error;
     if (error.kind === 'http-status' && error.status === 404) return undefined;
-    const message = explain(error, maxBytes);
+    const message = explain(error, maxBytes, source);
     deps.logger.warn({ uri: shown, reason: message }, 'model download failed');
     throw new ModelSourceError(message);
   }
 }
 
 /** The fetcher's error with what to check next; it already names the URI without its query. */
-function explain(error: ModelFetchError, maxBytes: number): string {
+function explain(error: ModelFetchError, maxBytes: number, source: ModelSourceConfig): string {
   switch (error.kind) {
     case 'http-status':
       if (error.transient) {
         return `${error.message}, still failing after ${error.attempts} attempts; check that the storage is reachable`;
+      }
+      if ((error.status === 401 || error.status === 403) && source.identity !== undefined) {
+        return `${error.message}; check that the managed identity has the Storage Blob Data Reader role on the model's container`;
       }
       return error.status === 401 || error.status === 403
         ? `${error.message}; check the SAS token (MODEL_SAS_TOKEN_FILE): it may be expired or lack read permission`

@@ -11,6 +11,7 @@ import type { ScorerConfig } from './config';
 import { createMetrics, type ScorerMetrics } from './metrics';
 import { loadModelRuntime } from './model-runtime';
 import { describeUri, fetchModel } from './model-source';
+import { OidcVerifier } from './oidc';
 import { ServingState } from './serving-state';
 
 export interface RunningScorer {
@@ -55,6 +56,7 @@ export async function startScorer(config: ScorerConfig, deps: ScorerDeps): Promi
     metrics,
     limits: config.limits,
     apiKeys,
+    oidc: config.oidc === undefined ? undefined : new OidcVerifier(config.oidc),
     shadow: config.shadow,
     modelVersion: config.model.version,
   });

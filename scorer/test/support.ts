@@ -22,6 +22,7 @@ import { createMetrics, type ScorerMetrics } from '../src/metrics';
 import { loadModelRuntime, type ModelRuntime } from '../src/model-runtime';
 import type { RouteModule } from '../src/routes/deps';
 import type { RouteTable } from '../src/routes/table';
+import type { OidcVerifier } from '../src/oidc';
 import { createHttpServer } from '../src/server';
 import { ServingState } from '../src/serving-state';
 
@@ -130,6 +131,8 @@ export interface InProcessOptions {
   port?: number;
   /** MODEL_VERSION (announced in x-model-version until a model is loaded). */
   modelVersion?: string;
+  /** OIDC bearer tokens accepted (OIDC_*). */
+  oidc?: OidcVerifier;
 }
 
 /** The HTTP app with injected dependencies, on 127.0.0.1 and a free port. */
@@ -168,6 +171,7 @@ export async function startInProcess(
     ...(options.routes === undefined ? {} : { routes: options.routes }),
     shadow: options.shadow,
     modelVersion: options.modelVersion,
+    oidc: options.oidc,
   });
   const server = createHttpServer(app);
   await new Promise<void>((done) => server.listen(options.port ?? 0, '127.0.0.1', done));

@@ -52,15 +52,19 @@ export interface FnolModelSpec {
    */
   gateway?: FnolModelSpecGateway;
   /**
-   * Require an API key on scoring requests.
+   * Require an API key or an OIDC bearer token (Entra ID) on scoring requests. With both, either is accepted.
    */
   auth?: FnolModelSpecAuth;
 }
 
 /**
- * Require an API key on scoring requests.
+ * Require an API key or an OIDC bearer token (Entra ID) on scoring requests. With both, either is accepted.
  */
 export interface FnolModelSpecAuth {
+  /**
+   * Accept OpenID Connect bearer tokens (Entra ID access tokens) from callers. The scorer checks the signature against the issuer's published keys (fetched on first use, cached, fetched again for an unknown key id), the issuer, the audience, expiry and not-before (60 s clock skew) and the required app roles. The scorer pods may connect to the key set's host only (NetworkPolicy, from the operator's IDENTITY_EGRESS).
+   */
+  oidc?: FnolModelSpecAuthOidc;
   /**
    * Secret key holding the accepted API keys, one per line. Mounted read-only into the scorer.
    */
@@ -73,6 +77,28 @@ export interface FnolModelSpecAuth {
 export interface FnolModelSpecAuthApiKeySecretRef {
   name: string;
   key: string;
+}
+
+/**
+ * Accept OpenID Connect bearer tokens (Entra ID access tokens) from callers. The scorer checks the signature against the issuer's published keys (fetched on first use, cached, fetched again for an unknown key id), the issuer, the audience, expiry and not-before (60 s clock skew) and the required app roles. The scorer pods may connect to the key set's host only (NetworkPolicy, from the operator's IDENTITY_EGRESS).
+ */
+export interface FnolModelSpecAuthOidc {
+  /**
+   * The iss claim every token must carry, exactly, e.g. https://login.microsoftonline.com/TENANT_ID/v2.0.
+   */
+  issuer: string;
+  /**
+   * Accepted aud values (the application ID URI or client ID of the scorer's app registration); a token must name one.
+   */
+  audiences: Array<string>;
+  /**
+   * App roles every token must carry in its roles claim (e.g. Scorer.Invoke); a token without one of them gets 403.
+   */
+  requiredRoles?: Array<string>;
+  /**
+   * Where the issuer publishes its signing keys (its jwks_uri). Derived for an Entra ID v2 issuer.
+   */
+  jwksUri?: string;
 }
 
 /**
@@ -232,6 +258,10 @@ export interface FnolModelSpecAutoscaling {
  */
 export interface FnolModelSpecModel {
   /**
+   * Fetch the model with an Azure AD workload identity instead of a SAS token. The scorer pods (stable and canary) run as serviceAccountName with the label azure.workload.identity/use=true, so the AKS webhook projects a federated token that the scorer exchanges for a storage access token. The ServiceAccount is created by the namespace admin with the annotation azure.workload.identity/client-id; the managed identity needs a federated credential for it and the Storage Blob Data Reader role on the model's container (docs/install-aks.md).
+   */
+  identity?: FnolModelSpecModelIdentity;
+  /**
    * Model version; must equal the version in the ONNX metadata. Becomes a label value, so letters, digits, '.', '_' and '-' only.
    */
   version: string;
@@ -263,6 +293,24 @@ export interface FnolModelSpecModelCredentialsSecretRef {
    * Key in the Secret holding the SAS token.
    */
   key: string;
+}
+
+/**
+ * Fetch the model with an Azure AD workload identity instead of a SAS token. The scorer pods (stable and canary) run as serviceAccountName with the label azure.workload.identity/use=true, so the AKS webhook projects a federated token that the scorer exchanges for a storage access token. The ServiceAccount is created by the namespace admin with the annotation azure.workload.identity/client-id; the managed identity needs a federated credential for it and the Storage Blob Data Reader role on the model's container (docs/install-aks.md).
+ */
+export interface FnolModelSpecModelIdentity {
+  /**
+   * The kind of identity; only WorkloadIdentity today.
+   */
+  type: 'WorkloadIdentity';
+  /**
+   * ServiceAccount in the FnolModel's namespace the scorer pods run as (DNS-1123 subdomain). The operator does not create or change it.
+   */
+  serviceAccountName: string;
+  /**
+   * Client ID (a GUID) of the managed identity to use, in place of the ServiceAccount's azure.workload.identity/client-id annotation. The token exchange still succeeds only if that identity has a federated credential for this ServiceAccount.
+   */
+  clientId?: string;
 }
 
 /**
@@ -316,7 +364,7 @@ export interface FnolModelSpecInput {
    */
   gateway?: FnolModelSpecGatewayInput;
   /**
-   * Require an API key on scoring requests.
+   * Require an API key or an OIDC bearer token (Entra ID) on scoring requests. With both, either is accepted.
    */
   auth?: FnolModelSpecAuth;
 }
@@ -446,6 +494,10 @@ export interface FnolModelSpecAutoscalingInput {
  * As written: fields the CRD defaults may be left out. Read back as FnolModelSpecModel.
  */
 export interface FnolModelSpecModelInput {
+  /**
+   * Fetch the model with an Azure AD workload identity instead of a SAS token. The scorer pods (stable and canary) run as serviceAccountName with the label azure.workload.identity/use=true, so the AKS webhook projects a federated token that the scorer exchanges for a storage access token. The ServiceAccount is created by the namespace admin with the annotation azure.workload.identity/client-id; the managed identity needs a federated credential for it and the Storage Blob Data Reader role on the model's container (docs/install-aks.md).
+   */
+  identity?: FnolModelSpecModelIdentity;
   /**
    * Model version; must equal the version in the ONNX metadata. Becomes a label value, so letters, digits, '.', '_' and '-' only.
    */

@@ -45,6 +45,8 @@ export const Reasons = {
   CredentialsSecretNotAllowed: 'CredentialsSecretNotAllowed',
   /** spec.model.uri names a host off MODEL_ALLOWED_HOSTS, or plain http outside local mode. */
   ModelHostNotAllowed: 'ModelHostNotAllowed',
+  /** spec.auth.oidc names a plain http issuer or key set outside local mode. */
+  OidcIssuerNotAllowed: 'OidcIssuerNotAllowed',
   /** The model is being downloaded to check its sha256 before the rollout. */
   VerifyingModel: 'VerifyingModel',
   ProgressDeadlineExceeded: 'ProgressDeadlineExceeded',

@@ -22,7 +22,9 @@ export type FetchFailure =
   /** The total deadline of the fetch passed (connect, headers, body and retries). */
   | 'deadline'
   /** The caller cancelled the fetch. */
-  | 'aborted';
+  | 'aborted'
+  /** No access token from the workload identity (token file, token endpoint). */
+  | 'token';
 
 /** Answers worth another attempt: the server or something on the way was busy. */
 export const TRANSIENT_STATUS: ReadonlySet<number> = new Set([408, 425, 429, 500, 502, 503, 504]);
@@ -77,5 +79,7 @@ export function publicSummary(error: ModelFetchError): string {
       return 'scheme not allowed';
     case 'host-not-allowed':
       return 'host not allowed';
+    case 'token':
+      return 'no access token from the workload identity';
   }
 }

@@ -12,6 +12,7 @@ import * as http from 'node:http';
 import * as https from 'node:https';
 import { rootCertificates } from 'node:tls';
 import { ModelFetchError, TRANSIENT_STATUS } from './errors';
+import { STORAGE_API_VERSION, type BearerTokenSource } from './identity';
 import { describePolicy, describeUri, hostAllowed, type FetchPolicy } from './policy';
 
 export interface RetryInfo {
@@ -32,6 +33,11 @@ export interface FetchOptions {
   readonly retryBaseDelayMs?: number;
   /** Azure SAS token, appended as the query string; never in a message. */
   readonly sasToken?: string;
+  /**
+   * An Azure AD access token source (workload identity): sent as
+   * `Authorization: Bearer` with `x-ms-version`, over https only, never with a SAS token.
+   */
+  readonly bearer?: BearerTokenSource;
   /** Extra trusted CA certificates (PEM), added to the system's roots. */
   readonly ca?: string | Buffer;
   /** Keep the bytes (the scorer loads them); otherwise only the digest is computed. */
@@ -110,6 +116,20 @@ export function checkTarget(uri: string, policy: FetchPolicy, sasToken?: string)
 export async function fetchModelFile(uri: string, opts: FetchOptions): Promise<FetchResult> {
   const target = checkTarget(uri, opts.policy, opts.sasToken);
   const shown = describeUri(target);
+  if (opts.bearer !== undefined) {
+    if (opts.sasToken !== undefined) {
+      throw new ModelFetchError(
+        'invalid-uri',
+        `${shown}: both a SAS token and a workload identity are configured; use one of them`,
+      );
+    }
+    if (target.protocol !== 'https:') {
+      throw new ModelFetchError(
+        'scheme-not-allowed',
+        `${shown}: an access token is sent over https:// only; publish the model to an https endpoint`,
+      );
+    }
+  }
   const attempts = Math.max(1, opts.attempts ?? 1);
   const random = opts.random ?? Math.random;
   const baseDelay = opts.retryBaseDelayMs ?? 500;
@@ -140,7 +160,11 @@ export async function fetchModelFile(uri: string, opts: FetchOptions): Promise<F
       attempt++;
       if (deadline.signal.aborted) throw stopped();
       try {
-        const got = await download(target, shown, opts, deadline.signal);
+        const authorization =
+          opts.bearer === undefined
+            ? undefined
+            : `Bearer ${await bearerToken(opts.bearer, shown, deadline.signal)}`;
+        const got = await download(target, shown, opts, deadline.signal, authorization);
         return { ...got, attempts: attempt };
       } catch (error) {
         if (deadline.signal.aborted) throw stopped();
@@ -158,6 +182,18 @@ export async function fetchModelFile(uri: string, opts: FetchOptions): Promise<F
   } finally {
     clearTimeout(timer);
     opts.signal?.removeEventListener('abort', cancel);
+  }
+}
+
+/** The access token, or a ModelFetchError that starts with the URI like every other. */
+async function bearerToken(source: BearerTokenSource, shown: string, signal: AbortSignal): Promise<string> {
+  try {
+    return await source.token(signal);
+  } catch (error) {
+    if (!(error instanceof ModelFetchError)) {
+      throw new ModelFetchError('token', `${shown}: no access token (${(error as Error).name})`);
+    }
+    throw new ModelFetchError(error.kind, `${shown}: ${error.message}`, error.transient, error.status);
   }
 }
 
@@ -199,6 +235,7 @@ function download(
   shown: string,
   opts: FetchOptions,
   signal: AbortSignal,
+  authorization?: string,
 ): Promise<Omit<FetchResult, 'attempts'>> {
   return new Promise((resolve, reject) => {
     let settled = false;
@@ -221,7 +258,11 @@ function download(
       method: 'GET',
       // A fresh connection per attempt: nothing pooled outlives the fetch.
       agent: false,
-      headers: { 'user-agent': 'fnol-model-fetch', accept: '*/*' },
+      headers: {
+        'user-agent': 'fnol-model-fetch',
+        accept: '*/*',
+        ...(authorization !== undefined ? { authorization, 'x-ms-version': STORAGE_API_VERSION } : {}),
+      },
     };
     if (opts.ca !== undefined && target.protocol === 'https:') {
       options.ca = [...rootCertificates, opts.ca.toString()];

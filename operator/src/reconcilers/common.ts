@@ -34,6 +34,8 @@ export type DesiredStateConfig = Pick<
   | 'dnsPodLabels'
   | 'modelPolicy'
   | 'operatorNamespace'
+  | 'tokenAuthorityHosts'
+  | 'identityEgress'
 >;
 
 /** The labels that select one FnolModel's scorer pods (immutable Deployment selector). */

@@ -203,6 +203,7 @@ function scorerDeployment(fm: FnolModel, cfg: DesiredStateConfig, p: ScorerPods)
     mounts.push({ name: 'model-credentials', mountPath: MODEL_CREDENTIALS_DIR, readOnly: true });
     env.push({ name: 'MODEL_SAS_TOKEN_FILE', value: MODEL_SAS_TOKEN_FILE });
   }
+  env.push(...identityEnv(fm, cfg));
   const apiKey = fm.spec.auth?.apiKeySecretRef;
   if (apiKey) {
     volumes.push({
@@ -260,7 +261,12 @@ function scorerDeployment(fm: FnolModel, cfg: DesiredStateConfig, p: ScorerPods)
       strategy: { type: 'RollingUpdate', rollingUpdate: { maxUnavailable: 0, maxSurge: '25%' } },
       template: {
         metadata: {
-          labels: { ...p.labels, [LABEL_MODEL_VERSION]: model.version },
+          labels: {
+            ...p.labels,
+            [LABEL_MODEL_VERSION]: model.version,
+            // The AKS webhook projects the federated token into labelled pods only.
+            ...(fm.spec.model.identity ? { [WORKLOAD_IDENTITY_LABEL]: 'true' } : {}),
+          },
           annotations: {
             [ANNOTATION_MODEL_URI]: model.uri,
             [ANNOTATION_MODEL_SHA256]: model.sha256,
@@ -271,6 +277,9 @@ function scorerDeployment(fm: FnolModel, cfg: DesiredStateConfig, p: ScorerPods)
         },
         spec: {
           automountServiceAccountToken: false,
+          ...(fm.spec.model.identity
+            ? { serviceAccountName: fm.spec.model.identity.serviceAccountName }
+            : {}),
           enableServiceLinks: false,
           terminationGracePeriodSeconds: PRE_STOP_SLEEP_SECONDS + SHUTDOWN_GRACE_SECONDS + 5,
           securityContext: {
@@ -296,4 +305,36 @@ function scorerDeployment(fm: FnolModel, cfg: DesiredStateConfig, p: ScorerPods)
       },
     },
   };
+}
+
+/** The pod label the AKS workload identity webhook acts on. */
+export const WORKLOAD_IDENTITY_LABEL = 'azure.workload.identity/use';
+
+/**
+ * MODEL_IDENTITY_* (spec.model.identity, for the stable and the canary pods)
+ * and OIDC_* (spec.auth.oidc). The token authority allow-list is the operator's,
+ * never the FnolModel's: its author cannot send the federated token elsewhere.
+ */
+function identityEnv(fm: FnolModel, cfg: DesiredStateConfig): V1EnvVar[] {
+  const env: V1EnvVar[] = [];
+  const identity = fm.spec.model.identity;
+  if (identity) {
+    env.push({ name: 'MODEL_IDENTITY', value: identity.type });
+    if (identity.clientId) env.push({ name: 'MODEL_IDENTITY_CLIENT_ID', value: identity.clientId });
+    if (cfg.tokenAuthorityHosts) {
+      env.push({
+        name: 'MODEL_TOKEN_AUTHORITY_HOSTS',
+        value: cfg.tokenAuthorityHosts.map((h) => h.text).join(','),
+      });
+    }
+  }
+  const oidc = fm.spec.auth?.oidc;
+  if (oidc) {
+    env.push({ name: 'OIDC_ISSUER', value: oidc.issuer });
+    env.push({ name: 'OIDC_AUDIENCES', value: oidc.audiences.join(',') });
+    if (oidc.requiredRoles?.length)
+      env.push({ name: 'OIDC_REQUIRED_ROLES', value: oidc.requiredRoles.join(',') });
+    if (oidc.jwksUri) env.push({ name: 'OIDC_JWKS_URI', value: oidc.jwksUri });
+  }
+  return env;
 }

@@ -33,7 +33,7 @@ const SCORER_PORTS = [{ protocol: 'TCP', port: SCORER_PORT }];
 
 const NAMESPACE_NAME_LABEL = 'kubernetes.io/metadata.name';
 
-function egressRules(cfg: DesiredStateConfig): V1NetworkPolicyEgressRule[] {
+function egressRules(fm: FnolModel, cfg: DesiredStateConfig): V1NetworkPolicyEgressRule[] {
   return [
     {
       to: [
@@ -51,6 +51,43 @@ function egressRules(cfg: DesiredStateConfig): V1NetworkPolicyEgressRule[] {
       to: cfg.modelStoreCidrs.map((cidr) => ({ ipBlock: { cidr } })),
       ports: cfg.modelStorePorts.map((port) => ({ protocol: 'TCP', port })),
     },
+    ...identityEgressRules(fm, cfg),
+  ];
+}
+
+/**
+ * The hosts a FnolModel's scorer pods talk to for identity: the Entra ID token
+ * endpoint (spec.model.identity; the first host of the token authority
+ * allow-list, as the AKS webhook sets AZURE_AUTHORITY_HOST) and the OIDC key
+ * set's host (spec.auth.oidc). Only the CIDRs the cluster admin listed for those
+ * hosts (IDENTITY_EGRESS) are opened, on 443; a host without an entry gets none.
+ */
+export function identityHosts(fm: FnolModel, cfg: DesiredStateConfig): string[] {
+  const hosts: string[] = [];
+  if (fm.spec.model.identity) {
+    const authority = cfg.tokenAuthorityHosts?.find((h) => !h.wildcard)?.host ?? 'login.microsoftonline.com';
+    hosts.push(authority);
+  }
+  const oidc = fm.spec.auth?.oidc;
+  if (oidc) {
+    try {
+      const keys = new URL(oidc.jwksUri ?? oidc.issuer);
+      hosts.push(keys.hostname.toLowerCase());
+    } catch {
+      // The CRD's pattern admits URLs only; nothing to open otherwise.
+    }
+  }
+  return [...new Set(hosts)];
+}
+
+function identityEgressRules(fm: FnolModel, cfg: DesiredStateConfig): V1NetworkPolicyEgressRule[] {
+  const cidrs = identityHosts(fm, cfg).flatMap((host) => cfg.identityEgress?.[host] ?? []);
+  if (cidrs.length === 0) return [];
+  return [
+    {
+      to: [...new Set(cidrs)].map((cidr) => ({ ipBlock: { cidr } })),
+      ports: [{ protocol: 'TCP', port: 443 }],
+    },
   ];
 }
 
@@ -64,7 +101,7 @@ function callerRule(cfg: DesiredStateConfig): V1NetworkPolicyIngressRule {
 }
 
 export function desiredNetworkPolicy(fm: FnolModel, cfg: DesiredStateConfig): V1NetworkPolicy {
-  const egress = egressRules(cfg);
+  const egress = egressRules(fm, cfg);
   // The mirrored copies of the stable pods' requests go to the candidate's pods.
   if (fm.spec.canary) {
     egress.push({ to: [{ podSelector: { matchLabels: canarySelectorLabels(fm) } }], ports: SCORER_PORTS });
@@ -111,7 +148,7 @@ export function desiredCanaryNetworkPolicy(
         // This FnolModel's stable pods, sending the mirrored copies.
         { from: [{ podSelector: { matchLabels: selectorLabels(fm) } }], ports: SCORER_PORTS },
       ],
-      egress: egressRules(cfg),
+      egress: egressRules(fm, cfg),
     },
   };
 }

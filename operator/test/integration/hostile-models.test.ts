@@ -86,6 +86,8 @@ describe('operator integration: hostile FnolModels', function () {
       op = await inProcessOperator(cluster.kubeConfig, ns, {
         MODEL_ALLOWED_HOSTS: '127.0.0.1',
         MODEL_CA_FILE: models.caFile,
+        // The models are served over https: no plain http anywhere, as on a shared cluster.
+        MODEL_LOCAL_MODE: 'false',
       });
     });
     after(async () => {
@@ -133,6 +135,46 @@ describe('operator integration: hostile FnolModels', function () {
       );
       assert.equal(models.hits('/offlist.onnx'), 0, 'no request reached the model host');
       assert.equal(await deployment('offlist'), undefined);
+    });
+
+    it('refuses spec.model.identity while the operator has no identity of its own: no request, no Deployment', async () => {
+      const uri = models.file('/identity.onnx', body);
+      await client.create(
+        modelPath(ns),
+        manifest(ns, 'identity', {
+          version: '1.0.0',
+          uri,
+          sha256,
+          identity: { type: 'WorkloadIdentity', serviceAccountName: 'fnol-model-reader' },
+        }),
+      );
+      const m = await degraded('identity', 'ModelUnreachable');
+      assert.match(
+        condition(m, 'Degraded')?.message ?? '',
+        /spec\.model\.identity is set but the operator has no workload identity of its own.*VERIFY_MODEL_DIGEST=false/,
+      );
+      assert.equal(models.hits('/identity.onnx'), 0, 'no request reached the model host');
+      assert.equal(await deployment('identity'), undefined);
+    });
+
+    it('refuses a plain http OIDC issuer outside local mode before rolling anything out', async () => {
+      const uri = models.file('/oidc.onnx', body);
+      await client.create(modelPath(ns), {
+        ...manifest(ns, 'oidc-http', { version: '1.0.0', uri, sha256 }),
+        spec: {
+          model: { version: '1.0.0', uri, sha256 },
+          auth: {
+            oidc: {
+              issuer: 'http://issuer.example.test/t',
+              audiences: ['a'],
+              jwksUri: 'http://issuer.example.test/k',
+            },
+          },
+        },
+      });
+      const m = await degraded('oidc-http', 'OidcIssuerNotAllowed');
+      assert.match(condition(m, 'Degraded')?.message ?? '', /spec\.auth\.oidc uses plain http:\/\//);
+      assert.equal(await deployment('oidc-http'), undefined);
     });
 
     it('says only the HTTP status class of a failed download, in status and Events', async () => {

@@ -16,6 +16,12 @@ const CANDIDATE = {
   sha256: 'b'.repeat(64),
 };
 const GATEWAY = { parentRef: { name: 'public' } };
+const IDENTITY = { type: 'WorkloadIdentity', serviceAccountName: 'fnol-model-reader' };
+const OIDC = {
+  issuer: 'https://login.microsoftonline.com/72f988bf-86f1-41af-91ab-2d7cd011db47/v2.0',
+  audiences: ['api://fnol-scorer'],
+  requiredRoles: ['Scorer.Invoke'],
+};
 
 interface Case {
   what: string;
@@ -175,6 +181,46 @@ const cases: Case[] = [
     spec: { model: MODEL, gateway: { path: '/' } },
     message: /spec\.gateway\.parentRef: Required value/,
   },
+  {
+    what: 'a workload identity together with a SAS token Secret',
+    spec: { model: { ...MODEL, identity: IDENTITY, credentialsSecretRef: { name: 'sas' } } },
+    message: /spec\.model\.identity and spec\.model\.credentialsSecretRef exclude each other/,
+  },
+  {
+    what: 'a workload identity over plain http',
+    spec: { model: { ...MODEL, uri: 'http://models.example.test/m.onnx', identity: IDENTITY } },
+    message: /spec\.model\.identity needs an https:\/\/ uri/,
+  },
+  {
+    what: 'a workload identity without a ServiceAccount',
+    spec: { model: { ...MODEL, identity: { type: 'WorkloadIdentity' } } },
+    message: /spec\.model\.identity\.serviceAccountName: Required value/,
+  },
+  {
+    what: 'a client ID that is not a GUID',
+    spec: { model: { ...MODEL, identity: { ...IDENTITY, clientId: 'my-app' } } },
+    message: /spec\.model\.identity\.clientId.*should match/,
+  },
+  {
+    what: 'an OIDC issuer without a key set that is not Entra ID',
+    spec: { model: MODEL, auth: { oidc: { issuer: 'https://issuer.example.test/', audiences: ['a'] } } },
+    message: /spec\.auth\.oidc\.jwksUri is required unless the issuer is an Entra ID v2 issuer/,
+  },
+  {
+    what: 'an OIDC issuer that is not http(s)',
+    spec: {
+      model: MODEL,
+      auth: {
+        oidc: { issuer: 'ftp://issuer.example.test/x', audiences: ['a'], jwksUri: 'https://i.example/k' },
+      },
+    },
+    message: /spec\.auth\.oidc\.issuer/,
+  },
+  {
+    what: 'OIDC without audiences',
+    spec: { model: MODEL, auth: { oidc: { issuer: OIDC.issuer, audiences: [] } } },
+    message: /spec\.auth\.oidc\.audiences.*at least 1 items/,
+  },
 ];
 
 describe('operator integration: the API server rejects invalid FnolModels', function () {
@@ -199,7 +245,7 @@ describe('operator integration: the API server rejects invalid FnolModels', func
     });
   });
 
-  it('accepts a canary and a gateway, and a 56-character name with a canary', async () => {
+  it('accepts a canary and a gateway, a 56-character name with a canary, a workload identity and OIDC', async () => {
     for (const [name, spec] of [
       [
         'fnol',
@@ -212,6 +258,26 @@ describe('operator integration: the API server rejects invalid FnolModels', func
       ['fnol', { model: MODEL, canary: { model: CANDIDATE, mirrorPercent: 100 } }],
       [`f${'x'.repeat(55)}`, { model: MODEL, canary: { model: CANDIDATE } }],
       [`f${'x'.repeat(60)}`, { model: MODEL }],
+      [
+        'fnol',
+        {
+          model: { ...MODEL, identity: { ...IDENTITY, clientId: '0b5a6c3e-1d2f-4a5b-8c7d-9e0f1a2b3c4d' } },
+          auth: { oidc: OIDC },
+        },
+      ],
+      [
+        'fnol',
+        {
+          model: MODEL,
+          auth: {
+            oidc: {
+              issuer: 'https://issuer.example.test/t',
+              audiences: ['a', 'b'],
+              jwksUri: 'https://issuer.example.test/keys',
+            },
+          },
+        },
+      ],
     ] as const) {
       const got = await client.request<{
         spec: { canary?: { trafficPercent: number; mirrorPercent: number } };
