@@ -10,6 +10,7 @@ import {
   PolicyConfigError,
   type FetchPolicy,
 } from '@fnol/model-fetch';
+import { parsePayloadLog, type PayloadLogConfig } from './payload-log/config';
 
 export interface ScorerConfig {
   readonly model: ModelSourceConfig;
@@ -25,6 +26,8 @@ export interface ScorerConfig {
   readonly apiKeysReloadSeconds: number;
   /** Mirroring of scoring requests to a candidate version; undefined unless SHADOW_URL is set. */
   readonly shadow: ShadowConfig | undefined;
+  /** Payload logging (PAYLOAD_LOG_*); undefined unless PAYLOAD_LOG_SAMPLE_RATE is above 0. */
+  readonly payloadLog: PayloadLogConfig | undefined;
 }
 
 export interface ShadowConfig {
@@ -175,6 +178,7 @@ export function parseConfig(env: Env, readFile: ReadFile): ScorerConfig {
     predictionBuckets,
     apiKeysReloadSeconds: integer('API_KEYS_RELOAD_SECONDS', 10, 1, 3600),
     shadow: parseShadow(text, integer, problems),
+    payloadLog: parsePayloadLog(text, integer, readFile, policy, problems),
   };
   if (problems.length > 0) throw new ConfigError(problems);
   return Object.freeze(config);

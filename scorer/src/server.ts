@@ -57,6 +57,7 @@ export async function startScorer(config: ScorerConfig, deps: ScorerDeps): Promi
     apiKeys,
     shadow: config.shadow,
     modelVersion: config.model.version,
+    payloadLog: config.payloadLog,
   });
   if (config.shadow !== undefined) {
     const { url, percent, version, queueSize, concurrency, timeoutMs } = config.shadow;
@@ -85,6 +86,7 @@ export async function startScorer(config: ScorerConfig, deps: ScorerDeps): Promi
     keyWatch?.stop();
     await stop();
     app.shadow?.close();
+    await app.payloadLog?.close();
   };
   try {
     const fetched = await fetchModel(config.model, { logger, ...(deps.sleep ? { sleep: deps.sleep } : {}) });
@@ -114,6 +116,7 @@ export async function startScorer(config: ScorerConfig, deps: ScorerDeps): Promi
     state.setFailure(String(error));
     keyWatch?.stop();
     app.shadow?.close();
+    void app.payloadLog?.close();
     server.close();
     server.closeAllConnections();
     throw error;

@@ -20,6 +20,8 @@ import {
 } from '../src/config';
 import { createMetrics, type ScorerMetrics } from '../src/metrics';
 import { loadModelRuntime, type ModelRuntime } from '../src/model-runtime';
+import type { PayloadLogConfig } from '../src/payload-log/config';
+import type { PayloadLog } from '../src/payload-log/payload-log';
 import type { RouteModule } from '../src/routes/deps';
 import type { RouteTable } from '../src/routes/table';
 import { createHttpServer } from '../src/server';
@@ -111,6 +113,8 @@ export interface InProcessScorer {
   readonly runtime: ModelRuntime | undefined;
   /** The route table the app serves. */
   readonly table: RouteTable;
+  /** Payload logging, when configured. */
+  readonly payloadLog: PayloadLog | undefined;
   close(): Promise<void>;
 }
 
@@ -130,6 +134,10 @@ export interface InProcessOptions {
   port?: number;
   /** MODEL_VERSION (announced in x-model-version until a model is loaded). */
   modelVersion?: string;
+  /** Payload logging (PAYLOAD_LOG_*). */
+  payloadLog?: PayloadLogConfig;
+  /** The model's sha256 as the served state records it. */
+  sha256?: string;
 }
 
 /** The HTTP app with injected dependencies, on 127.0.0.1 and a free port. */
@@ -145,7 +153,7 @@ export async function startInProcess(
       { name: undefined, version: undefined },
       { intraOpThreads: 1 },
     );
-    state.setModel({ runtime, sha256: undefined, card: undefined, selfTest: await runtime.selfTest() });
+    state.setModel({ runtime, sha256: options.sha256, card: undefined, selfTest: await runtime.selfTest() });
   }
   const metrics = createMetrics(DEFAULT_PREDICTION_BUCKETS, false);
   const maxBodyBytes = options.limits?.maxBodyBytes ?? 1024 * 1024;
@@ -168,6 +176,7 @@ export async function startInProcess(
     ...(options.routes === undefined ? {} : { routes: options.routes }),
     shadow: options.shadow,
     modelVersion: options.modelVersion,
+    payloadLog: options.payloadLog,
   });
   const server = createHttpServer(app);
   await new Promise<void>((done) => server.listen(options.port ?? 0, '127.0.0.1', done));
@@ -179,8 +188,10 @@ export async function startInProcess(
     metrics,
     runtime,
     table: app.table,
+    payloadLog: app.payloadLog,
     close: async () => {
       app.shadow?.close();
+      await app.payloadLog?.close();
       await new Promise<void>((done) => {
         server.close(() => done());
         server.closeAllConnections();
