@@ -45,6 +45,8 @@ export const Reasons = {
   CredentialsSecretNotAllowed: 'CredentialsSecretNotAllowed',
   /** spec.model.uri names a host off MODEL_ALLOWED_HOSTS, or plain http outside local mode. */
   ModelHostNotAllowed: 'ModelHostNotAllowed',
+  /** spec.logging names a blob container off MODEL_ALLOWED_HOSTS, or a Secret that does not exist. */
+  PayloadLogSinkNotAllowed: 'PayloadLogSinkNotAllowed',
   /** The model is being downloaded to check its sha256 before the rollout. */
   VerifyingModel: 'VerifyingModel',
   ProgressDeadlineExceeded: 'ProgressDeadlineExceeded',
