@@ -5,7 +5,7 @@
 // request is still answered.
 
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createHmac } from 'node:crypto';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
@@ -26,8 +26,9 @@ import type { PayloadLogConfig } from '../src/payload-log/config';
 import { createSampler, PayloadLog } from '../src/payload-log/payload-log';
 import { isFreeText, planRedaction, RECORDS_PER_LINE } from '../src/payload-log/record';
 import { StdoutSink } from '../src/payload-log/sinks';
-import { ROOT, call, fnolModel, startInProcess, testLogger, type InProcessScorer } from './support';
+import { PYTHON, ROOT, call, fnolModel, startInProcess, testLogger, type InProcessScorer } from './support';
 import { freePort } from '../../test/support/net';
+import { logsMain } from '../../cli/src/logs-export';
 
 // Azurite's documented development account (public, not a secret).
 const ACCOUNT = 'devstoreaccount1';
@@ -95,6 +96,9 @@ describe('payload logging', function () {
   let endpoint: string;
   let service: BlobServiceClient;
   let sas: string;
+  let credential: StorageSharedKeyCredential;
+  /** Records written by the first test: its window is exported by the next. */
+  let loggedRows = 0;
 
   before(async function () {
     const port = await freePort();
@@ -112,7 +116,7 @@ describe('payload logging', function () {
       { stdio: 'ignore' },
     );
     endpoint = `http://127.0.0.1:${port}/${ACCOUNT}`;
-    const credential = new StorageSharedKeyCredential(ACCOUNT, ACCOUNT_KEY);
+    credential = new StorageSharedKeyCredential(ACCOUNT, ACCOUNT_KEY);
     service = new BlobServiceClient(endpoint, credential, { retryOptions: { maxTries: 1 } });
     for (let i = 0; ; i++) {
       try {
@@ -238,11 +242,48 @@ describe('payload logging', function () {
           );
         }
       }
+      loggedRows = lines.reduce((n, l) => n + l.records.length, 0);
       assert.equal(await counter(scorer, 'scorer_payload_log_written_total'), expected.length);
       assert.equal(await counter(scorer, 'scorer_payload_log_dropped_total', '{reason="sink_error"}'), 0);
     } finally {
       await scorer.close();
     }
+  });
+
+  it('exports the logged window as a CSV whose feature columns the model compiler reads', async () => {
+    assert.ok(loggedRows > 0, 'the previous test logged records');
+    const readSas = generateBlobSASQueryParameters(
+      {
+        containerName: 'payload-logs',
+        permissions: ContainerSASPermissions.parse('rl'),
+        expiresOn: new Date(Date.now() + 3600_000),
+      },
+      credential,
+    ).toString();
+    writeFileSync(join(dir, 'read-sas'), readSas);
+    const out = join(dir, 'window.csv');
+    const since = new Date(Date.now() - 3600_000).toISOString();
+    const from = ['--from', `${endpoint}/payload-logs`, '--sas-token-file', join(dir, 'read-sas')];
+    assert.equal(await logsMain(['export', ...from, '--since', since, '--out', out], () => {}), 0);
+    const script = [
+      'import json, sys',
+      'sys.path.insert(0, "model")',
+      'from fnol_model.fnol import FEATURES, read_graph_inputs',
+      'df = read_graph_inputs(sys.argv[1])',
+      'print(json.dumps({"columns": list(df.columns), "features": FEATURES, "rows": len(df)}))',
+    ].join('\n');
+    const run = spawnSync(PYTHON, ['-c', script, out], { cwd: ROOT, encoding: 'utf8' });
+    assert.equal(run.status, 0, run.stderr);
+    const read = JSON.parse(run.stdout) as { columns: string[]; features: string[]; rows: number };
+    assert.deepEqual(read.columns, read.features);
+    assert.equal(read.rows, loggedRows);
+    const header = readFileSync(out, 'utf8').split('\n')[0]?.split(',') ?? [];
+    assert.deepEqual(header.slice(-4), ['model_version', 'model_sha256', 'request_id', 'time']);
+    assert.ok(header.includes('ultimate_cost'), 'the predictions are columns');
+    // A window that ends before the first record holds none.
+    const empty = join(dir, 'empty.csv');
+    assert.equal(await logsMain(['export', ...from, '--until', since, '--out', empty], () => {}), 0);
+    assert.equal(readFileSync(empty, 'utf8').trim().split('\n').length, 1);
   });
 
   for (const dead of ['a closed port', 'a server that never answers'] as const) {
