@@ -90,6 +90,8 @@ export class BlobSink implements Sink {
         await blob.appendBlock(chunk, chunk.length, { abortSignal: signal });
       }
     } catch (error) {
+      // Created again next time: the blob (or its container) may have been deleted meanwhile.
+      this.created.delete(name);
       throw new Error(explain(error, this.description));
     }
   }
