@@ -24,7 +24,7 @@ import { ConfigError, parseConfig } from '../src/config';
 import type { FeatureSpec, ModelContract } from '../src/model-contract';
 import type { PayloadLogConfig } from '../src/payload-log/config';
 import { createSampler, PayloadLog } from '../src/payload-log/payload-log';
-import { isFreeText, planRedaction, RECORDS_PER_LINE } from '../src/payload-log/record';
+import { isFreeText, planRedaction, RECORDS_PER_LINE, serialize } from '../src/payload-log/record';
 import { StdoutSink } from '../src/payload-log/sinks';
 import { PYTHON, ROOT, call, fnolModel, startInProcess, testLogger, type InProcessScorer } from './support';
 import { freePort } from '../../test/support/net';
@@ -395,6 +395,49 @@ describe('payload logging configuration', () => {
     version: '1',
     features: [feature('age', 'number'), feature('colour', 'string', ['red']), feature('notes', 'string')],
   } as unknown as ModelContract;
+
+  it('writes valid JSON for any value: quotes, line breaks, null, non-finite outputs, outputs of several values', () => {
+    const config = payloadConfig({ PAYLOAD_LOG_SAMPLE_RATE: '1', PAYLOAD_LOG_REDACT_FREE_TEXT: 'false' });
+    const withOutputs = {
+      ...contract,
+      outputs: [
+        { name: 'y', description: '', width: 1, labels: undefined },
+        { name: 'p', description: '', width: 2, labels: undefined },
+      ],
+    } as unknown as ModelContract;
+    const values = [
+      [1.5, 'red', 'says "hi",\nthen \u2028 leaves \\'],
+      [null, 'red', null],
+    ];
+    const text = serialize(
+      {
+        time: 0,
+        requestId: 'r"1',
+        route: '/score',
+        form: 'data',
+        latencyMs: 0.1234567,
+        n: 2,
+        value: (f, r) => values[r]?.[f],
+        outputs: { y: new Float32Array([NaN, 2]), p: new Float32Array([0.25, 0.75, Infinity, 1]) },
+      },
+      {
+        contract: withOutputs,
+        sha256: undefined,
+        plan: planRedaction(withOutputs, config.redact),
+        hashKey: undefined,
+      },
+    );
+    const line = JSON.parse(text) as LoggedLine & { latencyMs: number };
+    assert.equal(line.requestId, 'r"1');
+    assert.equal(line.latencyMs, 0.123);
+    assert.deepEqual(line.records, [
+      {
+        inputs: { age: 1.5, colour: 'red', notes: values[0]?.[2] },
+        predictions: { y: null, p: [0.25, 0.75] },
+      },
+      { inputs: { age: null, colour: 'red', notes: null }, predictions: { y: 2, p: [null, 1] } },
+    ]);
+  });
 
   it('is off by default', () => {
     const config = parseConfig({ MODEL_URI: 'file:///m.onnx' }, () => '');

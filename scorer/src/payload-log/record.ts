@@ -4,8 +4,7 @@
 // predictions. Built from what the route kept, in the writer, off the request path.
 
 import { createHmac } from 'node:crypto';
-import type { FeatureSpec, ModelContract, OutputValue } from '../model-contract';
-import { outputValue } from '../model-contract';
+import type { FeatureSpec, ModelContract, OutputSpec } from '../model-contract';
 import type { RedactConfig, RedactMode } from './config';
 
 export const SCHEMA_VERSION = 1;
@@ -35,6 +34,8 @@ export interface RedactionPlan {
   readonly byFeature: readonly (RedactMode | undefined)[];
   /** The redacted features by name, as the records say. */
   readonly summary: Readonly<Record<string, RedactMode>>;
+  /** Per feature: `,"name":`, its key in a record's inputs as JSON text. */
+  readonly inputKeys: readonly string[];
 }
 
 export class RedactionConfigError extends Error {
@@ -63,7 +64,7 @@ export function planRedaction(contract: ModelContract, redact: RedactConfig): Re
     }
     return undefined;
   });
-  return { byFeature, summary };
+  return { byFeature, summary, inputKeys: contract.features.map((f) => `,${JSON.stringify(f.name)}:`) };
 }
 
 export interface ModelIdentity {
@@ -78,40 +79,63 @@ export function serialize(request: ScoredRequest, model: ModelIdentity): string 
   const { contract, plan } = model;
   const features = contract.features;
   const outputs = contract.outputs.filter((o) => request.outputs[o.name] !== undefined);
-  const head = {
-    schema: SCHEMA_VERSION,
-    time: new Date(request.time).toISOString(),
-    requestId: request.requestId,
-    model: { name: contract.name, version: contract.version, sha256: model.sha256 ?? null },
-    route: request.route,
-    form: request.form,
-    latencyMs: Math.round(request.latencyMs * 1000) / 1000,
-    redacted: plan.summary,
-  };
+  const columns = outputs.map((o) => request.outputs[o.name] as Float32Array);
+  // The records are written as text directly: building an object per record
+  // and stringifying it costs several times more for a batch.
+  const inputKeys = plan.inputKeys;
+  const outputKeys = outputs.map((o, i) => `${i === 0 ? '' : ','}${JSON.stringify(o.name)}:`);
+  const head =
+    `{"schema":${SCHEMA_VERSION},"time":${JSON.stringify(new Date(request.time).toISOString())}` +
+    `,"requestId":${JSON.stringify(request.requestId)}` +
+    `,"model":${JSON.stringify({ name: contract.name, version: contract.version, sha256: model.sha256 ?? null })}` +
+    `,"route":${JSON.stringify(request.route)},"form":"${request.form}"` +
+    `,"latencyMs":${jsonNumber(Math.round(request.latencyMs * 1000) / 1000)}` +
+    `,"redacted":${JSON.stringify(plan.summary)}`;
   const parts = Math.max(1, Math.ceil(request.n / RECORDS_PER_LINE));
   let text = '';
   for (let p = 0; p < parts; p++) {
     const from = p * RECORDS_PER_LINE;
     const to = Math.min(request.n, from + RECORDS_PER_LINE);
-    const records = new Array<{ inputs: Record<string, unknown>; predictions: Record<string, OutputValue> }>(
-      to - from,
-    );
+    let line = `${head},"part":{"index":${p},"count":${parts}},"records":[`;
     for (let r = from; r < to; r++) {
-      const inputs: Record<string, unknown> = {};
+      line += r === from ? '{"inputs":{' : ',{"inputs":{';
+      let first = true;
       for (let f = 0; f < features.length; f++) {
         const mode = plan.byFeature[f];
+        if (mode === 'drop') continue;
         const value = request.value(f, r) ?? null;
-        if (mode === undefined) inputs[(features[f] as FeatureSpec).name] = value;
-        else if (mode === 'hash') inputs[(features[f] as FeatureSpec).name] = hashValue(value, model.hashKey);
+        const key = inputKeys[f] as string;
+        line += first ? key.slice(1) : key;
+        first = false;
+        line += mode === 'hash' ? JSON.stringify(hashValue(value, model.hashKey)) : jsonValue(value);
       }
-      const predictions: Record<string, OutputValue> = {};
-      for (const o of outputs)
-        predictions[o.name] = outputValue(o, request.outputs[o.name] as Float32Array, r);
-      records[r - from] = { inputs, predictions };
+      line += '},"predictions":{';
+      for (let o = 0; o < outputs.length; o++) {
+        const spec = outputs[o] as OutputSpec;
+        const column = columns[o] as Float32Array;
+        line += outputKeys[o] as string;
+        if (spec.width === 1) line += jsonNumber(column[r] as number);
+        else {
+          line += '[';
+          for (let k = 0; k < spec.width; k++)
+            line += (k === 0 ? '' : ',') + jsonNumber(column[r * spec.width + k] as number);
+          line += ']';
+        }
+      }
+      line += '}}';
     }
-    text += JSON.stringify({ ...head, part: { index: p, count: parts }, records }) + '\n';
+    text += line + ']}\n';
   }
   return text;
+}
+
+/** A number as JSON writes it: a non-finite one (which JSON cannot hold) is null. */
+function jsonNumber(value: number): string {
+  return Number.isFinite(value) ? String(value) : 'null';
+}
+
+function jsonValue(value: unknown): string {
+  return typeof value === 'number' ? jsonNumber(value) : (JSON.stringify(value) ?? 'null');
 }
 
 /** HMAC-SHA256 of the value's text, keyed: equal values stay joinable, the value is not recoverable. */
