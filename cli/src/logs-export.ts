@@ -31,7 +31,11 @@ interface LogRecord {
   time: string;
   requestId: string;
   model: { name: string; version: string; sha256: string | null };
-  records: { inputs: Record<string, unknown>; predictions: Record<string, unknown> }[];
+  features: string[];
+  outputs: string[];
+  /** Rows following features and outputs. */
+  inputs: unknown[][];
+  predictions: unknown[][];
 }
 
 export interface ExportOptions {
@@ -79,7 +83,7 @@ export class WindowFilter {
     if (!this.summary.models.includes(record.model.name)) this.summary.models.push(record.model.name);
     if ((record as { part?: { index?: number } }).part?.index === 0 || !('part' in record))
       this.summary.requests++;
-    this.summary.rows += record.records.length;
+    this.summary.rows += record.inputs.length;
     this.kept.push(record);
   }
 }
@@ -94,11 +98,18 @@ function isLogRecord(value: unknown): value is LogRecord {
     !Number.isNaN(Date.parse(r.time)) &&
     typeof r.model?.name === 'string' &&
     typeof r.model?.version === 'string' &&
-    Array.isArray(r.records) &&
-    r.records.every(
-      (x) => typeof x?.inputs === 'object' && x.inputs !== null && typeof x?.predictions === 'object',
-    )
+    isStrings(r.features) &&
+    isStrings(r.outputs) &&
+    Array.isArray(r.inputs) &&
+    Array.isArray(r.predictions) &&
+    r.inputs.length === r.predictions.length &&
+    r.inputs.every((row) => Array.isArray(row) && row.length === r.features.length) &&
+    r.predictions.every((row) => Array.isArray(row) && row.length === r.outputs.length)
   );
+}
+
+function isStrings(value: unknown): value is string[] {
+  return Array.isArray(value) && value.every((v) => typeof v === 'string');
 }
 
 /** The CSV text of the kept records: features in the model's order, then predictions, then identity columns. */
@@ -106,39 +117,44 @@ export function toCsv(records: readonly LogRecord[]): string {
   const features: string[] = [];
   const outputs = new Map<string, number>(); // name -> width
   for (const line of records) {
-    for (const record of line.records) {
-      for (const name of Object.keys(record.inputs)) if (!features.includes(name)) features.push(name);
-      for (const [name, value] of Object.entries(record.predictions)) {
-        const width = Array.isArray(value) ? value.length : 1;
-        outputs.set(name, Math.max(outputs.get(name) ?? 1, width));
+    for (const name of line.features) if (!features.includes(name)) features.push(name);
+    line.outputs.forEach((name, o) => {
+      let width = outputs.get(name) ?? 1;
+      for (const row of line.predictions) {
+        const value = row[o];
+        if (Array.isArray(value)) width = Math.max(width, value.length);
       }
-    }
+      outputs.set(name, width);
+    });
   }
   const outputColumns: string[] = [];
   for (const [name, width] of outputs) {
     if (width === 1) outputColumns.push(name);
     else for (let i = 0; i < width; i++) outputColumns.push(`${name}_${i}`);
   }
-  const header = [...features, ...outputColumns, 'model_version', 'model_sha256', 'request_id', 'time'];
+  const identity = ['model_version', 'model_sha256', 'request_id', 'time'];
   const taken = new Set(features);
-  const clash = [...outputColumns, 'model_version', 'model_sha256', 'request_id', 'time'].find((c) =>
-    taken.has(c),
-  );
+  const clash = [...outputColumns, ...identity].find((c) => taken.has(c));
   if (clash !== undefined) {
     throw new Error(`the feature "${clash}" has the name of an added column; rename the column after export`);
   }
-  const out: string[] = [header.map(cell).join(',')];
+  const out: string[] = [[...features, ...outputColumns, ...identity].map(cell).join(',')];
+  const widths = [...outputs.values()];
   for (const line of records) {
-    for (const record of line.records) {
-      const row: unknown[] = features.map((f) => record.inputs[f]);
-      for (const [name, width] of outputs) {
-        const value = record.predictions[name];
+    const featureAt = features.map((f) => line.features.indexOf(f));
+    const outputAt = [...outputs.keys()].map((name) => line.outputs.indexOf(name));
+    line.inputs.forEach((inputs, r) => {
+      const row: unknown[] = featureAt.map((i) => (i === -1 ? undefined : inputs[i]));
+      const predictions = line.predictions[r] as unknown[];
+      widths.forEach((width, k) => {
+        const at = outputAt[k] as number;
+        const value = at === -1 ? undefined : predictions[at];
         if (width === 1) row.push(Array.isArray(value) ? value[0] : value);
         else for (let i = 0; i < width; i++) row.push(Array.isArray(value) ? value[i] : undefined);
-      }
+      });
       row.push(line.model.version, line.model.sha256, line.requestId, line.time);
       out.push(row.map(cell).join(','));
-    }
+    });
   }
   return out.join('\n') + '\n';
 }

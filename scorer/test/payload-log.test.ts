@@ -71,7 +71,20 @@ interface LoggedLine {
   model: unknown;
   redacted: unknown;
   part: { index: number; count: number };
-  records: { inputs: Record<string, unknown>; predictions: Record<string, unknown> }[];
+  features: string[];
+  outputs: string[];
+  inputs: unknown[][];
+  predictions: unknown[][];
+}
+
+/** A line's positional rows as records of feature: value and output: value. */
+function recordsOf(
+  line: LoggedLine,
+): { inputs: Record<string, unknown>; predictions: Record<string, unknown> }[] {
+  return line.inputs.map((row, r) => ({
+    inputs: Object.fromEntries(line.features.map((f, i) => [f, row[i]])),
+    predictions: Object.fromEntries(line.outputs.map((o, i) => [o, line.predictions[r]?.[i]])),
+  }));
 }
 
 async function readLines(container: ContainerClient): Promise<{ names: string[]; lines: LoggedLine[] }> {
@@ -216,8 +229,8 @@ describe('payload logging', function () {
         assert.deepEqual(line.model, { name: 'fnol', version: '1.0.0', sha256: SHA256 });
         assert.deepEqual(line.redacted, { Location_of_incident: 'hash' });
         const { inputs } = sent.get(line.requestId) as { inputs: Record<string, unknown>[] };
-        assert.equal(line.records.length, 2);
-        line.records.forEach((record, r) => {
+        assert.equal(recordsOf(line).length, 2);
+        recordsOf(line).forEach((record, r) => {
           const original = inputs[r] as Record<string, unknown>;
           const hmac = createHmac('sha256', key).update(String(original.Location_of_incident)).digest('hex');
           assert.equal(record.inputs.Location_of_incident, `hmac-sha256:${hmac}`);
@@ -230,19 +243,19 @@ describe('payload logging', function () {
         const answer = sent.get(line.requestId)?.answer as { predictions?: unknown; result?: unknown };
         if (line.form === 'records') {
           assert.deepEqual(
-            line.records.map((x) => x.predictions),
+            recordsOf(line).map((x) => x.predictions),
             answer.predictions,
             'predictions as answered',
           );
         }
         if (line.form === 'data') {
           assert.deepEqual(
-            line.records.map((x) => x.predictions[contract.primaryOutput]),
+            recordsOf(line).map((x) => x.predictions[contract.primaryOutput]),
             answer.result,
           );
         }
       }
-      loggedRows = lines.reduce((n, l) => n + l.records.length, 0);
+      loggedRows = lines.reduce((n, l) => n + l.inputs.length, 0);
       assert.equal(await counter(scorer, 'scorer_payload_log_written_total'), expected.length);
       assert.equal(await counter(scorer, 'scorer_payload_log_dropped_total', '{reason="sink_error"}'), 0);
     } finally {
@@ -370,7 +383,7 @@ describe('payload logging', function () {
         .split('\n')
         .map((l) => JSON.parse(l) as LoggedLine);
       assert.deepEqual(
-        lines.map((l) => [l.requestId, l.part.index, l.part.count, l.records.length]),
+        lines.map((l) => [l.requestId, l.part.index, l.part.count, l.inputs.length]),
         [
           ['big', 0, 2, RECORDS_PER_LINE],
           ['big', 1, 2, 10],
@@ -430,7 +443,7 @@ describe('payload logging configuration', () => {
     const line = JSON.parse(text) as LoggedLine & { latencyMs: number };
     assert.equal(line.requestId, 'r"1');
     assert.equal(line.latencyMs, 0.123);
-    assert.deepEqual(line.records, [
+    assert.deepEqual(recordsOf(line), [
       {
         inputs: { age: 1.5, colour: 'red', notes: values[0]?.[2] },
         predictions: { y: null, p: [0.25, 0.75] },

@@ -15,9 +15,10 @@ const line = (over: Record<string, unknown> = {}) =>
     latencyMs: 1,
     redacted: {},
     part: { index: 0, count: 1 },
-    records: [
-      { inputs: { a: 1, note: 'says "hi", then\nleaves', c: null }, predictions: { y: 2, p: [0.1, 0.9] } },
-    ],
+    features: ['a', 'note', 'c'],
+    outputs: ['y', 'p'],
+    inputs: [[1, 'says "hi", then\nleaves', null]],
+    predictions: [[2, [0.1, 0.9]]],
     ...over,
   });
 

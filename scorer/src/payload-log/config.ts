@@ -38,6 +38,8 @@ export interface PayloadLogConfig {
   readonly redact: RedactConfig;
   /** Records (rows) of logged requests waiting to be written; more are dropped. */
   readonly bufferRows: number;
+  /** Serialised text waiting for the sink, in characters; more records are dropped. */
+  readonly bufferBytes: number;
   /** Milliseconds between two writes to the sink. */
   readonly flushMs: number;
   /** Length of the time window of one blob, in seconds. */
@@ -79,6 +81,7 @@ export function parsePayloadLog(
     else problems.push(`PAYLOAD_LOG_SEED=${JSON.stringify(rawSeed)} is not an integer from 0 to 4294967295`);
   }
   const bufferRows = integer('PAYLOAD_LOG_BUFFER_ROWS', 20_000, 1, 10_000_000);
+  const bufferBytes = integer('PAYLOAD_LOG_BUFFER_BYTES', 32 * 1024 * 1024, 1024, 1024 * 1024 * 1024);
   const flushMs = integer('PAYLOAD_LOG_FLUSH_MS', 2000, 10, 600_000);
   const windowSeconds = integer('PAYLOAD_LOG_WINDOW_SECONDS', 300, 1, 86_400);
   const writeTimeoutMs = integer('PAYLOAD_LOG_WRITE_TIMEOUT_MS', 10_000, 100, 600_000);
@@ -86,7 +89,18 @@ export function parsePayloadLog(
   const sink = parseSink(text, readFile, policy, problems);
   const pod = (text('POD_NAME') ?? hostname()).replace(/[^\w.-]/g, '_').slice(0, 128) || 'scorer';
   if (sampleRate === 0 || sink === undefined || redact === undefined) return undefined;
-  return { sampleRate, seed, sink, redact, bufferRows, flushMs, windowSeconds, writeTimeoutMs, pod };
+  return {
+    sampleRate,
+    seed,
+    sink,
+    redact,
+    bufferRows,
+    bufferBytes,
+    flushMs,
+    windowSeconds,
+    writeTimeoutMs,
+    pod,
+  };
 }
 
 function parseRedact(text: TextReader, readFile: ReadFile, problems: string[]): RedactConfig | undefined {

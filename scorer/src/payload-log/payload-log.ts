@@ -1,9 +1,11 @@
 // Payload logging: a sample of answered scoring requests, with their inputs and
 // predictions, written to a sink for audit and retraining. The route calls
-// offer() after its answer is sent: a draw, a bounded push of references, no
-// serialisation. A writer turns the buffer into JSON Lines every flush interval
-// and hands it to the sink. When the buffer is full or the sink fails, records
-// are dropped and counted; a scoring request is never delayed or failed by it.
+// offer() after its answer is sent: a draw and a bounded push of references.
+// The records are turned into JSON Lines in the next turn of the event loop
+// (so the request's objects die young instead of being promoted by the garbage
+// collector), in slices, and the text is handed to the sink every flush
+// interval. When a buffer is full or the sink fails, records are dropped and
+// counted; a scoring request is never delayed or failed by it.
 
 import type { ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
@@ -23,6 +25,7 @@ export interface PayloadLogMetrics {
   readonly written: Counter;
   readonly bytes: Counter;
   readonly bufferedRows: Gauge;
+  readonly bufferedBytes: Gauge;
 }
 
 export function createPayloadLogMetrics(registry: Registry): PayloadLogMetrics {
@@ -47,7 +50,12 @@ export function createPayloadLogMetrics(registry: Registry): PayloadLogMetrics {
     }),
     bufferedRows: new Gauge({
       name: 'scorer_payload_log_buffered_rows',
-      help: 'Records of sampled requests waiting to be written to the payload log',
+      help: 'Records of sampled requests waiting to be serialised for the payload log',
+      registers: [registry],
+    }),
+    bufferedBytes: new Gauge({
+      name: 'scorer_payload_log_buffered_bytes',
+      help: 'Payload-log text waiting to be written to the sink',
       registers: [registry],
     }),
   };
@@ -88,8 +96,13 @@ export class PayloadLog {
   readonly metrics: PayloadLogMetrics;
   private readonly sink: Sink;
   private readonly random: () => number;
-  private queue: Entry[] = [];
-  private queuedRows = 0;
+  /** Offered, not serialised yet. */
+  private pending: Entry[] = [];
+  private pendingRows = 0;
+  private immediate: NodeJS.Immediate | undefined;
+  /** Serialised, not written yet: text per time window. */
+  private windows = new Map<number, { text: string; count: number }>();
+  private bufferedBytes = 0;
   private timer: NodeJS.Timeout | undefined;
   private writing: Promise<void> | undefined;
   private closed = false;
@@ -132,6 +145,7 @@ export class PayloadLog {
     n: number,
     value: ScoredRequest['value'],
     outputs: ScoredRequest['outputs'],
+    rows?: ScoredRequest['rows'],
   ): void {
     if (this.closed || res.statusCode !== 200) return;
     if (this.config.sampleRate < 1 && this.random() >= this.config.sampleRate) return;
@@ -140,13 +154,13 @@ export class PayloadLog {
       this.metrics.dropped.labels('redaction_config').inc();
       return;
     }
-    if (this.queuedRows + n > this.config.bufferRows) {
+    if (this.pendingRows + n > this.config.bufferRows) {
       this.metrics.dropped.labels('buffer_full').inc();
       return;
     }
     const elapsed = (res as TimedResponse)[ELAPSED_MS];
     const id = res.getHeader('x-request-id');
-    this.queue.push({
+    this.pending.push({
       request: {
         time: Date.now(),
         requestId: typeof id === 'string' ? id : '',
@@ -156,12 +170,12 @@ export class PayloadLog {
         n,
         value,
         outputs,
+        rows,
       },
       model: identity,
     });
-    this.queuedRows += n;
-    this.metrics.bufferedRows.set(this.queuedRows);
-    if (this.timer === undefined && this.writing === undefined) this.schedule();
+    this.pendingRows += n;
+    this.immediate ??= setImmediate(() => this.serializePending());
   }
 
   /** Writes what is buffered (within the write timeout) and stops; what cannot be written is counted. */
@@ -171,7 +185,9 @@ export class PayloadLog {
     if (this.timer !== undefined) clearTimeout(this.timer);
     this.timer = undefined;
     await this.writing;
-    if (this.queue.length > 0) await this.flush('shutdown');
+    if (this.immediate !== undefined) clearImmediate(this.immediate);
+    while (this.pending.length > 0) this.serializePending();
+    if (this.windows.size > 0) await this.flush('shutdown');
   }
 
   /** The redaction plan of a served model, made once per model; undefined when the configuration does not fit it. */
@@ -206,33 +222,56 @@ export class PayloadLog {
       this.timer = undefined;
       this.writing = this.flush('sink_error').finally(() => {
         this.writing = undefined;
-        if (this.queue.length > 0 && !this.closed) this.schedule();
+        if (this.windows.size > 0 && !this.closed) this.schedule();
       });
     }, this.config.flushMs);
     this.timer.unref();
   }
 
-  /** Serialises the buffer in slices (yielding between them) and writes it, window by window. */
-  private async flush(failure: DropReason): Promise<void> {
-    const entries = this.queue;
-    this.queue = [];
-    this.queuedRows = 0;
-    this.metrics.bufferedRows.set(0);
+  /**
+   * Serialises offered records, at most ROWS_PER_SLICE rows per turn of the
+   * event loop (the rest in the next), into the text buffer, bounded by
+   * PAYLOAD_LOG_BUFFER_BYTES.
+   */
+  private serializePending(): void {
+    this.immediate = undefined;
     const windowMs = this.config.windowSeconds * 1000;
-    const windows = new Map<number, { text: string; count: number }>();
     let rows = 0;
-    for (const { request, model } of entries) {
-      const start = Math.floor(request.time / windowMs) * windowMs;
-      let window = windows.get(start);
-      if (window === undefined) windows.set(start, (window = { text: '', count: 0 }));
-      window.text += serialize(request, model);
-      window.count++;
+    let i = 0;
+    for (; i < this.pending.length && rows < ROWS_PER_SLICE; i++) {
+      const { request, model } = this.pending[i] as Entry;
       rows += request.n;
-      if (rows >= ROWS_PER_SLICE) {
-        rows = 0;
-        await new Promise<void>((resolve) => setImmediate(resolve));
+      const text = serialize(request, model);
+      if (this.bufferedBytes + text.length > this.config.bufferBytes) {
+        this.metrics.dropped.labels('buffer_full').inc();
+        continue;
       }
+      const start = Math.floor(request.time / windowMs) * windowMs;
+      const window = this.windows.get(start);
+      if (window === undefined) this.windows.set(start, { text, count: 1 });
+      else {
+        window.text += text;
+        window.count++;
+      }
+      this.bufferedBytes += text.length;
     }
+    this.pending = i === this.pending.length ? [] : this.pending.slice(i);
+    this.pendingRows = Math.max(0, this.pendingRows - rows);
+    if (this.pending.length > 0) this.immediate = setImmediate(() => this.serializePending());
+    else this.pendingRows = 0;
+    this.metrics.bufferedRows.set(this.pendingRows);
+    this.metrics.bufferedBytes.set(this.bufferedBytes);
+    if (this.timer === undefined && this.writing === undefined && this.windows.size > 0 && !this.closed) {
+      this.schedule();
+    }
+  }
+
+  /** Writes the text buffer, window by window; a failed write drops (and counts) its records. */
+  private async flush(failure: DropReason): Promise<void> {
+    const windows = this.windows;
+    this.windows = new Map();
+    this.bufferedBytes = 0;
+    this.metrics.bufferedBytes.set(0);
     for (const [start, { text, count }] of windows) {
       try {
         await this.withTimeout(this.sink.write(text, start));

@@ -24,6 +24,8 @@ export interface ScoredRequest {
   readonly n: number;
   /** Value of feature `f` (contract order) in record `r`. */
   readonly value: (f: number, r: number) => unknown;
+  /** The rows themselves, in feature order, when the request sent them so ("data"). */
+  readonly rows?: readonly (readonly unknown[])[] | undefined;
   /** The output columns computed for the request, by output name. */
   readonly outputs: Readonly<Record<string, unknown>>;
 }
@@ -34,8 +36,11 @@ export interface RedactionPlan {
   readonly byFeature: readonly (RedactMode | undefined)[];
   /** The redacted features by name, as the records say. */
   readonly summary: Readonly<Record<string, RedactMode>>;
-  /** Per feature: `,"name":`, its key in a record's inputs as JSON text. */
-  readonly inputKeys: readonly string[];
+  /** Indexes (contract order) of the features written, and their names. */
+  readonly kept: readonly number[];
+  readonly keptNames: readonly string[];
+  /** Indexes of the hashed features. */
+  readonly hashed: readonly number[];
 }
 
 export class RedactionConfigError extends Error {
@@ -64,7 +69,14 @@ export function planRedaction(contract: ModelContract, redact: RedactConfig): Re
     }
     return undefined;
   });
-  return { byFeature, summary, inputKeys: contract.features.map((f) => `,${JSON.stringify(f.name)}:`) };
+  const kept = byFeature.flatMap((mode, f) => (mode === 'drop' ? [] : [f]));
+  return {
+    byFeature,
+    summary,
+    kept,
+    keptNames: kept.map((f) => (contract.features[f] as FeatureSpec).name),
+    hashed: byFeature.flatMap((mode, f) => (mode === 'hash' ? [f] : [])),
+  };
 }
 
 export interface ModelIdentity {
@@ -74,68 +86,63 @@ export interface ModelIdentity {
   readonly hashKey: Buffer | undefined;
 }
 
-/** The JSON Lines of one logged request (one line per RECORDS_PER_LINE records). */
+/**
+ * The JSON Lines of one logged request (one line per RECORDS_PER_LINE records).
+ * Records are positional: `inputs` rows follow `features` and `predictions`
+ * rows follow `outputs`, so a line is one native JSON.stringify of arrays;
+ * objects keyed by feature name per record cost about seven times more for a
+ * batch, most of it in the garbage collector.
+ */
 export function serialize(request: ScoredRequest, model: ModelIdentity): string {
   const { contract, plan } = model;
-  const features = contract.features;
   const outputs = contract.outputs.filter((o) => request.outputs[o.name] !== undefined);
   const columns = outputs.map((o) => request.outputs[o.name] as Float32Array);
-  // The records are written as text directly: building an object per record
-  // and stringifying it costs several times more for a batch.
-  const inputKeys = plan.inputKeys;
-  const outputKeys = outputs.map((o, i) => `${i === 0 ? '' : ','}${JSON.stringify(o.name)}:`);
-  const head =
-    `{"schema":${SCHEMA_VERSION},"time":${JSON.stringify(new Date(request.time).toISOString())}` +
-    `,"requestId":${JSON.stringify(request.requestId)}` +
-    `,"model":${JSON.stringify({ name: contract.name, version: contract.version, sha256: model.sha256 ?? null })}` +
-    `,"route":${JSON.stringify(request.route)},"form":"${request.form}"` +
-    `,"latencyMs":${jsonNumber(Math.round(request.latencyMs * 1000) / 1000)}` +
-    `,"redacted":${JSON.stringify(plan.summary)}`;
+  const kept = plan.kept;
+  const plain = kept.length === contract.features.length && plan.hashed.length === 0;
+  const head = {
+    schema: SCHEMA_VERSION,
+    time: new Date(request.time).toISOString(),
+    requestId: request.requestId,
+    model: { name: contract.name, version: contract.version, sha256: model.sha256 ?? null },
+    route: request.route,
+    form: request.form,
+    latencyMs: Math.round(request.latencyMs * 1000) / 1000,
+    redacted: plan.summary,
+    features: plan.keptNames,
+    outputs: outputs.map((o) => o.name),
+  };
   const parts = Math.max(1, Math.ceil(request.n / RECORDS_PER_LINE));
   let text = '';
   for (let p = 0; p < parts; p++) {
     const from = p * RECORDS_PER_LINE;
     const to = Math.min(request.n, from + RECORDS_PER_LINE);
-    let line = `${head},"part":{"index":${p},"count":${parts}},"records":[`;
+    const inputs = new Array<unknown[]>(to - from);
+    const predictions = new Array<unknown[]>(to - from);
     for (let r = from; r < to; r++) {
-      line += r === from ? '{"inputs":{' : ',{"inputs":{';
-      let first = true;
-      for (let f = 0; f < features.length; f++) {
-        const mode = plan.byFeature[f];
-        if (mode === 'drop') continue;
-        const value = request.value(f, r) ?? null;
-        const key = inputKeys[f] as string;
-        line += first ? key.slice(1) : key;
-        first = false;
-        line += mode === 'hash' ? JSON.stringify(hashValue(value, model.hashKey)) : jsonValue(value);
-      }
-      line += '},"predictions":{';
-      for (let o = 0; o < outputs.length; o++) {
-        const spec = outputs[o] as OutputSpec;
-        const column = columns[o] as Float32Array;
-        line += outputKeys[o] as string;
-        if (spec.width === 1) line += jsonNumber(column[r] as number);
-        else {
-          line += '[';
-          for (let k = 0; k < spec.width; k++)
-            line += (k === 0 ? '' : ',') + jsonNumber(column[r * spec.width + k] as number);
-          line += ']';
+      let row: unknown[];
+      const given = request.rows?.[r];
+      if (plain && given !== undefined) row = given as unknown[];
+      else {
+        row = new Array<unknown>(kept.length);
+        for (let k = 0; k < kept.length; k++) {
+          const f = kept[k] as number;
+          const value = request.value(f, r) ?? null;
+          row[k] = plan.byFeature[f] === 'hash' ? hashValue(value, model.hashKey) : value;
         }
       }
-      line += '}}';
+      inputs[r - from] = row;
+      const prediction = new Array<unknown>(outputs.length);
+      for (let o = 0; o < outputs.length; o++) {
+        const width = (outputs[o] as OutputSpec).width;
+        const column = columns[o] as Float32Array;
+        prediction[o] = width === 1 ? column[r] : Array.from(column.subarray(r * width, (r + 1) * width));
+      }
+      predictions[r - from] = prediction;
     }
-    text += line + ']}\n';
+    // JSON.stringify writes NaN and infinities as null.
+    text += JSON.stringify({ ...head, part: { index: p, count: parts }, inputs, predictions }) + '\n';
   }
   return text;
-}
-
-/** A number as JSON writes it: a non-finite one (which JSON cannot hold) is null. */
-function jsonNumber(value: number): string {
-  return Number.isFinite(value) ? String(value) : 'null';
-}
-
-function jsonValue(value: unknown): string {
-  return typeof value === 'number' ? jsonNumber(value) : (JSON.stringify(value) ?? 'null');
 }
 
 /** HMAC-SHA256 of the value's text, keyed: equal values stay joinable, the value is not recoverable. */

@@ -55,7 +55,7 @@ export function scoreRoutes({ scoring, metrics, limits, shadow, payloadLog }: Ro
       const primary = contract.outputs.find((o) => o.name === contract.primaryOutput) as OutputSpec;
       const values = outputs[primary.name] as Float32Array;
       sendJson(res, 200, { result: outputValues(primary, values) });
-      payloadLog?.offer(res, v.model, '/score', 'data', rows.length, (f, r) => rows[r]?.[f], outputs);
+      payloadLog?.offer(res, v.model, '/score', 'data', rows.length, (f, r) => rows[r]?.[f], outputs, rows);
       if (pending.shadow !== undefined) {
         shadow?.offer(pending.shadow, req, res, '/score', {
           form: 'data',
