@@ -90,7 +90,7 @@ export interface ModelIdentity {
  * The JSON Lines of one logged request (one line per RECORDS_PER_LINE records).
  * Records are positional: `inputs` rows follow `features` and `predictions`
  * rows follow `outputs`, so a line is one native JSON.stringify of arrays;
- * objects keyed by feature name per record cost about seven times more for a
+ * objects keyed by feature name per record cost several times more for a
  * batch, most of it in the garbage collector.
  */
 export function serialize(request: ScoredRequest, model: ModelIdentity): string {
