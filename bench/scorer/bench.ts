@@ -20,7 +20,8 @@
 // (default 16), BENCH_RATES (default 50,200,1000 req/s), BENCH_ROUNDS (default 3
 // alternating rounds of the overload guard on/off and the mirroring on/off
 // comparisons; 0 skips them), BENCH_ONLY=shadow (only the mirroring comparison,
-// without the original's environment).
+// without the original's environment), BENCH_ONLY=payload-log (only payload
+// logging at 100 % vs off).
 
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
@@ -555,6 +556,96 @@ function shadowGoals(shadow: Record<string, number>): void {
   }
 }
 
+/**
+ * Payload logging at 100 % (stdout sink, the scorer's stdout is /dev/null here)
+ * against logging off, in alternating rounds on a fresh pair of processes each,
+ * the scorer on CPU 0 and wrk on the others. The records written and dropped
+ * are read from /metrics, so a drop-heavy run cannot pass for a fast one.
+ */
+async function comparePayloadLog(
+  single: string,
+  singleRecords: string,
+  batch1000: string,
+): Promise<Record<string, number>> {
+  const seconds = Math.max(2, Math.round(SECONDS / 2));
+  const n = cpus().length;
+  const scorerCpus = n >= 2 ? '0' : undefined;
+  const wrkCpus = n >= 2 ? (n === 2 ? '1' : `1-${n - 1}`) : undefined;
+  const runs = {
+    off: { single: [] as number[], records: [] as number[], batch: [] as number[] },
+    on: { single: [] as number[], records: [] as number[], batch: [] as number[] },
+  };
+  const logged = { written: 0, dropped: 0, bytes: 0 };
+  const counter = (text: string, name: string) =>
+    [...text.matchAll(new RegExp(`^${name}(?:\\{[^}]*\\})? (\\S+)$`, 'gm'))].reduce(
+      (a, m) => a + Number(m[1]),
+      0,
+    );
+  for (let round = 0; round < ROUNDS; round++) {
+    const plain = () => startScorer(18461, true, { name: 'without logging', cpus: scorerCpus });
+    const logging = () =>
+      startScorer(18462, true, {
+        name: 'logging',
+        cpus: scorerCpus,
+        env: { PAYLOAD_LOG_SAMPLE_RATE: '1', PAYLOAD_LOG_SINK: 'stdout', PAYLOAD_LOG_FLUSH_MS: '200' },
+      });
+    const pair = round % 2 === 0 ? [await plain(), await logging()] : [await logging(), await plain()];
+    try {
+      for (const service of pair) await wrk(service, single, CONNECTIONS, 1, wrkCpus); // warm-up
+      for (const service of pair) {
+        const r = service.name === 'logging' ? runs.on : runs.off;
+        r.single.push((await wrk(service, single, CONNECTIONS, seconds, wrkCpus)).rps);
+        r.records.push((await wrk(service, singleRecords, CONNECTIONS, seconds, wrkCpus)).rps);
+        r.batch.push((await wrk(service, batch1000, 1, seconds, wrkCpus)).rps * 1000);
+        if (service.name === 'logging') {
+          await sleep(500); // the last flush
+          const text = await (await fetch(`${service.url}/metrics`)).text();
+          logged.written += counter(text, 'scorer_payload_log_written_total');
+          logged.dropped += counter(text, 'scorer_payload_log_dropped_total');
+          logged.bytes += counter(text, 'scorer_payload_log_bytes_total');
+        }
+      }
+    } finally {
+      for (const service of pair) await stop(service);
+    }
+  }
+  const row = (values: number[]) =>
+    `${median(values).toFixed(0)} (${values.map((v) => v.toFixed(0)).join(', ')})`;
+  console.log(
+    `\npayload logging off vs PAYLOAD_LOG_SAMPLE_RATE=1, stdout sink to /dev/null (wrk), ${ROUNDS} alternating rounds of ${seconds} s, a fresh pair of processes each, median (each round); ${scorerCpus === undefined ? 'one core, not pinned' : `scorer on CPU ${scorerCpus}, wrk on CPU ${wrkCpus} (taskset)`}; load average ${load()}:\n`,
+  );
+  console.log('| measure | without logging | logging 100 % | with / without |');
+  console.log('| --- | --- | --- | --- |');
+  const ratio = {
+    'single-record throughput ("data")': median(runs.on.single) / median(runs.off.single),
+    'single-record throughput ("records")': median(runs.on.records) / median(runs.off.records),
+    'batch-1000 throughput': median(runs.on.batch) / median(runs.off.batch),
+  };
+  const [a, b, c] = Object.values(ratio) as [number, number, number];
+  console.log(
+    `| single, "data": req/s (${CONNECTIONS} conn) | ${row(runs.off.single)} | ${row(runs.on.single)} | ${(a * 100).toFixed(1)} % |`,
+  );
+  console.log(
+    `| single, "records": req/s (${CONNECTIONS} conn) | ${row(runs.off.records)} | ${row(runs.on.records)} | ${(b * 100).toFixed(1)} % |`,
+  );
+  console.log(
+    `| batch 1000: records/s (1 conn) | ${row(runs.off.batch)} | ${row(runs.on.batch)} | ${(c * 100).toFixed(1)} % |`,
+  );
+  const total = logged.written + logged.dropped;
+  console.log(
+    `\nlogged requests (warm-up included): ${logged.written} written (${(logged.bytes / 1024 / 1024).toFixed(1)} MiB), ${logged.dropped} dropped (${((100 * logged.dropped) / Math.max(1, total)).toFixed(1)} %)`,
+  );
+  return ratio;
+}
+
+function payloadLogGoals(ratios: Record<string, number>): void {
+  for (const [what, r] of Object.entries(ratios)) {
+    console.log(
+      `  ${what} while logging 100 %: overhead ${((1 - r) * 100).toFixed(1)} % (goal at most 20 %) ${r >= 0.8 ? 'met' : 'missed'}`,
+    );
+  }
+}
+
 async function main(): Promise<void> {
   const smoke = [Array.from({ length: 37 }, (_, i) => i + 1), Array.from({ length: 37 }, (_, i) => 37 - i)];
   const rows = [...smoke, ...csvRows(998)];
@@ -565,6 +656,16 @@ async function main(): Promise<void> {
   });
   const batch1000 = JSON.stringify({ data: rows });
   bodyDir = mkdtempSync(join(tmpdir(), 'bench-scorer-'));
+  if (process.env.BENCH_ONLY === 'payload-log') {
+    try {
+      const ratios = await comparePayloadLog(single, singleRecords, batch1000);
+      console.log(`\nload average at the end ${load()}\n\ngoals (same run):`);
+      payloadLogGoals(ratios);
+    } finally {
+      rmSync(bodyDir, { recursive: true, force: true });
+    }
+    return;
+  }
   if (ONLY_SHADOW) {
     try {
       const shadow = await compareShadow(single, singleRecords, batch1000);
@@ -664,6 +765,7 @@ async function main(): Promise<void> {
     for (const service of services.splice(0)) await stop(service);
     const guard = ROUNDS > 0 ? await compareGuard(single, batch1000) : {};
     const shadow = ROUNDS > 0 ? await compareShadow(single, singleRecords, batch1000) : {};
+    const payloadLog = ROUNDS > 0 ? await comparePayloadLog(single, singleRecords, batch1000) : {};
 
     const s = of('scorer');
     const goal = (what: string, value: number, want: number) =>
@@ -681,6 +783,7 @@ async function main(): Promise<void> {
       );
     }
     shadowGoals(shadow);
+    payloadLogGoals(payloadLog);
   } finally {
     for (const service of services) await stop(service);
     rmSync(bodyDir, { recursive: true, force: true });

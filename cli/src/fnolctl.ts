@@ -12,6 +12,7 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { fnolModelApi, loadKubeConfig } from './fnolmodels';
+import { logsMain } from './logs-export';
 import { PromotionError, promote, rollback, rollbackIfPromotedBy } from './promote';
 import { describeCanary, parseAnalysis, planSteps } from './canary';
 import { abortableSleep, promoteProgressively } from './progressive';
@@ -41,6 +42,8 @@ const USAGE = `usage: npm run fnolctl -- COMMAND [options]
   status   -n NAMESPACE NAME [--json]
   score    --url URL [--api-key-file FILE] [--expect-version V] [--retries N]
            send the example record to URL/score (API key from --api-key-file or FNOL_API_KEY)
+  logs export --from URL|FILE|DIR --out OUT.csv [--since ISO] [--until ISO]
+           a window of payload logs as a CSV for retraining (logs export --help)
 The cluster is the current context of KUBECONFIG.`;
 
 class UsageError extends Error {}
@@ -199,6 +202,8 @@ async function score(values: Values, log: (l: string) => void): Promise<void> {
 }
 
 export async function main(argv: string[], log: (l: string) => void = console.log): Promise<number> {
+  // Payload logs have their own options: cli/src/logs-export.ts.
+  if (argv[0] === 'logs') return logsMain(argv.slice(1));
   let parsed;
   try {
     parsed = parse(argv);

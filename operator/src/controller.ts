@@ -55,6 +55,7 @@ import { selectorLabels } from './reconcilers/common';
 import { appliedMirrorOf, mirrorOf, ServedModel, servedModelOf } from './reconcilers/deployment';
 import { appliedCanaryWeight, canaryWeight } from './reconcilers/httproute';
 import { desiredChildren, OWNED_KINDS, resourcePath } from './reconcilers/index';
+import { payloadLogSecrets } from './reconcilers/payload-log';
 import { Blocked, CanaryInput, computeStatus, statusEqual, transitionEvents } from './status';
 
 export function modelPath(namespace: string, name?: string): string {
@@ -331,6 +332,10 @@ export class Reconciler {
   ): Promise<ModelDecision> {
     const decision: ModelDecision = { model: spec, verifying: false, refused: false };
     let access = await this.modelAccess(fm, spec, field);
+    if (access.ok) {
+      const logging = await this.payloadLogAccess(fm);
+      if (logging) access = { ok: false, blocked: logging };
+    }
     const checkNeeded = !sameModel(served, spec) && this.cfg.verifyModelDigest;
     if (access.ok && access.secretPath && checkNeeded)
       access = await this.sasToken(spec, field, access.secretPath);
@@ -418,6 +423,45 @@ export class Reconciler {
       };
     }
     return { ok: true, secretPath: path };
+  }
+
+  /**
+   * Whether spec.logging may be applied: its blob container's host is on
+   * MODEL_ALLOWED_HOSTS (a FnolModel's author must not make the scorer send
+   * requests to any host) and the Secrets it names are marked, like model
+   * credentials. Undefined when allowed.
+   */
+  private async payloadLogAccess(fm: FnolModel): Promise<Blocked | undefined> {
+    const blob = fm.spec.logging?.sink?.type === 'blob' ? fm.spec.logging.sink.blob : undefined;
+    if (blob && (fm.spec.logging?.sampleRate ?? 0) > 0) {
+      try {
+        checkTarget(blob.containerUrl, this.cfg.modelPolicy);
+      } catch (err) {
+        if (!(err instanceof ModelFetchError)) throw err;
+        return {
+          reason: Reasons.PayloadLogSinkNotAllowed,
+          message: `spec.logging.sink.blob.containerUrl refused: ${err.message.replace('publish the model to an allowed host', 'use a container on an allowed host')}`,
+        };
+      }
+    }
+    for (const { name, field } of payloadLogSecrets(fm)) {
+      const meta = await this.client.getMetadata(
+        apiPath(Kinds.Secret, { namespace: fm.metadata.namespace, name }),
+      );
+      if (!meta) {
+        return {
+          reason: Reasons.PayloadLogSinkNotAllowed,
+          message: `Secret ${name} does not exist (${field}); create it and label it ${LABEL_MODEL_CREDENTIALS}=true`,
+        };
+      }
+      if (meta.labels?.[LABEL_MODEL_CREDENTIALS] !== 'true') {
+        return {
+          reason: Reasons.CredentialsSecretNotAllowed,
+          message: `Secret ${name} is not marked for the scorer: ${field} may only name a Secret labelled ${LABEL_MODEL_CREDENTIALS}: "true"; if it is meant for payload logging, ask the namespace admin to run kubectl label secret ${name} ${LABEL_MODEL_CREDENTIALS}=true`,
+        };
+      }
+    }
+    return undefined;
   }
 
   /** The SAS token of a marked Secret, read only when a check needs it. */

@@ -11,6 +11,8 @@ import type { Logger } from 'pino';
 import { CallerAuth, type ApiKeys } from './auth';
 import type { Clock } from './clock';
 import type { RequestLimits, ShadowConfig } from './config';
+import type { PayloadLogConfig } from './payload-log/config';
+import { PayloadLog } from './payload-log/payload-log';
 import { ErrorHandler } from './error-handler';
 import { HttpError } from './http-errors';
 import { Instrumentation } from './instrumentation';
@@ -41,6 +43,8 @@ export interface AppDeps {
   readonly shadow?: ShadowConfig | undefined;
   /** MODEL_VERSION, announced in x-model-version until the model is loaded. */
   readonly modelVersion?: string | undefined;
+  /** Payload logging (PAYLOAD_LOG_*); off when undefined. */
+  readonly payloadLog?: PayloadLogConfig | undefined;
 }
 
 /** The request listener of the scorer, with the route table it serves. */
@@ -48,6 +52,8 @@ export type ScorerApp = RequestListener & {
   readonly table: RouteTable;
   /** Shadow mirroring, when configured (closed at shutdown). */
   readonly shadow: Shadow | undefined;
+  /** Payload logging, when configured (flushed and closed at shutdown). */
+  readonly payloadLog: PayloadLog | undefined;
 };
 
 export function createApp(deps: AppDeps): ScorerApp {
@@ -78,7 +84,11 @@ export function createApp(deps: AppDeps): ScorerApp {
     errors,
     shadow,
   });
-  const routeDeps = { state, logger, clock, metrics, limits, scoring, shadow };
+  const payloadLog =
+    deps.payloadLog === undefined
+      ? undefined
+      : new PayloadLog(deps.payloadLog, { registry: metrics.registry, logger, clock });
+  const routeDeps = { state, logger, clock, metrics, limits, scoring, shadow, payloadLog };
   const table = new RouteTable((deps.routes ?? SCORER_ROUTES).flatMap((module) => module(routeDeps)));
   const instrumentation = new Instrumentation({
     state,
@@ -137,5 +147,5 @@ export function createApp(deps: AppDeps): ScorerApp {
     }
     void app(req, res);
   };
-  return Object.assign(listener, { table, shadow });
+  return Object.assign(listener, { table, shadow, payloadLog });
 }

@@ -14,6 +14,7 @@ import {
   type WorkloadIdentityConfig,
 } from '@fnol/model-fetch';
 import type { OidcConfig } from './oidc';
+import { parsePayloadLog, type PayloadLogConfig } from './payload-log/config';
 
 export interface ScorerConfig {
   readonly model: ModelSourceConfig;
@@ -31,6 +32,8 @@ export interface ScorerConfig {
   readonly shadow: ShadowConfig | undefined;
   /** OIDC bearer tokens accepted from callers (OIDC_*); undefined unless OIDC_ISSUER is set. */
   readonly oidc?: OidcConfig | undefined;
+  /** Payload logging (PAYLOAD_LOG_*); undefined unless PAYLOAD_LOG_SAMPLE_RATE is above 0. */
+  readonly payloadLog: PayloadLogConfig | undefined;
 }
 
 export interface ShadowConfig {
@@ -191,6 +194,7 @@ export function parseConfig(env: Env, readFile: ReadFile): ScorerConfig {
     apiKeysReloadSeconds: integer('API_KEYS_RELOAD_SECONDS', 10, 1, 3600),
     shadow: parseShadow(text, integer, problems),
     oidc: parseOidc(text, integer, problems, policy?.localMode ?? false),
+    payloadLog: parsePayloadLog(text, integer, readFile, policy, problems),
   };
   if (problems.length > 0) throw new ConfigError(problems);
   return Object.freeze(config);

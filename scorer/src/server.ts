@@ -59,6 +59,7 @@ export async function startScorer(config: ScorerConfig, deps: ScorerDeps): Promi
     oidc: config.oidc === undefined ? undefined : new OidcVerifier(config.oidc),
     shadow: config.shadow,
     modelVersion: config.model.version,
+    payloadLog: config.payloadLog,
   });
   if (config.shadow !== undefined) {
     const { url, percent, version, queueSize, concurrency, timeoutMs } = config.shadow;
@@ -87,6 +88,7 @@ export async function startScorer(config: ScorerConfig, deps: ScorerDeps): Promi
     keyWatch?.stop();
     await stop();
     app.shadow?.close();
+    await app.payloadLog?.close();
   };
   try {
     const fetched = await fetchModel(config.model, { logger, ...(deps.sleep ? { sleep: deps.sleep } : {}) });
@@ -116,6 +118,7 @@ export async function startScorer(config: ScorerConfig, deps: ScorerDeps): Promi
     state.setFailure(String(error));
     keyWatch?.stop();
     app.shadow?.close();
+    void app.payloadLog?.close();
     server.close();
     server.closeAllConnections();
     throw error;

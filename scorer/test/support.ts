@@ -20,6 +20,8 @@ import {
 } from '../src/config';
 import { createMetrics, type ScorerMetrics } from '../src/metrics';
 import { loadModelRuntime, type ModelRuntime } from '../src/model-runtime';
+import type { PayloadLogConfig } from '../src/payload-log/config';
+import type { PayloadLog } from '../src/payload-log/payload-log';
 import type { RouteModule } from '../src/routes/deps';
 import type { RouteTable } from '../src/routes/table';
 import type { OidcVerifier } from '../src/oidc';
@@ -112,6 +114,8 @@ export interface InProcessScorer {
   readonly runtime: ModelRuntime | undefined;
   /** The route table the app serves. */
   readonly table: RouteTable;
+  /** Payload logging, when configured. */
+  readonly payloadLog: PayloadLog | undefined;
   close(): Promise<void>;
 }
 
@@ -133,6 +137,10 @@ export interface InProcessOptions {
   modelVersion?: string;
   /** OIDC bearer tokens accepted (OIDC_*). */
   oidc?: OidcVerifier;
+  /** Payload logging (PAYLOAD_LOG_*). */
+  payloadLog?: PayloadLogConfig;
+  /** The model's sha256 as the served state records it. */
+  sha256?: string;
 }
 
 /** The HTTP app with injected dependencies, on 127.0.0.1 and a free port. */
@@ -148,7 +156,7 @@ export async function startInProcess(
       { name: undefined, version: undefined },
       { intraOpThreads: 1 },
     );
-    state.setModel({ runtime, sha256: undefined, card: undefined, selfTest: await runtime.selfTest() });
+    state.setModel({ runtime, sha256: options.sha256, card: undefined, selfTest: await runtime.selfTest() });
   }
   const metrics = createMetrics(DEFAULT_PREDICTION_BUCKETS, false);
   const maxBodyBytes = options.limits?.maxBodyBytes ?? 1024 * 1024;
@@ -172,6 +180,7 @@ export async function startInProcess(
     shadow: options.shadow,
     modelVersion: options.modelVersion,
     oidc: options.oidc,
+    payloadLog: options.payloadLog,
   });
   const server = createHttpServer(app);
   await new Promise<void>((done) => server.listen(options.port ?? 0, '127.0.0.1', done));
@@ -183,8 +192,10 @@ export async function startInProcess(
     metrics,
     runtime,
     table: app.table,
+    payloadLog: app.payloadLog,
     close: async () => {
       app.shadow?.close();
+      await app.payloadLog?.close();
       await new Promise<void>((done) => {
         server.close(() => done());
         server.closeAllConnections();

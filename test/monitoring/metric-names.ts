@@ -6,6 +6,7 @@
  */
 import { createMetrics } from '../../scorer/src/metrics';
 import { OperatorMetrics } from '../../operator/src/metrics';
+import { createPayloadLogMetrics } from '../../scorer/src/payload-log/payload-log';
 
 /** Series Prometheus itself adds to every scrape. */
 export const SCRAPE_SERIES = ['up'];
@@ -16,7 +17,10 @@ export const SCRAPE_SERIES = ['up'];
  * summaries as their _sum and _count series and the name itself (quantiles).
  */
 export async function exportedSeries(): Promise<Set<string>> {
-  const registries = [createMetrics([1, 10, 100]).registry, new OperatorMetrics().registry];
+  const scorer = createMetrics([1, 10, 100]).registry;
+  // Registered only when payload logging is on.
+  createPayloadLogMetrics(scorer);
+  const registries = [scorer, new OperatorMetrics().registry];
   const names = new Set<string>();
   for (const registry of registries) {
     for (const metric of await registry.getMetricsAsJSON()) {

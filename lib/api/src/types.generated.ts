@@ -55,6 +55,107 @@ export interface FnolModelSpec {
    * Require an API key or an OIDC bearer token (Entra ID) on scoring requests. With both, either is accepted.
    */
   auth?: FnolModelSpecAuth;
+  /**
+   * Payload logging for audit and retraining. Each sampled scoring request is written with its inputs (by feature name, redacted fields hashed or left out) and predictions, asynchronously; a full buffer or a failing sink drops records (counted in scorer_payload_log_dropped_total), never requests. Off without this field. See docs/payload-logging.md.
+   */
+  logging?: FnolModelSpecLogging;
+}
+
+/**
+ * Payload logging for audit and retraining. Each sampled scoring request is written with its inputs (by feature name, redacted fields hashed or left out) and predictions, asynchronously; a full buffer or a failing sink drops records (counted in scorer_payload_log_dropped_total), never requests. Off without this field. See docs/payload-logging.md.
+ *
+ * As read from the API server: fields the CRD defaults are present. Written as FnolModelSpecLoggingInput.
+ */
+export interface FnolModelSpecLogging {
+  /**
+   * Share of answered scoring requests logged, from 0 (off) to 1 (all).
+   */
+  sampleRate: number;
+  /**
+   * Where the records go.
+   */
+  sink?: FnolModelSpecLoggingSink;
+  /**
+   * Which input fields are not logged as sent. Free-text features (string features without a list of categories in the model contract) are redacted unless freeText is false.
+   */
+  redact?: FnolModelSpecLoggingRedact;
+}
+
+/**
+ * Which input fields are not logged as sent. Free-text features (string features without a list of categories in the model contract) are redacted unless freeText is false.
+ *
+ * As read from the API server: fields the CRD defaults are present. Written as FnolModelSpecLoggingRedactInput.
+ */
+export interface FnolModelSpecLoggingRedact {
+  /**
+   * Feature names to redact (besides free text). The scorer drops every sampled record when one is not a feature of the served model, rather than log it unredacted.
+   */
+  fields?: Array<string>;
+  /**
+   * drop leaves the field out; hash writes hmac-sha256:HEX, keyed with hashKeySecretRef (equal values stay joinable, the value cannot be read back).
+   */
+  mode: 'drop' | 'hash';
+  /**
+   * Also redact every free-text feature.
+   */
+  freeText: boolean;
+  /**
+   * Secret holding the hashing key (at least 16 bytes), labelled serving.fnol.io/model-credentials "true". Mounted read-only into the scorer.
+   */
+  hashKeySecretRef?: FnolModelSpecLoggingRedactHashKeySecretRef;
+}
+
+/**
+ * Secret holding the hashing key (at least 16 bytes), labelled serving.fnol.io/model-credentials "true". Mounted read-only into the scorer.
+ *
+ * As read from the API server: fields the CRD defaults are present. Written as FnolModelSpecLoggingRedactHashKeySecretRefInput.
+ */
+export interface FnolModelSpecLoggingRedactHashKeySecretRef {
+  name: string;
+  /**
+   * Key in the Secret holding the hashing key.
+   */
+  key: string;
+}
+
+/**
+ * Where the records go.
+ *
+ * As read from the API server: fields the CRD defaults are present. Written as FnolModelSpecLoggingSinkInput.
+ */
+export interface FnolModelSpecLoggingSink {
+  /**
+   * stdout (JSON Lines on the scorer's standard output, for the cluster's log collector) or blob (Azure Blob Storage, one Append Blob per pod per time window).
+   */
+  type: 'stdout' | 'blob';
+  blob?: FnolModelSpecLoggingSinkBlob;
+}
+
+/**
+ * As read from the API server: fields the CRD defaults are present. Written as FnolModelSpecLoggingSinkBlobInput.
+ */
+export interface FnolModelSpecLoggingSinkBlob {
+  /**
+   * https://ACCOUNT.blob.core.windows.net/CONTAINER. Its host must be on the operator's MODEL_ALLOWED_HOSTS, like model URIs. No query string; the SAS token goes in the Secret.
+   */
+  containerUrl: string;
+  /**
+   * Secret in the same namespace holding a SAS token with add, create and write permissions on the container. It must be labelled serving.fnol.io/model-credentials "true", like model credentials. Mounted read-only into the scorer.
+   */
+  credentialsSecretRef: FnolModelSpecLoggingSinkBlobCredentialsSecretRef;
+}
+
+/**
+ * Secret in the same namespace holding a SAS token with add, create and write permissions on the container. It must be labelled serving.fnol.io/model-credentials "true", like model credentials. Mounted read-only into the scorer.
+ *
+ * As read from the API server: fields the CRD defaults are present. Written as FnolModelSpecLoggingSinkBlobCredentialsSecretRefInput.
+ */
+export interface FnolModelSpecLoggingSinkBlobCredentialsSecretRef {
+  name: string;
+  /**
+   * Key in the Secret holding the SAS token.
+   */
+  key: string;
 }
 
 /**
@@ -367,6 +468,107 @@ export interface FnolModelSpecInput {
    * Require an API key or an OIDC bearer token (Entra ID) on scoring requests. With both, either is accepted.
    */
   auth?: FnolModelSpecAuth;
+  /**
+   * Payload logging for audit and retraining. Each sampled scoring request is written with its inputs (by feature name, redacted fields hashed or left out) and predictions, asynchronously; a full buffer or a failing sink drops records (counted in scorer_payload_log_dropped_total), never requests. Off without this field. See docs/payload-logging.md.
+   */
+  logging?: FnolModelSpecLoggingInput;
+}
+
+/**
+ * Payload logging for audit and retraining. Each sampled scoring request is written with its inputs (by feature name, redacted fields hashed or left out) and predictions, asynchronously; a full buffer or a failing sink drops records (counted in scorer_payload_log_dropped_total), never requests. Off without this field. See docs/payload-logging.md.
+ *
+ * As written: fields the CRD defaults may be left out. Read back as FnolModelSpecLogging.
+ */
+export interface FnolModelSpecLoggingInput {
+  /**
+   * Share of answered scoring requests logged, from 0 (off) to 1 (all).
+   */
+  sampleRate: number;
+  /**
+   * Where the records go.
+   */
+  sink?: FnolModelSpecLoggingSinkInput;
+  /**
+   * Which input fields are not logged as sent. Free-text features (string features without a list of categories in the model contract) are redacted unless freeText is false.
+   */
+  redact?: FnolModelSpecLoggingRedactInput;
+}
+
+/**
+ * Which input fields are not logged as sent. Free-text features (string features without a list of categories in the model contract) are redacted unless freeText is false.
+ *
+ * As written: fields the CRD defaults may be left out. Read back as FnolModelSpecLoggingRedact.
+ */
+export interface FnolModelSpecLoggingRedactInput {
+  /**
+   * Feature names to redact (besides free text). The scorer drops every sampled record when one is not a feature of the served model, rather than log it unredacted.
+   */
+  fields?: Array<string>;
+  /**
+   * drop leaves the field out; hash writes hmac-sha256:HEX, keyed with hashKeySecretRef (equal values stay joinable, the value cannot be read back).
+   */
+  mode?: 'drop' | 'hash';
+  /**
+   * Also redact every free-text feature.
+   */
+  freeText?: boolean;
+  /**
+   * Secret holding the hashing key (at least 16 bytes), labelled serving.fnol.io/model-credentials "true". Mounted read-only into the scorer.
+   */
+  hashKeySecretRef?: FnolModelSpecLoggingRedactHashKeySecretRefInput;
+}
+
+/**
+ * Secret holding the hashing key (at least 16 bytes), labelled serving.fnol.io/model-credentials "true". Mounted read-only into the scorer.
+ *
+ * As written: fields the CRD defaults may be left out. Read back as FnolModelSpecLoggingRedactHashKeySecretRef.
+ */
+export interface FnolModelSpecLoggingRedactHashKeySecretRefInput {
+  name: string;
+  /**
+   * Key in the Secret holding the hashing key.
+   */
+  key?: string;
+}
+
+/**
+ * Where the records go.
+ *
+ * As written: fields the CRD defaults may be left out. Read back as FnolModelSpecLoggingSink.
+ */
+export interface FnolModelSpecLoggingSinkInput {
+  /**
+   * stdout (JSON Lines on the scorer's standard output, for the cluster's log collector) or blob (Azure Blob Storage, one Append Blob per pod per time window).
+   */
+  type?: 'stdout' | 'blob';
+  blob?: FnolModelSpecLoggingSinkBlobInput;
+}
+
+/**
+ * As written: fields the CRD defaults may be left out. Read back as FnolModelSpecLoggingSinkBlob.
+ */
+export interface FnolModelSpecLoggingSinkBlobInput {
+  /**
+   * https://ACCOUNT.blob.core.windows.net/CONTAINER. Its host must be on the operator's MODEL_ALLOWED_HOSTS, like model URIs. No query string; the SAS token goes in the Secret.
+   */
+  containerUrl: string;
+  /**
+   * Secret in the same namespace holding a SAS token with add, create and write permissions on the container. It must be labelled serving.fnol.io/model-credentials "true", like model credentials. Mounted read-only into the scorer.
+   */
+  credentialsSecretRef: FnolModelSpecLoggingSinkBlobCredentialsSecretRefInput;
+}
+
+/**
+ * Secret in the same namespace holding a SAS token with add, create and write permissions on the container. It must be labelled serving.fnol.io/model-credentials "true", like model credentials. Mounted read-only into the scorer.
+ *
+ * As written: fields the CRD defaults may be left out. Read back as FnolModelSpecLoggingSinkBlobCredentialsSecretRef.
+ */
+export interface FnolModelSpecLoggingSinkBlobCredentialsSecretRefInput {
+  name: string;
+  /**
+   * Key in the Secret holding the SAS token.
+   */
+  key?: string;
 }
 
 /**

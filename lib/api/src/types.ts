@@ -47,6 +47,8 @@ export const Reasons = {
   ModelHostNotAllowed: 'ModelHostNotAllowed',
   /** spec.auth.oidc names a plain http issuer or key set outside local mode. */
   OidcIssuerNotAllowed: 'OidcIssuerNotAllowed',
+  /** spec.logging names a blob container off MODEL_ALLOWED_HOSTS, or a Secret that does not exist. */
+  PayloadLogSinkNotAllowed: 'PayloadLogSinkNotAllowed',
   /** The model is being downloaded to check its sha256 before the rollout. */
   VerifyingModel: 'VerifyingModel',
   ProgressDeadlineExceeded: 'ProgressDeadlineExceeded',

@@ -31,6 +31,7 @@ import {
   SCORER_PORT_NAME,
   selectorLabels,
 } from './common';
+import { payloadLogPod } from './payload-log';
 
 export const MODEL_CREDENTIALS_DIR = '/var/run/secrets/fnol/model';
 export const MODEL_SAS_TOKEN_FILE = `${MODEL_CREDENTIALS_DIR}/sasToken`;
@@ -213,6 +214,10 @@ function scorerDeployment(fm: FnolModel, cfg: DesiredStateConfig, p: ScorerPods)
     mounts.push({ name: 'api-keys', mountPath: API_KEY_DIR, readOnly: true });
     env.push({ name: 'API_KEYS_FILE', value: `${API_KEY_DIR}/${apiKey.key}` });
   }
+  const payloadLog = payloadLogPod(fm);
+  env.push(...payloadLog.env);
+  volumes.push(...payloadLog.volumes);
+  mounts.push(...payloadLog.mounts);
 
   const probe = (path: string, periodSeconds: number, failureThreshold: number) => ({
     httpGet: { path, port: SCORER_PORT_NAME },

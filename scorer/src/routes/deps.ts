@@ -6,6 +6,7 @@ import type { Logger } from 'pino';
 import type { ScorerMetrics } from '../metrics';
 import type { Scoring } from '../scoring';
 import type { ServingState } from '../serving-state';
+import type { PayloadLog } from '../payload-log/payload-log';
 import type { Shadow } from '../shadow/mirror';
 import type { Route } from './table';
 
@@ -19,6 +20,8 @@ export interface RouteDeps {
   readonly scoring: Scoring;
   /** Shadow mirroring to a candidate version; undefined unless SHADOW_URL is set. */
   readonly shadow: Shadow | undefined;
+  /** Payload logging; undefined unless PAYLOAD_LOG_SAMPLE_RATE is above 0. */
+  readonly payloadLog?: PayloadLog | undefined;
 }
 
 /** A group of routes built from its dependencies, in the manner of a fastify plugin. */

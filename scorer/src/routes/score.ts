@@ -9,7 +9,7 @@ import { sendJson } from '../send-json';
 import type { RouteDeps } from './deps';
 import type { Route, RouteRequest } from './table';
 
-export function scoreRoutes({ scoring, metrics, limits, shadow }: RouteDeps): Route[] {
+export function scoreRoutes({ scoring, metrics, limits, shadow, payloadLog }: RouteDeps): Route[] {
   const score = async (req: RouteRequest, res: ServerResponse): Promise<void> => {
     const v = scoring.served();
     const [body, pending] = await scoring.receive(req, res, v);
@@ -55,6 +55,7 @@ export function scoreRoutes({ scoring, metrics, limits, shadow }: RouteDeps): Ro
       const primary = contract.outputs.find((o) => o.name === contract.primaryOutput) as OutputSpec;
       const values = outputs[primary.name] as Float32Array;
       sendJson(res, 200, { result: outputValues(primary, values) });
+      payloadLog?.offer(res, v.model, '/score', 'data', rows.length, (f, r) => rows[r]?.[f], outputs, rows);
       if (pending.shadow !== undefined) {
         shadow?.offer(pending.shadow, req, res, '/score', {
           form: 'data',
@@ -90,6 +91,16 @@ export function scoreRoutes({ scoring, metrics, limits, shadow }: RouteDeps): Ro
       predictions[r] = prediction;
     }
     sendJson(res, 200, { model: { name: contract.name, version: contract.version }, predictions });
+    const features = contract.features;
+    payloadLog?.offer(
+      res,
+      v.model,
+      '/score',
+      'records',
+      records.length,
+      (f, r) => records[r]?.[features[f]?.name as string],
+      outputs,
+    );
     if (pending.shadow !== undefined) {
       shadow?.offer(pending.shadow, req, res, '/score', {
         form: 'records',

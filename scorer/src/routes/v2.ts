@@ -7,7 +7,7 @@ import { sendJson } from '../send-json';
 import type { RouteDeps } from './deps';
 import type { Route, RouteRequest } from './table';
 
-export function v2Routes({ state, metrics, scoring, shadow }: RouteDeps): Route[] {
+export function v2Routes({ state, metrics, scoring, shadow, payloadLog }: RouteDeps): Route[] {
   /** The served model if the path names it (and its version, when given); 404 naming it otherwise. */
   const findModel = (req: RouteRequest): ModelView => {
     const v = scoring.served();
@@ -75,6 +75,16 @@ export function v2Routes({ state, metrics, scoring, shadow }: RouteDeps): Route[
         metrics.records.labels('v2').inc(request.batch.n);
         scoring.observe(outputs, v);
         sendJson(res, 200, v.v2.encode(request, outputs));
+        const { batch } = request;
+        payloadLog?.offer(
+          res,
+          v.model,
+          '/v2/models/:name/infer',
+          'v2',
+          batch.n,
+          (f, r) => batch.value(f, r),
+          outputs,
+        );
         if (pending.shadow !== undefined) {
           const { name, outputs: specs } = v.model.runtime.contract;
           // Unversioned: the candidate serves another version of the same model.
