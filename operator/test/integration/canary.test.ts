@@ -219,6 +219,20 @@ describe('operator integration: canary and gateway on a real API server', functi
       // The rest still reconciles: a replica change reaches the Deployment.
       await patchSpec({ replicas: 3 });
       await waitFor('3 replicas', async () => (await get<V1Deployment>('Deployment'))?.spec?.replicas === 3);
+      // The rollout that change starts is legitimate work (every pod and
+      // ReplicaSet change is an event): count only once it has settled.
+      await waitFor('the rollout to settle', async () => {
+        const d = await get<V1Deployment>('Deployment');
+        const st = d?.status;
+        const x = await fm();
+        return (
+          st?.observedGeneration === d?.metadata?.generation &&
+          st?.replicas === 3 &&
+          st?.updatedReplicas === 3 &&
+          st?.readyReplicas === 3 &&
+          x?.status?.readyReplicas === 3
+        );
+      });
       // No hot loop: a handful of reconciles over a few seconds, not hundreds.
       const count = async () => (await op!.metrics.reconciles.get()).values.reduce((s, v) => s + v.value, 0);
       const before = await count();
