@@ -11,6 +11,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { API_VERSION, KIND, type Condition, type ConditionType } from '@fnol/api';
 import { CHART, ROOT } from '../support/helm';
 
 const SCRIPT = path.join(CHART, 'files', 'argocd-health.lua');
@@ -50,16 +51,21 @@ function health(obj: unknown): { status: string; message: string } {
   return results[0]!;
 }
 
-type Condition = { type: string; status: string; reason: string; message?: string };
-const cond = (type: string, status: string, reason: string, message = ''): Condition => ({
+type FixtureCondition = Pick<Condition, 'type' | 'status' | 'reason' | 'message'>;
+const cond = (
+  type: ConditionType,
+  status: Condition['status'],
+  reason: string,
+  message = '',
+): FixtureCondition => ({
   type,
   status,
   reason,
   message,
 });
 const fm = (generation: number, status?: Record<string, unknown>, spec: Record<string, unknown> = {}) => ({
-  apiVersion: 'serving.fnol.io/v1alpha1',
-  kind: 'FnolModel',
+  apiVersion: API_VERSION,
+  kind: KIND,
   metadata: { name: 'fnol', namespace: 'claims', generation },
   spec: { model: { version: '1.1.0' }, ...spec },
   ...(status ? { status } : {}),

@@ -10,6 +10,7 @@ import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:f
 import os from 'node:os';
 import path from 'node:path';
 import { parse, parseAllDocuments } from 'yaml';
+import { GROUP, KIND } from '@fnol/api';
 import { CHART_COPIES, staleCopies } from '../../scripts/chart-sync';
 import {
   CHART,
@@ -278,6 +279,6 @@ describe('Helm chart charts/fnol-operator', function () {
     const block = /```yaml\n(# argocd-cm[\s\S]*?)```/.exec(docs);
     assert.ok(block, 'docs/helm.md has no ```yaml block starting with "# argocd-cm"');
     const cm = parse(block[1]!) as { data: Record<string, string> };
-    assert.equal(cm.data['resource.customizations.health.serving.fnol.io_FnolModel'], lua);
+    assert.equal(cm.data[`resource.customizations.health.${GROUP}_${KIND}`], lua);
   });
 });

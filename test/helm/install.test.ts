@@ -24,7 +24,7 @@ import os from 'node:os';
 import path from 'node:path';
 import * as k8s from '@kubernetes/client-node';
 import { BlobServiceClient } from '@azure/storage-blob';
-import { API_VERSION, GROUP, KIND, PLURAL, VERSION } from '@fnol/api';
+import { API_VERSION, CRD_NAME, GROUP, KIND, PLURAL, VERSION } from '@fnol/api';
 import { publishModel } from '../../cli/src/publish-model';
 import { CLUSTER_START_TIMEOUT_MS, createTestNamespace, useCluster, type Cluster } from '../support/cluster';
 import { CHART, HELM_BUILD_TIMEOUT_MS, ROOT, helm, helmPath } from '../support/helm';
@@ -86,12 +86,12 @@ describe('Helm chart on the local cluster', function () {
     const wide = dryRun(cluster, ns, []);
     assert.ok(wide.ok, wide.output);
     for (const object of [
-      'customresourcedefinition.apiextensions.k8s.io/fnolmodels.serving.fnol.io',
+      `customresourcedefinition.apiextensions.k8s.io/${CRD_NAME}`,
       'clusterrole.rbac.authorization.k8s.io/fnol-operator',
       'deployment.apps/fnol-operator',
       'networkpolicy.networking.k8s.io/fnol-operator',
       'poddisruptionbudget.policy/fnol-operator',
-      'validatingadmissionpolicy.admissionregistration.k8s.io/fnolmodel-limits.serving.fnol.io',
+      `validatingadmissionpolicy.admissionregistration.k8s.io/fnolmodel-limits.${GROUP}`,
       'configmap/fnol-admission',
     ]) {
       assert.match(
