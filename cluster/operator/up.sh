@@ -5,10 +5,8 @@
 #
 #   cluster/operator/up.sh [--watch-namespace NS]
 #
-# 1. builds the scorer and operator images (images/build.sh) when their archive
-#    is missing or older than its sources;
-# 2. imports each into the node's containerd as fnol.local/<name>:<content tag>,
-#    so a rebuilt image is a new tag and the Deployment rolls;
+# 1-2. builds the scorer and operator images when their sources changed and
+#    imports them into the node's containerd (cluster/operator/images.sh);
 # 3. applies the CRD, then the operator install with those images (rendered to
 #    .cluster/operator/operator.yaml), and waits for the rollout.
 #    --watch-namespace (or FNOL_OPERATOR_WATCH_NAMESPACE) limits it to one
@@ -30,37 +28,10 @@ done
 start_all="$(now)"
 
 # ---------------------------------------------------------------- images
-# An archive is stale when any file the image is built from is newer.
-stale() {
-  local archive="build/images/fnol-$1.oci.tar"
-  [ -s "$archive" ] || return 0
-  [ -n "$(find "$1" lib "Dockerfile.$1" package.json package-lock.json .npmrc tsconfig.json tsconfig.build.json images \
-    -type f -newer "$archive" -not -path '*/test/*' -print -quit 2>/dev/null)" ]
-}
-to_build=()
-for name in scorer operator; do
-  if stale "$name"; then to_build+=("$name"); fi
-done
-if [ "${#to_build[@]}" -gt 0 ]; then
-  step "Building the ${to_build[*]} image(s) (images/build.sh; a few minutes each)"
-  bash images/build.sh "${to_build[@]}"
-else
-  step "Images: build/images/fnol-{scorer,operator}.oci.tar are newer than their sources"
-fi
-
 declare -A ref
-for name in scorer operator; do
-  archive="build/images/fnol-$name.oci.tar"
-  tag="$(sha256sum "$archive" | cut -c1-12)"
-  ref[$name]="fnol.local/$name:$tag"
-  if ! ctr_k8s images ls -q | grep -qx "${ref[$name]}"; then
-    bash "$CLUSTER_SRC/node/load-image.sh" "$archive" "${ref[$name]}" >/dev/null
-    # Earlier builds: a running container keeps its snapshot, new pods use this tag.
-    ctr_k8s images ls -q | grep "^fnol.local/$name:" | grep -vx "${ref[$name]}" |
-      xargs -r ctr --address "$CONTAINERD_SOCK" --namespace k8s.io images rm >/dev/null || true
-  fi
-  info "${ref[$name]} is in the node's containerd"
-done
+while read -r name image; do ref[$name]="$image"; done < <(bash "$CLUSTER_SRC/operator/images.sh")
+{ [ -n "${ref[scorer]:-}" ] && [ -n "${ref[operator]:-}" ]; } ||
+  die "cluster/operator/images.sh did not give both image references (its output is above)"
 
 # ---------------------------------------------------------------- install
 step "Installing the operator (CRD, manifests/ through cluster/operator/kustomization.yaml)"
