@@ -11,6 +11,7 @@ import type { Logger } from 'pino';
 import type { ApiKeys } from './auth';
 import type { Clock } from './clock';
 import type { RequestLimits, ShadowConfig } from './config';
+import { SpanExporter, TraceIds, type TracingConfig } from './tracing';
 import { ErrorHandler } from './error-handler';
 import { HttpError } from './http-errors';
 import { Instrumentation } from './instrumentation';
@@ -38,6 +39,8 @@ export interface AppDeps {
   readonly shadow?: ShadowConfig | undefined;
   /** MODEL_VERSION, announced in x-model-version until the model is loaded. */
   readonly modelVersion?: string | undefined;
+  /** OTLP export of the server spans (OTEL_*); off when undefined. */
+  readonly tracing?: TracingConfig | undefined;
 }
 
 /** The request listener of the scorer, with the route table it serves. */
@@ -45,6 +48,8 @@ export type ScorerApp = RequestListener & {
   readonly table: RouteTable;
   /** Shadow mirroring, when configured (closed at shutdown). */
   readonly shadow: Shadow | undefined;
+  /** The span exporter, when configured (flushed at shutdown). */
+  readonly spans: SpanExporter | undefined;
 };
 
 export function createApp(deps: AppDeps): ScorerApp {
@@ -76,6 +81,10 @@ export function createApp(deps: AppDeps): ScorerApp {
   });
   const routeDeps = { state, logger, clock, metrics, limits, scoring, shadow };
   const table = new RouteTable((deps.routes ?? SCORER_ROUTES).flatMap((module) => module(routeDeps)));
+  const spans =
+    deps.tracing === undefined
+      ? undefined
+      : new SpanExporter(deps.tracing, { counter: metrics.traceSpans, logger });
   const instrumentation = new Instrumentation({
     state,
     logger,
@@ -83,6 +92,8 @@ export function createApp(deps: AppDeps): ScorerApp {
     metrics,
     errors,
     configuredVersion: deps.modelVersion,
+    traces: new TraceIds(),
+    spans,
   });
 
   const authorize = (req: IncomingMessage): void => {
@@ -135,5 +146,5 @@ export function createApp(deps: AppDeps): ScorerApp {
     }
     void app(req, res);
   };
-  return Object.assign(listener, { table, shadow });
+  return Object.assign(listener, { table, shadow, spans });
 }

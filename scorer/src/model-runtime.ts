@@ -61,6 +61,15 @@ interface Pending {
   reject(error: unknown): void;
 }
 
+/**
+ * Sees the rows and outputs of every successful run (drift monitoring). It runs
+ * on the scoring path, so it must be cheap and must not throw; an error it
+ * throws anyway is dropped and the answer is unaffected.
+ */
+export interface RunObserver {
+  observe(parts: readonly ColumnBatch[], n: number, outputs: Outputs): void;
+}
+
 /** A queued request dropped before its run because its deadline passed. */
 export class CancelledError extends Error {
   override name = 'CancelledError';
@@ -76,6 +85,7 @@ export class ModelRuntime {
   private readonly queue: Pending[] = [];
   private flushScheduled = false;
   private pending = 0;
+  private observer: RunObserver | undefined;
 
   constructor(
     readonly session: ScoringSession,
@@ -88,6 +98,11 @@ export class ModelRuntime {
       if (f.type === 'number') this.numberSlot[i] = slots++;
     });
     this.pool = new NumberBufferPool(slots);
+  }
+
+  /** Shows every later run to `observer` (attached after the self-test, which it must not see). */
+  observe(observer: RunObserver): void {
+    this.observer = observer;
   }
 
   /** Rows accepted for scoring and not scored yet (queued or running). */
@@ -251,6 +266,13 @@ export class ModelRuntime {
           throw new Error(`model output "${name}" is missing or does not have ${n * width} float values`);
         }
         outputs[name] = tensor.data;
+      }
+      if (this.observer !== undefined) {
+        try {
+          this.observer.observe(parts, n, outputs);
+        } catch {
+          // The observer reports its own failures; scoring goes on regardless.
+        }
       }
       return outputs;
     } finally {

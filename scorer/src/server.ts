@@ -8,6 +8,7 @@ import type { Logger } from 'pino';
 import { createApp, systemClock, type Clock } from './app';
 import { ApiKeys, watchApiKeysFile } from './auth';
 import type { ScorerConfig } from './config';
+import { startDrift } from './drift';
 import { createMetrics, type ScorerMetrics } from './metrics';
 import { loadModelRuntime } from './model-runtime';
 import { describeUri, fetchModel } from './model-source';
@@ -57,6 +58,7 @@ export async function startScorer(config: ScorerConfig, deps: ScorerDeps): Promi
     apiKeys,
     shadow: config.shadow,
     modelVersion: config.model.version,
+    tracing: config.tracing,
   });
   if (config.shadow !== undefined) {
     const { url, percent, version, queueSize, concurrency, timeoutMs } = config.shadow;
@@ -85,6 +87,7 @@ export async function startScorer(config: ScorerConfig, deps: ScorerDeps): Promi
     keyWatch?.stop();
     await stop();
     app.shadow?.close();
+    await app.spans?.close();
   };
   try {
     const fetched = await fetchModel(config.model, { logger, ...(deps.sleep ? { sleep: deps.sleep } : {}) });
@@ -99,6 +102,8 @@ export async function startScorer(config: ScorerConfig, deps: ScorerDeps): Promi
         `model ${name} ${version} failed its self-test (metadata self_test):\n  ${selfTest.mismatches.join('\n  ')}`,
       );
     }
+    // After the self-test, so its records are not counted as traffic.
+    startDrift(runtime, config.drift, { metrics: metrics.drift, clock, logger });
     logger.info(
       {
         model: name,
@@ -114,6 +119,7 @@ export async function startScorer(config: ScorerConfig, deps: ScorerDeps): Promi
     state.setFailure(String(error));
     keyWatch?.stop();
     app.shadow?.close();
+    void app.spans?.close(); // nothing was served: nothing to wait for
     server.close();
     server.closeAllConnections();
     throw error;
