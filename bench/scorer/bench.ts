@@ -20,7 +20,8 @@
 // (default 16), BENCH_RATES (default 50,200,1000 req/s), BENCH_ROUNDS (default 3
 // alternating rounds of the overload guard on/off and the mirroring on/off
 // comparisons; 0 skips them), BENCH_ONLY=shadow (only the mirroring comparison,
-// without the original's environment).
+// without the original's environment), BENCH_ONLY=drift (only drift monitoring
+// on vs off, likewise).
 
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
@@ -36,6 +37,7 @@ const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 16);
 const RATES = (process.env.BENCH_RATES ?? '50,200,1000').split(',').map(Number);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const ONLY_SHADOW = process.env.BENCH_ONLY === 'shadow';
+const ONLY_DRIFT = process.env.BENCH_ONLY === 'drift';
 const MODEL = join(ROOT, 'build/model/fnol-1.0.0.onnx');
 
 const load = () =>
@@ -547,6 +549,95 @@ async function compareShadow(
   };
 }
 
+/**
+ * What drift monitoring costs: the scorer with DRIFT=on (the default: every
+ * input and output binned into the window) and DRIFT=off, in alternating rounds
+ * on a fresh pair of processes each, like the guard comparison. /metrics is read
+ * every second during each measure, as Prometheus would, so the PSI is computed too.
+ */
+async function compareDrift(
+  single: string,
+  singleRecords: string,
+  batch1000: string,
+): Promise<Record<string, number>> {
+  const seconds = Math.max(2, Math.round(SECONDS / 2));
+  process.stderr.write(`drift on vs off: ${ROUNDS} alternating rounds of ${seconds} s per measure ...\n`);
+  const measures = [
+    ['single, "data"', single, CONNECTIONS, 1],
+    ['single, "records"', singleRecords, CONNECTIONS, 1],
+    ['batch 1000', batch1000, 1, 1000],
+  ] as const;
+  const runs = {
+    on: measures.map(() => ({ rate: [] as number[], p99: [] as number[] })),
+    off: measures.map(() => ({ rate: [] as number[], p99: [] as number[] })),
+  };
+  const loadBefore = load();
+  for (let round = 0; round < ROUNDS; round++) {
+    const start = (on: boolean) =>
+      startScorer(on ? 18461 : 18462, true, {
+        name: on ? 'drift on' : 'drift off',
+        env: { DRIFT: on ? 'on' : 'off', DRIFT_UPDATE_SECONDS: '1' },
+      });
+    const pair =
+      round % 2 === 0 ? [await start(true), await start(false)] : [await start(false), await start(true)];
+    try {
+      for (const service of pair) await wrk(service, single, CONNECTIONS, 1); // warm-up
+      for (const service of pair) {
+        const r = service.name === 'drift on' ? runs.on : runs.off;
+        let scraping = true;
+        const scrapes = (async () => {
+          while (scraping) {
+            await (await fetch(`${service.url}/metrics`)).text();
+            await sleep(1000);
+          }
+        })();
+        try {
+          for (const [i, [, body, connections, records]] of measures.entries()) {
+            const m = await wrk(service, body, connections, seconds);
+            r[i]?.rate.push(m.rps * records);
+            r[i]?.p99.push(m.p99);
+          }
+        } finally {
+          scraping = false;
+          await scrapes;
+        }
+      }
+    } finally {
+      for (const service of pair) await stop(service);
+    }
+  }
+  const row = (values: number[], digits: number) =>
+    `${median(values).toFixed(digits)} (${values.map((v) => v.toFixed(digits)).join(', ')})`;
+  console.log(
+    `\ndrift monitoring on vs DRIFT=off (wrk), ${ROUNDS} alternating rounds of ${seconds} s, a fresh pair of processes each, /metrics read every second, median (each round); load average ${loadBefore} before, ${load()} after:\n`,
+  );
+  console.log('| measure | drift on | drift off | on / off |');
+  console.log('| --- | --- | --- | --- |');
+  const ratios: Record<string, number> = {};
+  measures.forEach(([name, , connections, records], i) => {
+    const on = runs.on[i] as { rate: number[]; p99: number[] };
+    const off = runs.off[i] as { rate: number[]; p99: number[] };
+    const unit = records === 1 ? 'req/s' : 'records/s';
+    const ratio = median(on.rate) / median(off.rate);
+    ratios[`${name} throughput`] = ratio;
+    console.log(
+      `| ${name}: ${unit} (${connections} conn) | ${row(on.rate, 0)} | ${row(off.rate, 0)} | ${(ratio * 100).toFixed(1)} % |`,
+    );
+    console.log(
+      `| ${name}: p99 ms | ${row(on.p99, 2)} | ${row(off.p99, 2)} | ${((median(on.p99) / median(off.p99)) * 100).toFixed(1)} % |`,
+    );
+  });
+  return ratios;
+}
+
+function driftGoals(drift: Record<string, number>): void {
+  for (const [what, r] of Object.entries(drift)) {
+    console.log(
+      `  ${what} with drift monitoring: cost ${((1 - r) * 100).toFixed(1)} % (goal at most 10 %) ${r >= 0.9 ? 'met' : 'missed'}`,
+    );
+  }
+}
+
 function shadowGoals(shadow: Record<string, number>): void {
   for (const [what, r] of Object.entries(shadow)) {
     console.log(
@@ -565,6 +656,16 @@ async function main(): Promise<void> {
   });
   const batch1000 = JSON.stringify({ data: rows });
   bodyDir = mkdtempSync(join(tmpdir(), 'bench-scorer-'));
+  if (ONLY_DRIFT) {
+    try {
+      const drift = await compareDrift(single, singleRecords, batch1000);
+      console.log(`\nload average at the end ${load()}\n\ngoals (same run):`);
+      driftGoals(drift);
+    } finally {
+      rmSync(bodyDir, { recursive: true, force: true });
+    }
+    return;
+  }
   if (ONLY_SHADOW) {
     try {
       const shadow = await compareShadow(single, singleRecords, batch1000);
@@ -664,6 +765,7 @@ async function main(): Promise<void> {
     for (const service of services.splice(0)) await stop(service);
     const guard = ROUNDS > 0 ? await compareGuard(single, batch1000) : {};
     const shadow = ROUNDS > 0 ? await compareShadow(single, singleRecords, batch1000) : {};
+    const drift = ROUNDS > 0 ? await compareDrift(single, singleRecords, batch1000) : {};
 
     const s = of('scorer');
     const goal = (what: string, value: number, want: number) =>
@@ -681,6 +783,7 @@ async function main(): Promise<void> {
       );
     }
     shadowGoals(shadow);
+    driftGoals(drift);
   } finally {
     for (const service of services) await stop(service);
     rmSync(bodyDir, { recursive: true, force: true });

@@ -132,7 +132,7 @@ function attribute(key: string, value: string | number) {
     key,
     value:
       typeof value === 'number' && Number.isInteger(value)
-        ? { intValue: value }
+        ? { intValue: String(value) } // int64: a string in OTLP's JSON, as in protobuf's
         : typeof value === 'number'
           ? { doubleValue: value }
           : { stringValue: value },

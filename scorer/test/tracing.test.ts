@@ -170,10 +170,10 @@ function counter(text: string, result: string): number {
   return m ? Number(m[1]) : 0;
 }
 
-describe('tracing: a scorer joins the caller’s trace and exports its spans', function () {
+describe("tracing: a scorer joins the caller's trace and exports its spans", function () {
   this.timeout(60_000);
 
-  it('answers and logs its span in the caller’s trace, exports it with the caller as parent', async () => {
+  it("answers and logs its span in the caller's trace, exports it with the caller as parent", async () => {
     const c = await collector((_req, reply) => reply(200));
     const log: string[] = [];
     const s = await scorer(
@@ -193,7 +193,7 @@ describe('tracing: a scorer joins the caller’s trace and exports its spans', f
       assert.equal(joined.status, 200, joined.text);
       const answered = parseTraceparent(joined.headers.get('traceparent') ?? undefined);
       assert.equal(answered?.traceId, TRACE);
-      assert.notEqual(answered?.parentId, PARENT, 'the scorer’s own span id');
+      assert.notEqual(answered?.parentId, PARENT, "the scorer's own span id");
       const ownSpan = answered?.parentId as string;
 
       const fresh = await call(s.url, '/score', {
@@ -222,7 +222,7 @@ describe('tracing: a scorer joins the caller’s trace and exports its spans', f
       assert.equal(first.kind, 2);
       assert.ok(BigInt(first.endTimeUnixNano as string) >= BigInt(first.startTimeUnixNano as string));
       const attrs = first.attributes as { key: string; value: Record<string, unknown> }[];
-      assert.deepEqual(attrs.find((a) => a.key === 'http.response.status_code')?.value, { intValue: 200 });
+      assert.deepEqual(attrs.find((a) => a.key === 'http.response.status_code')?.value, { intValue: '200' });
       assert.deepEqual(attrs.find((a) => a.key === 'x-request-id')?.value, { stringValue: 'req-traced-1' });
       assert.equal(second.traceId, started?.traceId);
       assert.equal(second.parentSpanId, undefined, 'a new trace has no parent');
@@ -295,7 +295,7 @@ describe('tracing: a scorer joins the caller’s trace and exports its spans', f
     }
   });
 
-  it('a shadow copy carries the request’s trace, with the request’s span as parent', async () => {
+  it("a shadow copy carries the request's trace, with the request's span as parent", async () => {
     const copies: IncomingMessage[] = [];
     const candidate = createServer((req, res) => {
       copies.push(req);
