@@ -12,6 +12,13 @@ export const REFERENCE_VERSION = 1;
 export interface NumberBins {
   readonly kind: 'number';
   readonly edges: Float64Array;
+  /**
+   * The edges rounded to float32, which input values are binned against: the
+   * graph is fed float32, and comparing two float32 values gives the float64
+   * answer except for a value within one float32 step (6e-8 relative) of an
+   * edge without being equal to it. Outputs (float32 already) use `edges`.
+   */
+  readonly edges32: Float64Array;
   /** Reference shares in PSI order: edges.length + 1 bins, then missing. */
   readonly expected: Float64Array;
 }
@@ -96,7 +103,13 @@ function numberBins(raw: Record<string, unknown>, where: string, problems: strin
   if (problems.length > before) return undefined;
   const expected = Float64Array.from([...(shares as number[]), missing as number]);
   checkSum(expected, where, problems);
-  return { kind: 'number', edges: Float64Array.from(edges as number[]), expected };
+  return {
+    kind: 'number',
+    edges: Float64Array.from(edges as number[]),
+    // Float64Array like `edges`, so one binary search (numberBin) serves both.
+    edges32: Float64Array.from(edges as number[], Math.fround),
+    expected,
+  };
 }
 
 function categoryBins(

@@ -15,9 +15,12 @@ import {
   ReferenceError,
   type Bins,
   type DriftReference,
+  type InputReference,
+  type NumberBins,
+  type OutputReference,
 } from './drift-reference';
 import type { DriftMetrics } from './metrics';
-import type { ColumnBatch, ModelRuntime, Outputs, RunObserver } from './model-runtime';
+import type { FeedColumn, ModelRuntime, Outputs, RunObserver } from './model-runtime';
 
 /** A ring slot not written yet. Bins are at most 52 (50 categories, other, missing). */
 const EMPTY = 255;
@@ -45,15 +48,18 @@ function series(bins: Bins, window: number): Series {
   };
 }
 
-/** The slot of one input value: numbers by edges, texts by the category index, missing last. */
+/**
+ * The slot of one value as a client sent it, converted as the graph is fed
+ * (FeedColumn): a number to float32, NaN, null or absent as missing; a text as
+ * itself, "" (null, absent) as missing, another value as its text.
+ */
 export function slotOf(s: Pick<Series, 'bins' | 'other' | 'missing'>, v: unknown): number {
   const bins = s.bins;
   if (bins.kind === 'number') {
-    return typeof v === 'number' && !Number.isNaN(v) ? numberBin(bins.edges, v) : s.missing;
+    return typeof v === 'number' && !Number.isNaN(v) ? numberBin(bins.edges32, Math.fround(v)) : s.missing;
   }
-  // As the graph receives it: null and absent are "", an integer is its decimal text.
-  if (v === null || v === undefined || v === '') return s.missing;
-  return bins.index.get(typeof v === 'string' ? v : String(v)) ?? s.other;
+  const text = typeof v === 'string' ? v : v === null || v === undefined ? '' : String(v);
+  return text === '' ? s.missing : (bins.index.get(text) ?? s.other);
 }
 
 export class DriftMonitor implements RunObserver {
@@ -94,10 +100,10 @@ export class DriftMonitor implements RunObserver {
     return this.filled;
   }
 
-  observe(parts: readonly ColumnBatch[], n: number, outputs: Outputs): void {
+  observe(columns: readonly FeedColumn[], n: number, outputs: Outputs): void {
     if (this.failed) return;
     try {
-      this.record(parts, n, outputs);
+      this.record(columns, n, outputs);
     } catch (error) {
       this.failed = true;
       this.deps.metrics.state.reset();
@@ -109,54 +115,99 @@ export class DriftMonitor implements RunObserver {
     }
   }
 
-  private record(parts: readonly ColumnBatch[], n: number, outputs: Outputs): void {
-    const window = this.config.window;
+  private record(columns: readonly FeedColumn[], n: number, outputs: Outputs): void {
     const start = this.pos;
+    const refs = this.reference.inputs;
     for (let i = 0; i < this.inputs.length; i++) {
       const s = this.inputs[i] as Series;
-      const f = (this.reference.inputs[i] as { feature: number }).feature;
-      const { ring, counts } = s;
-      let p = start;
-      let missing = 0;
-      let unseen = 0;
-      for (const part of parts) {
-        for (let r = 0; r < part.n; r++) {
-          const slot = slotOf(s, part.value(f, r));
-          if (slot === s.missing) missing++;
-          else if (slot === s.other) unseen++;
-          const old = ring[p] as number;
-          if (old !== EMPTY) (counts[old] as number)--;
-          ring[p] = slot;
-          (counts[slot] as number)++;
-          if (++p === window) p = 0;
-        }
+      const column = columns[(refs[i] as InputReference).feature] as FeedColumn;
+      const bins = s.bins;
+      if (bins.kind === 'number') {
+        (this.missingTotal[i] as number) += this.numbers(
+          s,
+          bins.edges32,
+          column as Float32Array,
+          1,
+          0,
+          n,
+          start,
+        );
+      } else {
+        const [absent, unseen] = this.texts(s, bins.index, column as readonly string[], n, start);
+        (this.missingTotal[i] as number) += absent;
+        (this.unseenTotal[i] as number) += unseen;
       }
-      (this.missingTotal[i] as number) += missing;
-      (this.unseenTotal[i] as number) += unseen;
     }
     for (let o = 0; o < this.outputs.length; o++) {
       const s = this.outputs[o] as Series;
-      const { output, column, width } = this.reference.outputs[o] as {
-        output: string;
-        column: number;
-        width: number;
-      };
-      const values = outputs[output] as Float32Array;
-      const edges = (s.bins as { edges: Float64Array }).edges;
-      const { ring, counts } = s;
-      let p = start;
-      for (let r = 0; r < n; r++) {
-        const v = values[r * width + column] as number;
-        const slot = Number.isNaN(v) ? s.missing : numberBin(edges, v);
-        const old = ring[p] as number;
-        if (old !== EMPTY) (counts[old] as number)--;
-        ring[p] = slot;
-        (counts[slot] as number)++;
-        if (++p === window) p = 0;
-      }
+      const ref = this.reference.outputs[o] as OutputReference;
+      // Predictions are float32 already: exact in float64, binned as the compiler did.
+      const edges = (s.bins as NumberBins).edges;
+      this.numbers(s, edges, outputs[ref.output] as Float32Array, ref.width, ref.column, n, start);
     }
-    this.pos = (start + n) % window;
-    this.filled = Math.min(window, this.filled + n);
+    this.pos = (start + n) % this.config.window;
+    this.filled = Math.min(this.config.window, this.filled + n);
+  }
+
+  /** Bins values[r * stride + offset] for r < n into the ring from `start`; returns how many were missing. */
+  private numbers(
+    s: Series,
+    edges: Float64Array,
+    values: Float32Array,
+    stride: number,
+    offset: number,
+    n: number,
+    start: number,
+  ): number {
+    const { ring, counts, missing } = s;
+    const window = this.config.window;
+    let p = start;
+    let absent = 0;
+    for (let r = 0; r < n; r++) {
+      const x = values[r * stride + offset] as number;
+      let slot = missing;
+      if (x === x) slot = numberBin(edges, x);
+      else absent++;
+      const old = ring[p] as number;
+      if (old !== EMPTY) (counts[old] as number)--;
+      ring[p] = slot;
+      (counts[slot] as number)++;
+      if (++p === window) p = 0;
+    }
+    return absent;
+  }
+
+  /** Bins texts into the ring from `start` ("" missing, unknown `other`); returns how many were missing and unknown. */
+  private texts(
+    s: Series,
+    index: ReadonlyMap<string, number>,
+    values: readonly string[],
+    n: number,
+    start: number,
+  ): [number, number] {
+    const { ring, counts, missing, other } = s;
+    const window = this.config.window;
+    let p = start;
+    let unseen = 0;
+    let absent = 0;
+    for (let r = 0; r < n; r++) {
+      const v = values[r] as string;
+      let slot = missing;
+      if (v === '') absent++;
+      else {
+        const known = index.get(v);
+        if (known === undefined) {
+          slot = other;
+          unseen++;
+        } else slot = known;
+      }
+      const old = ring[p] as number;
+      if (old !== EMPTY) (counts[old] as number)--;
+      ring[p] = slot;
+      (counts[slot] as number)++;
+      if (++p === window) p = 0;
+    }
+    return [absent, unseen];
   }
 
   /** Brings the exported series up to date (when /metrics is read); the PSI at most every DRIFT_UPDATE_SECONDS. */

@@ -62,12 +62,19 @@ interface Pending {
 }
 
 /**
- * Sees the rows and outputs of every successful run (drift monitoring). It runs
- * on the scoring path, so it must be cheap and must not throw; an error it
- * throws anyway is dropped and the answer is unaffected.
+ * One input column as the graph was fed: numbers as float32 (NaN for a missing
+ * value), categories as text ("" for a missing value, an integer as its text).
+ */
+export type FeedColumn = Float32Array | readonly string[];
+
+/**
+ * Sees the feeds and outputs of every successful run (drift monitoring):
+ * `columns[f]` is the column of feature f (contract order), n values long. It
+ * runs on the scoring path, so it must be cheap and must not throw; an error
+ * it throws anyway is dropped and the answer is unaffected.
  */
 export interface RunObserver {
-  observe(parts: readonly ColumnBatch[], n: number, outputs: Outputs): void;
+  observe(columns: readonly FeedColumn[], n: number, outputs: Outputs): void;
 }
 
 /** A queued request dropped before its run because its deadline passed. */
@@ -228,6 +235,7 @@ export class ModelRuntime {
     const { buffer, capacity } = this.pool.acquire(n);
     try {
       const feeds: Record<string, ort.Tensor> = {};
+      const columns: FeedColumn[] | undefined = this.observer === undefined ? undefined : [];
       for (let f = 0; f < features.length; f++) {
         const feature = features[f] as (typeof features)[number];
         const dims = feature.rank === 2 ? [n, 1] : [n];
@@ -242,6 +250,7 @@ export class ModelRuntime {
             }
           }
           feeds[feature.name] = new ort.Tensor('float32', column, dims);
+          columns?.push(column);
         } else {
           const column = new Array<string>(n);
           let row = 0;
@@ -252,6 +261,7 @@ export class ModelRuntime {
             }
           }
           feeds[feature.name] = new ort.Tensor('string', column, dims);
+          columns?.push(column);
         }
       }
       const results = await this.session.run(feeds);
@@ -267,9 +277,10 @@ export class ModelRuntime {
         }
         outputs[name] = tensor.data;
       }
-      if (this.observer !== undefined) {
+      if (this.observer !== undefined && columns !== undefined) {
         try {
-          this.observer.observe(parts, n, outputs);
+          // Before the number buffer goes back to the pool (finally, below).
+          this.observer.observe(columns, n, outputs);
         } catch {
           // The observer reports its own failures; scoring goes on regardless.
         }

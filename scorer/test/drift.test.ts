@@ -16,6 +16,7 @@ import { parseConfig } from '../src/config';
 import { DriftMonitor, slotOf } from '../src/drift';
 import { parseDistribution, psi, type Bins } from '../src/drift-reference';
 import { createMetrics } from '../src/metrics';
+import type { FeedColumn } from '../src/model-runtime';
 import { startScorer, type RunningScorer } from '../src/server';
 import { call, fixtureModel, fnolModel, FNOL_ARTIFACTS, PYTHON, ROOT } from './support';
 
@@ -37,6 +38,12 @@ function bins(distribution: unknown): Bins {
   const parsed = parseDistribution(distribution, 'case', problems);
   assert.deepEqual(problems, []);
   return parsed as Bins;
+}
+
+/** Values as ModelRuntime feeds them to the graph (and the drift monitor): float32 or text. */
+function feed(b: Bins, values: unknown[]): FeedColumn {
+  if (b.kind === 'number') return Float32Array.from(values, (v) => (typeof v === 'number' ? v : NaN));
+  return values.map((v) => (typeof v === 'string' ? v : v === null || v === undefined ? '' : String(v)));
 }
 
 /** The samples of one metric in a Prometheus text exposition: label value -> value. */
@@ -76,11 +83,20 @@ describe('drift: PSI as the worked examples compute it', () => {
         { metrics: metrics.drift, clock: { now: () => 0 }, logger: pino({ level: 'silent' }) },
       );
       metrics.drift.refresh = () => monitor.refresh();
-      monitor.observe([{ n: c.values.length, value: (_f, r) => c.values[r] }], c.values.length, {});
+      monitor.observe([feed(b, c.values)], c.values.length, {});
       const exported = samples(await metrics.registry.metrics(), 'scorer_input_drift_psi').get('x');
       assert.ok(exported !== undefined && Math.abs(exported - c.psi) < 1e-8, `exported ${exported}`);
     });
   }
+
+  it('decimal inputs are binned as fed (float32) against float32 edges: a value equal to an edge stays below it', () => {
+    const b = bins({ type: 'number', edges: [0.1, 0.3], shares: [0.2, 0.3, 0.5], missing: 0 });
+    const series = { bins: b, other: -1, missing: 3 };
+    assert.deepEqual(
+      [0.1, 0.10000001, 0.3, 0.30001, -1e9, Infinity, NaN, null].map((v) => slotOf(series, v)),
+      [0, 1, 1, 2, 0, 2, 3, 3],
+    );
+  });
 
   it('a window holds the last DRIFT_WINDOW records only', async () => {
     const b = bins({ type: 'number', edges: [0], shares: [0.5, 0.5], missing: 0 });
@@ -91,17 +107,17 @@ describe('drift: PSI as the worked examples compute it', () => {
       { metrics: metrics.drift, clock: { now: () => 0 }, logger: pino({ level: 'silent' }) },
     );
     metrics.drift.refresh = () => monitor.refresh();
-    const feed = (n: number, value: number) => monitor.observe([{ n, value: () => value }], n, {});
-    feed(99, -1);
+    const send = (n: number, value: number) => monitor.observe([feed(b, new Array(n).fill(value))], n, {});
+    send(99, -1);
     assert.equal(
       samples(await metrics.registry.metrics(), 'scorer_input_drift_psi').size,
       0,
       'below DRIFT_MIN_RECORDS',
     );
-    feed(51, 1); // the last 100: 49 x -1 (the 50 oldest dropped) and 51 x 1
+    send(51, 1); // the last 100: 49 x -1 (the 50 oldest dropped) and 51 x 1
     const first = samples(await metrics.registry.metrics(), 'scorer_input_drift_psi').get('x') as number;
     assert.ok(Math.abs(first - psi(b.expected, [49, 51, 0], 100, 1e-4)) < 1e-12, `${first}`);
-    feed(250, -1); // more than the window in one run: the last 100 are all -1
+    send(250, -1); // more than the window in one run: the last 100 are all -1
     const all = samples(await metrics.registry.metrics(), 'scorer_input_drift_psi').get('x') as number;
     assert.ok(Math.abs(all - psi(b.expected, [100, 0, 0], 100, 1e-4)) < 1e-12, `${all}`);
   });
