@@ -574,7 +574,7 @@ async function compareDrift(
   const loadBefore = load();
   for (let round = 0; round < ROUNDS; round++) {
     const start = (on: boolean) =>
-      startScorer(on ? 18461 : 18462, true, {
+      startScorer(on ? 18471 : 18472, true, {
         name: on ? 'drift on' : 'drift off',
         env: { DRIFT: on ? 'on' : 'off', DRIFT_UPDATE_SECONDS: '1' },
       });
