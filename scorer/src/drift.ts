@@ -25,7 +25,7 @@ import type { FeedColumn, ModelRuntime, Outputs, RunObserver } from './model-run
 /** A ring slot not written yet. Bins are at most 52 (50 categories, other, missing). */
 const EMPTY = 255;
 
-export type DriftState = 'on' | 'off' | 'absent' | 'invalid';
+export type DriftState = 'on' | 'off' | 'absent' | 'invalid' | 'failed';
 
 /** One input or output column: its ring of bins and the counts per bin over the ring. */
 interface Series {
@@ -107,7 +107,7 @@ export class DriftMonitor implements RunObserver {
     } catch (error) {
       this.failed = true;
       this.deps.metrics.state.reset();
-      this.deps.metrics.state.labels('invalid').set(1);
+      this.deps.metrics.state.labels('failed').set(1);
       this.deps.logger.error(
         { err: error instanceof Error ? { message: error.message } : String(error) },
         'drift monitoring stopped after an unexpected error; scoring is unaffected; restart the pod to resume it',

@@ -138,7 +138,7 @@ export function createMetrics(predictionBuckets: readonly number[], processMetri
     }),
     state: new Gauge({
       name: 'scorer_drift_state',
-      help: 'Drift monitoring of the served model (value 1): on, off (DRIFT=off), absent (no reference distributions) or invalid (unusable ones; see the log)',
+      help: 'Drift monitoring of the served model (value 1): on, off (DRIFT=off), absent (no reference distributions), invalid (unusable ones) or failed (stopped by an error); the log says why',
       labelNames: ['state'],
       registers: [registry],
     }),

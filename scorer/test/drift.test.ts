@@ -14,7 +14,7 @@ import { pathToFileURL } from 'node:url';
 import pino from 'pino';
 import { parseConfig } from '../src/config';
 import { DriftMonitor, slotOf } from '../src/drift';
-import { parseDistribution, psi, type Bins } from '../src/drift-reference';
+import { parseDistribution, psi, type Bins, type NumberBins } from '../src/drift-reference';
 import { createMetrics } from '../src/metrics';
 import type { FeedColumn } from '../src/model-runtime';
 import { startScorer, type RunningScorer } from '../src/server';
@@ -96,6 +96,34 @@ describe('drift: PSI as the worked examples compute it', () => {
       [0.1, 0.10000001, 0.3, 0.30001, -1e9, Infinity, NaN, null].map((v) => slotOf(series, v)),
       [0, 1, 1, 2, 0, 2, 3, 3],
     );
+  });
+
+  it('an error while counting stops drift monitoring (state failed, one error line), never throws', async () => {
+    const b = bins({ type: 'number', edges: [0], shares: [0.5, 0.5], missing: 0 });
+    const metrics = createMetrics([1], false);
+    const lines: string[] = [];
+    const logger = pino(
+      { level: 'info' },
+      new Writable({
+        write(chunk: Buffer, _e, done) {
+          lines.push(chunk.toString('utf8'));
+          done();
+        },
+      }),
+    );
+    const monitor = new DriftMonitor(
+      {
+        epsilon: 1e-4,
+        inputs: [],
+        outputs: [{ label: 'y', output: 'y', column: 0, width: 1, bins: b as NumberBins }],
+      },
+      { enabled: true, window: 100, minRecords: 1, updateSeconds: 0 },
+      { metrics: metrics.drift, clock: { now: () => 0 }, logger },
+    );
+    monitor.observe([], 1, {}); // the output "y" is missing from the run's outputs
+    monitor.observe([], 1, {});
+    assert.equal(samples(await metrics.registry.metrics(), 'scorer_drift_state').get('failed'), 1);
+    assert.equal(lines.filter((l) => l.includes('drift monitoring stopped')).length, 1);
   });
 
   it('a window holds the last DRIFT_WINDOW records only', async () => {
