@@ -129,7 +129,8 @@ bash cluster/monitoring/up.sh
 PROM_API="$(bash -c 'source cluster/monitoring/lib.sh; echo "http://$HOST_IP:$MONITORING_PORT"')"
 # 1,000 claims from the training CSV as the graph receives them, every one reported
 # 30 to 364 days after the loss and in snow: two inputs moved, the rest as trained.
-drifted="$("$PY" - "$FNOL_ARTIFACTS/Data_Scientist_Interview_Task.csv" <<'PY'
+drifted="build/demo-drifted-claims.json"
+"$PY" - "$FNOL_ARTIFACTS/Data_Scientist_Interview_Task.csv" >"$drifted" <<'PY'
 import json, math, random, sys
 sys.path.insert(0, "model")
 from fnol_model.fnol import read_graph_inputs
@@ -143,10 +144,9 @@ for row in df.to_dict(orient="records"):
     records.append(record)
 print(json.dumps({"records": records}))
 PY
-)"
 # Each pod needs DRIFT_MIN_RECORDS (1,000) in its window before it reports a PSI.
 for _ in $(seq 1 8); do
-  curl -fsS -o /dev/null -H "Host: $HOST" -H 'content-type: application/json' --data-binary "$drifted" \
+  curl -fsS -o /dev/null -H "Host: $HOST" -H 'content-type: application/json' --data-binary "@$drifted" \
     "http://127.0.0.1:$INGRESS_PORT/score" || die "the drifted batch was refused through the Ingress"
 done
 info "sent 8 x 1,000 drifted claims through the Ingress; waiting for Prometheus to scrape and evaluate (15 s each)"
