@@ -28,6 +28,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileS
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { openLoop, sleep, type Measure, type Target } from '../support/load';
+import { freePort } from '../../test/support/net';
 
 const ROOT = resolve(__dirname, '../..');
 const ARTIFACTS = process.env.FNOL_ARTIFACTS ?? resolve(ROOT, '../shared/fnol');
@@ -559,7 +560,7 @@ async function compareDrift(
   single: string,
   singleRecords: string,
   batch1000: string,
-): Promise<Record<string, number>> {
+): Promise<{ ratios: Record<string, number>; cpu: Record<string, number> }> {
   const seconds = Math.max(2, Math.round(SECONDS / 2));
   process.stderr.write(`drift on vs off: ${ROUNDS} alternating rounds of ${seconds} s per measure ...\n`);
   const measures = [
@@ -568,13 +569,14 @@ async function compareDrift(
     ['batch 1000', batch1000, 1, 1000],
   ] as const;
   const runs = {
-    on: measures.map(() => ({ rate: [] as number[], p99: [] as number[] })),
-    off: measures.map(() => ({ rate: [] as number[], p99: [] as number[] })),
+    on: measures.map(() => ({ rate: [] as number[], p99: [] as number[], cpu: [] as number[] })),
+    off: measures.map(() => ({ rate: [] as number[], p99: [] as number[], cpu: [] as number[] })),
   };
   const loadBefore = load();
   for (let round = 0; round < ROUNDS; round++) {
-    const start = (on: boolean) =>
-      startScorer(on ? 18471 : 18472, true, {
+    // Free ports: fixed ones may be taken by other benchmarks or tests on a shared machine.
+    const start = async (on: boolean) =>
+      startScorer(await freePort(), true, {
         name: on ? 'drift on' : 'drift off',
         env: { DRIFT: on ? 'on' : 'off', DRIFT_UPDATE_SECONDS: '1' },
       });
@@ -596,6 +598,7 @@ async function compareDrift(
             const m = await wrk(service, body, connections, seconds);
             r[i]?.rate.push(m.rps * records);
             r[i]?.p99.push(m.p99);
+            r[i]?.cpu.push(m.cpuPerRequest);
           }
         } finally {
           scraping = false;
@@ -614,9 +617,10 @@ async function compareDrift(
   console.log('| measure | drift on | drift off | on / off |');
   console.log('| --- | --- | --- | --- |');
   const ratios: Record<string, number> = {};
+  const cpu: Record<string, number> = {};
   measures.forEach(([name, , connections, records], i) => {
-    const on = runs.on[i] as { rate: number[]; p99: number[] };
-    const off = runs.off[i] as { rate: number[]; p99: number[] };
+    const on = runs.on[i] as { rate: number[]; p99: number[]; cpu: number[] };
+    const off = runs.off[i] as { rate: number[]; p99: number[]; cpu: number[] };
     const unit = records === 1 ? 'req/s' : 'records/s';
     const ratio = median(on.rate) / median(off.rate);
     ratios[`${name} throughput`] = ratio;
@@ -626,15 +630,23 @@ async function compareDrift(
     console.log(
       `| ${name}: p99 ms | ${row(on.p99, 2)} | ${row(off.p99, 2)} | ${((median(on.p99) / median(off.p99)) * 100).toFixed(1)} % |`,
     );
+    // Server CPU per request: what the work costs, much less sensitive to a busy machine than req/s.
+    console.log(
+      `| ${name}: server CPU ms / request | ${row(on.cpu, 3)} | ${row(off.cpu, 3)} | ${((median(on.cpu) / median(off.cpu)) * 100).toFixed(1)} % |`,
+    );
+    cpu[`${name} server CPU per request`] = median(on.cpu) / median(off.cpu);
   });
-  return ratios;
+  return { ratios, cpu };
 }
 
-function driftGoals(drift: Record<string, number>): void {
-  for (const [what, r] of Object.entries(drift)) {
+function driftGoals(drift: { ratios: Record<string, number>; cpu: Record<string, number> }): void {
+  for (const [what, r] of Object.entries(drift.ratios)) {
     console.log(
       `  ${what} with drift monitoring: cost ${((1 - r) * 100).toFixed(1)} % (goal at most 10 %) ${r >= 0.9 ? 'met' : 'missed'}`,
     );
+  }
+  for (const [what, r] of Object.entries(drift.cpu)) {
+    console.log(`  ${what} with drift monitoring: ${((r - 1) * 100).toFixed(1)} % more (same goal, as CPU)`);
   }
 }
 
@@ -765,7 +777,7 @@ async function main(): Promise<void> {
     for (const service of services.splice(0)) await stop(service);
     const guard = ROUNDS > 0 ? await compareGuard(single, batch1000) : {};
     const shadow = ROUNDS > 0 ? await compareShadow(single, singleRecords, batch1000) : {};
-    const drift = ROUNDS > 0 ? await compareDrift(single, singleRecords, batch1000) : {};
+    const drift = ROUNDS > 0 ? await compareDrift(single, singleRecords, batch1000) : { ratios: {}, cpu: {} };
 
     const s = of('scorer');
     const goal = (what: string, value: number, want: number) =>
