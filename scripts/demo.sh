@@ -125,7 +125,9 @@ info "-> $(curl -fsS -H "Host: $HOST" -H 'content-type: application/json' -d "$f
 
 step "9/9 monitoring: Prometheus scrapes the scorer pods; a drifted batch raises the drift alert"
 t_drift="$(now)"
-bash cluster/monitoring/up.sh
+# Without the demo's admin KUBECONFIG: up.sh checks Prometheus' own token, and
+# kubectl would otherwise present the admin certificate beside it.
+env -u KUBECONFIG bash cluster/monitoring/up.sh
 PROM_API="$(bash -c 'source cluster/monitoring/lib.sh; echo "http://$HOST_IP:$MONITORING_PORT"')"
 # 1,000 claims from the training CSV as the graph receives them, every one reported
 # 30 to 364 days after the loss and in snow: two inputs moved, the rest as trained.
