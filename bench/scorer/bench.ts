@@ -21,13 +21,15 @@
 // alternating rounds of the overload guard on/off and the mirroring on/off
 // comparisons; 0 skips them), BENCH_ONLY=shadow (only the mirroring comparison,
 // without the original's environment), BENCH_ONLY=payload-log (only payload
-// logging at 100 % vs off).
+// logging at 100 % vs off) and BENCH_ONLY=drift (only drift monitoring on vs
+// off), likewise.
 
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { openLoop, sleep, type Measure, type Target } from '../support/load';
+import { freePort } from '../../test/support/net';
 
 const ROOT = resolve(__dirname, '../..');
 const ARTIFACTS = process.env.FNOL_ARTIFACTS ?? resolve(ROOT, '../shared/fnol');
@@ -37,6 +39,7 @@ const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 16);
 const RATES = (process.env.BENCH_RATES ?? '50,200,1000').split(',').map(Number);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const ONLY_SHADOW = process.env.BENCH_ONLY === 'shadow';
+const ONLY_DRIFT = process.env.BENCH_ONLY === 'drift';
 const MODEL = join(ROOT, 'build/model/fnol-1.0.0.onnx');
 
 const load = () =>
@@ -548,6 +551,106 @@ async function compareShadow(
   };
 }
 
+/**
+ * What drift monitoring costs: the scorer with DRIFT=on (the default: every
+ * input and output binned into the window) and DRIFT=off, in alternating rounds
+ * on a fresh pair of processes each, like the guard comparison. /metrics is read
+ * every second during each measure, as Prometheus would, so the PSI is computed too.
+ */
+async function compareDrift(
+  single: string,
+  singleRecords: string,
+  batch1000: string,
+): Promise<{ ratios: Record<string, number>; cpu: Record<string, number> }> {
+  const seconds = Math.max(2, Math.round(SECONDS / 2));
+  process.stderr.write(`drift on vs off: ${ROUNDS} alternating rounds of ${seconds} s per measure ...\n`);
+  const measures = [
+    ['single, "data"', single, CONNECTIONS, 1],
+    ['single, "records"', singleRecords, CONNECTIONS, 1],
+    ['batch 1000', batch1000, 1, 1000],
+  ] as const;
+  const runs = {
+    on: measures.map(() => ({ rate: [] as number[], p99: [] as number[], cpu: [] as number[] })),
+    off: measures.map(() => ({ rate: [] as number[], p99: [] as number[], cpu: [] as number[] })),
+  };
+  const loadBefore = load();
+  for (let round = 0; round < ROUNDS; round++) {
+    // Free ports: fixed ones may be taken by other benchmarks or tests on a shared machine.
+    const start = async (on: boolean) =>
+      startScorer(await freePort(), true, {
+        name: on ? 'drift on' : 'drift off',
+        env: { DRIFT: on ? 'on' : 'off', DRIFT_UPDATE_SECONDS: '1' },
+      });
+    const pair =
+      round % 2 === 0 ? [await start(true), await start(false)] : [await start(false), await start(true)];
+    try {
+      for (const service of pair) await wrk(service, single, CONNECTIONS, 1); // warm-up
+      for (const service of pair) {
+        const r = service.name === 'drift on' ? runs.on : runs.off;
+        let scraping = true;
+        const scrapes = (async () => {
+          while (scraping) {
+            await (await fetch(`${service.url}/metrics`)).text();
+            await sleep(1000);
+          }
+        })();
+        try {
+          for (const [i, [, body, connections, records]] of measures.entries()) {
+            const m = await wrk(service, body, connections, seconds);
+            r[i]?.rate.push(m.rps * records);
+            r[i]?.p99.push(m.p99);
+            r[i]?.cpu.push(m.cpuPerRequest);
+          }
+        } finally {
+          scraping = false;
+          await scrapes;
+        }
+      }
+    } finally {
+      for (const service of pair) await stop(service);
+    }
+  }
+  const row = (values: number[], digits: number) =>
+    `${median(values).toFixed(digits)} (${values.map((v) => v.toFixed(digits)).join(', ')})`;
+  console.log(
+    `\ndrift monitoring on vs DRIFT=off (wrk), ${ROUNDS} alternating rounds of ${seconds} s, a fresh pair of processes each, /metrics read every second, median (each round); load average ${loadBefore} before, ${load()} after:\n`,
+  );
+  console.log('| measure | drift on | drift off | on / off |');
+  console.log('| --- | --- | --- | --- |');
+  const ratios: Record<string, number> = {};
+  const cpu: Record<string, number> = {};
+  measures.forEach(([name, , connections, records], i) => {
+    const on = runs.on[i] as { rate: number[]; p99: number[]; cpu: number[] };
+    const off = runs.off[i] as { rate: number[]; p99: number[]; cpu: number[] };
+    const unit = records === 1 ? 'req/s' : 'records/s';
+    const ratio = median(on.rate) / median(off.rate);
+    ratios[`${name} throughput`] = ratio;
+    console.log(
+      `| ${name}: ${unit} (${connections} conn) | ${row(on.rate, 0)} | ${row(off.rate, 0)} | ${(ratio * 100).toFixed(1)} % |`,
+    );
+    console.log(
+      `| ${name}: p99 ms | ${row(on.p99, 2)} | ${row(off.p99, 2)} | ${((median(on.p99) / median(off.p99)) * 100).toFixed(1)} % |`,
+    );
+    // Server CPU per request: what the work costs, much less sensitive to a busy machine than req/s.
+    console.log(
+      `| ${name}: server CPU ms / request | ${row(on.cpu, 3)} | ${row(off.cpu, 3)} | ${((median(on.cpu) / median(off.cpu)) * 100).toFixed(1)} % |`,
+    );
+    cpu[`${name} server CPU per request`] = median(on.cpu) / median(off.cpu);
+  });
+  return { ratios, cpu };
+}
+
+function driftGoals(drift: { ratios: Record<string, number>; cpu: Record<string, number> }): void {
+  for (const [what, r] of Object.entries(drift.ratios)) {
+    console.log(
+      `  ${what} with drift monitoring: cost ${((1 - r) * 100).toFixed(1)} % (goal at most 10 %) ${r >= 0.9 ? 'met' : 'missed'}`,
+    );
+  }
+  for (const [what, r] of Object.entries(drift.cpu)) {
+    console.log(`  ${what} with drift monitoring: ${((r - 1) * 100).toFixed(1)} % more (same goal, as CPU)`);
+  }
+}
+
 function shadowGoals(shadow: Record<string, number>): void {
   for (const [what, r] of Object.entries(shadow)) {
     console.log(
@@ -666,6 +769,16 @@ async function main(): Promise<void> {
     }
     return;
   }
+  if (ONLY_DRIFT) {
+    try {
+      const drift = await compareDrift(single, singleRecords, batch1000);
+      console.log(`\nload average at the end ${load()}\n\ngoals (same run):`);
+      driftGoals(drift);
+    } finally {
+      rmSync(bodyDir, { recursive: true, force: true });
+    }
+    return;
+  }
   if (ONLY_SHADOW) {
     try {
       const shadow = await compareShadow(single, singleRecords, batch1000);
@@ -766,6 +879,7 @@ async function main(): Promise<void> {
     const guard = ROUNDS > 0 ? await compareGuard(single, batch1000) : {};
     const shadow = ROUNDS > 0 ? await compareShadow(single, singleRecords, batch1000) : {};
     const payloadLog = ROUNDS > 0 ? await comparePayloadLog(single, singleRecords, batch1000) : {};
+    const drift = ROUNDS > 0 ? await compareDrift(single, singleRecords, batch1000) : { ratios: {}, cpu: {} };
 
     const s = of('scorer');
     const goal = (what: string, value: number, want: number) =>
@@ -784,6 +898,7 @@ async function main(): Promise<void> {
     }
     shadowGoals(shadow);
     payloadLogGoals(payloadLog);
+    driftGoals(drift);
   } finally {
     for (const service of services) await stop(service);
     rmSync(bodyDir, { recursive: true, force: true });

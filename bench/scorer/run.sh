@@ -8,6 +8,7 @@
 #   bash bench/scorer/run.sh lock   regenerates the lock from requirements.in
 #   BENCH_ONLY=shadow               only the shadow mirroring comparison (no original)
 #   BENCH_ONLY=payload-log          only payload logging at 100 % vs off (no original)
+#   BENCH_ONLY=drift                only drift monitoring on vs off (no original)
 source "$(dirname "$0")/../../scripts/lib.sh"
 cd "$ROOT"
 BENCH_VENV="$ROOT/bench/scorer/.venv"
@@ -36,8 +37,9 @@ fi
 
 stamp="$BENCH_VENV/.req-sha"
 want="$(sha256sum "$REQ" | cut -d' ' -f1)"
-# BENCH_ONLY=shadow measures the scorer against itself: the original is not started.
-if [ "${BENCH_ONLY:-}" != shadow ] && [ "${BENCH_ONLY:-}" != payload-log ] && { [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; }; then
+# BENCH_ONLY=shadow, payload-log or drift measures the scorer against itself: the original is not started.
+case "${BENCH_ONLY:-}" in shadow | payload-log | drift) only_scorer=1 ;; *) only_scorer=0 ;; esac
+if [ "$only_scorer" = 0 ] && { [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; }; then
   step "original's virtual environment bench/scorer/.venv (azureml-inference-server-http, catboost; pinned and hashed)"
   python3 -m venv --clear "$BENCH_VENV"
   "$BENCH_VENV/bin/pip" install --disable-pip-version-check -q --require-hashes --no-deps --only-binary :all: -r "$REQ"

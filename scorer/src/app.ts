@@ -13,6 +13,7 @@ import type { Clock } from './clock';
 import type { RequestLimits, ShadowConfig } from './config';
 import type { PayloadLogConfig } from './payload-log/config';
 import { PayloadLog } from './payload-log/payload-log';
+import { SpanExporter, TraceIds, type TracingConfig } from './tracing';
 import { ErrorHandler } from './error-handler';
 import { HttpError } from './http-errors';
 import { Instrumentation } from './instrumentation';
@@ -45,6 +46,8 @@ export interface AppDeps {
   readonly modelVersion?: string | undefined;
   /** Payload logging (PAYLOAD_LOG_*); off when undefined. */
   readonly payloadLog?: PayloadLogConfig | undefined;
+  /** OTLP export of the server spans (OTEL_*); off when undefined. */
+  readonly tracing?: TracingConfig | undefined;
 }
 
 /** The request listener of the scorer, with the route table it serves. */
@@ -54,6 +57,8 @@ export type ScorerApp = RequestListener & {
   readonly shadow: Shadow | undefined;
   /** Payload logging, when configured (flushed and closed at shutdown). */
   readonly payloadLog: PayloadLog | undefined;
+  /** The span exporter, when configured (flushed at shutdown). */
+  readonly spans: SpanExporter | undefined;
 };
 
 export function createApp(deps: AppDeps): ScorerApp {
@@ -90,6 +95,10 @@ export function createApp(deps: AppDeps): ScorerApp {
       : new PayloadLog(deps.payloadLog, { registry: metrics.registry, logger, clock });
   const routeDeps = { state, logger, clock, metrics, limits, scoring, shadow, payloadLog };
   const table = new RouteTable((deps.routes ?? SCORER_ROUTES).flatMap((module) => module(routeDeps)));
+  const spans =
+    deps.tracing === undefined
+      ? undefined
+      : new SpanExporter(deps.tracing, { counter: metrics.traceSpans, logger });
   const instrumentation = new Instrumentation({
     state,
     logger,
@@ -97,6 +106,8 @@ export function createApp(deps: AppDeps): ScorerApp {
     metrics,
     errors,
     configuredVersion: deps.modelVersion,
+    traces: new TraceIds(),
+    spans,
   });
 
   /** Runs a route's handler; any error goes to the error handler. */
@@ -147,5 +158,5 @@ export function createApp(deps: AppDeps): ScorerApp {
     }
     void app(req, res);
   };
-  return Object.assign(listener, { table, shadow, payloadLog });
+  return Object.assign(listener, { table, shadow, payloadLog, spans });
 }

@@ -15,6 +15,7 @@ import {
 } from '@fnol/model-fetch';
 import type { OidcConfig } from './oidc';
 import { parsePayloadLog, type PayloadLogConfig } from './payload-log/config';
+import type { TracingConfig } from './tracing';
 
 export interface ScorerConfig {
   readonly model: ModelSourceConfig;
@@ -34,6 +35,21 @@ export interface ScorerConfig {
   readonly oidc?: OidcConfig | undefined;
   /** Payload logging (PAYLOAD_LOG_*); undefined unless PAYLOAD_LOG_SAMPLE_RATE is above 0. */
   readonly payloadLog: PayloadLogConfig | undefined;
+  /** Drift monitoring against the model's reference distributions (DRIFT_*). */
+  readonly drift: DriftConfig;
+  /** OTLP export of the server spans; undefined (off) unless OTEL_TRACES_EXPORTER=otlp. */
+  readonly tracing: TracingConfig | undefined;
+}
+
+export interface DriftConfig {
+  /** DRIFT=off turns it off; on by default (a model without references has none anyway). */
+  readonly enabled: boolean;
+  /** Records the PSI is computed over: the last DRIFT_WINDOW scored. */
+  readonly window: number;
+  /** No PSI is exported before the window holds this many records. */
+  readonly minRecords: number;
+  /** The PSI is recomputed at most this often (when /metrics is read). */
+  readonly updateSeconds: number;
 }
 
 export interface ShadowConfig {
@@ -195,6 +211,8 @@ export function parseConfig(env: Env, readFile: ReadFile): ScorerConfig {
     shadow: parseShadow(text, integer, problems),
     oidc: parseOidc(text, integer, problems, policy?.localMode ?? false),
     payloadLog: parsePayloadLog(text, integer, readFile, policy, problems),
+    drift: parseDrift(text, integer, problems),
+    tracing: parseTracing(text, integer, problems),
   };
   if (problems.length > 0) throw new ConfigError(problems);
   return Object.freeze(config);
@@ -302,6 +320,83 @@ function parseBuckets(raw: string | undefined, problems: string[]): number[] {
 }
 
 type TextReader = (name: string) => string | undefined;
+
+/**
+ * OpenTelemetry's standard variables for the span exporter. Exporting is on
+ * only with OTEL_TRACES_EXPORTER=otlp (trace context is propagated regardless).
+ */
+function parseTracing(
+  text: TextReader,
+  integer: IntegerReader,
+  problems: string[],
+): TracingConfig | undefined {
+  const exporter = (text('OTEL_TRACES_EXPORTER') ?? 'none').toLowerCase();
+  if (exporter !== 'none' && exporter !== 'otlp') {
+    problems.push(
+      `OTEL_TRACES_EXPORTER=${JSON.stringify(exporter.slice(0, 40))} is not supported; use "otlp" (OTLP/HTTP JSON) or "none"`,
+    );
+  }
+  for (const name of ['OTEL_EXPORTER_OTLP_TRACES_PROTOCOL', 'OTEL_EXPORTER_OTLP_PROTOCOL']) {
+    const protocol = text(name);
+    if (protocol !== undefined && protocol !== 'http/json') {
+      problems.push(
+        `${name}=${JSON.stringify(protocol.slice(0, 40))} is not supported; the scorer exports http/json`,
+      );
+    }
+  }
+  const settings = {
+    serviceName: text('OTEL_SERVICE_NAME') ?? 'scorer',
+    maxQueueSize: integer('OTEL_BSP_MAX_QUEUE_SIZE', 2048, 1, 100_000),
+    maxBatchSize: integer('OTEL_BSP_MAX_EXPORT_BATCH_SIZE', 512, 1, 100_000),
+    scheduleDelayMs: integer('OTEL_BSP_SCHEDULE_DELAY', 5000, 1, 600_000),
+    timeoutMs: integer('OTEL_EXPORTER_OTLP_TIMEOUT', 10_000, 1, 600_000),
+  };
+  const full = text('OTEL_EXPORTER_OTLP_TRACES_ENDPOINT');
+  const base = text('OTEL_EXPORTER_OTLP_ENDPOINT');
+  const name = full !== undefined ? 'OTEL_EXPORTER_OTLP_TRACES_ENDPOINT' : 'OTEL_EXPORTER_OTLP_ENDPOINT';
+  const raw =
+    full ??
+    (base === undefined ? 'http://localhost:4318/v1/traces' : `${base.replace(/\/+$/, '')}/v1/traces`);
+  let endpoint: URL | undefined;
+  try {
+    endpoint = new URL(raw);
+  } catch {
+    problems.push(`${name} is not a valid URL; use e.g. http://otel-collector.monitoring:4318`);
+  }
+  if (endpoint !== undefined) {
+    if (endpoint.protocol !== 'http:' && endpoint.protocol !== 'https:') {
+      problems.push(`${name} scheme ${endpoint.protocol} is not supported; use http:// or https://`);
+    }
+    if (endpoint.username !== '' || endpoint.password !== '') {
+      problems.push(`${name} carries credentials (user:password@); remove them`);
+    }
+  }
+  if (settings.maxBatchSize > settings.maxQueueSize) {
+    problems.push('OTEL_BSP_MAX_EXPORT_BATCH_SIZE is more than OTEL_BSP_MAX_QUEUE_SIZE; lower it');
+  }
+  if (exporter !== 'otlp' || endpoint === undefined) return undefined;
+  return { endpoint, ...settings };
+}
+
+function parseDrift(text: TextReader, integer: IntegerReader, problems: string[]): DriftConfig {
+  const mode = (text('DRIFT') ?? 'on').toLowerCase();
+  if (mode !== 'on' && mode !== 'off') {
+    problems.push(`DRIFT=${JSON.stringify(mode.slice(0, 40))} is not "on" or "off"; fix or unset it`);
+  }
+  const window = integer('DRIFT_WINDOW', 10_000, 100, 1_000_000);
+  const minRecords = integer('DRIFT_MIN_RECORDS', Math.min(1000, window), 1, 1_000_000);
+  if (minRecords > window) {
+    problems.push(
+      `DRIFT_MIN_RECORDS=${minRecords} is more than DRIFT_WINDOW=${window}: no PSI would ever be exported; lower it`,
+    );
+  }
+  return {
+    enabled: mode !== 'off',
+    window,
+    minRecords,
+    updateSeconds: integer('DRIFT_UPDATE_SECONDS', 5, 0, 3600),
+  };
+}
 
 /**
  * SHADOW_*: every value is checked even without SHADOW_URL (a typo is reported,

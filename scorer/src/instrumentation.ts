@@ -1,6 +1,6 @@
-// The one instrumentation layer of the scorer's HTTP layer: request id,
-// `Connection: close` while draining, the access log, and the request metrics,
-// labelled from the route table.
+// The one instrumentation layer of the scorer's HTTP layer: request id, trace
+// context (traceparent), `Connection: close` while draining, the access log, the
+// request metrics labelled from the route table, and the exported server span.
 
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
@@ -11,6 +11,7 @@ import type { ScorerMetrics } from './metrics';
 import { UNKNOWN_ROUTE, type Route } from './routes/table';
 import type { ServingState } from './serving-state';
 import { ELAPSED_MS, type TimedResponse } from './send-json';
+import { formatTraceparent, type SpanExporter, type TraceIds } from './tracing';
 
 export interface InstrumentationDeps {
   readonly state: ServingState;
@@ -20,12 +21,18 @@ export interface InstrumentationDeps {
   readonly errors: ErrorHandler;
   /** MODEL_VERSION: the version announced while the model loads (it is checked at load). */
   readonly configuredVersion?: string | undefined;
+  readonly traces: TraceIds;
+  /** Where finished spans go when OTLP export is on. */
+  readonly spans?: SpanExporter | undefined;
 }
 
 const REQUEST_ID = /^[\w.:@/+=-]{1,128}$/;
 
 /** 429 and 503 are the scorer protecting itself or not ready: logged as warnings, not failures. */
 const REFUSALS = new Set([429, 503]);
+
+/** Probes and scrapes: answered with trace context, but no span is exported for them. */
+const UNTRACED = new Set(['/healthz', '/readyz', '/metrics']);
 
 /** Where an unanswered response keeps the set it is listed in, so one listener serves all. */
 const UNANSWERED = Symbol('unanswered');
@@ -58,6 +65,10 @@ export class Instrumentation {
     const given = req.headers['x-request-id'];
     const id = typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
     res.setHeader('x-request-id', id);
+    // The request's own span in the caller's trace (or a new one): answered, logged, and
+    // the parent of any copy sent on its behalf (they read it from this header).
+    const trace = this.deps.traces.start(req.headers.traceparent);
+    res.setHeader('traceparent', formatTraceparent(trace));
     (res as TimedResponse)[ELAPSED_MS] = () => clock.now() - start;
     // Which version answered: callers and the canary's tests count by it.
     const version = state.model?.runtime.contract.version ?? this.deps.configuredVersion;
@@ -75,6 +86,8 @@ export class Instrumentation {
       const seconds = (clock.now() - start) / 1000;
       const entry = {
         reqId: id,
+        traceId: trace.traceId,
+        spanId: trace.spanId,
         method: req.method,
         route: label,
         status: res.statusCode,
@@ -87,6 +100,24 @@ export class Instrumentation {
       }
       metrics.requests.labels(label, req.method ?? '', String(res.statusCode)).inc();
       metrics.latency.labels(label).observe(seconds);
+      const spans = this.deps.spans;
+      if (spans !== undefined && trace.sampled && !UNTRACED.has(label)) {
+        const endMs = performance.timeOrigin + performance.now();
+        spans.add({
+          context: trace,
+          name: `${req.method ?? ''} ${label}`,
+          startMs: endMs - seconds * 1000,
+          endMs,
+          error: res.statusCode >= 500,
+          attributes: {
+            'http.request.method': req.method ?? '',
+            'http.route': label,
+            'http.response.status_code': res.statusCode,
+            'x-request-id': id,
+            ...(version === undefined ? {} : { 'model.version': version }),
+          },
+        });
+      }
       const error = errors.messageOf(res);
       if (res.statusCode >= 500 && !REFUSALS.has(res.statusCode)) {
         logger.error({ ...entry, error }, 'request failed');

@@ -15,6 +15,19 @@ export interface ScorerMetrics {
   readonly inFlightBodyBytes: Gauge;
   readonly queuedRows: Gauge;
   readonly shadow: ShadowMetrics;
+  readonly drift: DriftMetrics;
+  readonly traceSpans: Counter<'result'>;
+}
+
+/** Drift of the served traffic from the model's reference distributions (docs/scorer.md, Drift). */
+export interface DriftMetrics {
+  readonly inputPsi: Gauge<'feature'>;
+  readonly predictionPsi: Gauge<'output'>;
+  readonly unseen: Counter<'feature'>;
+  readonly missing: Counter<'feature'>;
+  readonly state: Gauge<'state'>;
+  /** Brings the drift series up to date; called when the registry is read (set by the drift monitor). */
+  refresh: (() => void) | undefined;
 }
 
 /**
@@ -99,7 +112,49 @@ export interface ShadowMetrics {
 export function createMetrics(predictionBuckets: readonly number[], processMetrics = true): ScorerMetrics {
   const registry = new Registry();
   if (processMetrics) collectDefaultMetrics({ register: registry });
+  const drift: DriftMetrics = {
+    refresh: undefined,
+    inputPsi: new Gauge({
+      name: 'scorer_input_drift_psi',
+      help: "Population stability index of an input over the drift window against the model's reference distribution",
+      labelNames: ['feature'],
+      registers: [registry],
+      // Registered first of the drift series: one refresh serves them all.
+      collect: () => drift.refresh?.(),
+    }),
+    predictionPsi: new Gauge({
+      name: 'scorer_prediction_drift_psi',
+      help: "Population stability index of an output (or one column of it) over the drift window against the model's reference distribution",
+      labelNames: ['output'],
+      registers: [registry],
+    }),
+    unseen: new Counter({
+      name: 'scorer_unseen_category_total',
+      help: "Values of a categorical input that are not among the reference distribution's listed categories",
+      labelNames: ['feature'],
+      registers: [registry],
+    }),
+    missing: new Counter({
+      name: 'scorer_missing_value_total',
+      help: 'Missing values (null, absent, NaN or the empty text) of an input',
+      labelNames: ['feature'],
+      registers: [registry],
+    }),
+    state: new Gauge({
+      name: 'scorer_drift_state',
+      help: 'Drift monitoring of the served model (value 1): on, off (DRIFT=off), absent (no reference distributions), invalid (unusable ones) or failed (stopped by an error); the log says why',
+      labelNames: ['state'],
+      registers: [registry],
+    }),
+  };
   return {
+    drift,
+    traceSpans: new Counter({
+      name: 'scorer_trace_spans_total',
+      help: 'Server spans given to the OTLP exporter, by result (exported, dropped: queue full, failed: the collector did not take them)',
+      labelNames: ['result'],
+      registers: [registry],
+    }),
     registry,
     requests: new Counter({
       name: 'scorer_http_requests_total',

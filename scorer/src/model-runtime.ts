@@ -61,6 +61,22 @@ interface Pending {
   reject(error: unknown): void;
 }
 
+/**
+ * One input column as the graph was fed: numbers as float32 (NaN for a missing
+ * value), categories as text ("" for a missing value, an integer as its text).
+ */
+export type FeedColumn = Float32Array | readonly string[];
+
+/**
+ * Sees the feeds and outputs of every successful run (drift monitoring):
+ * `columns[f]` is the column of feature f (contract order), n values long. It
+ * runs on the scoring path, so it must be cheap and must not throw; an error
+ * it throws anyway is dropped and the answer is unaffected.
+ */
+export interface RunObserver {
+  observe(columns: readonly FeedColumn[], n: number, outputs: Outputs): void;
+}
+
 /** A queued request dropped before its run because its deadline passed. */
 export class CancelledError extends Error {
   override name = 'CancelledError';
@@ -76,6 +92,7 @@ export class ModelRuntime {
   private readonly queue: Pending[] = [];
   private flushScheduled = false;
   private pending = 0;
+  private observer: RunObserver | undefined;
 
   constructor(
     readonly session: ScoringSession,
@@ -88,6 +105,11 @@ export class ModelRuntime {
       if (f.type === 'number') this.numberSlot[i] = slots++;
     });
     this.pool = new NumberBufferPool(slots);
+  }
+
+  /** Shows every later run to `observer` (attached after the self-test, which it must not see). */
+  observe(observer: RunObserver): void {
+    this.observer = observer;
   }
 
   /** Rows accepted for scoring and not scored yet (queued or running). */
@@ -213,6 +235,7 @@ export class ModelRuntime {
     const { buffer, capacity } = this.pool.acquire(n);
     try {
       const feeds: Record<string, ort.Tensor> = {};
+      const columns: FeedColumn[] | undefined = this.observer === undefined ? undefined : [];
       for (let f = 0; f < features.length; f++) {
         const feature = features[f] as (typeof features)[number];
         const dims = feature.rank === 2 ? [n, 1] : [n];
@@ -227,6 +250,7 @@ export class ModelRuntime {
             }
           }
           feeds[feature.name] = new ort.Tensor('float32', column, dims);
+          columns?.push(column);
         } else {
           const column = new Array<string>(n);
           let row = 0;
@@ -237,6 +261,7 @@ export class ModelRuntime {
             }
           }
           feeds[feature.name] = new ort.Tensor('string', column, dims);
+          columns?.push(column);
         }
       }
       const results = await this.session.run(feeds);
@@ -251,6 +276,14 @@ export class ModelRuntime {
           throw new Error(`model output "${name}" is missing or does not have ${n * width} float values`);
         }
         outputs[name] = tensor.data;
+      }
+      if (this.observer !== undefined && columns !== undefined) {
+        try {
+          // Before the number buffer goes back to the pool (finally, below).
+          this.observer.observe(columns, n, outputs);
+        } catch {
+          // The observer reports its own failures; scoring goes on regardless.
+        }
       }
       return outputs;
     } finally {

@@ -8,6 +8,7 @@ import type { Logger } from 'pino';
 import { createApp, systemClock, type Clock } from './app';
 import { ApiKeys, watchApiKeysFile } from './auth';
 import type { ScorerConfig } from './config';
+import { startDrift } from './drift';
 import { createMetrics, type ScorerMetrics } from './metrics';
 import { loadModelRuntime } from './model-runtime';
 import { describeUri, fetchModel } from './model-source';
@@ -60,6 +61,7 @@ export async function startScorer(config: ScorerConfig, deps: ScorerDeps): Promi
     shadow: config.shadow,
     modelVersion: config.model.version,
     payloadLog: config.payloadLog,
+    tracing: config.tracing,
   });
   if (config.shadow !== undefined) {
     const { url, percent, version, queueSize, concurrency, timeoutMs } = config.shadow;
@@ -89,6 +91,7 @@ export async function startScorer(config: ScorerConfig, deps: ScorerDeps): Promi
     await stop();
     app.shadow?.close();
     await app.payloadLog?.close();
+    await app.spans?.close();
   };
   try {
     const fetched = await fetchModel(config.model, { logger, ...(deps.sleep ? { sleep: deps.sleep } : {}) });
@@ -103,6 +106,8 @@ export async function startScorer(config: ScorerConfig, deps: ScorerDeps): Promi
         `model ${name} ${version} failed its self-test (metadata self_test):\n  ${selfTest.mismatches.join('\n  ')}`,
       );
     }
+    // After the self-test, so its records are not counted as traffic.
+    startDrift(runtime, config.drift, { metrics: metrics.drift, clock, logger });
     logger.info(
       {
         model: name,
@@ -119,6 +124,7 @@ export async function startScorer(config: ScorerConfig, deps: ScorerDeps): Promi
     keyWatch?.stop();
     app.shadow?.close();
     void app.payloadLog?.close();
+    void app.spans?.close(); // nothing was served: nothing to wait for
     server.close();
     server.closeAllConnections();
     throw error;

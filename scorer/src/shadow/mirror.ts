@@ -144,6 +144,9 @@ export class Shadow {
     }
     const id = res.getHeader('x-request-id');
     if (typeof id === 'string') headers['x-request-id'] = id;
+    // The copy continues the request's trace, as a child of the request's own span.
+    const trace = res.getHeader('traceparent');
+    if (typeof trace === 'string') headers.traceparent = trace;
     this.summary.countSampled();
     if (!this.queue.offer({ path, body, headers, stable, stableSeconds })) this.summary.countDropped();
   }
@@ -285,7 +288,7 @@ export class Shadow {
    */
   private async sendTogether(batch: readonly Copy[], records: number): Promise<void> {
     const headers: Record<string, string> = { [COPY_HEADER]: '1' };
-    for (const name of FORWARDED) {
+    for (const name of [...FORWARDED, 'traceparent']) {
       const value = batch[0]?.headers[name];
       if (value !== undefined) headers[name] = value;
     }
