@@ -35,8 +35,7 @@ step "4/8 model store (Azurite) on the node's bridge address, publish 1.0.0"
 export FNOL_STORE_HOST="$NODE_IP"
 # The demo starts from an empty local store: versions are immutable, and a
 # previous demo may have published a 1.0.0 built by another compiler version.
-bash store/down.sh >/dev/null 2>&1 || true
-rm -rf .azurite/data
+bash store/down.sh --purge >/dev/null 2>&1 || true
 bash store/up.sh
 AZURE_STORAGE_CONNECTION_STRING="$(bash store/connection-string.sh)"
 export AZURE_STORAGE_CONNECTION_STRING
@@ -127,4 +126,4 @@ info "serving    $(kc -n "$NS" get fm fnol -o jsonpath='{.status.readyReplicas}'
 info "endpoint   curl -H 'Host: $HOST' http://127.0.0.1:$INGRESS_PORT/score -d '{\"data\": [[...37 values...]]}'"
 info "look       KUBECONFIG=.cluster/kubeconfig $KUBECTL -n $NS get fm,deploy,svc,ingress,pods"
 info "operator   $(kc -n fnol-system get deploy fnol-operator -o jsonpath='{.status.readyReplicas}') ready pods in fnol-system (logs: kubectl -n fnol-system logs deployment/fnol-operator)"
-info "stop       npm run store:down; npm run cluster:down (removes the operator and the FnolModel with the cluster)"
+info "stop       npm run stop (the cluster with the operator and the FnolModel, the ingress controller, Prometheus, the model stores)"
