@@ -118,3 +118,30 @@ describe('pipeline: the operator install rendered from the recorded digests', fu
     }
   });
 });
+
+describe('pipeline: the image scan refuses what it cannot trust, before scanning', function () {
+  it('a known malicious Trivy release, an unknown engine, no image: exit 1 naming the problem', async function () {
+    const cases: [string[], Record<string, string>, RegExp][] = [
+      [
+        ['fnol/scorer:1'],
+        { TRIVY_IMAGE: 'docker.io/aquasec/trivy:0.69.4' },
+        /known malicious Trivy release; pin another/,
+      ],
+      [['--engine', 'nerdctl', 'fnol/scorer:1'], {}, /--engine must be docker or podman, not nerdctl/],
+      [[], {}, /usage: pipeline\/scan-images\.sh/],
+    ];
+    for (const [args, env, message] of cases) {
+      const run = await new Promise<Run>((resolve) => {
+        execFile(
+          'bash',
+          [path.join(ROOT, 'pipeline/scan-images.sh'), ...args],
+          { cwd: ROOT, env: { ...process.env, ...env } },
+          (err, stdout, stderr) => resolve({ code: err ? Number(err.code ?? -1) : 0, stdout, stderr }),
+        );
+      });
+      assert.equal(run.code, 1, `${args.join(' ')}: ${run.stdout}`);
+      assert.match(run.stderr, message, args.join(' '));
+      assert.doesNotMatch(run.stdout, /scanning/, `${args.join(' ')}: it started scanning`);
+    }
+  });
+});
