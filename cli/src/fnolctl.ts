@@ -367,8 +367,17 @@ async function score(
         }
         log(`  ${path}: HTTP ${res.status}, retrying (${attempt + 1}/${retries})`);
       } catch (err) {
-        if ((err as Error).message.startsWith(`${init.method} `) || attempt >= retries) throw err;
-        log(`  ${path}: ${(err as Error).message}, retrying (${attempt + 1}/${retries})`);
+        const message = (err as Error).message;
+        if (message.startsWith(`${init.method} `)) throw err;
+        // fetch says only "fetch failed"; the reason (ECONNREFUSED, ENOTFOUND, a timeout) is its cause.
+        const cause = (err as { cause?: { code?: string; message?: string } }).cause;
+        const why = cause ? `${message} (${cause.code ?? cause.message})` : message;
+        if (attempt >= retries) {
+          throw new Error(
+            `${init.method} ${base}${path}: ${why}; check --url and that the scorer or Ingress is reachable`,
+          );
+        }
+        log(`  ${path}: ${why}, retrying (${attempt + 1}/${retries})`);
       }
       await new Promise((r) => setTimeout(r, 3000));
     }

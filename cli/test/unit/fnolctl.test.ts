@@ -2,6 +2,7 @@
 // version, usage errors (exit 2) and the kubeconfig, context and namespace flags.
 import assert from 'node:assert/strict';
 import { mkdtempSync, writeFileSync } from 'node:fs';
+import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { COMMANDS, main, progressivePlan } from '../../src/fnolctl';
@@ -150,5 +151,16 @@ describe('fnolctl command line', function () {
       ],
     );
     assert.equal(progressivePlan(['promote']), undefined);
+  });
+
+  it('score: a URL nothing answers on is an error naming the reason, exit 1', async function () {
+    // A port that was free a moment ago: nothing listens on it.
+    const server = createServer();
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const { port } = server.address() as AddressInfo;
+    await new Promise((r) => server.close(r));
+    const r = await run('score', '--url', `http://127.0.0.1:${port}`, '--retries', '0');
+    assert.equal(r.code, 1);
+    assert.match(r.err, /POST http:\/\/127\.0\.0\.1:\d+\/score: fetch failed \(ECONNREFUSED\); check --url/);
   });
 });
