@@ -36,7 +36,14 @@ const model = (version: string, hex: string) => ({
 });
 const STABLE = model('1.0.0', 'a');
 const CANDIDATE = model('1.1.0', 'b');
-const candidateFlags = ['--model-version', CANDIDATE.version, '--uri', CANDIDATE.uri, '--sha256', CANDIDATE.sha256];
+const candidateFlags = [
+  '--model-version',
+  CANDIDATE.version,
+  '--uri',
+  CANDIDATE.uri,
+  '--sha256',
+  CANDIDATE.sha256,
+];
 
 /** What the test's stand-in for the operator reports about the candidate. */
 interface Scenario {
