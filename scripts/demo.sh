@@ -37,8 +37,7 @@ step "4/9 model store (Azurite) on the node's bridge address, publish 1.0.0"
 export FNOL_STORE_HOST="$NODE_IP"
 # The demo starts from an empty local store: versions are immutable, and a
 # previous demo may have published a 1.0.0 built by another compiler version.
-bash store/down.sh >/dev/null 2>&1 || true
-rm -rf .azurite/data
+bash store/down.sh --purge >/dev/null 2>&1 || true
 bash store/up.sh
 AZURE_STORAGE_CONNECTION_STRING="$(bash store/connection-string.sh)"
 export AZURE_STORAGE_CONNECTION_STRING
@@ -177,4 +176,4 @@ info "endpoint   curl -H 'Host: $HOST' http://127.0.0.1:$INGRESS_PORT/score -d '
 info "look       KUBECONFIG=.cluster/kubeconfig $KUBECTL -n $NS get fm,deploy,svc,ingress,pods"
 info "operator   $(kc -n fnol-system get deploy fnol-operator -o jsonpath='{.status.readyReplicas}') ready pods in fnol-system (logs: kubectl -n fnol-system logs deployment/fnol-operator)"
 info "prometheus $PROM_API/alerts (drift alerts pending), $PROM_API/graph?g0.expr=scorer_input_drift_psi"
-info "stop       npm run store:down; npm run cluster:down (removes the operator, the FnolModel and Prometheus with the cluster)"
+info "stop       npm run stop (the cluster with the operator and the FnolModel, the ingress controller, Prometheus, the model stores)"

@@ -1,18 +1,33 @@
-// fnolctl: promote, roll back, inspect and smoke-test FnolModel serving.
-//   npm run fnolctl -- promote  -n NS NAME (--from publish.json | --version V --uri U --sha256 H) [--timeout S]
-//                               [--promotion-id ID] [--mirror P [--canary P1,P2] [--step-seconds S]
-//                               [--analysis K=V,...]]
-//   npm run fnolctl -- rollback -n NS NAME [--timeout S] [--if-promoted-by ID]
-//   npm run fnolctl -- status   -n NS NAME [--json]
-//   npm run fnolctl -- score    --url URL [--api-key-file F] [--expect-version V]
-// The cluster comes from KUBECONFIG. Exit codes: 0 done, 1 error, 2 bad usage,
-// 3 promotion failed and the previous model was restored, 4 restore failed too,
-// 5 a progressive step failed its analysis, 6 the candidate was not ready in time
-// (5 and 6: spec.canary removed, spec.model untouched).
+// fnolctl (also `kubectl fnol`): promote, roll back, inspect and smoke-test FnolModel serving.
+//   fnolctl promote  [-n NS] NAME (--from publish.json | --model-version V --uri U --sha256 H) [--timeout S]
+//                    [--promotion-id ID] [--mirror P [--canary P1,P2] [--step-seconds S] [--analysis K=V,...]]
+//   fnolctl rollback [-n NS] NAME [--timeout S] [--if-promoted-by ID]
+//   fnolctl status   [-n NS] NAME [-o json|yaml|table]
+//   fnolctl score    --url URL [--api-key-file F] [--expect-version V]
+// Each command is one entry of COMMANDS; docs/fnolctl.md is the reference
+// (flags, output formats, exit codes: 0 done, 1 error, 2 bad usage, 3 promotion
+// failed and the previous model was restored, 4 restore failed too, 5 a
+// progressive step failed its analysis, 6 the candidate was not ready in time).
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { fnolModelApi, loadKubeConfig } from './fnolmodels';
-import { logsMain } from './logs-export';
+import * as k8s from '@kubernetes/client-node';
+import type { FnolModel, FnolModelSpecModelInput } from '@fnol/api';
+import {
+  GLOBAL_OPTIONS,
+  GLOBAL_USAGE,
+  GLOBAL_VALUE_FLAGS,
+  UsageError,
+  kubeConfigFrom,
+  namespaceFrom,
+  parseOutput,
+  positiveSeconds,
+  str,
+  type Command,
+  type CommandContext,
+  type Values,
+} from './command';
+import { fnolModelApi } from './fnolmodels';
+import { LOGS_OPTIONS, LOGS_USAGE, logsCommand } from './logs-export';
 import { PromotionError, promote, rollback, rollbackIfPromotedBy } from './promote';
 import { describeCanary, parseAnalysis, planSteps } from './canary';
 import { abortableSleep, promoteProgressively } from './progressive';
@@ -23,75 +38,14 @@ import {
   validateModelSpec,
   validatePromotionId,
 } from './rollout';
-import type { FnolModelSpecModelInput } from '@fnol/api';
+import { toolVersion } from './version';
 
-const USAGE = `usage: npm run fnolctl -- COMMAND [options]
-  promote  -n NAMESPACE NAME --from PUBLISH_JSON | --version V --uri URI --sha256 HEX
-           [--credentials-secret NAME] [--timeout SECONDS] [--promotion-id ID]
-           apply spec.model, wait for Ready; on Degraded or timeout restore the previous model;
-           --promotion-id records the promotion on the FnolModel under that id (a pipeline run)
-           progressive: --mirror PERCENT [--canary P1,P2,...] [--step-seconds SECONDS (120)]
-           [--analysis 'maxMedianDiff=0.001,maxP95Diff=0.01,maxExceedingShare=0.05,maxErrorRate=0.01,
-           maxLatencyRatio=2,minRequests=100'] (these are the defaults): the candidate goes into
-           spec.canary, mirrored first, then answering each share of live requests; each step is
-           held and checked; then it moves into spec.model. On a breach or timeout spec.canary is
-           removed: exit 5 (analysis failed) or 6 (candidate not ready in time)
-  rollback -n NAMESPACE NAME [--timeout SECONDS] [--if-promoted-by ID]
-           promote the model the last promotion replaced; with --if-promoted-by, undo only
-           the promotion recorded under ID, once, if promote did not already restore it
-  status   -n NAMESPACE NAME [--json]
-  score    --url URL [--api-key-file FILE] [--expect-version V] [--retries N]
-           send the example record to URL/score (API key from --api-key-file or FNOL_API_KEY)
-  logs export --from URL|FILE|DIR --out OUT.csv [--since ISO] [--until ISO]
-           a window of payload logs as a CSV for retraining (logs export --help)
-The cluster is the current context of KUBECONFIG.`;
+export const EXIT_CODES = `exit codes: 0 done, 1 error, 2 bad usage, 3 promotion failed and the previous model
+  was restored, 4 the restore failed too, 5 a progressive step failed its analysis,
+  6 the candidate was not ready in time (5 and 6: spec.canary removed, spec.model untouched)`;
 
-class UsageError extends Error {}
-
-function parse(argv: string[]) {
-  return parseArgs({
-    args: argv,
-    allowPositionals: true,
-    options: {
-      namespace: { type: 'string', short: 'n' },
-      name: { type: 'string' },
-      from: { type: 'string' },
-      version: { type: 'string' },
-      uri: { type: 'string' },
-      sha256: { type: 'string' },
-      'credentials-secret': { type: 'string' },
-      'promotion-id': { type: 'string' },
-      'if-promoted-by': { type: 'string' },
-      mirror: { type: 'string' },
-      canary: { type: 'string' },
-      'step-seconds': { type: 'string' },
-      analysis: { type: 'string' },
-      timeout: { type: 'string', default: '600' },
-      json: { type: 'boolean', default: false },
-      url: { type: 'string' },
-      'api-key-file': { type: 'string' },
-      'expect-version': { type: 'string' },
-      retries: { type: 'string', default: '5' },
-      help: { type: 'boolean', short: 'h', default: false },
-    },
-  });
-}
-
-type Values = ReturnType<typeof parse>['values'];
-
-function target(values: Values, positionals: string[]): { namespace: string; name: string } {
-  const name = values.name ?? positionals[0];
-  if (!values.namespace) throw new UsageError('-n/--namespace is required');
-  if (!name) throw new UsageError('the FnolModel name is required (positional or --name)');
-  return { namespace: values.namespace, name };
-}
-
-function seconds(value: string | undefined, flag: string): number {
-  const n = Number(value);
-  if (!Number.isFinite(n) || n <= 0)
-    throw new UsageError(`${flag} must be a positive number of seconds, got "${value}"`);
-  return n;
-}
+const TIMEOUT = { timeout: { type: 'string', default: '600' } } as const;
+const NAME = { name: { type: 'string' } } as const;
 
 function optionalId(value: string | undefined, flag: string): string | undefined {
   if (value === undefined) return undefined;
@@ -103,28 +57,32 @@ function optionalId(value: string | undefined, flag: string): string | undefined
 }
 
 function requestedModel(values: Values): FnolModelSpecModelInput {
+  const from = str(values, 'from');
+  const version = str(values, 'model-version');
+  const uri = str(values, 'uri');
+  const sha256 = str(values, 'sha256');
   let model: FnolModelSpecModelInput;
-  if (values.from) {
-    if (values.version || values.uri || values.sha256) {
-      throw new UsageError('give either --from or --version/--uri/--sha256, not both');
+  if (from) {
+    if (version || uri || sha256) {
+      throw new UsageError('give either --from or --model-version/--uri/--sha256, not both');
     }
     let json: unknown;
     try {
-      json = JSON.parse(readFileSync(values.from, 'utf8'));
+      json = JSON.parse(readFileSync(from, 'utf8'));
     } catch (err) {
-      throw new UsageError(`cannot read the publish result ${values.from}: ${(err as Error).message}`);
+      throw new UsageError(`cannot read the publish result ${from}: ${(err as Error).message}`);
     }
-    model = modelFromPublishResult(json, values.from);
+    model = modelFromPublishResult(json, from);
   } else {
-    if (!values.version || !values.uri || !values.sha256) {
-      throw new UsageError('promote needs --from PUBLISH_JSON, or all of --version, --uri and --sha256');
+    if (!version || !uri || !sha256) {
+      throw new UsageError(
+        'promote needs --from PUBLISH_JSON, or all of --model-version, --uri and --sha256',
+      );
     }
-    model = validateModelSpec(
-      { version: values.version, uri: values.uri, sha256: values.sha256 },
-      'the command line',
-    );
+    model = validateModelSpec({ version, uri, sha256 }, 'the command line');
   }
-  if (values['credentials-secret']) model.credentialsSecretRef = { name: values['credentials-secret'] };
+  const secret = str(values, 'credentials-secret');
+  if (secret) model.credentialsSecretRef = { name: secret };
   return model;
 }
 
@@ -134,14 +92,246 @@ function progressiveOptions(values: Values) {
   if (flags.every((f) => values[f] === undefined)) return undefined;
   try {
     return {
-      steps: planSteps(values.mirror, values.canary),
-      holdMs: seconds(values['step-seconds'] ?? '120', '--step-seconds') * 1000,
-      thresholds: parseAnalysis(values.analysis),
+      steps: planSteps(str(values, 'mirror'), str(values, 'canary')),
+      holdMs: positiveSeconds(str(values, 'step-seconds') ?? '120', '--step-seconds') * 1000,
+      thresholds: parseAnalysis(str(values, 'analysis')),
     };
   } catch (err) {
     if (err instanceof UsageError) throw err;
     throw new UsageError((err as Error).message);
   }
+}
+
+/** What status and (with -o json|yaml) promote and rollback print: the FnolModel's rollout view. */
+function statusDocument(fm: FnolModel): Record<string, unknown> {
+  return {
+    metadata: fm.metadata,
+    spec: { model: fm.spec.model, canary: fm.spec.canary },
+    status: fm.status ?? {},
+  };
+}
+
+/** `-o table`: one row per FnolModel, as kubectl get prints. */
+function statusTable(fm: FnolModel): string[] {
+  const s = fm.status ?? {};
+  const rows = [
+    ['NAMESPACE', 'NAME', 'SPEC', 'ACTIVE', 'PHASE', 'READY', 'CANARY', 'URL'],
+    [
+      fm.metadata.namespace ?? '',
+      fm.metadata.name ?? '',
+      fm.spec.model.version,
+      s.activeVersion ?? '-',
+      s.phase ?? 'Pending',
+      String(s.readyReplicas ?? 0),
+      fm.spec.canary ? fm.spec.canary.model.version : '-',
+      s.url ?? '-',
+    ],
+  ];
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
+  return rows.map((r) =>
+    r
+      .map((c, i) => c.padEnd(widths[i]!))
+      .join('   ')
+      .trimEnd(),
+  );
+}
+
+async function printFinalStatus(ctx: CommandContext, namespace: string, name: string): Promise<void> {
+  if (ctx.output !== 'json' && ctx.output !== 'yaml') return;
+  const fm = await fnolModelApi(ctx.kubeConfig()).get(namespace, name);
+  ctx.printDocument(statusDocument(fm));
+}
+
+const promoteCommand: Command = {
+  summary: 'apply a model version to a FnolModel and wait until it serves (directly or progressively)',
+  usage: `usage: fnolctl promote [-n NAMESPACE] NAME (--from PUBLISH_JSON | --model-version V --uri URI --sha256 HEX)
+         [--credentials-secret NAME] [--timeout SECONDS] [--promotion-id ID]
+         [--mirror PERCENT [--canary P1,P2,...] [--step-seconds SECONDS] [--analysis K=V,...]]
+Applies spec.model and waits for Ready; on Degraded or timeout restores the previous model.
+  --from FILE              the publish result (publish.json) of npm run model:publish
+  --model-version V        with --uri and --sha256: the model version to promote, given by hand
+  --credentials-secret S   the Secret with the model store's SAS token, if the blob needs one
+  --timeout SECONDS        how long to wait for Ready (600)
+  --promotion-id ID        records the promotion on the FnolModel under ID (a pipeline run)
+progressive: --mirror PERCENT [--canary P1,P2,...] [--step-seconds SECONDS (120)]
+  [--analysis 'maxMedianDiff=0.001,maxP95Diff=0.01,maxExceedingShare=0.05,maxErrorRate=0.01,
+  maxLatencyRatio=2,minRequests=100'] (the defaults): the candidate goes into spec.canary,
+  mirrored first, then answering each share of live requests; each step is held and checked;
+  then it moves into spec.model. On a breach or timeout spec.canary is removed: exit 5
+  (analysis failed) or 6 (candidate not ready in time).
+-o json|yaml prints the FnolModel's status at the end.`,
+  options: {
+    ...NAME,
+    ...TIMEOUT,
+    from: { type: 'string' },
+    'model-version': { type: 'string' },
+    uri: { type: 'string' },
+    sha256: { type: 'string' },
+    'credentials-secret': { type: 'string' },
+    'promotion-id': { type: 'string' },
+    mirror: { type: 'string' },
+    canary: { type: 'string' },
+    'step-seconds': { type: 'string' },
+    analysis: { type: 'string' },
+  },
+  async run(ctx) {
+    const model = requestedModel(ctx.values);
+    const timeoutMs = positiveSeconds(ctx.values.timeout, '--timeout') * 1000;
+    const promotionId = optionalId(str(ctx.values, 'promotion-id'), '--promotion-id');
+    const progressive = progressiveOptions(ctx.values);
+    const { namespace, name } = ctx.target();
+    const api = fnolModelApi(ctx.kubeConfig());
+    if (progressive) {
+      // A signal during a step removes spec.canary before exiting; a second one is
+      // not needed (and ignored), the process ends after at most a minute anyway.
+      const controller = new AbortController();
+      const onSignal = (signal: NodeJS.Signals) => {
+        if (controller.signal.aborted) return;
+        console.error(`${signal}: stopping the promotion`);
+        controller.abort(new Error(`interrupted by ${signal}`));
+        setTimeout(() => process.exit(130), 60_000).unref();
+      };
+      process.on('SIGINT', onSignal).on('SIGTERM', onSignal);
+      try {
+        await promoteProgressively(api, namespace, name, model, {
+          timeoutMs,
+          log: ctx.log,
+          promotionId,
+          sleep: abortableSleep(controller.signal),
+          ...progressive,
+        });
+      } finally {
+        process.off('SIGINT', onSignal).off('SIGTERM', onSignal);
+      }
+    } else {
+      await promote(api, namespace, name, model, { timeoutMs, log: ctx.log, promotionId });
+    }
+    await printFinalStatus(ctx, namespace, name);
+    return 0;
+  },
+};
+
+const rollbackCommand: Command = {
+  summary: 'promote the model the last promotion replaced',
+  usage: `usage: fnolctl rollback [-n NAMESPACE] NAME [--timeout SECONDS] [--if-promoted-by ID]
+Promotes the model the last promotion replaced and waits for Ready.
+  --timeout SECONDS        how long to wait for Ready (600)
+  --if-promoted-by ID      undo only the promotion recorded under ID, once, and only if
+                           promote did not already restore it (the pipeline's failure hook)
+-o json|yaml prints the FnolModel's status at the end.`,
+  options: { ...NAME, ...TIMEOUT, 'if-promoted-by': { type: 'string' } },
+  async run(ctx) {
+    const timeoutMs = positiveSeconds(ctx.values.timeout, '--timeout') * 1000;
+    const onlyFor = optionalId(str(ctx.values, 'if-promoted-by'), '--if-promoted-by');
+    const { namespace, name } = ctx.target();
+    const api = fnolModelApi(ctx.kubeConfig());
+    if (onlyFor) await rollbackIfPromotedBy(api, namespace, name, onlyFor, { timeoutMs, log: ctx.log });
+    else await rollback(api, namespace, name, { timeoutMs, log: ctx.log });
+    await printFinalStatus(ctx, namespace, name);
+    return 0;
+  },
+};
+
+const statusCommand: Command = {
+  summary: "a FnolModel's versions, phase, conditions and canary comparison",
+  usage: `usage: fnolctl status [-n NAMESPACE] NAME [-o json|yaml|table]
+Prints the FnolModel's spec and active versions, phase, ready replicas, URL, rollback
+target, last promotion, conditions and (during a progressive promotion) the comparison.
+  -o json|yaml             metadata, spec.model, spec.canary and status as one document
+  -o table                 one row: namespace, name, versions, phase, ready replicas, canary, URL
+  --json                   the same as -o json`,
+  options: { ...NAME, json: { type: 'boolean' } },
+  async run(ctx) {
+    if (ctx.values.json && ctx.output && ctx.output !== 'json') {
+      throw new UsageError(`--json and -o ${ctx.output} contradict each other; give one`);
+    }
+    const { namespace, name } = ctx.target();
+    const fm = await fnolModelApi(ctx.kubeConfig()).get(namespace, name);
+    if (ctx.values.json) console.log(JSON.stringify(statusDocument(fm)));
+    else if (ctx.output === 'table') for (const line of statusTable(fm)) console.log(line);
+    else if (!ctx.printDocument(statusDocument(fm))) {
+      for (const line of [...describeStatus(fm), ...describeCanary(fm)]) ctx.log(line);
+    }
+    return 0;
+  },
+};
+
+const scoreCommand: Command = {
+  summary: 'send the example record to a scorer or Ingress URL (smoke test)',
+  usage: `usage: fnolctl score --url URL [--api-key-file FILE] [--expect-version V] [--retries N]
+Sends the example record to URL/score and checks the answer; with --expect-version also
+checks URL/model. The API key comes from --api-key-file or FNOL_API_KEY.
+  --retries N              retries of a 5xx answer or a failed connection, 3 s apart (5)
+-o json|yaml prints the URL, the scores and the model version.`,
+  options: {
+    url: { type: 'string' },
+    'api-key-file': { type: 'string' },
+    'expect-version': { type: 'string' },
+    retries: { type: 'string', default: '5' },
+  },
+  async run(ctx) {
+    const result = await score(ctx.values, ctx.log);
+    ctx.printDocument(result);
+    return 0;
+  },
+};
+
+/**
+ * The commands, by name. A new command is one entry here and one module
+ * exporting its `Command`.
+ */
+const logsCommandEntry: Command = {
+  summary: 'logs export: a window of payload logs as a CSV for retraining',
+  usage: LOGS_USAGE,
+  options: LOGS_OPTIONS,
+  run: (ctx) => logsCommand(ctx.values as Parameters<typeof logsCommand>[0], ctx.args, ctx.log),
+};
+
+export const COMMANDS: Record<string, Command> = {
+  promote: promoteCommand,
+  rollback: rollbackCommand,
+  status: statusCommand,
+  score: scoreCommand,
+  logs: logsCommandEntry,
+};
+
+function usage(): string {
+  const width = Math.max(...Object.keys(COMMANDS).map((c) => c.length));
+  return [
+    'usage: fnolctl COMMAND [options]   (as a kubectl plugin: kubectl fnol COMMAND [options])',
+    'commands:',
+    ...Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(width)}  ${c.summary}`),
+    GLOBAL_USAGE,
+    EXIT_CODES,
+    'Run fnolctl COMMAND --help for the options of a command.',
+  ].join('\n');
+}
+
+function commandUsage(command: Command): string {
+  return `${command.usage}\n${GLOBAL_USAGE}\n${EXIT_CODES}`;
+}
+
+/** The command word: the first argument that is neither an option nor a global option's value. */
+function commandWord(argv: string[]): { index: number; word: string } | undefined {
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a === '--') return argv[i + 1] === undefined ? undefined : { index: i + 1, word: argv[i + 1]! };
+    if (GLOBAL_VALUE_FLAGS.has(a)) {
+      i++;
+      continue;
+    }
+    if (!a.startsWith('-')) return { index: i, word: a };
+  }
+  return undefined;
+}
+
+function parseFor(command: Command | undefined, argv: string[]) {
+  return parseArgs({
+    args: argv,
+    allowPositionals: true,
+    strict: true,
+    options: { ...GLOBAL_OPTIONS, ...(command?.options ?? {}) },
+  });
 }
 
 /**
@@ -150,14 +340,27 @@ function progressiveOptions(values: Values) {
  * pipeline's tests check the deploy stage's flags with it.
  */
 export function progressivePlan(argv: string[]): ReturnType<typeof progressiveOptions> {
-  return progressiveOptions(parse(argv).values);
+  const at = commandWord(argv);
+  const rest = at ? [...argv.slice(0, at.index), ...argv.slice(at.index + 1)] : argv;
+  return progressiveOptions(parseFor(promoteCommand, rest).values as Values);
 }
 
-async function score(values: Values, log: (l: string) => void): Promise<void> {
-  if (!values.url) throw new UsageError('score needs --url (the scorer or Ingress base URL)');
-  const base = values.url.replace(/\/+$/, '');
+async function score(
+  values: Values,
+  log: (l: string) => void,
+): Promise<{ url: string; ultimateCost: number[]; modelVersion?: string }> {
+  const url = str(values, 'url');
+  if (!url) throw new UsageError('score needs --url (the scorer or Ingress base URL)');
+  const base = url.replace(/\/+$/, '');
   let key = process.env.FNOL_API_KEY?.trim();
-  if (values['api-key-file']) key = readFileSync(values['api-key-file'], 'utf8').split('\n')[0]?.trim();
+  const keyFile = str(values, 'api-key-file');
+  if (keyFile) {
+    try {
+      key = readFileSync(keyFile, 'utf8').split('\n')[0]?.trim();
+    } catch (err) {
+      throw new UsageError(`cannot read --api-key-file ${keyFile}: ${(err as Error).message}`);
+    }
+  }
   const headers: Record<string, string> = { 'content-type': 'application/json' };
   if (key) headers['x-api-key'] = key;
   const retries = Math.max(0, Math.floor(Number(values.retries) || 0));
@@ -173,8 +376,17 @@ async function score(values: Values, log: (l: string) => void): Promise<void> {
         }
         log(`  ${path}: HTTP ${res.status}, retrying (${attempt + 1}/${retries})`);
       } catch (err) {
-        if ((err as Error).message.startsWith(`${init.method} `) || attempt >= retries) throw err;
-        log(`  ${path}: ${(err as Error).message}, retrying (${attempt + 1}/${retries})`);
+        const message = (err as Error).message;
+        if (message.startsWith(`${init.method} `)) throw err;
+        // fetch says only "fetch failed"; the reason (ECONNREFUSED, ENOTFOUND, a timeout) is its cause.
+        const cause = (err as { cause?: { code?: string; message?: string } }).cause;
+        const why = cause ? `${message} (${cause.code ?? cause.message})` : message;
+        if (attempt >= retries) {
+          throw new Error(
+            `${init.method} ${base}${path}: ${why}; check --url and that the scorer or Ingress is reachable`,
+          );
+        }
+        log(`  ${path}: ${why}, retrying (${attempt + 1}/${retries})`);
       }
       await new Promise((r) => setTimeout(r, 3000));
     }
@@ -191,107 +403,91 @@ async function score(values: Values, log: (l: string) => void): Promise<void> {
   ) {
     throw new Error(`unexpected answer from ${base}/score: ${JSON.stringify(out).slice(0, 300)}`);
   }
-  log(`  ultimate_cost: ${result.map((v) => (v as number).toFixed(2)).join(', ')}`);
-  if (values['expect-version']) {
-    const model = (await call('/model', { method: 'GET' })) as { version?: string };
-    if (model.version !== values['expect-version']) {
-      throw new Error(`${base} serves model version ${model.version}, expected ${values['expect-version']}`);
-    }
-    log(`  serving model version ${model.version}`);
+  const ultimateCost = result as number[];
+  log(`  ultimate_cost: ${ultimateCost.map((v) => v.toFixed(2)).join(', ')}`);
+  const expected = str(values, 'expect-version');
+  if (!expected) return { url: base, ultimateCost };
+  const model = (await call('/model', { method: 'GET' })) as { version?: string };
+  if (model.version !== expected) {
+    throw new Error(`${base} serves model version ${model.version}, expected ${expected}`);
   }
+  log(`  serving model version ${model.version}`);
+  return { url: base, ultimateCost, modelVersion: model.version };
 }
 
+/**
+ * Runs one fnolctl command line; resolves to its exit code. `log` receives the
+ * progress lines (with -o json|yaml they go to stderr instead).
+ */
 export async function main(argv: string[], log: (l: string) => void = console.log): Promise<number> {
-  // Payload logs have their own options: cli/src/logs-export.ts.
-  if (argv[0] === 'logs') return logsMain(argv.slice(1));
-  let parsed;
-  try {
-    parsed = parse(argv);
-  } catch (err) {
-    console.error(`error: ${(err as Error).message}\n${USAGE}`);
+  const at = commandWord(argv);
+  const word = at?.word === 'help' ? argv[at.index + 1] : at?.word;
+  const command = word === undefined ? undefined : COMMANDS[word];
+  const fail = (message: string, help: string): number => {
+    console.error(`error: ${message}\n${help}`);
     return 2;
+  };
+  if (word !== undefined && !command) return fail(`unknown command "${word}"`, usage());
+  const help = command ? commandUsage(command) : usage();
+  if (at?.word === 'help') {
+    console.log(help);
+    return 0;
   }
-  const { values, positionals } = parsed;
-  const [command, ...rest] = positionals;
-  if (values.help || !command) {
-    (values.help ? console.log : console.error)(USAGE);
-    return values.help ? 0 : 2;
-  }
+  const rest = at ? [...argv.slice(0, at.index), ...argv.slice(at.index + 1)] : argv;
+  let values: Values;
+  let positionals: string[];
+  let output;
   try {
-    switch (command) {
-      case 'promote': {
-        const { namespace, name } = target(values, rest);
-        const model = requestedModel(values);
-        const timeoutMs = seconds(values.timeout, '--timeout') * 1000;
-        const promotionId = optionalId(values['promotion-id'], '--promotion-id');
-        const progressive = progressiveOptions(values);
-        if (progressive) {
-          // A signal during a step removes spec.canary before exiting; a second one is
-          // not needed (and ignored), the process ends after at most a minute anyway.
-          const controller = new AbortController();
-          const onSignal = (signal: NodeJS.Signals) => {
-            if (controller.signal.aborted) return;
-            console.error(`${signal}: stopping the promotion`);
-            controller.abort(new Error(`interrupted by ${signal}`));
-            setTimeout(() => process.exit(130), 60_000).unref();
-          };
-          process.on('SIGINT', onSignal).on('SIGTERM', onSignal);
-          try {
-            await promoteProgressively(fnolModelApi(loadKubeConfig()), namespace, name, model, {
-              timeoutMs,
-              log,
-              promotionId,
-              sleep: abortableSleep(controller.signal),
-              ...progressive,
-            });
-          } finally {
-            process.off('SIGINT', onSignal).off('SIGTERM', onSignal);
-          }
-          return 0;
-        }
-        await promote(fnolModelApi(loadKubeConfig()), namespace, name, model, {
-          timeoutMs,
-          log,
-          promotionId,
-        });
-        return 0;
-      }
-      case 'rollback': {
-        const { namespace, name } = target(values, rest);
-        const timeoutMs = seconds(values.timeout, '--timeout') * 1000;
-        const onlyFor = optionalId(values['if-promoted-by'], '--if-promoted-by');
-        const api = fnolModelApi(loadKubeConfig());
-        if (onlyFor) await rollbackIfPromotedBy(api, namespace, name, onlyFor, { timeoutMs, log });
-        else await rollback(api, namespace, name, { timeoutMs, log });
-        return 0;
-      }
-      case 'status': {
-        const { namespace, name } = target(values, rest);
-        const fm = await fnolModelApi(loadKubeConfig()).get(namespace, name);
-        if (values.json) {
-          console.log(
-            JSON.stringify({
-              metadata: fm.metadata,
-              spec: { model: fm.spec.model, canary: fm.spec.canary },
-              status: fm.status ?? {},
-            }),
-          );
-        } else {
-          for (const line of [...describeStatus(fm), ...describeCanary(fm)]) log(line);
-        }
-        return 0;
-      }
-      case 'score':
-        await score(values, log);
-        return 0;
-      default:
-        throw new UsageError(`unknown command "${command}"`);
-    }
+    ({ values, positionals } = parseFor(command, rest));
+    output = parseOutput(str(values, 'output'));
   } catch (err) {
-    if (err instanceof UsageError) {
-      console.error(`error: ${err.message}\n${USAGE}`);
-      return 2;
+    return fail((err as Error).message, help);
+  }
+  if (values.help) {
+    console.log(help);
+    return 0;
+  }
+  if (values.version) {
+    if (command) {
+      return fail(
+        "--version prints fnolctl's own version and takes no command; the model version to promote is --model-version",
+        help,
+      );
     }
+    console.log(toolVersion());
+    return 0;
+  }
+  if (!command) return fail('no command given', help);
+
+  let kc: k8s.KubeConfig | undefined;
+  const kubeConfig = () => (kc ??= kubeConfigFrom(values));
+  const ctx: CommandContext = {
+    values,
+    args: positionals,
+    output,
+    log: output === 'json' || output === 'yaml' ? (l) => console.error(l) : log,
+    printDocument(doc) {
+      if (output === 'json') console.log(JSON.stringify(doc, null, 2));
+      else if (output === 'yaml') process.stdout.write(k8s.dumpYaml(doc));
+      else return false;
+      return true;
+    },
+    kubeConfig,
+    target() {
+      const name = str(values, 'name') ?? positionals[0];
+      if (!name) throw new UsageError('the FnolModel name is required (positional or --name)');
+      if (positionals.length > (str(values, 'name') ? 0 : 1)) {
+        throw new UsageError(
+          `unexpected arguments: ${positionals.slice(str(values, 'name') ? 0 : 1).join(' ')}`,
+        );
+      }
+      return { namespace: namespaceFrom(values, kubeConfig), name };
+    },
+  };
+  try {
+    return await command.run(ctx);
+  } catch (err) {
+    if (err instanceof UsageError) return fail(err.message, help);
     console.error(`error: ${(err as Error).message}`);
     return err instanceof PromotionError ? err.exitCode : 1;
   }

@@ -15,11 +15,11 @@ import type { Readable } from 'node:stream';
 import { parseArgs } from 'node:util';
 import { AnonymousCredential, ContainerClient, RestError } from '@azure/storage-blob';
 
-export const LOGS_USAGE = `usage: npm run fnolctl -- logs export --from SOURCE --out OUT.csv [options]
+export const LOGS_USAGE = `usage: fnolctl logs export --from SOURCE --out OUT.csv [options]
   SOURCE   a blob container URL (https://ACCOUNT.blob.core.windows.net/CONTAINER[/PREFIX]),
            a JSON Lines file, or a folder of .jsonl/.log files
   --since ISO, --until ISO   keep records answered at or after --since and before --until
-  --model NAME, --version V  keep one model (required when the window holds several models)
+  --model NAME, --model-version V  keep one model (required when the window holds several models)
   --sas-token-file FILE      SAS token (read, list) for a container; or FNOL_PAYLOAD_LOG_SAS_TOKEN
 The CSV has one row per scored record: the model's features, its predictions, then
 model_version, model_sha256, request_id and time.`;
@@ -233,27 +233,44 @@ function parseTime(raw: string | undefined, flag: string): number | undefined {
   return time;
 }
 
-/** `fnolctl logs ...`: returns the exit code (0 done, 1 error, 2 bad usage). */
+/** The options of `fnolctl logs export`. */
+export const LOGS_OPTIONS = {
+  from: { type: 'string' },
+  out: { type: 'string' },
+  since: { type: 'string' },
+  until: { type: 'string' },
+  model: { type: 'string' },
+  'model-version': { type: 'string' },
+  'sas-token-file': { type: 'string' },
+} as const;
+
+/** `fnolctl logs ...` on its own arguments: returns the exit code (0 done, 1 error, 2 bad usage). */
 export async function logsMain(argv: string[], log: (line: string) => void = console.error): Promise<number> {
+  let parsed;
   try {
-    const { values, positionals } = parseArgs({
+    parsed = parseArgs({
       args: argv,
       allowPositionals: true,
-      options: {
-        from: { type: 'string' },
-        out: { type: 'string' },
-        since: { type: 'string' },
-        until: { type: 'string' },
-        model: { type: 'string' },
-        version: { type: 'string' },
-        'sas-token-file': { type: 'string' },
-        help: { type: 'boolean', short: 'h', default: false },
-      },
+      options: { ...LOGS_OPTIONS, help: { type: 'boolean', short: 'h', default: false } },
     });
-    if (values.help) {
-      console.log(LOGS_USAGE);
-      return 0;
-    }
+  } catch (error) {
+    console.error(`error: ${(error as Error).message}\n${LOGS_USAGE}`);
+    return 2;
+  }
+  if (parsed.values.help) {
+    console.log(LOGS_USAGE);
+    return 0;
+  }
+  return logsCommand(parsed.values, parsed.positionals, log);
+}
+
+/** `fnolctl logs export` with its options parsed (fnolctl's command table calls this). */
+export async function logsCommand(
+  values: { [K in keyof typeof LOGS_OPTIONS]?: string | undefined },
+  positionals: string[],
+  log: (line: string) => void,
+): Promise<number> {
+  try {
     if (positionals[0] !== 'export' || positionals.length !== 1) {
       throw new LogsUsageError(
         `unknown logs command ${JSON.stringify(positionals.join(' '))}; use logs export`,
@@ -265,7 +282,7 @@ export async function logsMain(argv: string[], log: (line: string) => void = con
       since: parseTime(values.since, '--since'),
       until: parseTime(values.until, '--until'),
       model: values.model,
-      version: values.version,
+      version: values['model-version'],
     };
     if (options.since !== undefined && options.until !== undefined && options.since >= options.until) {
       throw new LogsUsageError('--since must be before --until');

@@ -179,7 +179,7 @@ export async function rollback(
   if (!prev) {
     throw new PromotionError(
       `FnolModel ${namespace}/${name} has no previous model recorded (annotation ${Annotations.previousModel}); ` +
-        'promote a specific version instead: fnolctl promote --version V --uri URI --sha256 HEX',
+        'promote a specific version instead: fnolctl promote --model-version V --uri URI --sha256 HEX',
       1,
     );
   }

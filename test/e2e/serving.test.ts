@@ -897,7 +897,7 @@ describe('serving on the real node, end to end', function () {
       '-n',
       ns,
       CMP,
-      '--version',
+      '--model-version',
       v.version,
       '--uri',
       v.uri,

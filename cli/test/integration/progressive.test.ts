@@ -36,7 +36,14 @@ const model = (version: string, hex: string) => ({
 });
 const STABLE = model('1.0.0', 'a');
 const CANDIDATE = model('1.1.0', 'b');
-const candidateFlags = ['--version', CANDIDATE.version, '--uri', CANDIDATE.uri, '--sha256', CANDIDATE.sha256];
+const candidateFlags = [
+  '--model-version',
+  CANDIDATE.version,
+  '--uri',
+  CANDIDATE.uri,
+  '--sha256',
+  CANDIDATE.sha256,
+];
 
 /** What the test's stand-in for the operator reports about the candidate. */
 interface Scenario {
@@ -686,7 +693,7 @@ describe('fnolctl promote --mirror/--canary against the API server (status writt
       '-n',
       ns,
       'shown',
-      '--version',
+      '--model-version',
       other.version,
       '--uri',
       other.uri,

@@ -199,7 +199,7 @@ describe('fnolctl against the cluster with the operator running', function () {
       '-n',
       ns,
       'fnol',
-      '--version',
+      '--model-version',
       '2.0.0',
       '--uri',
       published['1.0.0']!.uri,

@@ -1,4 +1,5 @@
-// The deploy stage's fnolctl command lines as Azure Pipelines would run them:
+// The deploy stage's fnolctl command lines as Azure Pipelines would run them
+// (the bundle from the Build stage, `node .../kubectl-fnol/kubectl-fnol ARGS`):
 // read from pipeline/templates/deploy-stage.yml, with the template parameters
 // (as azure-pipelines.yml passes them, or as a test sets them) and the
 // pipeline's macros expanded. Tests run these exact commands against the cluster.
@@ -6,6 +7,10 @@ import path from 'node:path';
 import { allSteps, parsePipeline, ROOT } from '../../src/schema';
 
 const DEPLOY_STAGE = path.join(ROOT, 'pipeline/templates/deploy-stage.yml');
+/** How the deploy stage runs fnolctl: the bundle downloaded from the Build stage's artifact. */
+export const BUNDLED_FNOLCTL = 'node $(Pipeline.Workspace)/kubectl-fnol/kubectl-fnol';
+const isFnolctl = (script: unknown, command: string): boolean =>
+  String(script ?? '').startsWith(`${BUNDLED_FNOLCTL} ${command} `);
 
 /** The parameters azure-pipelines.yml passes to the deploy stage template for `stage`, as text. */
 export function stageParameters(stage: string): Record<string, string> {
@@ -48,10 +53,9 @@ export function deployStageCommands(
       });
   };
   const fnolctlArgs = (step: Record<string, unknown>): string[] => {
-    const text = expand(String(step.script));
-    const m = /^npm run fnolctl -- (.*)$/.exec(text.trim());
-    if (!m) throw new Error(`not an fnolctl step: ${text}`);
-    return m[1]!
+    const text = String(step.script).trim();
+    if (!text.startsWith(`${BUNDLED_FNOLCTL} `)) throw new Error(`not an fnolctl step: ${text}`);
+    return expand(text.slice(BUNDLED_FNOLCTL.length))
       .trim()
       .split(/\s+/)
       .map((a, i, all) => replace[all[i - 1] ?? ''] ?? a);
@@ -60,10 +64,10 @@ export function deployStageCommands(
   const runOnce = (job.strategy as { runOnce: { deploy: unknown; on: { failure: unknown } } }).runOnce;
   const promote = allSteps(runOnce.deploy)
     .map((s) => s.step)
-    .find((s) => String(s.script ?? '').startsWith('npm run fnolctl -- promote'));
+    .find((s) => isFnolctl(s.script, 'promote'));
   const hook = allSteps(runOnce.on.failure)
     .map((s) => s.step)
-    .find((s) => String(s.script ?? '').startsWith('npm run fnolctl -- rollback'));
+    .find((s) => isFnolctl(s.script, 'rollback'));
   if (!promote || !hook) throw new Error(`${DEPLOY_STAGE} has no fnolctl promote step or rollback hook`);
   const condition = expand(String(hook.condition ?? 'true'));
   if (condition !== "eq('true', 'true')" && condition !== 'true') {

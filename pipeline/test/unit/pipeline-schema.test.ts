@@ -7,6 +7,7 @@ import type { ValidateFunction } from 'ajv';
 import { ROOT, allSteps, compileSchema, describeErrors, parsePipeline } from '../../src/schema';
 import { progressivePlan } from '../../../cli/src/fnolctl';
 import { DEFAULT_THRESHOLDS } from '../../../cli/src/canary';
+import { BUNDLED_FNOLCTL } from '../support/deploy-stage';
 
 const PIPELINE = path.join(ROOT, 'azure-pipelines.yml');
 const TEMPLATES = ['pipeline/templates/deploy-stage.yml'];
@@ -81,18 +82,19 @@ describe('azure-pipelines.yml project rules', function () {
     ...templates.flatMap((t) => allSteps(t.doc).map((s) => ({ file: t.file, ...s }))),
   ];
 
-  it('has the stages Test, Build, Model, DeployDev, DeployProd in that order', function () {
+  it('has the stages Test, ClusterTest, Build, Model, DeployDev, DeployProd in that order', function () {
     const names = stagesOf(pipeline).map((s) =>
       typeof s.stage === 'string' ? s.stage : String(asNode(s.parameters).stage),
     );
-    assert.deepEqual(names, ['Test', 'Build', 'Model', 'DeployDev', 'DeployProd']);
+    assert.deepEqual(names, ['Test', 'ClusterTest', 'Build', 'Model', 'DeployDev', 'DeployProd']);
   });
 
-  it('every script step runs a project script that exists in package.json', function () {
+  it('every script step runs a project script that exists in package.json, or the fnolctl bundle', function () {
     const scriptSteps = everyStep.filter((s) => typeof s.step.script === 'string');
     assert.ok(scriptSteps.length >= 8, `only ${scriptSteps.length} script steps`);
     for (const { file, where, step } of scriptSteps) {
       const text = String(step.script).trim();
+      if (text.startsWith(`${BUNDLED_FNOLCTL} `) && !text.includes('\n')) continue;
       const m = /^npm run ([\w:.-]+)(?:\s|$)/.exec(text);
       assert.ok(
         m && !text.includes('\n'),
@@ -119,16 +121,16 @@ describe('azure-pipelines.yml project rules', function () {
     const runOnce = asNode(asNode(job.strategy).runOnce);
     const failure = allSteps(asNode(runOnce.on).failure).map((s) => String(s.step.script ?? ''));
     assert.ok(
-      failure.some((s) => s.startsWith('npm run fnolctl -- rollback')),
+      failure.some((s) => s.startsWith(`${BUNDLED_FNOLCTL} rollback `)),
       'no rollback on failure',
     );
     const promote = allSteps(runOnce.deploy).map((s) => String(s.step.script ?? ''));
     assert.ok(
-      promote.some((s) => s.startsWith('npm run fnolctl -- promote')),
+      promote.some((s) => s.startsWith(`${BUNDLED_FNOLCTL} promote `)),
       'no fnolctl promote',
     );
     assert.ok(
-      promote.some((s) => s.startsWith('npm run fnolctl -- score')),
+      promote.some((s) => s.startsWith(`${BUNDLED_FNOLCTL} score `)),
       'no smoke test',
     );
     const prod = stagesOf(pipeline).find((s) => (s.parameters as Node | undefined)?.stage === 'DeployProd');
@@ -143,10 +145,10 @@ describe('azure-pipelines.yml project rules', function () {
     const runOnce = asNode(asNode(job.strategy).runOnce);
     const promote = allSteps(runOnce.deploy)
       .map((s) => String(s.step.script ?? ''))
-      .find((s) => s.startsWith('npm run fnolctl -- promote'));
+      .find((s) => s.startsWith(`${BUNDLED_FNOLCTL} promote `));
     const hook = allSteps(asNode(runOnce.on).failure)
       .map((s) => String(s.step.script ?? ''))
-      .find((s) => s.startsWith('npm run fnolctl -- rollback'));
+      .find((s) => s.startsWith(`${BUNDLED_FNOLCTL} rollback `));
     const idOf = (script: string | undefined, flag: string): string | undefined =>
       new RegExp(`${flag} (\\S+)`).exec(script ?? '')?.[1];
     const promotionId = idOf(promote, '--promotion-id');
@@ -189,7 +191,7 @@ describe('azure-pipelines.yml project rules', function () {
     assert.ok(minutes >= worst, `DeployProd timeoutInMinutes ${minutes} < ${worst} that the steps may take`);
     // The template passes the flags to the promote step.
     const template = readFileSync(path.join(ROOT, TEMPLATES[0]!), 'utf8');
-    assert.match(template, /npm run fnolctl -- promote .*\$\{\{ parameters\.progressive \}\}/);
+    assert.match(template, /kubectl-fnol promote .*\$\{\{ parameters\.progressive \}\}/);
     assert.match(template, /timeoutInMinutes: \$\{\{ parameters\.timeoutInMinutes \}\}/);
   });
 
@@ -205,5 +207,153 @@ describe('azure-pipelines.yml project rules', function () {
     assert.equal(asNode(findTask(pipeline, 'AzureCLI@2').inputs).azureSubscription, 'fnol-azure');
     const groups = (asNode(pipeline).variables as Node[]).filter((v) => 'group' in v).map((v) => v.group);
     assert.deepEqual(groups, ['fnol-pipeline']);
+  });
+});
+
+describe('azure-pipelines.yml: gates, images by digest, SBOMs, scan, the fnolctl bundle', function () {
+  const pipeline = parsePipeline(PIPELINE);
+  const deploy = parsePipeline(path.join(ROOT, TEMPLATES[0]!));
+  const stage = (name: string): Node => {
+    const s = stagesOf(pipeline).find((x) => x.stage === name || asNode(x.parameters ?? {}).stage === name);
+    assert.ok(s, `no stage ${name}`);
+    return s;
+  };
+  const jobsOf = (s: Node): Node[] => s.jobs as Node[];
+  const stepsOf = (job: Node): Node[] => allSteps(job).map((s) => s.step);
+  const scriptOf = (step: Node): string => String(step.script ?? '').trim();
+  const deployJob = asNode(jobsOf(stagesOf(deploy)[0]!)[0]);
+  const runOnce = asNode(asNode(deployJob.strategy).runOnce);
+  const deploySteps = allSteps(runOnce.deploy).map((s) => s.step);
+  const hookSteps = allSteps(asNode(runOnce.on).failure).map((s) => s.step);
+  const dependsOn = (name: string): string[] => {
+    const s = stage(name);
+    const d = s.dependsOn ?? asNode(s.parameters ?? {}).dependsOn;
+    return Array.isArray(d) ? d.map(String) : d === undefined ? [] : [String(d)];
+  };
+  /** Every stage `name` waits for, directly or through others. */
+  const upstream = (name: string): Set<string> => {
+    const seen = new Set<string>();
+    const walk = (n: string) => {
+      for (const d of dependsOn(n)) {
+        if (seen.has(d)) continue;
+        seen.add(d);
+        walk(d);
+      }
+    };
+    walk(name);
+    return seen;
+  };
+
+  it('the cluster integration and end-to-end suites run before any deploy', function () {
+    const steps = jobsOf(stage('ClusterTest')).flatMap(stepsOf);
+    assert.ok(
+      steps.some((s) => scriptOf(s) === 'npm run pipeline:cluster-test'),
+      'no pipeline:cluster-test step',
+    );
+    const script = readFileSync(path.join(ROOT, 'pipeline/cluster-test.sh'), 'utf8');
+    for (const suite of ['operator/test/integration', 'cli/test/integration', 'cluster/test', 'test/e2e']) {
+      assert.ok(script.includes(`'${suite}/**/*.test.ts'`), `pipeline/cluster-test.sh does not run ${suite}`);
+    }
+    assert.match(script, /cluster\/check-clean\.sh/, 'the stage does not check that the agent is left clean');
+    for (const d of ['DeployDev', 'DeployProd']) {
+      assert.ok(upstream(d).has('ClusterTest'), `${d} does not wait for ClusterTest`);
+      assert.ok(
+        upstream(d).has('Build') && upstream(d).has('Model'),
+        `${d} does not wait for Build and Model`,
+      );
+    }
+  });
+
+  it('images are scanned before they are pushed, with the stated policy; the reports are published', function () {
+    const steps = stepsOf(jobsOf(stage('Build')).find((j) => j.job === 'images')!);
+    const scan = steps.findIndex((s) => scriptOf(s).startsWith('npm run pipeline:scan-images '));
+    const pushes = steps
+      .map((s, i) => (s.task === 'Docker@2' && asNode(s.inputs).command === 'push' ? i : -1))
+      .filter((i) => i >= 0);
+    assert.ok(scan >= 0, 'no scan step');
+    assert.equal(pushes.length, 2);
+    assert.ok(
+      pushes.every((p) => p > scan),
+      'an image is pushed before it is scanned',
+    );
+    for (const repo of ['scorerRepository', 'operatorRepository']) {
+      assert.ok(scriptOf(steps[scan]!).includes(`$(${repo}):$(imageTag)`), `the scan leaves out $(${repo})`);
+    }
+    const script = readFileSync(path.join(ROOT, 'pipeline/scan-images.sh'), 'utf8');
+    assert.match(script, /--severity CRITICAL,HIGH --ignore-unfixed/);
+    assert.match(script, /--exit-code 1/);
+    const report = steps.find(
+      (s) => s.task === 'PublishPipelineArtifact@1' && asNode(s.inputs).artifact === 'image-scan',
+    );
+    assert.equal(
+      report?.condition,
+      'succeededOrFailed()',
+      'the scan reports are not published when the scan fails',
+    );
+  });
+
+  it('images go from build to deploy by digest: recorded after the push, rendered from that record', function () {
+    const steps = stepsOf(jobsOf(stage('Build')).find((j) => j.job === 'images')!);
+    const lastPush = steps.map((s) => asNode(s.inputs ?? {}).command).lastIndexOf('push');
+    const record = steps.findIndex((s) => scriptOf(s).startsWith('npm run pipeline:image-digests '));
+    assert.ok(record > lastPush, 'the digests are not recorded after both pushes');
+    assert.match(scriptOf(steps[record]!), /--out build\/images\/images\.json /);
+    const published = steps.find(
+      (s) => s.task === 'PublishPipelineArtifact@1' && asNode(s.inputs).artifact === 'images',
+    );
+    assert.equal(asNode(published?.inputs).targetPath, 'build/images');
+
+    assert.ok(deploySteps.some((s) => s.download === 'current' && s.artifact === 'images'));
+    const render = deploySteps.find((s) => scriptOf(s).startsWith('npm run pipeline:render-operator'));
+    assert.equal(
+      scriptOf(render!),
+      'npm run pipeline:render-operator-digests -- --images $(Pipeline.Workspace)/images/images.json',
+    );
+    // Nothing in the deploy stage names an image by tag.
+    const template = readFileSync(path.join(ROOT, TEMPLATES[0]!), 'utf8');
+    assert.doesNotMatch(template, /\$\(imageTag\)/);
+  });
+
+  it('an SBOM per image (CycloneDX) is published', function () {
+    const cli = jobsOf(stage('Build')).find((j) => j.job === 'cli');
+    assert.ok(cli, 'no cli job in Build');
+    const steps = stepsOf(cli);
+    const sbom = steps.findIndex((s) => scriptOf(s).startsWith('npm run pipeline:sbom'));
+    const published = steps.findIndex(
+      (s) => s.task === 'PublishPipelineArtifact@1' && asNode(s.inputs).artifact === 'sbom',
+    );
+    assert.ok(sbom >= 0 && published > sbom, 'no SBOM step followed by the sbom artifact');
+    assert.match(
+      readFileSync(path.join(ROOT, 'pipeline/sbom.sh'), 'utf8'),
+      /npm sbom --sbom-format cyclonedx/,
+    );
+  });
+
+  it('fnolctl is bundled once in Build; the deploy stages and the failure hook run that file and install nothing', function () {
+    const bundlers = stagesOf(pipeline).flatMap((s) =>
+      ((s.jobs as Node[] | undefined) ?? []).flatMap((j) =>
+        stepsOf(j)
+          .filter((st) => scriptOf(st).startsWith('npm run cli:bundle'))
+          .map(() => `${String(s.stage)}/${String(j.job)}`),
+      ),
+    );
+    assert.deepEqual(bundlers, ['Build/cli']);
+    const steps = stepsOf(jobsOf(stage('Build')).find((j) => j.job === 'cli')!);
+    const artifact = steps.find(
+      (s) => s.task === 'PublishPipelineArtifact@1' && asNode(s.inputs).artifact === 'kubectl-fnol',
+    );
+    assert.equal(asNode(artifact?.inputs).targetPath, 'build/kubectl-fnol');
+    for (const [what, steps] of [
+      ['deploy', deploySteps],
+      ['failure hook', hookSteps],
+    ] as const) {
+      assert.ok(
+        steps.some((s) => s.download === 'current' && s.artifact === 'kubectl-fnol'),
+        `the ${what} does not download the bundle`,
+      );
+      for (const s of steps) {
+        assert.doesNotMatch(scriptOf(s), /^npm (ci|install)\b|^npm run (setup|setup:node|fnolctl)\b/, what);
+      }
+    }
   });
 });
