@@ -50,7 +50,7 @@ describe('fnolctl command line', function () {
   it('--help lists every command of the table; COMMAND --help and help COMMAND print its usage', async function () {
     const top = await run('--help');
     assert.equal(top.code, 0);
-    assert.deepEqual(Object.keys(COMMANDS), ['promote', 'rollback', 'status', 'score']);
+    assert.deepEqual(Object.keys(COMMANDS), ['promote', 'rollback', 'status', 'score', 'logs']);
     for (const name of Object.keys(COMMANDS)) {
       const line = top.out.split('\n').find((l) => l.startsWith(`  ${name} `));
       assert.equal(line?.replace(/ +/g, ' '), `  ${name} ${COMMANDS[name]!.summary}`.replace(/ +/g, ' '));

@@ -2,6 +2,7 @@ import { strict as assert } from 'node:assert';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { main } from '../../src/fnolctl';
 import { logsMain, toCsv, WindowFilter } from '../../src/logs-export';
 
 const line = (over: Record<string, unknown> = {}) =>
@@ -76,6 +77,26 @@ describe('fnolctl logs export', () => {
       messages.join('\n'),
       /wrote 1 records of 1 requests.*2 lines that are not payload-log records skipped/,
     );
+  });
+
+  it('runs as fnolctl logs export, with --model-version keeping one version', async () => {
+    const file = join(dir, 'versions.jsonl');
+    writeFileSync(
+      file,
+      [
+        line({ requestId: 'old' }),
+        line({ requestId: 'new', model: { name: 'fnol', version: '1.1.0', sha256: null } }),
+      ].join('\n'),
+    );
+    const out = join(dir, 'versions.csv');
+    const code = await main(
+      ['logs', 'export', '--from', file, '--model-version', '1.1.0', '--out', out],
+      () => {},
+    );
+    assert.equal(code, 0);
+    const csv = readFileSync(out, 'utf8');
+    assert.ok(csv.includes(',new,') && !csv.includes(',old,'), csv);
+    assert.equal(await main(['logs', 'import', '--from', file, '--out', out], () => {}), 2);
   });
 
   it('refuses a window of several models unless one is chosen, and bad usage with exit code 2', async () => {
