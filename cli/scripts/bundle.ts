@@ -31,8 +31,12 @@ export async function bundle(out: string): Promise<{ file: string; bytes: number
     minify: true,
     keepNames: true,
     legalComments: 'eof',
-    banner: { js: '#!/usr/bin/env node' },
-    define: { FNOLCTL_COMMIT: JSON.stringify(commit()) },
+    // Some dependencies ship ESM that calls createRequire(import.meta.url); in
+    // one CommonJS file that URL is the file's own.
+    banner: {
+      js: "#!/usr/bin/env node\nconst __bundleUrl = require('node:url').pathToFileURL(__filename).href;",
+    },
+    define: { FNOLCTL_COMMIT: JSON.stringify(commit()), 'import.meta.url': '__bundleUrl' },
     logLevel: 'warning',
   });
   if (result.errors.length > 0) throw new Error(`esbuild reported ${result.errors.length} errors`);

@@ -103,7 +103,13 @@ describe('local Prometheus (npm run monitoring:up)', function () {
       1000,
     );
     const names = groups.map((g) => g.name).sort();
-    assert.deepEqual(names, ['fnol-operator.alerts', 'fnol-scorer.alerts', 'fnol-scorer.recording']);
+    assert.deepEqual(names, [
+      'fnol-drift.alerts',
+      'fnol-operator.alerts',
+      'fnol-payload-log.alerts',
+      'fnol-scorer.alerts',
+      'fnol-scorer.recording',
+    ]);
     for (const g of groups) {
       for (const r of g.rules) assert.equal(r.health, 'ok', `a rule of ${g.name} failed to evaluate`);
     }
