@@ -1,7 +1,7 @@
 // promote and rollback: edit a FnolModel's spec.model, wait for the operator to
 // roll it out, and restore the previous spec.model if it does not become Ready.
 import { Annotations, sameModelSpec, type FnolModel, type FnolModelSpecModelInput } from '@fnol/api';
-import type { FnolModelApi } from './fnolmodels';
+import { KubeApiError, type FnolModelApi } from './fnolmodels';
 import {
   applyBody,
   previousModel,
@@ -196,6 +196,29 @@ export async function rollback(
  * object's resourceVersion as precondition, so two hooks cannot both act.
  */
 export async function rollbackIfPromotedBy(
+  api: FnolModelApi,
+  namespace: string,
+  name: string,
+  promotionId: string,
+  opts: PromoteOptions,
+): Promise<{ rolledBack: boolean; fm: FnolModel }> {
+  // The operator writes the status (which moves resourceVersion) at any time:
+  // a write refused for that is decided again on a fresh read, so the
+  // precondition still guards against a second hook, not against the status.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await rollbackOnce(api, namespace, name, promotionId, opts);
+    } catch (err) {
+      if (!(err instanceof KubeApiError) || err.statusCode !== 409 || attempt >= CONFLICT_ATTEMPTS) throw err;
+      opts.log(`FnolModel ${namespace}/${name} changed meanwhile (e.g. its status); reading it again`);
+    }
+  }
+}
+
+/** Writes refused by the resourceVersion precondition that are decided again. */
+const CONFLICT_ATTEMPTS = 5;
+
+async function rollbackOnce(
   api: FnolModelApi,
   namespace: string,
   name: string,
