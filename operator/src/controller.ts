@@ -53,7 +53,7 @@ import { upToDate, withAppliedHash } from './kube/compare';
 import type { OperatorMetrics } from './metrics';
 import { selectorLabels } from './reconcilers/common';
 import { appliedMirrorOf, mirrorOf, ServedModel, servedModelOf } from './reconcilers/deployment';
-import { appliedCanaryWeight, canaryWeight } from './reconcilers/httproute';
+import { appliedCanaryWeight, canaryWeight, routeMayReachCandidate } from './reconcilers/httproute';
 import { desiredChildren, OWNED_KINDS, resourcePath } from './reconcilers/index';
 import { payloadLogSecrets } from './reconcilers/payload-log';
 import { Blocked, CanaryInput, computeStatus, statusEqual, transitionEvents } from './status';
@@ -90,6 +90,8 @@ interface ModelDecision {
   requeueAfterMs?: number;
 }
 
+/** A candidate kept until the gateway stops routing to it is looked at again this often. */
+export const CANDIDATE_RECHECK_MS = 2_000;
 /** A FnolModel with spec.gateway on a cluster without the Gateway API is looked at again this often. */
 export const GATEWAY_RECHECK_MS = 60_000;
 
@@ -136,6 +138,9 @@ function controlledBy(obj: Owned, fm: FnolModel): boolean {
 }
 
 export class Reconciler {
+  /** When this process last wrote each FnolModel's HTTPRoute (ms), for routeMayReachCandidate. */
+  private readonly routeWrittenAt = new Map<string, number>();
+
   constructor(
     private readonly client: KubeClient,
     private readonly cache: ReadCache,
@@ -156,6 +161,7 @@ export class Reconciler {
       this.checks.cancel(key);
       this.checks.cancel(canaryCheckKey(key));
       this.comparisons.follow(key, undefined);
+      this.routeWrittenAt.delete(key);
       this.metrics.forgetModel(namespace, name);
       return {};
     }
@@ -224,12 +230,25 @@ export class Reconciler {
       httpRoutes,
     });
     let route: KubernetesObject | undefined = live.get(liveKey('HTTPRoute', name));
+    const liveRoute = route;
+    let candidateKept = false;
     await Promise.all(
       children.map(async (child) => {
         const path = resourcePath(child.kind, namespace, child.name);
         const kind = child.kind.kind;
         let current = live.get(liveKey(kind, child.name));
         if (!child.object) {
+          // The candidate's Service and pods go only once the gateway no
+          // longer routes to them: deleting them first fails its requests.
+          if (
+            child.name === candidate &&
+            (kind === 'Service' || kind === 'Deployment') &&
+            current &&
+            routeMayReachCandidate(liveRoute, fm, this.routeWrittenAt.get(key), this.clock())
+          ) {
+            candidateKept = true;
+            return;
+          }
           // Not wanted: delete it if this FnolModel owns it. An object of that
           // name it does not own (e.g. the Deployment of a FnolModel named
           // <name>-canary) is someone else's and is left alone.
@@ -261,7 +280,10 @@ export class Reconciler {
           if (child.name === name) deployment = applied as V1Deployment;
           else canaryDeployment = applied as V1Deployment;
         }
-        if (child.kind === OWNED_KINDS.HTTPRoute) route = applied;
+        if (child.kind === OWNED_KINDS.HTTPRoute) {
+          route = applied;
+          this.routeWrittenAt.set(key, this.clock().getTime());
+        }
       }),
     );
 
@@ -273,6 +295,8 @@ export class Reconciler {
     let requeueAfterMs = minDefined(stable.requeueAfterMs, canary?.requeueAfterMs);
     // A cluster without the Gateway API: look again now and then (the cache lists it again too).
     if (gatewayMissing) requeueAfterMs = minDefined(requeueAfterMs, GATEWAY_RECHECK_MS);
+    // The route's status (a watch event) usually comes first; this is the fallback.
+    if (candidateKept) requeueAfterMs = minDefined(requeueAfterMs, CANDIDATE_RECHECK_MS);
 
     let canaryInput: CanaryInput | undefined;
     if (canarySpec && canary) {

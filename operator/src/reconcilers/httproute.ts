@@ -81,3 +81,40 @@ export function appliedCanaryWeight(route: unknown, fm: FnolModel): number {
   const w = ref?.weight;
   return typeof w === 'number' && Number.isFinite(w) ? w : 0;
 }
+
+/** How long a route change may go unreported by its controller before it is taken as applied. */
+export const ROUTE_ACCEPT_GRACE_MS = 15_000;
+
+interface RouteStatus {
+  metadata?: { generation?: number };
+  status?: { parents?: Array<{ conditions?: Array<{ observedGeneration?: number }> }> };
+}
+
+/**
+ * Whether the gateway may still send requests to the candidate's Service, so
+ * that deleting the Service or its pods now would fail them (the Gateway API
+ * answers 500 for a backend that does not resolve): the live route names the
+ * candidate, or its latest generation has not been reported by the gateway's
+ * controller yet (status.parents[].conditions[].observedGeneration). A
+ * controller that reports nothing gets ROUTE_ACCEPT_GRACE_MS after the
+ * operator's last write of the route (`writtenAt`, ms; undefined when this
+ * process has not written it).
+ */
+export function routeMayReachCandidate(
+  route: unknown,
+  fm: FnolModel,
+  writtenAt: number | undefined,
+  now: Date,
+): boolean {
+  if (route === undefined) return false;
+  const rules = (route as HTTPRoute).spec?.rules ?? [];
+  const candidate = canaryName(fm.metadata.name);
+  if (rules.some((r) => r.backendRefs?.some((b) => b.name === candidate))) return true;
+  const r = route as RouteStatus;
+  const generation = r.metadata?.generation ?? 0;
+  const reported = (r.status?.parents ?? []).some((p) =>
+    (p.conditions ?? []).some((c) => (c.observedGeneration ?? -1) >= generation),
+  );
+  if (reported) return false;
+  return writtenAt !== undefined && now.getTime() - writtenAt < ROUTE_ACCEPT_GRACE_MS;
+}
