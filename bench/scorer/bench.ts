@@ -38,8 +38,6 @@ const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 16);
 const RATES = (process.env.BENCH_RATES ?? '50,200,1000').split(',').map(Number);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
-const ONLY_SHADOW = process.env.BENCH_ONLY === 'shadow';
-const ONLY_DRIFT = process.env.BENCH_ONLY === 'drift';
 const MODEL = join(ROOT, 'build/model/fnol-1.0.0.onnx');
 
 const load = () =>
@@ -759,31 +757,27 @@ async function main(): Promise<void> {
   });
   const batch1000 = JSON.stringify({ data: rows });
   bodyDir = mkdtempSync(join(tmpdir(), 'bench-scorer-'));
-  if (process.env.BENCH_ONLY === 'payload-log') {
+  // BENCH_ONLY=shadow|drift|payload-log: one comparison of the scorer against itself, and its goals.
+  const only: Record<string, () => Promise<() => void>> = {
+    shadow: async () => {
+      const r = await compareShadow(single, singleRecords, batch1000);
+      return () => shadowGoals(r);
+    },
+    drift: async () => {
+      const r = await compareDrift(single, singleRecords, batch1000);
+      return () => driftGoals(r);
+    },
+    'payload-log': async () => {
+      const r = await comparePayloadLog(single, singleRecords, batch1000);
+      return () => payloadLogGoals(r);
+    },
+  };
+  const comparison = process.env.BENCH_ONLY === undefined ? undefined : only[process.env.BENCH_ONLY];
+  if (comparison !== undefined) {
     try {
-      const ratios = await comparePayloadLog(single, singleRecords, batch1000);
+      const goals = await comparison();
       console.log(`\nload average at the end ${load()}\n\ngoals (same run):`);
-      payloadLogGoals(ratios);
-    } finally {
-      rmSync(bodyDir, { recursive: true, force: true });
-    }
-    return;
-  }
-  if (ONLY_DRIFT) {
-    try {
-      const drift = await compareDrift(single, singleRecords, batch1000);
-      console.log(`\nload average at the end ${load()}\n\ngoals (same run):`);
-      driftGoals(drift);
-    } finally {
-      rmSync(bodyDir, { recursive: true, force: true });
-    }
-    return;
-  }
-  if (ONLY_SHADOW) {
-    try {
-      const shadow = await compareShadow(single, singleRecords, batch1000);
-      console.log(`\nload average at the end ${load()}\n\ngoals (same run):`);
-      shadowGoals(shadow);
+      goals();
     } finally {
       rmSync(bodyDir, { recursive: true, force: true });
     }
