@@ -29,6 +29,13 @@ export class OperatorMetrics {
     help: 'Keys waiting in the work queue',
     registers: [this.registry],
   });
+  readonly queueWait = new Histogram({
+    name: 'fnol_operator_workqueue_queue_duration_seconds',
+    help: 'Time a key waited in the work queue before a worker took it, by priority (event: a watched change; resync: the periodic resync)',
+    labelNames: ['priority'],
+    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+    registers: [this.registry],
+  });
   readonly apiRequests = new Counter({
     name: 'fnol_operator_api_requests_total',
     help: 'Requests to the Kubernetes API by verb, resource and HTTP code; a WATCH counts once when its stream opens',

@@ -5,10 +5,14 @@
  * if events arrived meanwhile; failures are retried with exponential back-off.
  */
 
+export type QueuePriority = 'event' | 'resync';
+
 export interface WorkQueueOptions {
   baseDelayMs: number;
   maxDelayMs: number;
   onDepthChange?: (depth: number) => void;
+  /** Called when a worker takes a key: how long it waited in the queue, by priority. */
+  onWait?: (priority: QueuePriority, seconds: number) => void;
 }
 
 export class WorkQueue {
@@ -21,6 +25,8 @@ export class WorkQueue {
   private readonly failures = new Map<string, number>();
   private readonly timers = new Map<string, NodeJS.Timeout>();
   private readonly waiters: Array<(key: string | undefined) => void> = [];
+  /** When each waiting key entered the queue (or was promoted by an event), for onWait. */
+  private readonly queuedAt = new Map<string, number>();
   private shuttingDown = false;
 
   constructor(private readonly opts: WorkQueueOptions) {}
@@ -33,10 +39,11 @@ export class WorkQueue {
     this.opts.onDepthChange?.(this.depth);
   }
 
-  private handOut(key: string): boolean {
+  private handOut(key: string, priority: QueuePriority): boolean {
     const waiter = this.waiters.shift();
     if (!waiter) return false;
     this.processing.add(key);
+    this.opts.onWait?.(priority, 0);
     waiter(key);
     return true;
   }
@@ -50,6 +57,7 @@ export class WorkQueue {
       if (i >= 0) {
         this.low.splice(i, 1);
         this.queue.push(key);
+        this.queuedAt.set(key, performance.now());
         this.changed();
       }
       return;
@@ -57,11 +65,12 @@ export class WorkQueue {
     if (this.dirty.has(key)) return;
     this.dirty.add(key);
     if (this.processing.has(key)) return;
-    if (this.handOut(key)) {
+    if (this.handOut(key, 'event')) {
       this.dirty.delete(key);
       return;
     }
     this.queue.push(key);
+    this.queuedAt.set(key, performance.now());
     this.changed();
   }
 
@@ -74,12 +83,13 @@ export class WorkQueue {
     this.dirty.add(key);
     this.lowPending.add(key);
     if (this.processing.has(key)) return;
-    if (this.handOut(key)) {
+    if (this.handOut(key, 'resync')) {
       this.dirty.delete(key);
       this.lowPending.delete(key);
       return;
     }
     this.low.push(key);
+    this.queuedAt.set(key, performance.now());
     this.changed();
   }
 
@@ -115,8 +125,13 @@ export class WorkQueue {
 
   /** The next key to reconcile; undefined once the queue is shut down. */
   get(): Promise<string | undefined> {
-    const key = this.queue.shift() ?? this.low.shift();
+    const event = this.queue.shift();
+    const key = event ?? this.low.shift();
     if (key !== undefined) {
+      const at = this.queuedAt.get(key);
+      this.queuedAt.delete(key);
+      if (at !== undefined)
+        this.opts.onWait?.(event !== undefined ? 'event' : 'resync', (performance.now() - at) / 1000);
       this.dirty.delete(key);
       this.lowPending.delete(key);
       this.processing.add(key);

@@ -62,6 +62,7 @@ export class Manager {
       baseDelayMs: 500,
       maxDelayMs: 5 * 60_000,
       onDepthChange: (d) => metrics.queueDepth.set(d),
+      onWait: (priority, seconds) => metrics.queueWait.observe({ priority }, seconds),
     });
     this.caches = new Caches(
       opts.client,

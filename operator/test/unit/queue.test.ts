@@ -67,6 +67,27 @@ describe('work queue', () => {
     q.shutDown();
   });
 
+  it('reports how long each key waited, by priority (a resync key promoted by an event counts as an event)', async () => {
+    const waits: Array<[string, number]> = [];
+    const q = new WorkQueue({ baseDelayMs: 10, maxDelayMs: 100, onWait: (p, s) => waits.push([p, s]) });
+    q.addLow('ns/r1');
+    q.addLow('ns/r2');
+    q.add('ns/e');
+    q.add('ns/r2');
+    await new Promise((r) => setTimeout(r, 5));
+    for (let i = 0; i < 3; i++) await q.get();
+    assert.deepEqual(
+      waits.map(([p]) => p),
+      ['event', 'event', 'resync'],
+    );
+    assert.ok(waits.every(([, s]) => s > 0));
+    const p = q.get();
+    q.add('ns/x'); // handed straight to the waiting worker
+    await p;
+    assert.deepEqual(waits[3], ['event', 0]);
+    q.shutDown();
+  });
+
   it('releases waiting workers on shut down', async () => {
     const q = new WorkQueue({ baseDelayMs: 10, maxDelayMs: 100 });
     const p = q.get();

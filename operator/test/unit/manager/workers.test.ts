@@ -99,6 +99,91 @@ describe('manager: workers', () => {
     await w.drain(1000);
   });
 
+  it('a watched change overtakes a burst of resyncs whose reconciles never wait for I/O', async () => {
+    // 400 resync keys whose reconcile only burns CPU (a resync at rest reads the
+    // caches and writes nothing), then a change arrives from a timer (as a
+    // watch event arrives from a socket). The change is reconciled after at
+    // most one more resync per worker, not after the burst.
+    const q = new WorkQueue({ baseDelayMs: 10, maxDelayMs: 100 });
+    const order: string[] = [];
+    const burn = (ms: number) => {
+      const end = performance.now() + ms;
+      while (performance.now() < end) {
+        /* CPU only */
+      }
+    };
+    const w = new Workers(
+      q,
+      async (key) => {
+        burn(0.5);
+        order.push(key);
+        return {};
+      },
+      log,
+    );
+    for (let i = 0; i < 400; i++) q.addLow(`ns/r${i}`);
+    let resyncsBeforeChange = -1;
+    setTimeout(() => {
+      resyncsBeforeChange = order.length;
+      q.add('ns/changed');
+    }, 1);
+    w.start(4);
+    await until(() => order.length === 401, 10_000);
+    assert.ok(resyncsBeforeChange >= 0 && resyncsBeforeChange < 400, 'the change arrived during the burst');
+    const at = order.indexOf('ns/changed');
+    assert.ok(
+      at - resyncsBeforeChange <= 4,
+      `the change waited behind ${at - resyncsBeforeChange} resyncs after it arrived (at most one per worker)`,
+    );
+    assert.equal(new Set(order).size, 401, 'every key reconciled exactly once');
+    q.shutDown();
+    await w.drain(1000);
+  });
+
+  it('under random events, resyncs and slow reconciles: no key on two workers at once, no change lost', async () => {
+    const q = new WorkQueue({ baseDelayMs: 1, maxDelayMs: 5 });
+    const keys = Array.from({ length: 20 }, (_, i) => `ns/k${i}`);
+    const inFlight = new Set<string>();
+    const lastAdded = new Map<string, number>();
+    const lastStarted = new Map<string, number>();
+    let clock = 0;
+    let overlap = '';
+    let seed = 7;
+    const rnd = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
+    const w = new Workers(
+      q,
+      async (key) => {
+        if (inFlight.has(key)) overlap = key;
+        inFlight.add(key);
+        lastStarted.set(key, ++clock);
+        const r = rnd();
+        if (r < 0.3) await new Promise((res) => setTimeout(res, 1 + Math.floor(r * 10)));
+        else if (r < 0.6) await new Promise((res) => setImmediate(res));
+        inFlight.delete(key);
+        return r > 0.95 ? { retry: true } : {};
+      },
+      log,
+    );
+    w.start(4);
+    for (let round = 0; round < 60; round++) {
+      for (let j = 0; j < 10; j++) {
+        const key = keys[Math.floor(rnd() * keys.length)]!;
+        lastAdded.set(key, ++clock);
+        if (rnd() < 0.5) q.add(key);
+        else q.addLow(key);
+      }
+      await new Promise((res) => setTimeout(res, rnd() < 0.5 ? 0 : 2));
+    }
+    // Every key added is reconciled after its last add (a change is never lost).
+    await until(
+      () => [...lastAdded].every(([k, t]) => (lastStarted.get(k) ?? 0) > t) && inFlight.size === 0,
+      10_000,
+    );
+    assert.equal(overlap, '', `key ${overlap} ran on two workers at once`);
+    q.shutDown();
+    await w.drain(1000);
+  });
+
   it('drain lets an in-flight reconcile finish after the queue is shut down', async () => {
     const q = new WorkQueue({ baseDelayMs: 10, maxDelayMs: 100 });
     let finished = false;
