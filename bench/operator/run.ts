@@ -10,6 +10,12 @@
  *   2. Reconcile latency, spec change -> updated Deployment seen on a watch,
  *      p50/p99 over LATENCY_SAMPLES model changes; baseline in the same run:
  *      the API server's own latency, Deployment patch -> seen on the same watch.
+ *      Operator and baseline samples alternate (which goes first alternates
+ *      too), so load on the machine hits both alike; one warm-up sample of each
+ *      is not counted (the operator's first change downloads the new model for
+ *      its digest check). The operator's own share comes from its metrics: the
+ *      time a changed key waited in the work queue, the reconciles' duration,
+ *      and the resync reconciles that ran meanwhile.
  *   3. The operator process' memory (VmRSS, VmHWM): idle (0 models) vs N models.
  *   5. API reads per reconcile at rest (GET and LIST from the operator's
  *      fnol_operator_api_requests_total, lease requests excluded; goal 0).
@@ -17,8 +23,12 @@
  *      operator (its request metric) and by the API server
  *      (apiserver_request_total for the resources the operator writes).
  *
- * Usage: npm run bench:operator [-- --models 2000]
- * Env: BENCH_MODELS (500; --models wins), LATENCY_SAMPLES (100), REST_SECONDS (60).
+ * Usage: npm run bench:operator [-- --models 2000] [-- --latency-only]
+ * Env: BENCH_MODELS (500; --models wins), LATENCY_SAMPLES (200), REST_SECONDS (60),
+ * BENCH_LATENCY_ONLY=1 (or --latency-only): skip the direct-apply baseline of
+ * step 0, so the run gives no ramp ratio but takes about half as long;
+ * BENCH_CPU_PROF=DIR: the operator runs with --cpu-prof and writes its profile
+ * to DIR when it stops (open it in Chrome DevTools or speedscope).
  * The operator runs as its own process (tsx), leader election on, as deployed.
  */
 import { execFileSync } from 'node:child_process';
@@ -52,7 +62,9 @@ function modelsArg(): number {
 }
 
 const N = modelsArg();
-const SAMPLES = Number(process.env.LATENCY_SAMPLES ?? 100);
+const SAMPLES = Number(process.env.LATENCY_SAMPLES ?? 200);
+const LATENCY_ONLY =
+  process.argv.includes('--latency-only') || ['1', 'true'].includes(process.env.BENCH_LATENCY_ONLY ?? '');
 const REST_SECONDS = Number(process.env.REST_SECONDS ?? 60);
 const WRITE_VERBS = new Set(['POST', 'PUT', 'PATCH', 'DELETE', 'APPLY']);
 const OPERATOR_RESOURCES = new Set([
@@ -105,15 +117,55 @@ function scrape(port: number): Promise<string> {
   });
 }
 
+/** CPU time (user + system) of a process so far, in seconds. */
+function cpuSecondsOf(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  // utime and stime are fields 14 and 15 of stat (11 and 12 after the command).
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
+/**
+ * The p-th percentile of a histogram's observations between two scrapes, as
+ * the upper bound of the bucket it falls in (Prometheus' histogram_quantile
+ * without interpolation).
+ */
+function histogramQuantile(
+  before: string,
+  after: string,
+  name: string,
+  keep: (labels: Record<string, string>) => boolean,
+  p: number,
+): number {
+  const buckets = (t: string) => {
+    const m = new Map<number, number>();
+    for (const line of t.split('\n')) {
+      if (!line.startsWith(`${name}_bucket{`)) continue;
+      const r = /^[^{]+\{([^}]*)\}\s+([0-9.eE+-]+)/.exec(line);
+      if (!r) continue;
+      const labels: Record<string, string> = {};
+      for (const kv of r[1]!.matchAll(/(\w+)="([^"]*)"/g)) labels[kv[1]!] = kv[2]!;
+      if (!keep(labels)) continue;
+      const le = labels.le === '+Inf' ? Infinity : Number(labels.le);
+      m.set(le, (m.get(le) ?? 0) + Number(r[2]));
+    }
+    return m;
+  };
+  const b0 = buckets(before);
+  const b1 = [...buckets(after)].sort((x, y) => x[0] - y[0]).map(([le, c]) => [le, c - (b0.get(le) ?? 0)]);
+  const total = b1.at(-1)?.[1] ?? 0;
+  if (total === 0) return NaN;
+  return b1.find(([, c]) => c! >= (p / 100) * total)?.[0] ?? NaN;
+}
+
 /** Sum of a counter's samples whose labels pass the filter. */
 function sumCounter(text: string, name: string, keep: (labels: Record<string, string>) => boolean): number {
   let total = 0;
   for (const line of text.split('\n')) {
-    if (!line.startsWith(`${name}{`)) continue;
-    const m = /^[^{]+\{([^}]*)\}\s+([0-9.eE+-]+)/.exec(line);
+    if (!line.startsWith(`${name}{`) && !line.startsWith(`${name} `)) continue;
+    const m = /^[^{\s]+(?:\{([^}]*)\})?\s+([0-9.eE+-]+)/.exec(line);
     if (!m) continue;
     const labels: Record<string, string> = {};
-    for (const kv of m[1]!.matchAll(/(\w+)="([^"]*)"/g)) labels[kv[1]!] = kv[2]!;
+    for (const kv of (m[1] ?? '').matchAll(/(\w+)="([^"]*)"/g)) labels[kv[1]!] = kv[2]!;
     if (keep(labels)) total += Number(m[2]);
   }
   return total;
@@ -231,7 +283,7 @@ async function main(): Promise<void> {
   const names = Array.from({ length: N }, (_, i) => `fnol-${String(i).padStart(4, '0')}`);
 
   // 0. Baseline: the same Deployments, Services and Ingresses, applied directly.
-  const baseline = await directBaseline(admin, names, spec, m1);
+  const baseline = LATENCY_ONLY ? { allAvailableS: NaN } : await directBaseline(admin, names, spec, m1);
 
   // Watch Deployments in the namespace: the observation point for latencies.
   const seen = new Map<string, { version?: string; generation?: number; at: number }>();
@@ -286,6 +338,10 @@ async function main(): Promise<void> {
       RESYNC_PERIOD_SECONDS: String(Math.max(5, Math.floor(REST_SECONDS / 2))),
       LOG_LEVEL: 'warn',
       HEALTH_PORT: '18981',
+      // BENCH_CPU_PROF=DIR: a CPU profile of the operator process, written there when it stops.
+      ...(process.env.BENCH_CPU_PROF
+        ? { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${path.resolve(process.env.BENCH_CPU_PROF)}` }
+        : {}),
     },
     runtime.startsWith('node') ? entry : undefined,
   );
@@ -329,27 +385,30 @@ async function main(): Promise<void> {
   const loaded = memoryOf(op.proc.pid!);
   log(`all ${N} Ready after ${allReadyS.toFixed(1)} s; RSS ${loaded.rssMb.toFixed(0)} MiB`);
 
-  // 2a. Baseline: a Deployment patched directly, seen on the watch.
-  log(`latency: ${SAMPLES} direct Deployment patches (baseline) and ${SAMPLES} FnolModel changes`);
+  // 2. Latency, operator and baseline samples alternating (plus one warm-up of each).
+  log(
+    `latency: ${SAMPLES} FnolModel changes and ${SAMPLES} direct Deployment patches (baseline), alternating`,
+  );
   const base: number[] = [];
-  for (let i = 0; i < Math.min(SAMPLES, 50); i++) {
-    const name = names[i]!;
+  const lat: number[] = [];
+  const m2 = models.publish('fnol-1.1.0.onnx', Buffer.alloc(4 << 20, 2));
+  // Operator samples change models i*7 mod N, baseline samples patch the ones just after.
+  const baseSample = async (i: number) => {
+    const name = names[(i * 7 + 1) % N]!;
     const gen = seen.get(name)?.generation ?? 0;
     const since = performance.now();
     await admin.mergePatch(apiPath(Kinds.Deployment, { namespace: ns, name }), {
       metadata: { annotations: { 'bench.fnol.io/touch': String(i) } },
       spec: { minReadySeconds: (i % 2) + 1 },
     });
-    base.push(await waitSeen(name, (s) => (s.generation ?? 0) > gen, since));
-  }
-  // 2b. The operator: model change on the FnolModel -> Deployment with the new version.
-  const lat: number[] = [];
-  const m2 = models.publish('fnol-1.1.0.onnx', Buffer.alloc(4 << 20, 2));
-  for (let i = 0; i < SAMPLES; i++) {
+    return waitSeen(name, (s) => (s.generation ?? 0) > gen, since);
+  };
+  // The operator: model change on the FnolModel -> Deployment with the new version.
+  const operatorSample = async (i: number) => {
     const name = names[(i * 7) % N]!;
     const since = performance.now();
     await admin.mergePatch(modelPath(ns, name), { spec: { model: { version: '1.1.0', ...m2 } } });
-    lat.push(await waitSeen(name, (s) => s.version === '1.1.0', since));
+    const ms = await waitSeen(name, (s) => s.version === '1.1.0', since);
     // One change at a time: wait for this rollout to finish, so the sample
     // measures the reconcile, not a queue full of earlier rollouts.
     for (;;) {
@@ -357,7 +416,38 @@ async function main(): Promise<void> {
       if (m?.status?.phase === 'Ready' && m.status.observedGeneration === m.metadata.generation) break;
       await new Promise((r) => setTimeout(r, 50));
     }
+    return ms;
+  };
+  await operatorSample(SAMPLES);
+  await baseSample(SAMPLES);
+  const latBefore = await scrape(healthPort);
+  const cpuBefore = cpuSecondsOf(op.proc.pid!);
+  const latT0 = performance.now();
+  for (let i = 0; i < SAMPLES; i++) {
+    if (i % 2 === 0) {
+      base.push(await baseSample(i));
+      lat.push(await operatorSample(i));
+    } else {
+      lat.push(await operatorSample(i));
+      base.push(await baseSample(i));
+    }
   }
+  const latS = (performance.now() - latT0) / 1000;
+  const opCpuS = cpuSecondsOf(op.proc.pid!) - cpuBefore;
+  const latAfter = await scrape(healthPort);
+  const QW = 'fnol_operator_workqueue_queue_duration_seconds';
+  const byPriority = (p: string) => (l: Record<string, string>) => l.priority === p;
+  const counterDiff = (name: string, keep: (l: Record<string, string>) => boolean) =>
+    sumCounter(latAfter, name, keep) - sumCounter(latBefore, name, keep);
+  const eventWaits = counterDiff(`${QW}_count`, byPriority('event'));
+  const eventWaitMeanMs = (counterDiff(`${QW}_sum`, byPriority('event')) / Math.max(1, eventWaits)) * 1000;
+  const eventWaitP99Ms = histogramQuantile(latBefore, latAfter, QW, byPriority('event'), 99) * 1000;
+  const resyncsDuringLatency = counterDiff(`${QW}_count`, byPriority('resync'));
+  const RD = 'fnol_operator_reconcile_duration_seconds';
+  const reconcilesDuringLatency = counterDiff(`${RD}_count`, () => true);
+  const reconcileMeanMs =
+    (counterDiff(`${RD}_sum`, () => true) / Math.max(1, reconcilesDuringLatency)) * 1000;
+  const reconcileP99Ms = histogramQuantile(latBefore, latAfter, RD, () => true, 99) * 1000;
 
   // Let the rollouts finish, then measure rest.
   for (;;) {
@@ -443,7 +533,7 @@ async function main(): Promise<void> {
     `| ${k.padEnd(56)} | ${v.padStart(12)} | ${b.padStart(26)} |`;
   const out = [
     '',
-    `FnolModel operator benchmark: ${N} models, ${SAMPLES} latency samples, ${REST_SECONDS} s at rest; operator: ${runtime}`,
+    `FnolModel operator benchmark: ${N} models, ${SAMPLES} latency samples, ${REST_SECONDS} s at rest; operator: ${runtime}${LATENCY_ONLY ? '; latency only (no direct-apply baseline)' : ''}`,
     `load average (1/5/15 min) at start ${load0.map((x) => x.toFixed(1)).join(' / ')}, at end ${loadavg()
       .map((x) => x.toFixed(1))
       .join(' / ')} on ${os.cpus().length} cores`,
@@ -454,9 +544,13 @@ async function main(): Promise<void> {
     row(
       `time until all ${N} Ready (baseline: all available)`,
       `${allReadyS.toFixed(1)} s`,
-      `${baseline.allAvailableS.toFixed(1)} s direct apply`,
+      LATENCY_ONLY ? 'skipped (latency only)' : `${baseline.allAvailableS.toFixed(1)} s direct apply`,
     ),
-    row('  ratio to the baseline (goal <= 1.2x)', `${(allReadyS / baseline.allAvailableS).toFixed(2)}x`, ''),
+    row(
+      '  ratio to the baseline (goal <= 1.2x)',
+      LATENCY_ONLY ? 'n/a' : `${(allReadyS / baseline.allAvailableS).toFixed(2)}x`,
+      '',
+    ),
     row(
       'spec change -> Deployment updated, p50',
       `${percentile(lat, 50).toFixed(0)} ms`,
@@ -471,6 +565,21 @@ async function main(): Promise<void> {
       '  ratio p50 / p99 (goal <= 1.1x / 1.5x)',
       `${(percentile(lat, 50) / percentile(base, 50)).toFixed(2)}x / ${(percentile(lat, 99) / percentile(base, 99)).toFixed(2)}x`,
       '',
+    ),
+    row(
+      '  changed key waiting in the work queue, mean / p99',
+      `${eventWaitMeanMs.toFixed(1)} / ${Number.isNaN(eventWaitP99Ms) ? 'n/a' : `<= ${eventWaitP99Ms.toFixed(0)}`} ms`,
+      `${eventWaits} event keys`,
+    ),
+    row(
+      '  reconcile duration during the samples, mean / p99',
+      `${reconcileMeanMs.toFixed(1)} / ${Number.isNaN(reconcileP99Ms) ? 'n/a' : `<= ${reconcileP99Ms.toFixed(0)}`} ms`,
+      `${reconcilesDuringLatency} reconciles, ${resyncsDuringLatency} resyncs`,
+    ),
+    row(
+      '  operator CPU during the samples, per operator sample',
+      `${((opCpuS / SAMPLES) * 1000).toFixed(1)} ms`,
+      `${opCpuS.toFixed(1)} s CPU in ${latS.toFixed(0)} s`,
     ),
     row(
       `operator RSS, ${N} models`,
