@@ -338,12 +338,12 @@ async function main(): Promise<void> {
       RESYNC_PERIOD_SECONDS: String(Math.max(5, Math.floor(REST_SECONDS / 2))),
       LOG_LEVEL: 'warn',
       HEALTH_PORT: '18981',
-      // BENCH_CPU_PROF=DIR: a CPU profile of the operator process, written there when it stops.
-      ...(process.env.BENCH_CPU_PROF
-        ? { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${path.resolve(process.env.BENCH_CPU_PROF)}` }
-        : {}),
     },
     runtime.startsWith('node') ? entry : undefined,
+    // BENCH_CPU_PROF=DIR: a CPU profile of the operator process, written there when it stops.
+    process.env.BENCH_CPU_PROF
+      ? ['--cpu-prof', `--cpu-prof-dir=${path.resolve(process.env.BENCH_CPU_PROF)}`]
+      : [],
   );
   const healthPort = 18981;
   process.once('exit', () => op.proc.kill('SIGKILL'));

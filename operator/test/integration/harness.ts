@@ -161,16 +161,24 @@ export interface ChildOperator {
 }
 
 /** The operator as its own process (npm run operator's entry point), for kill and failover tests. */
-export function childOperator(env: Record<string, string>, compiledEntry?: string): ChildOperator {
+export function childOperator(
+  env: Record<string, string>,
+  compiledEntry?: string,
+  nodeArgs: string[] = [],
+): ChildOperator {
   const logs: string[] = [];
   const proc = spawn(
     process.execPath,
     // A compiled entry in the repository loads the compiled workspace packages
     // (@fnol/api, @fnol/model-fetch) from dist/ too, as the image does
-    // (docs/adr/0008-workspaces-and-api-module.md).
-    compiledEntry
-      ? ['--require', path.join(repoRoot, 'test', 'support', 'compiled-workspaces.cjs'), compiledEntry]
-      : ['--import', 'tsx', path.join(repoRoot, 'operator', 'src', 'main.ts')],
+    // (docs/adr/0008-workspaces-and-api-module.md). nodeArgs go to node itself
+    // (e.g. --cpu-prof, which NODE_OPTIONS does not take).
+    [
+      ...nodeArgs,
+      ...(compiledEntry
+        ? ['--require', path.join(repoRoot, 'test', 'support', 'compiled-workspaces.cjs'), compiledEntry]
+        : ['--import', 'tsx', path.join(repoRoot, 'operator', 'src', 'main.ts')]),
+    ],
     {
       cwd: repoRoot,
       env: {
