@@ -83,6 +83,24 @@ export interface OperatorConfig {
    * AZURE_FEDERATED_TOKEN_FILE is set): the digest check of FnolModels with spec.model.identity.
    */
   modelIdentity?: WorkloadIdentityConfig;
+  /**
+   * Trace export of every scorer pod (SCORER_TRACES_*), a cluster admin's
+   * decision: the OTLP/HTTP collector the pods send their spans to, and where
+   * their NetworkPolicy lets them reach it. Undefined: no export (the default).
+   */
+  scorerTraces?: ScorerTracesConfig;
+}
+
+export interface ScorerTracesConfig {
+  /** Base URL of the collector (the scorer posts to <endpoint>/v1/traces), no trailing slash. */
+  endpoint: string;
+  /** TCP port of the endpoint (its own, or 80/443 by scheme): the only port egress opens. */
+  port: number;
+  /** The collector's address ranges (SCORER_TRACES_EGRESS_CIDRS). */
+  egressCidrs: string[];
+  /** The collector's namespaces (SCORER_TRACES_EGRESS_NAMESPACES), optionally narrowed to pods with these labels. */
+  egressNamespaces: string[];
+  egressPodLabels: Record<string, string>;
 }
 
 export class ConfigError extends Error {}
@@ -227,6 +245,7 @@ export function loadConfig(env: Env = process.env): OperatorConfig {
     identityEgress: identityEgress(env),
     ...operatorIdentity(env, tokenAuthorityHosts),
     ...egressConfig(env),
+    ...scorerTraces(env),
   };
 }
 
@@ -314,19 +333,99 @@ function egressConfig(env: Env): EgressConfig {
       `DNS_NAMESPACE=${JSON.stringify(dnsNamespace)} is not a namespace name (DNS-1123 label)`,
     );
   }
-  const dnsPodLabels: Record<string, string> = {};
-  for (const pair of list(env, 'DNS_POD_LABELS', 'k8s-app=kube-dns')) {
+  const dnsPodLabels = labelPairs('DNS_POD_LABELS', list(env, 'DNS_POD_LABELS', 'k8s-app=kube-dns'));
+  return { modelStoreCidrs, modelStorePorts, dnsNamespace, dnsPodLabels };
+}
+
+function labelPairs(name: string, pairs: string[]): Record<string, string> {
+  const labels: Record<string, string> = {};
+  for (const pair of pairs) {
     const i = pair.indexOf('=');
     const key = pair.slice(0, i).trim();
     const value = pair.slice(i + 1).trim();
     if (i < 0 || !LABEL_KEY.test(key) || !LABEL_VALUE.test(value)) {
       throw new ConfigError(
-        `DNS_POD_LABELS holds ${JSON.stringify(pair)}: expected comma-separated key=value label pairs (e.g. k8s-app=kube-dns)`,
+        `${name} holds ${JSON.stringify(pair.slice(0, 100))}: expected comma-separated key=value label pairs (e.g. k8s-app=kube-dns)`,
       );
     }
-    dnsPodLabels[key] = value;
+    labels[key] = value;
   }
-  return { modelStoreCidrs, modelStorePorts, dnsNamespace, dnsPodLabels };
+  return labels;
+}
+
+/** A comma-separated list that may be empty. */
+function optionalList(env: Env, name: string): string[] {
+  return (env[name] ?? '')
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s !== '');
+}
+
+/**
+ * SCORER_TRACES_ENDPOINT (the OTLP/HTTP collector's base URL, e.g.
+ * http://otel-collector.monitoring:4318) turns trace export on in every scorer
+ * pod; SCORER_TRACES_EGRESS_NAMESPACES (with SCORER_TRACES_EGRESS_POD_LABELS)
+ * and/or SCORER_TRACES_EGRESS_CIDRS say where the collector runs, so the scorer
+ * pods' NetworkPolicy opens exactly that, on the endpoint's port. The URL may
+ * carry no credentials: it is written into every scorer pod's spec.
+ */
+function scorerTraces(env: Env): { scorerTraces?: ScorerTracesConfig } {
+  const raw = env.SCORER_TRACES_ENDPOINT?.trim() ?? '';
+  const egressCidrs = optionalList(env, 'SCORER_TRACES_EGRESS_CIDRS').map((c) =>
+    cidr('SCORER_TRACES_EGRESS_CIDRS', c),
+  );
+  const egressNamespaces = optionalList(env, 'SCORER_TRACES_EGRESS_NAMESPACES');
+  for (const ns of egressNamespaces) {
+    if (!DNS1123_LABEL.test(ns)) {
+      throw new ConfigError(
+        `SCORER_TRACES_EGRESS_NAMESPACES holds ${JSON.stringify(ns.slice(0, 100))}, which is not a namespace name (DNS-1123 label)`,
+      );
+    }
+  }
+  const podLabelPairs = optionalList(env, 'SCORER_TRACES_EGRESS_POD_LABELS');
+  const egressPodLabels = labelPairs('SCORER_TRACES_EGRESS_POD_LABELS', podLabelPairs);
+  if (raw === '') {
+    if (egressCidrs.length > 0 || egressNamespaces.length > 0 || podLabelPairs.length > 0) {
+      throw new ConfigError(
+        'SCORER_TRACES_EGRESS_* is set but SCORER_TRACES_ENDPOINT is not: set the collector URL, or unset the egress settings',
+      );
+    }
+    return {};
+  }
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    throw new ConfigError(
+      `SCORER_TRACES_ENDPOINT=${JSON.stringify(raw.slice(0, 100))} is not a URL; use the collector's OTLP/HTTP base URL, e.g. http://otel-collector.monitoring:4318`,
+    );
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+    throw new ConfigError(`SCORER_TRACES_ENDPOINT must be http:// or https://, not ${url.protocol}//`);
+  }
+  if (url.username !== '' || url.password !== '') {
+    throw new ConfigError(
+      'SCORER_TRACES_ENDPOINT carries credentials (user:password@), which would be written into every scorer pod; remove them and authenticate at the collector by network instead',
+    );
+  }
+  if (url.search !== '' || url.hash !== '') {
+    throw new ConfigError(
+      'SCORER_TRACES_ENDPOINT has a query string or fragment; give the base URL only (the scorer posts to <endpoint>/v1/traces)',
+    );
+  }
+  if (egressCidrs.length === 0 && egressNamespaces.length === 0) {
+    throw new ConfigError(
+      "SCORER_TRACES_ENDPOINT is set but the scorer pods may not reach it: set SCORER_TRACES_EGRESS_NAMESPACES (the collector's namespace) and/or SCORER_TRACES_EGRESS_CIDRS (its addresses)",
+    );
+  }
+  if (podLabelPairs.length > 0 && egressNamespaces.length === 0) {
+    throw new ConfigError(
+      'SCORER_TRACES_EGRESS_POD_LABELS selects pods in SCORER_TRACES_EGRESS_NAMESPACES, which is empty; set it',
+    );
+  }
+  const port = url.port !== '' ? Number(url.port) : url.protocol === 'https:' ? 443 : 80;
+  const endpoint = url.href.replace(/\/+$/, '');
+  return { scorerTraces: { endpoint, port, egressCidrs, egressNamespaces, egressPodLabels } };
 }
 
 /**

@@ -230,6 +230,37 @@ describe('Helm chart charts/fnol-operator', function () {
     assert.deepEqual(sa?.metadata.annotations, { 'azure.workload.identity/client-id': 'c0ffee' });
   });
 
+  it('passes the trace export of the scorer pods to the operator as SCORER_TRACES_*, and nothing while it is off', function () {
+    this.timeout(60_000);
+    const envOf = (objects: K8sObject[]) => {
+      const deploy = objects.find((o) => o.kind === 'Deployment') as unknown as DeploymentView;
+      return Object.fromEntries(deploy.spec.template.spec.containers[0]!.env.map((e) => [e.name, e.value]));
+    };
+    assert.deepEqual(
+      Object.keys(envOf(renderChart())).filter((n) => n.startsWith('SCORER_TRACES_')),
+      [],
+    );
+    const env = envOf(
+      renderChart({
+        scorerTracing: {
+          endpoint: 'http://otel-collector.monitoring:4318',
+          egress: {
+            namespaces: ['monitoring'],
+            podLabels: { 'app.kubernetes.io/name': 'otel-collector', component: 'gateway' },
+            cidrs: ['10.0.40.0/24'],
+          },
+        },
+      }),
+    );
+    assert.equal(env.SCORER_TRACES_ENDPOINT, 'http://otel-collector.monitoring:4318');
+    assert.equal(env.SCORER_TRACES_EGRESS_NAMESPACES, 'monitoring');
+    assert.equal(
+      env.SCORER_TRACES_EGRESS_POD_LABELS,
+      'app.kubernetes.io/name=otel-collector,component=gateway',
+    );
+    assert.equal(env.SCORER_TRACES_EGRESS_CIDRS, '10.0.40.0/24');
+  });
+
   it('renders the PodMonitors and the alert rules of manifests/monitoring/ when asked, templates left intact', function () {
     this.timeout(60_000);
     assert.ok(!renderChart().some((o) => o.apiVersion.startsWith('monitoring.coreos.com')));
@@ -270,6 +301,20 @@ describe('Helm chart charts/fnol-operator', function () {
     assert.match(
       refused({ images: { operator: { repository: 'fnol-operator', tag: '', digest: '' } } }),
       /neither a tag nor a digest/,
+    );
+    assert.match(
+      refused({ scorerTracing: { endpoint: 'http://otel-collector.monitoring:4318' } }),
+      /scorerTracing\.endpoint is set but the scorer pods may not reach it/,
+    );
+    assert.match(
+      refused({
+        scorerTracing: { endpoint: 'http://user:pw@collector:4318', egress: { namespaces: ['monitoring'] } },
+      }),
+      /scorerTracing\.endpoint|\/scorerTracing\/endpoint/,
+    );
+    assert.match(
+      refused({ extraEnv: [{ name: 'SCORER_TRACES_ENDPOINT', value: 'http://c:4318' }] }),
+      /extraEnv sets SCORER_TRACES_ENDPOINT/,
     );
   });
 

@@ -37,10 +37,27 @@ digest is set (the tag is then ignored), else repository:tag.
 {{- if and .Values.rbac.namespaced (not .Values.watchNamespace) -}}
 {{ fail "rbac.namespaced is true but watchNamespace is empty: set watchNamespace to the one namespace the operator may act in, or set rbac.namespaced to false for cluster-wide rights" }}
 {{- end -}}
-{{- $managed := list "POD_NAME" "POD_NAMESPACE" "FNOL_SCORER_IMAGE" "WATCH_NAMESPACE" "VERIFY_MODEL_DIGEST" "MODEL_ALLOWED_HOSTS" "MODEL_LOCAL_MODE" "INGRESS_CONTROLLER_NAMESPACES" "MONITORING_NAMESPACES" "LOG_LEVEL" -}}
+{{- with .Values.scorerTracing -}}
+{{- if and .endpoint (not .egress.namespaces) (not .egress.cidrs) -}}
+{{ fail "scorerTracing.endpoint is set but the scorer pods may not reach it: set scorerTracing.egress.namespaces (the collector's namespace) and/or scorerTracing.egress.cidrs" }}
+{{- end -}}
+{{- if and (not .endpoint) (or .egress.namespaces .egress.cidrs .egress.podLabels) -}}
+{{ fail "scorerTracing.egress is set but scorerTracing.endpoint is empty: set the collector's URL, or remove the egress settings" }}
+{{- end -}}
+{{- end -}}
+{{- $managed := list "POD_NAME" "POD_NAMESPACE" "FNOL_SCORER_IMAGE" "WATCH_NAMESPACE" "VERIFY_MODEL_DIGEST" "MODEL_ALLOWED_HOSTS" "MODEL_LOCAL_MODE" "INGRESS_CONTROLLER_NAMESPACES" "MONITORING_NAMESPACES" "LOG_LEVEL" "SCORER_TRACES_ENDPOINT" "SCORER_TRACES_EGRESS_NAMESPACES" "SCORER_TRACES_EGRESS_POD_LABELS" "SCORER_TRACES_EGRESS_CIDRS" -}}
 {{- range .Values.extraEnv -}}
 {{- if has .name $managed -}}
 {{ fail (printf "extraEnv sets %s, which the chart sets from its own value; remove it from extraEnv and set the value instead (docs/helm.md lists which)" .name) }}
 {{- end -}}
 {{- end -}}
+{{- end -}}
+
+{{/* A label map as comma-separated key=value pairs, sorted by key. */}}
+{{- define "fnol.labelPairs" -}}
+{{- $pairs := list -}}
+{{- range $k, $v := . -}}
+{{- $pairs = append $pairs (printf "%s=%s" $k $v) -}}
+{{- end -}}
+{{- join "," $pairs -}}
 {{- end -}}

@@ -59,6 +59,42 @@ export interface FnolModelSpec {
    * Payload logging for audit and retraining. Each sampled scoring request is written with its inputs (by feature name, redacted fields hashed or left out) and predictions, asynchronously; a full buffer or a failing sink drops records (counted in scorer_payload_log_dropped_total), never requests. Off without this field. See docs/payload-logging.md.
    */
   logging?: FnolModelSpecLogging;
+  /**
+   * Monitoring settings of this model's scorer pods. Where traces are exported is not set here but by the cluster admin on the operator (docs/operations.md, Tracing).
+   */
+  monitoring?: FnolModelSpecMonitoring;
+}
+
+/**
+ * Monitoring settings of this model's scorer pods. Where traces are exported is not set here but by the cluster admin on the operator (docs/operations.md, Tracing).
+ */
+export interface FnolModelSpecMonitoring {
+  /**
+   * Drift monitoring of inputs and outputs against the reference distributions the compiled model carries (docs/scorer.md, Drift). On by default with the scorer's defaults; a model without references exports no drift series either way. A change rolls the scorer pods.
+   */
+  drift?: FnolModelSpecMonitoringDrift;
+}
+
+/**
+ * Drift monitoring of inputs and outputs against the reference distributions the compiled model carries (docs/scorer.md, Drift). On by default with the scorer's defaults; a model without references exports no drift series either way. A change rolls the scorer pods.
+ */
+export interface FnolModelSpecMonitoringDrift {
+  /**
+   * false turns drift monitoring off for this model (DRIFT=off in the scorer).
+   */
+  enabled?: boolean;
+  /**
+   * Records the PSI is computed over, the last ones scored (DRIFT_WINDOW; scorer default 10000). Each input and output costs one byte per record in every scorer pod.
+   */
+  window?: number;
+  /**
+   * Records needed in the window before a PSI is exported (DRIFT_MIN_RECORDS; scorer default 1000, or the window if smaller).
+   */
+  minRecords?: number;
+  /**
+   * The PSI is recomputed at most this often, when /metrics is read (DRIFT_UPDATE_SECONDS; scorer default 5; 0 on every read).
+   */
+  updateSeconds?: number;
 }
 
 /**
@@ -472,6 +508,10 @@ export interface FnolModelSpecInput {
    * Payload logging for audit and retraining. Each sampled scoring request is written with its inputs (by feature name, redacted fields hashed or left out) and predictions, asynchronously; a full buffer or a failing sink drops records (counted in scorer_payload_log_dropped_total), never requests. Off without this field. See docs/payload-logging.md.
    */
   logging?: FnolModelSpecLoggingInput;
+  /**
+   * Monitoring settings of this model's scorer pods. Where traces are exported is not set here but by the cluster admin on the operator (docs/operations.md, Tracing).
+   */
+  monitoring?: FnolModelSpecMonitoring;
 }
 
 /**

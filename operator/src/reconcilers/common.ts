@@ -36,6 +36,7 @@ export type DesiredStateConfig = Pick<
   | 'operatorNamespace'
   | 'tokenAuthorityHosts'
   | 'identityEgress'
+  | 'scorerTraces'
 >;
 
 /** The labels that select one FnolModel's scorer pods (immutable Deployment selector). */

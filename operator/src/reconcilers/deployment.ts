@@ -214,6 +214,7 @@ function scorerDeployment(fm: FnolModel, cfg: DesiredStateConfig, p: ScorerPods)
     mounts.push({ name: 'api-keys', mountPath: API_KEY_DIR, readOnly: true });
     env.push({ name: 'API_KEYS_FILE', value: `${API_KEY_DIR}/${apiKey.key}` });
   }
+  env.push(...monitoringEnv(fm, cfg));
   const payloadLog = payloadLogPod(fm);
   env.push(...payloadLog.env);
   volumes.push(...payloadLog.volumes);
@@ -340,6 +341,37 @@ function identityEnv(fm: FnolModel, cfg: DesiredStateConfig): V1EnvVar[] {
     if (oidc.requiredRoles?.length)
       env.push({ name: 'OIDC_REQUIRED_ROLES', value: oidc.requiredRoles.join(',') });
     if (oidc.jwksUri) env.push({ name: 'OIDC_JWKS_URI', value: oidc.jwksUri });
+  }
+  return env;
+}
+
+/**
+ * Drift and tracing settings of the scorer pods. Drift (DRIFT_*) comes from the
+ * FnolModel's spec.monitoring.drift, only the fields it sets (the scorer's
+ * defaults otherwise; the CRD bounds every value). Trace export (OTEL_*) comes
+ * from the operator's configuration only: where spans go is the cluster
+ * admin's decision, the same for every scorer pod, and no FnolModel field
+ * reaches these variables.
+ */
+export function monitoringEnv(fm: FnolModel, cfg: Pick<DesiredStateConfig, 'scorerTraces'>): V1EnvVar[] {
+  const env: V1EnvVar[] = [];
+  const drift = fm.spec.monitoring?.drift;
+  if (drift?.enabled === false) env.push({ name: 'DRIFT', value: 'off' });
+  else if (drift) {
+    const set = (name: string, value: number | undefined) => {
+      if (value !== undefined) env.push({ name, value: String(value) });
+    };
+    set('DRIFT_WINDOW', drift.window);
+    set('DRIFT_MIN_RECORDS', drift.minRecords);
+    set('DRIFT_UPDATE_SECONDS', drift.updateSeconds);
+  }
+  const traces = cfg.scorerTraces;
+  if (traces) {
+    env.push(
+      { name: 'OTEL_TRACES_EXPORTER', value: 'otlp' },
+      { name: 'OTEL_EXPORTER_OTLP_ENDPOINT', value: traces.endpoint },
+      { name: 'OTEL_SERVICE_NAME', value: `${fm.metadata.name}.${fm.metadata.namespace}` },
+    );
   }
   return env;
 }

@@ -3,8 +3,9 @@
  * ingress controller's and the monitoring namespaces, and from the operator's
  * pods (it reads GET /shadow while the stable pods mirror). Egress: cluster
  * DNS and the model store only (CIDRs and ports the cluster admin sets on the
- * operator), so a scorer cannot reach the API server, other tenants' services
- * or the internet. Nothing here comes from the FnolModel: its author cannot
+ * operator), and the trace collector when the admin turned trace export on,
+ * so a scorer cannot reach the API server, other tenants' services or the
+ * internet. Nothing here comes from the FnolModel: its author cannot
  * widen either direction.
  *
  * With spec.canary, the candidate's pods get their own policy <name>-canary
@@ -52,7 +53,26 @@ function egressRules(fm: FnolModel, cfg: DesiredStateConfig): V1NetworkPolicyEgr
       ports: cfg.modelStorePorts.map((port) => ({ protocol: 'TCP', port })),
     },
     ...identityEgressRules(fm, cfg),
+    ...tracesEgressRules(cfg),
   ];
+}
+
+/**
+ * The trace collector the cluster admin set (SCORER_TRACES_*): its namespaces
+ * (narrowed to its pods' labels) and CIDRs, on the endpoint's port only.
+ */
+function tracesEgressRules(cfg: DesiredStateConfig): V1NetworkPolicyEgressRule[] {
+  const t = cfg.scorerTraces;
+  if (!t) return [];
+  const podLabels = Object.keys(t.egressPodLabels).length > 0 ? t.egressPodLabels : undefined;
+  const to: V1NetworkPolicyPeer[] = [
+    ...t.egressNamespaces.map((ns) => ({
+      namespaceSelector: { matchLabels: { [NAMESPACE_NAME_LABEL]: ns } },
+      ...(podLabels ? { podSelector: { matchLabels: { ...podLabels } } } : {}),
+    })),
+    ...t.egressCidrs.map((cidr) => ({ ipBlock: { cidr } })),
+  ];
+  return [{ to, ports: [{ protocol: 'TCP', port: t.port }] }];
 }
 
 /**
