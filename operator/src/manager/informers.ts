@@ -44,6 +44,11 @@ export interface InformerOptions {
   optional?: boolean;
   /** How long an unavailable optional kind waits before the next list. */
   absentRetryMs?: number;
+  /**
+   * A label the cache indexes by namespace and value, so list() with that label
+   * looks at the matching objects only instead of every cached one.
+   */
+  indexLabel?: string;
   log: Logger;
 }
 
@@ -69,6 +74,8 @@ function strip<T extends KubernetesObject>(obj: T): T {
 
 export class Informer<T extends KubernetesObject = KubernetesObject> {
   private readonly store = new Map<string, T>();
+  /** opts.indexLabel: namespace/value → keys of the objects with that label value. */
+  private readonly index = new Map<string, Set<string>>();
   private readonly handlers: Array<InformerHandler<T>> = [];
   private resourceVersion = '';
   private stopped = true;
@@ -112,10 +119,48 @@ export class Informer<T extends KubernetesObject = KubernetesObject> {
     return this.store.get(`${namespace}/${name}`);
   }
 
+  private indexKey(obj: T | undefined): string | undefined {
+    const label = this.opts.indexLabel;
+    const value = label === undefined ? undefined : obj?.metadata?.labels?.[label];
+    return value === undefined ? undefined : `${obj?.metadata?.namespace ?? ''}/${value}`;
+  }
+
+  /** Every change of the store goes through put and remove, which keep the index. */
+  private put(key: string, obj: T): void {
+    const before = this.indexKey(this.store.get(key));
+    const after = this.indexKey(obj);
+    this.store.set(key, obj);
+    if (before === after) return;
+    if (before !== undefined) this.unindex(before, key);
+    if (after !== undefined) {
+      const keys = this.index.get(after) ?? new Set<string>();
+      keys.add(key);
+      this.index.set(after, keys);
+    }
+  }
+
+  private remove(key: string): void {
+    const before = this.indexKey(this.store.get(key));
+    this.store.delete(key);
+    if (before !== undefined) this.unindex(before, key);
+  }
+
+  private unindex(indexKey: string, key: string): void {
+    const keys = this.index.get(indexKey);
+    keys?.delete(key);
+    if (keys?.size === 0) this.index.delete(indexKey);
+  }
+
   /** Cached objects, optionally those of one namespace whose labels include `labels`. */
   list(namespace?: string, labels: Record<string, string> = {}): T[] {
     const out: T[] = [];
-    for (const obj of this.store.values()) {
+    const label = this.opts.indexLabel;
+    const indexed = label === undefined ? undefined : labels[label];
+    const candidates =
+      namespace !== undefined && indexed !== undefined
+        ? [...(this.index.get(`${namespace}/${indexed}`) ?? [])].map((k) => this.store.get(k)!)
+        : this.store.values();
+    for (const obj of candidates) {
       if (namespace !== undefined && obj.metadata?.namespace !== namespace) continue;
       const l = obj.metadata?.labels ?? {};
       if (Object.entries(labels).every(([k, v]) => l[k] === v)) out.push(obj);
@@ -137,7 +182,7 @@ export class Informer<T extends KubernetesObject = KubernetesObject> {
     const key = objectKey(obj);
     const cached = this.store.get(key);
     if (cached && !newerOrSame(obj.metadata?.resourceVersion, cached.metadata?.resourceVersion)) return;
-    this.store.set(key, strip(obj));
+    this.put(key, strip(obj));
   }
 
   /** Starts the list+watch loop; resolves once the first list is in the cache. */
@@ -205,12 +250,12 @@ export class Informer<T extends KubernetesObject = KubernetesObject> {
       const cached = this.store.get(key);
       if (cached && cached.metadata?.resourceVersion === obj.metadata?.resourceVersion) continue;
       if (cached && !newerOrSame(obj.metadata?.resourceVersion, cached.metadata?.resourceVersion)) continue;
-      this.store.set(key, obj);
+      this.put(key, obj);
       this.emit(cached ? 'MODIFIED' : 'ADDED', obj);
     }
     for (const [key, cached] of this.store) {
       if (seen.has(key)) continue;
-      this.store.delete(key);
+      this.remove(key);
       this.emit('DELETED', cached);
     }
     this.resourceVersion = list.metadata?.resourceVersion ?? '';
@@ -238,7 +283,7 @@ export class Informer<T extends KubernetesObject = KubernetesObject> {
     }
     this.missing = true;
     for (const [key, cached] of this.store) {
-      this.store.delete(key);
+      this.remove(key);
       this.emit('DELETED', cached);
     }
     this.resourceVersion = '';
@@ -266,10 +311,10 @@ export class Informer<T extends KubernetesObject = KubernetesObject> {
     strip(obj);
     const key = objectKey(obj);
     if (ev.type === 'DELETED') {
-      this.store.delete(key);
+      this.remove(key);
     } else {
       const cached = this.store.get(key);
-      if (!cached || newerOrSame(rv, cached.metadata?.resourceVersion)) this.store.set(key, obj);
+      if (!cached || newerOrSame(rv, cached.metadata?.resourceVersion)) this.put(key, obj);
     }
     this.emit(ev.type, obj);
   }
@@ -367,6 +412,8 @@ export interface CacheKinds {
   owned: Array<ResourceKind & { kind: string; optional?: boolean }>;
   /** ReplicaSets, read by label (status computation). */
   replicaSet: ResourceKind & { kind: string };
+  /** The label replicaSets() is always asked for: indexed, so a read costs the same at any number of models. */
+  replicaSetIndexLabel?: string;
 }
 
 /**
@@ -389,7 +436,11 @@ export class Caches implements ReadCache {
     watchTimeoutSeconds?: number,
   ) {
     const scopes: Array<string | undefined> = namespaces.length > 0 ? namespaces : [undefined];
-    const make = (kind: ResourceKind & { kind: string; optional?: boolean }, labelSelector?: string) =>
+    const make = (
+      kind: ResourceKind & { kind: string; optional?: boolean },
+      labelSelector?: string,
+      indexLabel?: string,
+    ) =>
       scopes.map(
         (namespace) =>
           new Informer(client, {
@@ -397,13 +448,14 @@ export class Caches implements ReadCache {
             namespace,
             labelSelector,
             log,
+            ...(indexLabel !== undefined ? { indexLabel } : {}),
             ...(kind.optional ? { optional: true } : {}),
             ...(watchTimeoutSeconds !== undefined ? { watchTimeoutSeconds } : {}),
           }),
       );
     this.models = make(kinds.model);
     for (const k of kinds.owned) this.owned.set(k.kind, make(k, ownedSelector));
-    this.replicaSetInformers = make(kinds.replicaSet, ownedSelector);
+    this.replicaSetInformers = make(kinds.replicaSet, ownedSelector, kinds.replicaSetIndexLabel);
   }
 
   all(): Informer[] {

@@ -20,7 +20,7 @@ import { GROUP, KIND, Kinds, Labels } from '@fnol/api';
 import type { OperatorConfig } from '../config';
 import type { OperatorMetrics } from '../metrics';
 import { WorkQueue } from '../queue';
-import { MANAGED_BY } from '../reconcilers/common';
+import { INSTANCE_LABEL, MANAGED_BY } from '../reconcilers/common';
 import { OWNED_KINDS } from '../reconcilers/index';
 import type { KubeClient } from '../kube/client';
 import { Caches, type InformerEventType } from './informers';
@@ -70,6 +70,8 @@ export class Manager {
         model: { ...Kinds.FnolModel, kind: KIND },
         owned: Object.values(OWNED_KINDS),
         replicaSet: { ...Kinds.ReplicaSet, kind: 'ReplicaSet' },
+        // The reconcile reads a FnolModel's ReplicaSets by its selectorLabels().
+        replicaSetIndexLabel: INSTANCE_LABEL,
       },
       config.watchNamespace ? [config.watchNamespace] : [],
       OWNED_SELECTOR,

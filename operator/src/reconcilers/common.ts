@@ -39,11 +39,14 @@ export type DesiredStateConfig = Pick<
   | 'scorerTraces'
 >;
 
+/** The label that tells one FnolModel's scorer pods (stable or candidate) from another's. */
+export const INSTANCE_LABEL = 'app.kubernetes.io/instance';
+
 /** The labels that select one FnolModel's scorer pods (immutable Deployment selector). */
 export function selectorLabels(fm: FnolModel): Record<string, string> {
   return {
     'app.kubernetes.io/name': 'fnol-scorer',
-    'app.kubernetes.io/instance': fm.metadata.name,
+    [INSTANCE_LABEL]: fm.metadata.name,
   };
 }
 

@@ -9,7 +9,7 @@ import { Informer, newerOrSame } from '../../../src/manager/informers';
 
 // The cache's bookkeeping without a server (list, watch and relist run against
 // the real API server in operator/test/integration/informers.test.ts).
-function unstarted(namespace?: string): Informer {
+function unstarted(namespace?: string, indexLabel?: string): Informer {
   const kc = new KubeConfig();
   kc.loadFromOptions({
     clusters: [{ name: 'c', server: 'https://127.0.0.1:1' }],
@@ -21,6 +21,7 @@ function unstarted(namespace?: string): Informer {
     kind: { ...Kinds.Service, kind: 'Service' },
     namespace,
     log: pino({ level: 'silent' }),
+    ...(indexLabel !== undefined ? { indexLabel } : {}),
   });
 }
 
@@ -62,6 +63,48 @@ describe('manager: informer cache', () => {
     );
     assert.equal(inf.list('ns').length, 2);
     assert.equal(inf.list('other').length, 0);
+  });
+});
+
+describe('manager: informer label index', () => {
+  it('lists by the indexed label exactly as a scan would, through adds, relabels, watch deletes and other namespaces', () => {
+    const inf = unstarted(undefined, 'app');
+    const scan = unstarted(undefined);
+    const watchEvent = (i: Informer, type: string, object: unknown) =>
+      (i as unknown as { onWatchEvent(ev: { type: string; object: unknown }): void }).onWatchEvent({
+        type,
+        object,
+      });
+    const both = (f: (i: Informer) => void) => [inf, scan].forEach(f);
+    for (let i = 0; i < 50; i++) {
+      both((x) =>
+        x.observe(
+          svc(i % 2 ? 'ns' : 'other', `s${i}`, '1', { app: `a${i % 5}`, tier: i % 3 ? 'web' : 'db' }),
+        ),
+      );
+    }
+    both((x) => x.observe(svc('ns', 's1', '2', { app: 'a4', tier: 'web' }))); // relabelled
+    both((x) => watchEvent(x, 'DELETED', svc('ns', 's3', '3', { app: 'a3' })));
+    both((x) => watchEvent(x, 'MODIFIED', svc('ns', 's5', '4', { tier: 'web' }))); // label removed
+    both((x) => x.observe(svc('ns', 's7', '1', { app: 'a0' }))); // older than cached: ignored
+    const names = (i: Informer, ns: string, labels: Record<string, string>) =>
+      i
+        .list(ns, labels)
+        .map((o) => o.metadata?.name)
+        .sort();
+    for (const ns of ['ns', 'other', 'none']) {
+      for (const app of ['a0', 'a1', 'a2', 'a3', 'a4', 'a9']) {
+        for (const labels of [{ app }, { app, tier: 'web' }] as Array<Record<string, string>>) {
+          assert.deepEqual(
+            names(inf, ns, labels),
+            names(scan, ns, labels),
+            `${ns} ${JSON.stringify(labels)}`,
+          );
+        }
+      }
+    }
+    assert.deepEqual(names(inf, 'ns', { app: 'a4' }), ['s1', 's19', 's29', 's39', 's49', 's9']);
+    assert.deepEqual(names(inf, 'ns', { app: 'a3' }), ['s13', 's23', 's33', 's43']);
   });
 });
 
