@@ -31,6 +31,47 @@ interface Case {
 }
 
 const cases: Case[] = [
+  {
+    what: 'a drift window under 100 records',
+    spec: { model: MODEL, monitoring: { drift: { window: 50 } } },
+    message: /spec\.monitoring\.drift\.window.*greater than or equal to 100/,
+  },
+  {
+    what: 'a drift window over 1,000,000 records',
+    spec: { model: MODEL, monitoring: { drift: { window: 2_000_000 } } },
+    message: /spec\.monitoring\.drift\.window.*less than or equal to 1000000/,
+  },
+  {
+    what: 'drift minRecords above its window',
+    spec: { model: MODEL, monitoring: { drift: { window: 500, minRecords: 600 } } },
+    message: /spec\.monitoring\.drift\.minRecords is more than the window.*lower minRecords or raise window/,
+  },
+  {
+    what: 'drift minRecords above the default window of 10000',
+    spec: { model: MODEL, monitoring: { drift: { minRecords: 20_000 } } },
+    message:
+      /spec\.monitoring\.drift\.minRecords is more than the window \(spec\.monitoring\.drift\.window, 10000 when unset\)/,
+  },
+  {
+    what: 'drift turned off with settings that would be ignored',
+    spec: { model: MODEL, monitoring: { drift: { enabled: false, window: 5000 } } },
+    message: /spec\.monitoring\.drift\.enabled is false but window, minRecords or updateSeconds is set/,
+  },
+  {
+    what: 'a drift update period over an hour',
+    spec: { model: MODEL, monitoring: { drift: { updateSeconds: 4000 } } },
+    message: /spec\.monitoring\.drift\.updateSeconds.*less than or equal to 3600/,
+  },
+  {
+    what: 'a drift window that is not an integer',
+    spec: { model: MODEL, monitoring: { drift: { window: '10k' } } },
+    message: /spec\.monitoring\.drift\.window.*must be of type integer/,
+  },
+  {
+    what: 'a trace endpoint in the FnolModel (the cluster admin sets it on the operator)',
+    spec: { model: MODEL, monitoring: { tracing: { endpoint: 'http://collector.evil.example:4318' } } },
+    message: /unknown field "spec\.monitoring\.tracing"/,
+  },
   { what: 'no spec.model', spec: { replicas: 2 }, message: /spec\.model: Required value/ },
   {
     what: 'no sha256',
@@ -245,7 +286,7 @@ describe('operator integration: the API server rejects invalid FnolModels', func
     });
   });
 
-  it('accepts a canary and a gateway, a 56-character name with a canary, a workload identity and OIDC', async () => {
+  it('accepts a canary and a gateway, a 56-character name with a canary, a workload identity, OIDC and drift settings', async () => {
     for (const [name, spec] of [
       [
         'fnol',
@@ -258,6 +299,8 @@ describe('operator integration: the API server rejects invalid FnolModels', func
       ['fnol', { model: MODEL, canary: { model: CANDIDATE, mirrorPercent: 100 } }],
       [`f${'x'.repeat(55)}`, { model: MODEL, canary: { model: CANDIDATE } }],
       [`f${'x'.repeat(60)}`, { model: MODEL }],
+      ['fnol', { model: MODEL, monitoring: { drift: { window: 100, minRecords: 100, updateSeconds: 0 } } }],
+      ['fnol', { model: MODEL, monitoring: { drift: { enabled: false } } }],
       [
         'fnol',
         {
