@@ -28,7 +28,10 @@
  * BENCH_LATENCY_ONLY=1 (or --latency-only): skip the direct-apply baseline of
  * step 0, so the run gives no ramp ratio but takes about half as long;
  * BENCH_CPU_PROF=DIR: the operator runs with --cpu-prof and writes its profile
- * to DIR when it stops (open it in Chrome DevTools or speedscope).
+ * to DIR when it stops (open it in Chrome DevTools or speedscope);
+ * BENCH_REPLICAS (1): scorer pods per model; 0 (with --latency-only) creates
+ * no pods at all, for a quicker ramp on a loaded machine: the change ->
+ * Deployment path measured is the same, without the pods' events.
  * The operator runs as its own process (tsx), leader election on, as deployed.
  */
 import { execFileSync } from 'node:child_process';
@@ -63,6 +66,12 @@ function modelsArg(): number {
 
 const N = modelsArg();
 const SAMPLES = Number(process.env.LATENCY_SAMPLES ?? 200);
+/** Scorer pods per model; 0 makes a ramp without pods (the reconcile path measured is the same). */
+const REPLICAS = Number(process.env.BENCH_REPLICAS ?? 1);
+if (!Number.isInteger(REPLICAS) || REPLICAS < 0 || REPLICAS > 3) {
+  console.error(`bench:operator: BENCH_REPLICAS must be an integer 0..3, got ${process.env.BENCH_REPLICAS}`);
+  process.exit(2);
+}
 const LATENCY_ONLY =
   process.argv.includes('--latency-only') || ['1', 'true'].includes(process.env.BENCH_LATENCY_ONLY ?? '');
 const REST_SECONDS = Number(process.env.REST_SECONDS ?? 60);
@@ -277,7 +286,7 @@ async function main(): Promise<void> {
 
   const load0 = loadavg();
   const spec = (i: number) => ({
-    replicas: 1,
+    replicas: REPLICAS,
     ingress: { host: `m${i}.bench.example.com`, className: 'nginx' },
   });
   const names = Array.from({ length: N }, (_, i) => `fnol-${String(i).padStart(4, '0')}`);
@@ -533,7 +542,7 @@ async function main(): Promise<void> {
     `| ${k.padEnd(56)} | ${v.padStart(12)} | ${b.padStart(26)} |`;
   const out = [
     '',
-    `FnolModel operator benchmark: ${N} models, ${SAMPLES} latency samples, ${REST_SECONDS} s at rest; operator: ${runtime}${LATENCY_ONLY ? '; latency only (no direct-apply baseline)' : ''}`,
+    `FnolModel operator benchmark: ${N} models, ${SAMPLES} latency samples, ${REST_SECONDS} s at rest; operator: ${runtime}${LATENCY_ONLY ? '; latency only (no direct-apply baseline)' : ''}; ${REPLICAS} scorer pod(s) per model`,
     `load average (1/5/15 min) at start ${load0.map((x) => x.toFixed(1)).join(' / ')}, at end ${loadavg()
       .map((x) => x.toFixed(1))
       .join(' / ')} on ${os.cpus().length} cores`,
