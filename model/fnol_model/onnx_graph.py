@@ -16,7 +16,9 @@ The layout of the graph (see docs/adr/0001-compile-catboost-to-onnx.md):
    model): all distinct split bits of a model are computed once; one MatMulInteger
    with powers of two gives each tree's leaf index, a GatherElements picks the leaf
    values (float64) and a ReduceSum adds them, as CatBoost does in double precision.
-   Depthwise and Lossguide trees: one float64 TreeEnsemble (ensemble_raw).
+   Depthwise and Lossguide trees (levelwise_raw): the same split bits, and a walk down the
+   levels of every tree at once (the split of the current node, then its bit); one float64
+   TreeEnsemble (ensemble_raw) only when padding the trees to full depth would be too large.
    Why: docs/adr/0007-tree-ensemble-graph.md.
 """
 
@@ -412,20 +414,26 @@ class GraphBuilder:
                 levels[d][t, j] = position[(n.split.kind, n.split.feature, n.split.border)]
                 stack.append((n.left, d + 1, 2 * j))
                 stack.append((n.right, d + 1, 2 * j + 1))
-        bits_i32 = self.node("Cast", [bits], f"{prefix}_bits_i32", to=TensorProto.INT32)  # [splits + 1, N]
+        # The bits stay bool ([splits + 1, N], a byte each, no cast of every split's row); only the
+        # bit each tree takes at a level ([trees, N]) becomes int32.
         index = self.node(
-            "Gather",
-            [bits_i32, self.const(f"{prefix}_roots", levels[0][:, 0].astype(np.int64))],
+            "Cast",
+            [self.node("Gather", [bits, self.const(f"{prefix}_roots", levels[0][:, 0].astype(np.int64))], axis=0)],
             f"{prefix}_j1",
-            axis=0,
+            to=TensorProto.INT32,
         )  # [trees, N]: the roots' bits, each tree's node index at level 1
         for d in range(1, depth):
             split = self.node(
                 "GatherElements", [self.const(f"{prefix}_level{d}", levels[d]), index], f"{prefix}_split{d}", axis=1
             )  # [trees, N]: the row of the current node's split
-            bit = self.node("GatherElements", [bits_i32, split], f"{prefix}_bit{d}", axis=0)
+            bit = self.node("GatherElements", [bits, split], f"{prefix}_bit{d}", axis=0)
             index = self.node(
-                "Add", [self.node("Add", [index, index], f"{prefix}_twice{d}"), bit], f"{prefix}_j{d + 1}"
+                "Add",
+                [
+                    self.node("Add", [index, index], f"{prefix}_twice{d}"),
+                    self.node("Cast", [bit], f"{prefix}_bit{d}_i32", to=TensorProto.INT32),
+                ],
+                f"{prefix}_j{d + 1}",
             )
         axis0 = self.const(f"{prefix}_tree_axis", np.array([0], dtype=np.int64))
         if K == 1:
