@@ -393,9 +393,14 @@ class GraphBuilder:
         the bits) and sets j = 2j + bit. The leaves (float64) are looked up and summed over the trees
         as for symmetric trees.
         """
-        self._check_inputs(model)
-        if model.symmetric:
+        if model.symmetric or not model.node_trees:
             raise CompileError(f"{model.path}: the level walk takes Depthwise and Lossguide trees")
+        if not level_walk_fits(model):
+            raise CompileError(
+                f"{model.path}: the trees padded to full depth would hold more than {LEVEL_WALK_MAX_LEAVES} "
+                "leaves x classes; compile this model as one TreeEnsemble"
+            )
+        self._check_inputs(model)
         K = model.dimension
         depth = max(1, max(tree_depth(root) for root in model.node_trees))
         trees = len(model.node_trees)

@@ -216,3 +216,9 @@ def test_non_symmetric_trees_too_large_for_the_level_walk_take_tree_ensemble(mon
     assert "_skipped" not in o.case.params
     assert o.graph == "TreeEnsemble"
     assert not o.failures, (o.error, {k: p.as_dict() for k, p in o.parity.items()})
+
+    # called directly, the level walk refuses such a model with the reason
+    model = catboost_model.load(next(tmp_path.glob("*.cbm")))
+    builder = onnx_graph.GraphBuilder([f.name for f in model.float_features], [], model.feature_names)
+    with pytest.raises(catboost_model.CompileError, match="compile this model as one TreeEnsemble"):
+        builder.levelwise_raw(model, "model")
