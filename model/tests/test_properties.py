@@ -222,3 +222,40 @@ def test_non_symmetric_trees_too_large_for_the_level_walk_take_tree_ensemble(mon
     builder = onnx_graph.GraphBuilder([f.name for f in model.float_features], [], model.feature_names)
     with pytest.raises(catboost_model.CompileError, match="compile this model as one TreeEnsemble"):
         builder.levelwise_raw(model, "model")
+
+
+# The soak draws depth 2 to 7; the level walk of deeper non-symmetric trees (tables of 2^depth
+# per tree, Lossguide leaves far above the last level) is checked here.
+@pytest.mark.parametrize("grow_policy", ["Depthwise", "Lossguide"])
+def test_deep_non_symmetric_trees_take_the_level_walk_and_match_catboost(grow_policy, tmp_path):
+    import onnx
+    import pandas as pd
+    from catboost import CatBoostClassifier
+
+    from fnol_model import generic
+
+    rng = np.random.default_rng(10)
+    n = 3000
+    df = pd.DataFrame({f"x{i}": rng.normal(size=n) for i in range(6)})
+    df["c"] = np.array(["a", "b", "c", "d", "e"], dtype=object)[rng.integers(5, size=n)]
+    y = np.digitize(df["x0"] * df["x1"] + np.sin(3 * df["x2"]) + (df["c"] == "b"), [-0.5, 0.5])
+    extra = {"max_leaves": 64} if grow_policy == "Lossguide" else {}
+    model = CatBoostClassifier(
+        loss_function="MultiClass",
+        grow_policy=grow_policy,
+        depth=10,
+        iterations=12,
+        random_seed=0,
+        verbose=False,
+        allow_writing_files=False,
+        **extra,
+    )
+    model.fit(df, y, cat_features=["c"])
+    cbm, csv, out = tmp_path / "deep.cbm", tmp_path / "deep.csv", tmp_path / "deep.onnx"
+    model.save_model(str(cbm))
+    df.to_csv(csv, index=False)
+    parity = generic.compile_file(cbm, out, csv, "deep", "1.0.0")
+    assert all(p.failures == 0 and p.cases > 0 for p in parity.values()), {k: p.as_dict() for k, p in parity.items()}
+    graph = onnx.load(str(out)).graph
+    assert soak.layout({n.op_type for n in graph.node}) == "level walk"
+    assert any(i.name.startswith("model_level9_") for i in graph.initializer)  # ten levels walked
