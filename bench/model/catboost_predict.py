@@ -106,9 +106,8 @@ def generated(out: Path, csv: Path) -> dict[str, tuple[Path, pd.DataFrame]]:
         # trained once, compiled on every run: the graph measured is the current compiler's
         generic.compile_file(cbm, onnx_path, data_csv, name, "1.0.0")
         source = generic.catboost_model.load(cbm)
-        if (
-            source.symmetric
-        ):  # the previous layouts of symmetric trees, measured beside the current one
+        # the previous split-bit layout of symmetric trees, measured beside the current one
+        if source.symmetric:
             generic.compile_file(
                 cbm,
                 out / f"{name}.previous.onnx",
@@ -117,14 +116,15 @@ def generated(out: Path, csv: Path) -> dict[str, tuple[Path, pd.DataFrame]]:
                 "1.0.0",
                 previous_leaf_lookup=True,
             )
-            generic.compile_file(
-                cbm,
-                out / f"{name}.tree-ensemble.onnx",
-                data_csv,
-                name,
-                "1.0.0",
-                tree_ensemble=True,
-            )
+        # every model as one TreeEnsemble (the layout of Depthwise trees before the level walk)
+        generic.compile_file(
+            cbm,
+            out / f"{name}.tree-ensemble.onnx",
+            data_csv,
+            name,
+            "1.0.0",
+            tree_ensemble=True,
+        )
         models[name] = (cbm, generic.read_data(data_csv, source))
     return models
 

@@ -32,7 +32,7 @@ import pandas as pd
 from . import __version__, catboost_model, distributions
 from .catboost_model import CatBoostModel, CompileError
 from .cityhash import MASK, cat_feature_hash, combine_hash
-from .onnx_graph import CategoricalInput, GraphBuilder
+from .onnx_graph import CategoricalInput, GraphBuilder, level_walk_fits
 from .parity import ParityResult
 
 OPSET = 21
@@ -159,7 +159,7 @@ def compile_model(
     tree_ensemble: bool = False,
     previous_leaf_lookup: bool = False,
 ) -> Compiled:
-    """`tree_ensemble` compiles symmetric trees as TreeEnsemble too, `previous_leaf_lookup` as the
+    """`tree_ensemble` compiles every model as one TreeEnsemble, `previous_leaf_lookup` as the
     split-bit graph before MatMulInteger and GatherElements (the slower layouts, for comparisons)."""
     model = catboost_model.load(cbm)
     if model.cat_features and data is None:
@@ -180,9 +180,14 @@ def compile_model(
         ml_opset=ML_OPSET,
     )
     builder.previous_leaf_lookup = previous_leaf_lookup
-    # Symmetric trees: split bits shared by all trees and one leaf lookup per tree; others: TreeEnsemble
-    split_bits = model.symmetric and model.trees and not tree_ensemble
-    raw = builder.oblivious_raw(model, "model") if split_bits else builder.ensemble_raw(model, "model")
+    # Split bits shared by all trees; symmetric trees: one leaf lookup per tree; Depthwise and
+    # Lossguide: a walk down the levels (TreeEnsemble when padding to full trees would be too large)
+    if model.symmetric and model.trees and not tree_ensemble:
+        raw = builder.oblivious_raw(model, "model")
+    elif not model.symmetric and model.node_trees and level_walk_fits(model) and not tree_ensemble:
+        raw = builder.levelwise_raw(model, "model")
+    else:
+        raw = builder.ensemble_raw(model, "model")
     out = output_name(model)
     builder.output(builder.prediction(model, raw, "model"), out)
 

@@ -16,7 +16,9 @@ The layout of the graph (see docs/adr/0001-compile-catboost-to-onnx.md):
    model): all distinct split bits of a model are computed once; one MatMulInteger
    with powers of two gives each tree's leaf index, a GatherElements picks the leaf
    values (float64) and a ReduceSum adds them, as CatBoost does in double precision.
-   Depthwise and Lossguide trees: one float64 TreeEnsemble (ensemble_raw).
+   Depthwise and Lossguide trees (levelwise_raw): the same split bits, and a walk down the
+   levels of every tree at once (the split of the current node, then its bit); one float64
+   TreeEnsemble (ensemble_raw) only when padding the trees to full depth would be too large.
    Why: docs/adr/0007-tree-ensemble-graph.md.
 """
 
@@ -52,6 +54,30 @@ def oblivious_leaf(index: int, depth: int) -> int:
 def depth_weights(depth: int) -> np.ndarray:
     """[1, depth]: the weight of split d's bit in a symmetric tree's leaf index (2^d)."""
     return (2 ** np.arange(depth, dtype=np.int64)).reshape(1, depth)
+
+
+# The level walk pads every tree to the deepest one: beyond this many padded leaves (x dimension),
+# 32 MB of float64, a model keeps the TreeEnsemble layout.
+LEVEL_WALK_MAX_LEAVES = 4_000_000
+
+
+def level_walk_fits(model: CatBoostModel) -> bool:
+    """Whether the level walk's padded tables of a non-symmetric model stay within LEVEL_WALK_MAX_LEAVES."""
+    depth = max([1] + [tree_depth(root) for root in model.node_trees])
+    return (len(model.node_trees) << depth) * model.dimension <= LEVEL_WALK_MAX_LEAVES
+
+
+def level_leaf(index: int, depth: int, full_depth: int) -> int:
+    """Where the level walk ends for a leaf at `depth` with index `index` within its level: the levels
+    below it use the always-false row, so the walk goes left (bit 0) to the last level."""
+    return index << (full_depth - depth)
+
+
+def tree_depth(node: Node) -> int:
+    """Levels of splits on the longest path of a non-symmetric tree (0 for a single leaf)."""
+    if node.split is None or node.left is None or node.right is None:
+        return 0
+    return 1 + max(tree_depth(node.left), tree_depth(node.right))
 
 
 def leaf_values(node: Node) -> list[float]:
@@ -163,62 +189,10 @@ class GraphBuilder:
         if not model.symmetric:
             raise CompileError(f"{model.path}: the split-bit layout takes symmetric trees only")
         K = model.dimension
-        # Distinct splits in the order of the bit rows below: float, CTR, one-hot.
-        kinds = {"float": 0, "ctr": 1, "onehot": 2}
-        splits = sorted(
-            {(s.kind, s.feature, s.border) for t in model.trees for s in t.splits}, key=lambda s: (kinds[s[0]], s)
+        splits, bits = self._split_bits(
+            model, {(s.kind, s.feature, s.border) for t in model.trees for s in t.splits}, prefix
         )
         position = {s: i for i, s in enumerate(splits)}
-        parts = []
-        float_splits = [(f, b) for kind, f, b in splits if kind == "float"]
-        if float_splits:
-            ff = model.float_features
-            parts.append(
-                self.float_bits(
-                    [self.numeric_col[ff[f].name] for f, _ in float_splits],
-                    [b for _, b in float_splits],
-                    [ff[f].nan_as_true for f, _ in float_splits],
-                    f"{prefix}_split",
-                )
-            )
-        ctr_splits = [(c, b) for kind, c, b in splits if kind == "ctr"]
-        if ctr_splits:
-            ctr_values = self._ctr_values(model, prefix)  # [ctrs, N] float32
-            rows = self.const(f"{prefix}_ctr_rows", np.array([c for c, _ in ctr_splits], dtype=np.int64))
-            gathered = self.node("Gather", [ctr_values, rows], f"{prefix}_ctr_x", axis=0)
-            thr = np.array([b for _, b in ctr_splits], dtype=np.float32).reshape(-1, 1)
-            parts.append(
-                self.node(SPLIT_COMPARISON, [gathered, self.const(f"{prefix}_ctr_borders", thr)], f"{prefix}_ctr_gt")
-            )
-        onehot_splits = [(c, b) for kind, c, b in splits if kind == "onehot"]
-        if onehot_splits:
-            feats = sorted({c for c, _ in onehot_splits})
-            names = [model.cat_features[c].name for c in feats]
-            idx = (
-                self.node("Concat", [self.cat_index[n] for n in names], f"{prefix}_onehot_idx", axis=1)
-                if len(names) > 1
-                else self.cat_index[names[0]]
-            )
-            idx_t = self.node("Transpose", [idx], f"{prefix}_onehot_idx_t")  # [features, N]
-            rows = self.const(f"{prefix}_onehot_rows", np.array([feats.index(c) for c, _ in onehot_splits], np.int64))
-            gathered = self.node("Gather", [idx_t, rows], f"{prefix}_onehot_x", axis=0)
-            wanted = []
-            for c, value in onehot_splits:
-                hashes = [cat_feature_hash(v) for v in self.categorical[model.cat_features[c].name].vocabulary]
-                wanted.append(hashes.index(int(value)) if int(value) in hashes else -1)  # -1: never matches
-            k = self.const(f"{prefix}_onehot_k", np.array(wanted, dtype=np.int64).reshape(-1, 1))
-            parts.append(self.node("Equal", [gathered, k], f"{prefix}_onehot_eq"))
-        # One always-false row pads trees shallower than the deepest one (and trees without splits).
-        n = self.node("Shape", [self.order[0]], f"{prefix}_n", start=0, end=1)
-        pad_shape = self.node(
-            "Concat", [self.const(f"{prefix}_one", np.array([1], dtype=np.int64)), n], f"{prefix}_pad_shape", axis=0
-        )
-        parts.append(
-            self.node(
-                "Expand", [self.const(f"{prefix}_pad", np.zeros((1, 1), dtype=bool)), pad_shape], f"{prefix}_padding"
-            )
-        )
-        bits = self.node("Concat", parts, f"{prefix}_bits", axis=0) if len(parts) > 1 else parts[0]
 
         trees = model.trees
         depth = max(1, max(len(t.splits) for t in trees))
@@ -273,6 +247,70 @@ class GraphBuilder:
                 keepdims=0,
             )  # [N, K] float64
         return self._scale_and_bias(model, raw, prefix)
+
+    def _split_bits(
+        self, model: CatBoostModel, distinct: set[tuple[str, int, float]], prefix: str
+    ) -> tuple[list[tuple[str, int, float]], str]:
+        """Every distinct split's bit, once for all trees: ([splits in row order], [splits + 1, N] bool).
+
+        Float features and CTR values against their borders (float32 `>`, NaN true only where the
+        model says AsTrue), one-hot splits as an index equality; the last row is always false (it
+        pads trees shallower than the deepest one and the levels below a leaf).
+        """
+        # Distinct splits in the order of the bit rows below: float, CTR, one-hot.
+        kinds = {"float": 0, "ctr": 1, "onehot": 2}
+        splits = sorted(distinct, key=lambda s: (kinds[s[0]], s))
+        parts = []
+        float_splits = [(f, b) for kind, f, b in splits if kind == "float"]
+        if float_splits:
+            ff = model.float_features
+            parts.append(
+                self.float_bits(
+                    [self.numeric_col[ff[f].name] for f, _ in float_splits],
+                    [b for _, b in float_splits],
+                    [ff[f].nan_as_true for f, _ in float_splits],
+                    f"{prefix}_split",
+                )
+            )
+        ctr_splits = [(c, b) for kind, c, b in splits if kind == "ctr"]
+        if ctr_splits:
+            ctr_values = self._ctr_values(model, prefix)  # [ctrs, N] float32
+            rows = self.const(f"{prefix}_ctr_rows", np.array([c for c, _ in ctr_splits], dtype=np.int64))
+            gathered = self.node("Gather", [ctr_values, rows], f"{prefix}_ctr_x", axis=0)
+            thr = np.array([b for _, b in ctr_splits], dtype=np.float32).reshape(-1, 1)
+            parts.append(
+                self.node(SPLIT_COMPARISON, [gathered, self.const(f"{prefix}_ctr_borders", thr)], f"{prefix}_ctr_gt")
+            )
+        onehot_splits = [(c, b) for kind, c, b in splits if kind == "onehot"]
+        if onehot_splits:
+            feats = sorted({c for c, _ in onehot_splits})
+            names = [model.cat_features[c].name for c in feats]
+            idx = (
+                self.node("Concat", [self.cat_index[n] for n in names], f"{prefix}_onehot_idx", axis=1)
+                if len(names) > 1
+                else self.cat_index[names[0]]
+            )
+            idx_t = self.node("Transpose", [idx], f"{prefix}_onehot_idx_t")  # [features, N]
+            rows = self.const(f"{prefix}_onehot_rows", np.array([feats.index(c) for c, _ in onehot_splits], np.int64))
+            gathered = self.node("Gather", [idx_t, rows], f"{prefix}_onehot_x", axis=0)
+            wanted = []
+            for c, value in onehot_splits:
+                hashes = [cat_feature_hash(v) for v in self.categorical[model.cat_features[c].name].vocabulary]
+                wanted.append(hashes.index(int(value)) if int(value) in hashes else -1)  # -1: never matches
+            k = self.const(f"{prefix}_onehot_k", np.array(wanted, dtype=np.int64).reshape(-1, 1))
+            parts.append(self.node("Equal", [gathered, k], f"{prefix}_onehot_eq"))
+        # One always-false row pads trees shallower than the deepest one (and trees without splits).
+        n = self.node("Shape", [self.order[0]], f"{prefix}_n", start=0, end=1)
+        pad_shape = self.node(
+            "Concat", [self.const(f"{prefix}_one", np.array([1], dtype=np.int64)), n], f"{prefix}_pad_shape", axis=0
+        )
+        parts.append(
+            self.node(
+                "Expand", [self.const(f"{prefix}_pad", np.zeros((1, 1), dtype=bool)), pad_shape], f"{prefix}_padding"
+            )
+        )
+        bits = self.node("Concat", parts, f"{prefix}_bits", axis=0) if len(parts) > 1 else parts[0]
+        return splits, bits
 
     def _previous_leaf_lookup(
         self, bits: str, split_rows: np.ndarray, offsets: np.ndarray, table: np.ndarray, prefix: str
@@ -342,6 +380,91 @@ class GraphBuilder:
             [leaf, self.const(f"{prefix}_per_tree", np.array([trees, -1], dtype=np.int64))],
             f"{prefix}_leaf_local",
         )  # [trees, N]
+
+    def levelwise_raw(self, model: CatBoostModel, prefix: str) -> str:
+        """Adds the nodes computing the raw values ([N, dimension], float64) of Depthwise/Lossguide trees.
+
+        Every distinct split's bit is computed once for all trees, as for symmetric trees. Each tree
+        is padded to a full tree of the deepest tree's depth D (below a leaf, the always-false row:
+        the walk goes left, so the leaf at level d with index j is reached at j * 2^(D - d)). The
+        walk keeps each tree's node index within its level ([trees, N] int32): level 0 gathers the
+        roots' bits; each further level looks up the split of the current node (GatherElements from
+        a [trees, 2^d] table of bit rows), then that split's bit for the record (GatherElements from
+        the bits) and sets j = 2j + bit. The leaves (float64) are looked up and summed over the trees
+        as for symmetric trees.
+        """
+        if model.symmetric or not model.node_trees:
+            raise CompileError(f"{model.path}: the level walk takes Depthwise and Lossguide trees")
+        if not level_walk_fits(model):
+            raise CompileError(
+                f"{model.path}: the trees padded to full depth would hold more than {LEVEL_WALK_MAX_LEAVES} "
+                "leaves x classes; compile this model as one TreeEnsemble"
+            )
+        self._check_inputs(model)
+        K = model.dimension
+        depth = max(1, max(tree_depth(root) for root in model.node_trees))
+        trees = len(model.node_trees)
+        splits, bits = self._split_bits(model, {(s.kind, s.feature, s.border) for s in model.splits}, prefix)
+        position = {s: i for i, s in enumerate(splits)}
+        pad = len(splits)  # the always-false row
+        levels = [np.full((trees, 1 << d), pad, dtype=np.int32) for d in range(depth)]
+        leaves = np.zeros((trees, 1 << depth, K), dtype=np.float64)
+        for t, root in enumerate(model.node_trees):
+            stack = [(root, 0, 0)]
+            while stack:
+                n, d, j = stack.pop()
+                if n.split is None or n.left is None or n.right is None:
+                    leaves[t, level_leaf(j, d, depth), :] = leaf_values(n)
+                    continue
+                levels[d][t, j] = position[(n.split.kind, n.split.feature, n.split.border)]
+                stack.append((n.left, d + 1, 2 * j))
+                stack.append((n.right, d + 1, 2 * j + 1))
+        # The bits stay bool ([splits + 1, N], a byte each, no cast of every split's row); only the
+        # bit each tree takes at a level ([trees, N]) becomes int32.
+        index = self.node(
+            "Cast",
+            [self.node("Gather", [bits, self.const(f"{prefix}_roots", levels[0][:, 0].astype(np.int64))], axis=0)],
+            f"{prefix}_j1",
+            to=TensorProto.INT32,
+        )  # [trees, N]: the roots' bits, each tree's node index at level 1
+        for d in range(1, depth):
+            split = self.node(
+                "GatherElements", [self.const(f"{prefix}_level{d}", levels[d]), index], f"{prefix}_split{d}", axis=1
+            )  # [trees, N]: the row of the current node's split
+            bit = self.node("GatherElements", [bits, split], f"{prefix}_bit{d}", axis=0)
+            index = self.node(
+                "Add",
+                [
+                    self.node("Add", [index, index], f"{prefix}_twice{d}"),
+                    self.node("Cast", [bit], f"{prefix}_bit{d}_i32", to=TensorProto.INT32),
+                ],
+                f"{prefix}_j{d + 1}",
+            )
+        axis0 = self.const(f"{prefix}_tree_axis", np.array([0], dtype=np.int64))
+        if K == 1:
+            values = self.node(
+                "GatherElements",
+                [self.const(f"{prefix}_leaf_values", leaves[:, :, 0]), index],
+                f"{prefix}_vals",
+                axis=1,
+            )  # [trees, N]
+            raw = self.node("ReduceSum", [values, axis0], f"{prefix}_sum", keepdims=0)  # [N]
+            return self._scale_and_bias(
+                model,
+                self.node("Unsqueeze", [raw, self.const(f"{prefix}_column", np.array([1], np.int64))], f"{prefix}_n1"),
+                prefix,
+            )
+        # K values per leaf: one [trees, 2^D] table and one GatherElements per class (10-30 % faster
+        # than one Gather of K values per leaf from a flat table), each summed over the trees.
+        sums = []
+        for k in range(K):
+            table = np.ascontiguousarray(leaves[:, :, k])
+            values = self.node(
+                "GatherElements", [self.const(f"{prefix}_leaf_values{k}", table), index], f"{prefix}_vals{k}", axis=1
+            )  # [trees, N]
+            sums.append(self.node("ReduceSum", [values, axis0], f"{prefix}_sum{k}", keepdims=1))  # [1, N]
+        raw = self.node("Transpose", [self.node("Concat", sums, f"{prefix}_classes", axis=0)], f"{prefix}_sum")
+        return self._scale_and_bias(model, raw, prefix)  # [N, K]
 
     def ensemble_raw(self, model: CatBoostModel, prefix: str) -> str:
         """Adds a TreeEnsemble (ai.onnx.ml opset 5, float64) computing the model's raw values ([N, dimension]).

@@ -58,7 +58,7 @@ class Outcome:
     parity: dict[str, generic.Parity] = field(default_factory=dict)
     error: str = ""
     seconds: float = 0.0
-    graph: str = ""  # how the trees were compiled: "split bits" (symmetric) or "TreeEnsemble"
+    graph: str = ""  # how the trees were compiled: "split bits" (symmetric), "level walk" or "TreeEnsemble"
 
     @property
     def failures(self) -> int:
@@ -164,6 +164,14 @@ def target(case: Case, y: np.ndarray) -> np.ndarray:
     return y
 
 
+def layout(ops: set[str]) -> str:
+    """The layout a compiled graph's trees took, from its operators: TreeEnsemble, the symmetric
+    trees' split bits (leaf indices by MatMulInteger) or the level walk of Depthwise/Lossguide trees."""
+    if "TreeEnsemble" in ops:
+        return "TreeEnsemble"
+    return "split bits" if "MatMulInteger" in ops else "level walk"
+
+
 def run_case(case: Case, workdir: Path) -> Outcome:
     from catboost import CatBoostClassifier, CatBoostRegressor
 
@@ -196,7 +204,7 @@ def run_case(case: Case, workdir: Path) -> Outcome:
         train_frame = generic.frame(train_X, source)
         compiled = generic.compile_model(cbm, train_frame if cats else None, name="soak", version="1.0.0")
         ops = {n.op_type for n in compiled.model.graph.node}
-        outcome.graph = "TreeEnsemble" if "TreeEnsemble" in ops else "split bits"
+        outcome.graph = layout(ops)
         reference = generic.Reference(cbm, compiled.source)
         session = generic.session_of(compiled.model)
         held_out = generic.frame(test_X, source)

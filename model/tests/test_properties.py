@@ -29,9 +29,9 @@ def test_random_models_match_catboost(outcomes):
     s = soak.summary(outcomes, 0)
     # the fixed seed covers every tree kind, the three task kinds and both data sets
     assert set(s["coverage"]["grow_policy"]) == {"SymmetricTree", "Depthwise", "Lossguide"}
-    # symmetric trees take the split-bit layout, the others TreeEnsemble; both are exercised
+    # symmetric trees take the split-bit layout, Depthwise and Lossguide the level walk
     for o in ran:
-        assert o.graph == ("split bits" if o.case.params["grow_policy"] == "SymmetricTree" else "TreeEnsemble")
+        assert o.graph == ("split bits" if o.case.params["grow_policy"] == "SymmetricTree" else "level walk")
     assert {"MultiClass", "Logloss"} <= set(s["coverage"]["loss"])
     assert set(s["coverage"]["dataset"]) == {"fnol", "generated"}
     assert set(s["coverage"]["nan_mode"]) == {"Min", "Max", "Forbidden"}
@@ -98,6 +98,32 @@ def _left_right_swapped(mp):
     mp.setattr(catboost_model, "parse", swapped)
 
 
+def _shallow_leaf_not_padded(mp):
+    # a leaf above the last level placed at its own index instead of the one the walk reaches
+    mp.setattr(onnx_graph, "level_leaf", lambda index, depth, full_depth: index)
+
+
+def _level_walk_bit_of_the_parent(mp):
+    # each level's bit taken from the split of the root instead of the current node
+    build = onnx_graph.GraphBuilder.levelwise_raw
+
+    def from_root(self, model, prefix):
+        node = self.node
+
+        def patched(op, inputs, prefix_=None, domain="", **attrs):
+            if op == "GatherElements" and attrs.get("axis") == 1 and "_split" in (prefix_ or ""):
+                inputs = [inputs[0], self.node("Mul", [inputs[1], self.const("zero", np.zeros((1, 1), np.int32))])]
+            return node(op, inputs, prefix_, domain, **attrs)
+
+        self.node = patched
+        try:
+            return build(self, model, prefix)
+        finally:
+            del self.node
+
+    mp.setattr(onnx_graph.GraphBuilder, "levelwise_raw", from_root)
+
+
 MUTATIONS = {
     "border comparison > becomes >=": (_flip_border_comparison, None),
     "CTR prior dropped": (_drop_ctr_prior, None),
@@ -105,6 +131,8 @@ MUTATIONS = {
     "symmetric tree split bits in reverse depth order": (_split_bits_in_reverse_depth_order, "SymmetricTree"),
     "NaN sent to the other branch": (_nan_goes_the_other_way, None),
     "non-symmetric tree branches swapped": (_left_right_swapped, "Depthwise"),
+    "level walk: a shallow leaf not padded to the last level": (_shallow_leaf_not_padded, "Lossguide"),
+    "level walk: every level's split taken at the root": (_level_walk_bit_of_the_parent, "Depthwise"),
 }
 
 
@@ -176,3 +204,58 @@ def test_deep_symmetric_trees_match_catboost(depth, tmp_path):
     }
     (w,) = weights.values()
     assert w.dtype == np.uint8 and w.shape == ((1, depth) if depth <= 8 else (2, depth))
+
+
+# Depthwise and Lossguide trees padded to full trees past LEVEL_WALK_MAX_LEAVES keep TreeEnsemble.
+def test_non_symmetric_trees_too_large_for_the_level_walk_take_tree_ensemble(monkeypatch, tmp_path):
+    monkeypatch.setattr(onnx_graph, "LEVEL_WALK_MAX_LEAVES", 1)
+    case = next(
+        c for c in (soak.draw(i, SEED) for i in range(MODELS)) if c.params["grow_policy"] in ("Depthwise", "Lossguide")
+    )
+    o = soak.run_case(case, tmp_path)
+    assert "_skipped" not in o.case.params
+    assert o.graph == "TreeEnsemble"
+    assert not o.failures, (o.error, {k: p.as_dict() for k, p in o.parity.items()})
+
+    # called directly, the level walk refuses such a model with the reason
+    model = catboost_model.load(next(tmp_path.glob("*.cbm")))
+    builder = onnx_graph.GraphBuilder([f.name for f in model.float_features], [], model.feature_names)
+    with pytest.raises(catboost_model.CompileError, match="compile this model as one TreeEnsemble"):
+        builder.levelwise_raw(model, "model")
+
+
+# The soak draws depth 2 to 7; the level walk of deeper non-symmetric trees (tables of 2^depth
+# per tree, Lossguide leaves far above the last level) is checked here.
+@pytest.mark.parametrize("grow_policy", ["Depthwise", "Lossguide"])
+def test_deep_non_symmetric_trees_take_the_level_walk_and_match_catboost(grow_policy, tmp_path):
+    import onnx
+    import pandas as pd
+    from catboost import CatBoostClassifier
+
+    from fnol_model import generic
+
+    rng = np.random.default_rng(10)
+    n = 3000
+    df = pd.DataFrame({f"x{i}": rng.normal(size=n) for i in range(6)})
+    df["c"] = np.array(["a", "b", "c", "d", "e"], dtype=object)[rng.integers(5, size=n)]
+    y = np.digitize(df["x0"] * df["x1"] + np.sin(3 * df["x2"]) + (df["c"] == "b"), [-0.5, 0.5])
+    extra = {"max_leaves": 64} if grow_policy == "Lossguide" else {}
+    model = CatBoostClassifier(
+        loss_function="MultiClass",
+        grow_policy=grow_policy,
+        depth=10,
+        iterations=12,
+        random_seed=0,
+        verbose=False,
+        allow_writing_files=False,
+        **extra,
+    )
+    model.fit(df, y, cat_features=["c"])
+    cbm, csv, out = tmp_path / "deep.cbm", tmp_path / "deep.csv", tmp_path / "deep.onnx"
+    model.save_model(str(cbm))
+    df.to_csv(csv, index=False)
+    parity = generic.compile_file(cbm, out, csv, "deep", "1.0.0")
+    assert all(p.failures == 0 and p.cases > 0 for p in parity.values()), {k: p.as_dict() for k, p in parity.items()}
+    graph = onnx.load(str(out)).graph
+    assert soak.layout({n.op_type for n in graph.node}) == "level walk"
+    assert any(i.name.startswith("model_level9_") for i in graph.initializer)  # ten levels walked
