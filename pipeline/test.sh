@@ -14,12 +14,12 @@ bash scripts/model.sh build
 step "pytest: model compiler and parity"
 "$PY" -m pytest model/tests -q -p no:cacheprovider --junitxml=reports/junit/pytest.xml || rc=1
 
-# The unit suites of npm run test:unit (their globs in .mocharc.unit.json) and the
-# scorer's stress suites (scorer/test/stress), which the inner loop leaves out.
-step "mocha: unit suites (JUnit reports/junit/mocha.xml, coverage in coverage/)"
+# Both tiers of the TypeScript suites (test/tiers.cjs): the in-process suites of
+# npm run test:unit and those of npm run test:slow (processes, tools, stress).
+step "mocha: unit and slow suites (JUnit reports/junit/mocha.xml, coverage in coverage/)"
 npx c8 --reporter=cobertura --reporter=text-summary --report-dir coverage \
   --include 'lib/*/src/**' --include 'scorer/src/**' --include 'operator/src/**' --include 'cli/src/**' --include 'pipeline/src/**' \
-  mocha --config .mocharc.unit.json 'scorer/test/stress/**/*.test.ts' --reporter xunit --reporter-option output=reports/junit/mocha.xml || rc=1
+  mocha --config .mocharc.pipeline.cjs --reporter xunit --reporter-option output=reports/junit/mocha.xml || rc=1
 # shellcheck disable=SC2016 # JavaScript, not shell: ${...} is a template literal for node.
 node -e '
   const x = require("fs").readFileSync("reports/junit/mocha.xml", "utf8");

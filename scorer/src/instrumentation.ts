@@ -42,12 +42,22 @@ function forget(this: ListedResponse): void {
   this[UNANSWERED]?.delete(this);
 }
 
+type RequestLabels = Readonly<Record<'route' | 'method' | 'status', string>>;
+type RouteLabels = Readonly<Record<'route', string>>;
+
 export class Instrumentation {
   /**
    * Responses not yet sent: when draining starts they get Connection: close,
    * so their client opens its next connection elsewhere.
    */
   private readonly unanswered = new Set<ServerResponse>();
+  /**
+   * The label sets of the request metrics, made once per route, method and
+   * status (a few dozen at most: routes come from the table, statuses from the
+   * scorer's own answers), so counting a request builds no label object.
+   */
+  private readonly requestLabels = new Map<string, RequestLabels>();
+  private readonly routeLabels = new Map<string, RouteLabels>();
 
   constructor(private readonly deps: InstrumentationDeps) {
     deps.state.onDraining(() => {
@@ -84,22 +94,24 @@ export class Instrumentation {
     const label = route?.label ?? UNKNOWN_ROUTE;
     res.on('finish', () => {
       const seconds = (clock.now() - start) / 1000;
-      const entry = {
+      const status = res.statusCode;
+      // The access log line, built only when it is written.
+      const entry = () => ({
         reqId: id,
         traceId: trace.traceId,
         spanId: trace.spanId,
         method: req.method,
         route: label,
-        status: res.statusCode,
+        status,
         ms: seconds * 1000,
-      };
-      if (route?.probe === true && res.statusCode === 503) {
+      });
+      if (route?.probe === true && status === 503) {
         // Not ready while loading or draining is the probe's answer, not a failure.
-        if (logger.isLevelEnabled('debug')) logger.debug(entry, 'not ready');
+        if (logger.isLevelEnabled('debug')) logger.debug(entry(), 'not ready');
         return;
       }
-      metrics.requests.labels(label, req.method ?? '', String(res.statusCode)).inc();
-      metrics.latency.labels(label).observe(seconds);
+      metrics.requests.inc(this.labelsOf(label, req.method ?? '', status));
+      metrics.latency.observe(this.labelsOfRoute(label), seconds);
       const spans = this.deps.spans;
       if (spans !== undefined && trace.sampled && !UNTRACED.has(label)) {
         const endMs = performance.timeOrigin + performance.now();
@@ -118,12 +130,36 @@ export class Instrumentation {
           },
         });
       }
-      const error = errors.messageOf(res);
-      if (res.statusCode >= 500 && !REFUSALS.has(res.statusCode)) {
-        logger.error({ ...entry, error }, 'request failed');
-      } else if (res.statusCode >= 400) {
-        logger[REFUSALS.has(res.statusCode) ? 'warn' : 'info']({ ...entry, error }, 'request rejected');
-      } else if (logger.isLevelEnabled('debug')) logger.debug(entry, 'request');
+      if (status >= 500 && !REFUSALS.has(status)) {
+        logger.error({ ...entry(), error: errors.messageOf(res) }, 'request failed');
+      } else if (status >= 400) {
+        logger[REFUSALS.has(status) ? 'warn' : 'info'](
+          { ...entry(), error: errors.messageOf(res) },
+          'request rejected',
+        );
+      } else if (logger.isLevelEnabled('debug')) logger.debug(entry(), 'request');
     });
+  }
+
+  /** The request counter's labels of one route, method and status. */
+  private labelsOf(route: string, method: string, status: number): RequestLabels {
+    const key = `${route} ${method} ${status}`;
+    let labels = this.requestLabels.get(key);
+    if (labels === undefined) {
+      labels = Object.freeze({ route, method, status: String(status) });
+      // Methods are the client's: an unknown one is counted but not kept.
+      if (this.requestLabels.size < 256) this.requestLabels.set(key, labels);
+    }
+    return labels;
+  }
+
+  /** The latency histogram's labels of one route. */
+  private labelsOfRoute(route: string): RouteLabels {
+    let labels = this.routeLabels.get(route);
+    if (labels === undefined) {
+      labels = Object.freeze({ route });
+      this.routeLabels.set(route, labels);
+    }
+    return labels;
   }
 }

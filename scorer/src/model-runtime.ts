@@ -210,6 +210,10 @@ export class ModelRuntime {
     ).then(
       (outputs) => {
         done();
+        if (parts.length === 1) {
+          (parts[0] as Pending).resolve(outputs);
+          return;
+        }
         let offset = 0;
         for (const part of parts) {
           const own: Outputs = {};

@@ -145,13 +145,11 @@ export class RequestBodies {
    * never the content: bodies hold personal data.
    */
   read(req: IncomingMessage, res: ServerResponse, options: BodyOptions): Promise<unknown> {
-    const refuse = (error: HttpError): Promise<never> => {
-      this.discardRest(req, res);
-      return Promise.reject(error);
-    };
     const type = req.headers['content-type'];
     if (type === undefined || !JSON_TYPE.test(type)) {
-      return refuse(
+      return this.refuse(
+        req,
+        res,
         new HttpError(
           415,
           `the body must be JSON: send Content-Type: application/json (got ${describeType(type)})`,
@@ -160,7 +158,9 @@ export class RequestBodies {
     }
     const encoding = req.headers['content-encoding'];
     if (encoding !== undefined && encoding !== 'identity') {
-      return refuse(
+      return this.refuse(
+        req,
+        res,
         new HttpError(
           415,
           'a compressed body (Content-Encoding) is not supported; send the body uncompressed',
@@ -169,10 +169,10 @@ export class RequestBodies {
     }
     const { maxBytes, budget } = options;
     const declared = Number(req.headers['content-length'] ?? NaN);
-    if (declared > maxBytes) return refuse(tooLarge(maxBytes));
+    if (declared > maxBytes) return this.refuse(req, res, tooLarge(maxBytes));
     if (declared > 0 && budget) {
       const refused = budget.take(declared);
-      if (refused) return refuse(refused);
+      if (refused) return this.refuse(req, res, refused);
     }
     const counted = declared > 0 ? declared : 0;
     const shape = options.shape ? new JsonShapeCheck(options.shape) : undefined;
@@ -224,23 +224,16 @@ export class RequestBodies {
           reject(new HttpError(400, 'the body is empty; send a JSON object'));
           return;
         }
-        const parse = () => {
-          const single = chunks.length === 1;
-          const bytes = single ? (chunks[0] as Buffer) : Buffer.concat(chunks);
-          chunks.length = 0;
-          // A single chunk is a view of the socket's read buffer: a kept body gets its own bytes.
-          options.keep?.(single ? Buffer.from(bytes) : bytes);
-          const text = bytes.toString('utf8');
-          try {
-            resolve(JSON.parse(text));
-          } catch (error) {
-            reject(new HttpError(400, `the body is not valid JSON${where(error)}; check its syntax`));
-          }
-        };
-        if (total < LARGE_BODY) parse();
-        else this.inTurn(parse);
+        if (total < LARGE_BODY) parse(chunks, options.keep, resolve, reject);
+        else this.inTurn(() => parse(chunks, options.keep, resolve, reject));
       });
     });
+  }
+
+  /** Refuses a body before reading it: the rest is discarded, the caller answers `error`. */
+  private refuse(req: IncomingMessage, res: ServerResponse, error: HttpError): Promise<never> {
+    this.discardRest(req, res);
+    return Promise.reject(error);
   }
 
   /**
@@ -302,6 +295,26 @@ export class RequestBodies {
           }),
         ),
     );
+  }
+}
+
+/** Parses the chunks of a body that arrived in full (and empties the list). */
+function parse(
+  chunks: Buffer[],
+  keep: BodyOptions['keep'],
+  resolve: (body: unknown) => void,
+  reject: (error: HttpError) => void,
+): void {
+  const single = chunks.length === 1;
+  const bytes = single ? (chunks[0] as Buffer) : Buffer.concat(chunks);
+  chunks.length = 0;
+  // A single chunk is a view of the socket's read buffer: a kept body gets its own bytes.
+  keep?.(single ? Buffer.from(bytes) : bytes);
+  const text = bytes.toString('utf8');
+  try {
+    resolve(JSON.parse(text));
+  } catch (error) {
+    reject(new HttpError(400, `the body is not valid JSON${where(error)}; check its syntax`));
   }
 }
 
