@@ -9,7 +9,7 @@
  */
 import { KubeConfig } from '@kubernetes/client-node';
 import pino from 'pino';
-import { Kinds } from '@fnol/api';
+import { Kinds, Labels } from '@fnol/api';
 import { KubeClient } from '../../operator/src/kube/client';
 import { Informer } from '../../operator/src/manager/informers';
 import { INSTANCE_LABEL } from '../../operator/src/reconcilers/common';
@@ -43,8 +43,8 @@ function fill(inf: Informer, n: number): void {
             'app.kubernetes.io/name': 'fnol-scorer',
             [INSTANCE_LABEL]: `fnol-${i}`,
             'app.kubernetes.io/managed-by': 'fnol-operator',
-            'serving.fnol.io/model': `fnol-${i}`,
-            'serving.fnol.io/model-version': rs === 'a' ? '1.0.0' : '1.1.0',
+            [Labels.model]: `fnol-${i}`,
+            [Labels.modelVersion]: rs === 'a' ? '1.0.0' : '1.1.0',
             'pod-template-hash': `${rs}${i}`,
           },
         },
