@@ -206,15 +206,11 @@ export class DriftMonitor implements RunObserver {
         continue;
       }
       // numberBin, inline (a call through the module's export costs more than the search):
-      // the number of edges below x.
-      let lo = 0;
-      let hi = last;
-      while (lo < hi) {
-        const mid = (lo + hi) >>> 1;
-        if ((edges[mid] as number) < x) lo = mid + 1;
-        else hi = mid;
-      }
-      (counts[lo] as number)++;
+      // the number of edges below x, counted over all of them (at most 10) without a
+      // branch, which real traffic makes cheaper than a binary search's mispredicted ones.
+      let bin = 0;
+      for (let e = 0; e < last; e++) bin += +((edges[e] as number) < x);
+      (counts[bin] as number)++;
     }
     return absent;
   }
