@@ -41,6 +41,16 @@ const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 16);
 const RATES = (process.env.BENCH_RATES ?? '50,200,1000').split(',').map(Number);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const FIXED_RATE = Number(process.env.BENCH_FIXED_RATE ?? 1000);
+/** Pause between a scorer's warm-up and its measures. */
+const SETTLE_MS = 1000;
+/**
+ * Pause after a pair of scorers is ready: the one started last is still busy
+ * for a while (V8 compiling and collecting after start-up) on the core both
+ * share, which slowed the first one measured. Even with it, the one measured
+ * first in a round measured a little lower on a busy machine: use an even
+ * BENCH_ROUNDS for the pair comparisons, so each variant goes first as often.
+ */
+const STARTED_MS = 3000;
 const MODEL = join(ROOT, 'build/model/fnol-1.0.0.onnx');
 
 const load = () =>
@@ -522,12 +532,16 @@ async function compareShadow(
         });
       const pair = round % 2 === 0 ? [await plain(), await mirroring()] : [await mirroring(), await plain()];
       try {
+        await sleep(STARTED_MS);
         for (const service of pair) {
-          await wrk(service, single, CONNECTIONS, 1, otherCpus); // warm-up
+          // Each warmed up right before its own measures, then a pause: both scorers share
+          // CPU 0, and the work V8 goes on doing after a warm-up (compiling, collecting)
+          // would otherwise fall on the other scorer's first measure (see compareDrift).
+          await wrk(service, single, CONNECTIONS, 1, otherCpus);
           await wrk(service, singleRecords, CONNECTIONS, 1, otherCpus);
+          await wrk(service, batch1000, 1, 1, otherCpus);
           if (service.name === 'mirroring') await shadowSettled(service.url);
-        }
-        for (const service of pair) {
+          await sleep(SETTLE_MS);
           const on = service.name === 'mirroring';
           const before = on ? await shadowSettled(service.url) : undefined;
           const r = on ? runs.on : runs.off;
@@ -670,10 +684,15 @@ async function compareDrift(
       const pair =
         round % 2 === 0 ? [await start(true), await start(false)] : [await start(false), await start(true)];
       try {
+        await sleep(STARTED_MS);
         for (const service of pair) {
-          for (const [, body, connections] of measures) await wrk(service, body, connections, 1, wrkCpus); // warm-up
-        }
-        for (const service of pair) {
+          // Each warmed up right before its own measures, then a pause. Warming both up
+          // first measured the first scorer while V8 was still compiling and collecting
+          // after the second one's warm-up on the same core: with an odd number of
+          // rounds, the variant started first lost a third of its single-record
+          // throughput to that, drift on or off.
+          for (const [, body, connections] of measures) await wrk(service, body, connections, 1, wrkCpus);
+          await sleep(SETTLE_MS);
           const r = service.name === 'drift on' ? runs.on : runs.off;
           let scraping = true;
           const scrapes = (async () => {
