@@ -1,7 +1,10 @@
 // The CPU cost of drift monitoring in-process, without HTTP: the compiled FNOL
 // model's runtime scoring the same records with and without the drift monitor,
 // and the monitor's binning alone, timed by the process's CPU time (steadier on
-// a busy machine than the clock). docs/scorer.md, What drift monitoring costs.
+// a busy machine than the clock). The records are distinct claims (the model's
+// parity cases, written beside it by the compiler), not one record repeated: the
+// binning's branches are only as predictable as real traffic makes them.
+// docs/scorer.md, What drift monitoring costs.
 //
 //   npx tsx bench/scorer/drift-cost.ts      (needs build/model/fnol-1.0.0.onnx: npm run model:build)
 
@@ -13,6 +16,16 @@ import { createMetrics } from '../../scorer/src/metrics';
 import { loadModelRuntime, type FeedColumn, type ModelRuntime } from '../../scorer/src/model-runtime';
 
 const MODEL = join(resolve(__dirname, '../..'), 'build/model/fnol-1.0.0.onnx');
+const CASES = join(resolve(__dirname, '../..'), 'build/model/fnol-1.0.0.parity-cases.json');
+
+/** `size` distinct claims from the parity cases (columns of feature values). */
+function claims(size: number): Record<string, unknown>[] {
+  const { features } = JSON.parse(readFileSync(CASES, 'utf8')) as { features: Record<string, unknown[]> };
+  const names = Object.keys(features);
+  return Array.from({ length: size }, (_, r) =>
+    Object.fromEntries(names.map((name) => [name, (features[name] as unknown[])[r]])),
+  );
+}
 
 function cpuMicros(run: () => void): number {
   const start = process.cpuUsage();
@@ -45,8 +58,7 @@ async function main(): Promise<void> {
     const runs = size === 1 ? 5000 : 200;
     const off = await load();
     const on = await load();
-    const record = off.contract.selfTest.records[0] as Record<string, unknown>;
-    const records = Array.from({ length: size }, () => ({ ...record }));
+    const records = claims(size);
     const metrics = createMetrics([1], false);
     const { monitor } = startDrift(
       on,

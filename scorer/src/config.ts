@@ -421,7 +421,7 @@ function parseShadow(text: TextReader, integer: IntegerReader, problems: string[
   const concurrency = integer('SHADOW_CONCURRENCY', 8, 1, 1024);
   const timeoutMs = integer('SHADOW_TIMEOUT_MS', 2000, 10, 600_000);
   const warmupCopies = integer('SHADOW_WARMUP_COPIES', 20, 0, 100_000);
-  const lingerMs = integer('SHADOW_LINGER_MS', 10, 0, 1000);
+  const lingerMs = integer('SHADOW_LINGER_MS', 50, 0, 1000);
   const version = text('SHADOW_VERSION');
   const raw = text('SHADOW_URL');
   if (raw === undefined) return undefined;

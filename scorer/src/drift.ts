@@ -1,9 +1,10 @@
 // Drift monitoring: the last DRIFT_WINDOW records the model scored, binned like
 // its reference distributions, and the PSI of every input and output against
-// them (docs/scorer.md, Drift). Counting happens on the scoring path, so it uses
-// preallocated typed arrays only: one ring of bin numbers per input and output
-// and the counts per bin; the PSI is computed when /metrics is read, at most
-// every DRIFT_UPDATE_SECONDS.
+// them (docs/scorer.md, Drift). Counting happens on the scoring path, so it only
+// increments preallocated counts: the window is two tumbling halves, the counts
+// of the half being filled and those of the last full half, so a new value is
+// one increment (nothing to uncount); the PSI is computed when /metrics is
+// read, at most every DRIFT_UPDATE_SECONDS.
 
 import type { Logger } from 'pino';
 import type { Clock } from './clock';
@@ -22,27 +23,29 @@ import {
 import type { DriftMetrics } from './metrics';
 import type { FeedColumn, ModelRuntime, Outputs, RunObserver } from './model-runtime';
 
-/** A ring slot not written yet. Bins are at most 52 (50 categories, other, missing). */
-const EMPTY = 255;
-
 export type DriftState = 'on' | 'off' | 'absent' | 'invalid' | 'failed';
 
-/** One input or output column: its ring of bins and the counts per bin over the ring. */
+/** One input or output column: its counts per bin in the two halves of the window. */
 interface Series {
   readonly bins: Bins;
-  readonly ring: Uint8Array;
+  /** The half being filled. */
   readonly counts: Int32Array;
+  /** The last full half (zeros until the first half is full). */
+  readonly previous: Int32Array;
+  /** Both halves added up when the PSI is computed. */
+  readonly window: Int32Array;
   /** Slot of `other` (categories) or -1; slot of missing. */
   readonly other: number;
   readonly missing: number;
 }
 
-function series(bins: Bins, window: number): Series {
+function series(bins: Bins): Series {
   const slots = bins.expected.length;
   return {
     bins,
-    ring: new Uint8Array(window).fill(EMPTY),
     counts: new Int32Array(slots),
+    previous: new Int32Array(slots),
+    window: new Int32Array(slots),
     other: bins.kind === 'string' ? slots - 2 : -1,
     missing: slots - 1,
   };
@@ -65,13 +68,20 @@ export function slotOf(s: Pick<Series, 'bins' | 'other' | 'missing'>, v: unknown
 export class DriftMonitor implements RunObserver {
   private readonly inputs: Series[];
   private readonly outputs: Series[];
+  /** Records per half: DRIFT_WINDOW / 2 (rounded down). */
+  private readonly half: number;
   /** Per input: missing values and (categories) values in `other`, since start. */
   private readonly missingTotal: Float64Array;
   private readonly unseenTotal: Float64Array;
   private readonly missingExported: Float64Array;
   private readonly unseenExported: Float64Array;
-  private pos = 0;
-  private filled = 0;
+  /** Records in the half being filled, in the last full half, and since start. */
+  private current = 0;
+  private previous = 0;
+  private seen = 0;
+  /** What the last text column counted (returned in fields: no array per run). */
+  private absent = 0;
+  private unseen = 0;
   private lastUpdate = -Infinity;
   private failed = false;
 
@@ -80,8 +90,9 @@ export class DriftMonitor implements RunObserver {
     private readonly config: DriftConfig,
     private readonly deps: { metrics: DriftMetrics; clock: Clock; logger: Logger },
   ) {
-    this.inputs = reference.inputs.map((r) => series(r.bins, config.window));
-    this.outputs = reference.outputs.map((r) => series(r.bins, config.window));
+    this.half = Math.max(1, Math.floor(config.window / 2));
+    this.inputs = reference.inputs.map((r) => series(r.bins));
+    this.outputs = reference.outputs.map((r) => series(r.bins));
     const n = reference.inputs.length;
     this.missingTotal = new Float64Array(n);
     this.unseenTotal = new Float64Array(n);
@@ -95,9 +106,9 @@ export class DriftMonitor implements RunObserver {
     });
   }
 
-  /** Records in the window (at most DRIFT_WINDOW). */
+  /** Records in the window: all of them up to DRIFT_WINDOW, then between half of it (plus one) and all of it. */
   get records(): number {
-    return this.filled;
+    return this.previous + this.current;
   }
 
   observe(columns: readonly FeedColumn[], n: number, outputs: Outputs): void {
@@ -115,8 +126,35 @@ export class DriftMonitor implements RunObserver {
     }
   }
 
+  /** Counts the run's records half by half: a run may fill the current half and start the next. */
   private record(columns: readonly FeedColumn[], n: number, outputs: Outputs): void {
-    const start = this.pos;
+    let from = 0;
+    while (from < n) {
+      // Lazily: a full half is moved to `previous` when the next record comes, so the
+      // window holds exactly DRIFT_WINDOW records at every multiple of a half.
+      if (this.current === this.half) this.rotate();
+      const to = Math.min(n, from + this.half - this.current);
+      this.count(columns, outputs, from, to);
+      this.current += to - from;
+      from = to;
+    }
+    this.seen += n;
+  }
+
+  /** The full current half becomes the previous one; the oldest half is forgotten. */
+  private rotate(): void {
+    for (const group of [this.inputs, this.outputs]) {
+      for (const s of group) {
+        s.previous.set(s.counts);
+        s.counts.fill(0);
+      }
+    }
+    this.previous = this.current;
+    this.current = 0;
+  }
+
+  /** Counts records [from, to) of the run into the current half. */
+  private count(columns: readonly FeedColumn[], outputs: Outputs, from: number, to: number): void {
     const refs = this.reference.inputs;
     for (let i = 0; i < this.inputs.length; i++) {
       const s = this.inputs[i] as Series;
@@ -129,13 +167,13 @@ export class DriftMonitor implements RunObserver {
           column as Float32Array,
           1,
           0,
-          n,
-          start,
+          from,
+          to,
         );
       } else {
-        const [absent, unseen] = this.texts(s, bins.index, column as readonly string[], n, start);
-        (this.missingTotal[i] as number) += absent;
-        (this.unseenTotal[i] as number) += unseen;
+        this.texts(s, bins.index, column as readonly string[], from, to);
+        (this.missingTotal[i] as number) += this.absent;
+        (this.unseenTotal[i] as number) += this.unseen;
       }
     }
     for (let o = 0; o < this.outputs.length; o++) {
@@ -143,54 +181,52 @@ export class DriftMonitor implements RunObserver {
       const ref = this.reference.outputs[o] as OutputReference;
       // Predictions are float32 already: exact in float64, binned as the compiler did.
       const edges = (s.bins as NumberBins).edges;
-      this.numbers(s, edges, outputs[ref.output] as Float32Array, ref.width, ref.column, n, start);
+      this.numbers(s, edges, outputs[ref.output] as Float32Array, ref.width, ref.column, from, to);
     }
-    this.pos = (start + n) % this.config.window;
-    this.filled = Math.min(this.config.window, this.filled + n);
   }
 
-  /** Bins values[r * stride + offset] for r < n into the ring from `start`; returns how many were missing. */
+  /** Counts values[r * stride + offset] for from <= r < to; returns how many were missing. */
   private numbers(
     s: Series,
     edges: Float64Array,
     values: Float32Array,
     stride: number,
     offset: number,
-    n: number,
-    start: number,
+    from: number,
+    to: number,
   ): number {
-    const { ring, counts, missing } = s;
-    const window = this.config.window;
-    let p = start;
+    const { counts, missing } = s;
+    const last = edges.length;
     let absent = 0;
-    for (let r = 0; r < n; r++) {
+    for (let r = from; r < to; r++) {
       const x = values[r * stride + offset] as number;
-      let slot = missing;
-      if (x === x) slot = numberBin(edges, x);
-      else absent++;
-      const old = ring[p] as number;
-      if (old !== EMPTY) (counts[old] as number)--;
-      ring[p] = slot;
-      (counts[slot] as number)++;
-      if (++p === window) p = 0;
+      if (x !== x) {
+        (counts[missing] as number)++;
+        absent++;
+        continue;
+      }
+      // numberBin, inline (a call through the module's export costs more than the search):
+      // the number of edges below x, counted over all of them (at most 10) without a
+      // branch, which real traffic makes cheaper than a binary search's mispredicted ones.
+      let bin = 0;
+      for (let e = 0; e < last; e++) bin += +((edges[e] as number) < x);
+      (counts[bin] as number)++;
     }
     return absent;
   }
 
-  /** Bins texts into the ring from `start` ("" missing, unknown `other`); returns how many were missing and unknown. */
+  /** Counts texts[from, to) ("" missing, unknown `other`) into `absent` and `unseen`. */
   private texts(
     s: Series,
     index: ReadonlyMap<string, number>,
     values: readonly string[],
-    n: number,
-    start: number,
-  ): [number, number] {
-    const { ring, counts, missing, other } = s;
-    const window = this.config.window;
-    let p = start;
+    from: number,
+    to: number,
+  ): void {
+    const { counts, missing, other } = s;
     let unseen = 0;
     let absent = 0;
-    for (let r = 0; r < n; r++) {
+    for (let r = from; r < to; r++) {
       const v = values[r] as string;
       let slot = missing;
       if (v === '') absent++;
@@ -201,13 +237,18 @@ export class DriftMonitor implements RunObserver {
           unseen++;
         } else slot = known;
       }
-      const old = ring[p] as number;
-      if (old !== EMPTY) (counts[old] as number)--;
-      ring[p] = slot;
       (counts[slot] as number)++;
-      if (++p === window) p = 0;
     }
-    return [absent, unseen];
+    this.absent = absent;
+    this.unseen = unseen;
+  }
+
+  /** The PSI of one series over both halves. */
+  private psiOf(s: Series, total: number): number {
+    for (let b = 0; b < s.window.length; b++) {
+      s.window[b] = (s.previous[b] as number) + (s.counts[b] as number);
+    }
+    return psi(s.bins.expected, s.window, total, this.reference.epsilon);
   }
 
   /** Brings the exported series up to date (when /metrics is read); the PSI at most every DRIFT_UPDATE_SECONDS. */
@@ -224,20 +265,20 @@ export class DriftMonitor implements RunObserver {
     const now = this.deps.clock.now();
     if (now - this.lastUpdate < this.config.updateSeconds * 1000) return;
     this.lastUpdate = now;
-    if (this.failed || this.filled < this.config.minRecords) {
+    // DRIFT_MIN_RECORDS counts from the start: the window held them all (it holds up to
+    // DRIFT_WINDOW >= DRIFT_MIN_RECORDS), and later never fewer than half of DRIFT_WINDOW.
+    if (this.failed || this.seen < this.config.minRecords) {
       // Too few records for a PSI that means anything: no value rather than noise.
       inputPsi.reset();
       predictionPsi.reset();
       return;
     }
-    const { epsilon } = this.reference;
+    const total = this.records;
     this.reference.inputs.forEach((r, i) => {
-      const s = this.inputs[i] as Series;
-      inputPsi.labels(r.name).set(psi(s.bins.expected, s.counts, this.filled, epsilon));
+      inputPsi.labels(r.name).set(this.psiOf(this.inputs[i] as Series, total));
     });
     this.reference.outputs.forEach((r, o) => {
-      const s = this.outputs[o] as Series;
-      predictionPsi.labels(r.label).set(psi(s.bins.expected, s.counts, this.filled, epsilon));
+      predictionPsi.labels(r.label).set(this.psiOf(this.outputs[o] as Series, total));
     });
   }
 }

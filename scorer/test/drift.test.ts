@@ -126,7 +126,7 @@ describe('drift: PSI as the worked examples compute it', () => {
     assert.equal(lines.filter((l) => l.includes('drift monitoring stopped')).length, 1);
   });
 
-  it('a window holds the last DRIFT_WINDOW records only', async () => {
+  it('the window is two tumbling halves: the last DRIFT_WINDOW records at every multiple of a half, never fewer than a half and one', async () => {
     const b = bins({ type: 'number', edges: [0], shares: [0.5, 0.5], missing: 0 });
     const metrics = createMetrics([1], false);
     const monitor = new DriftMonitor(
@@ -148,6 +148,41 @@ describe('drift: PSI as the worked examples compute it', () => {
     send(250, -1); // more than the window in one run: the last 100 are all -1
     const all = samples(await metrics.registry.metrics(), 'scorer_input_drift_psi').get('x') as number;
     assert.ok(Math.abs(all - psi(b.expected, [100, 0, 0], 100, 1e-4)) < 1e-12, `${all}`);
+    assert.equal(monitor.records, 100);
+    // 400 records so far, eight full halves of 50. The next record starts a new half: the
+    // window is the last full half (50 x -1) and that record, not the last 100 (99 x -1, 1 x 1).
+    const psiNow = async () =>
+      samples(await metrics.registry.metrics(), 'scorer_input_drift_psi').get('x') as number;
+    send(1, 1);
+    assert.equal(monitor.records, 51);
+    assert.ok(Math.abs((await psiNow()) - psi(b.expected, [50, 1, 0], 51, 1e-4)) < 1e-12);
+    send(49, 1); // the half is full again: the last 100 records, 50 x -1 and 50 x 1
+    assert.equal(monitor.records, 100);
+    assert.ok(Math.abs((await psiNow()) - psi(b.expected, [50, 50, 0], 100, 1e-4)) < 1e-12);
+    send(1, -1); // the 50 x -1 half is forgotten
+    assert.equal(monitor.records, 51);
+    assert.ok(Math.abs((await psiNow()) - psi(b.expected, [1, 50, 0], 51, 1e-4)) < 1e-12);
+  });
+
+  it('a run longer than a half fills the halves in order; missing values count from the start, the PSI after DRIFT_MIN_RECORDS from the start', async () => {
+    const b = bins({ type: 'number', edges: [0], shares: [0.5, 0.5], missing: 0 });
+    const metrics = createMetrics([1], false);
+    const monitor = new DriftMonitor(
+      { epsilon: 1e-4, inputs: [{ feature: 0, name: 'x', bins: b }], outputs: [] },
+      // An odd window: halves of 50, so the window holds at most 100 records.
+      { enabled: true, window: 101, minRecords: 101, updateSeconds: 0 },
+      { metrics: metrics.drift, clock: { now: () => 0 }, logger: pino({ level: 'silent' }) },
+    );
+    metrics.drift.refresh = () => monitor.refresh();
+    // One run of 175: 60 x -1, 40 missing, 75 x 1. Halves: [0, 50), [50, 100), [100, 150), [150, 175).
+    const values = [...new Array(60).fill(-1), ...new Array(40).fill(NaN), ...new Array(75).fill(1)];
+    monitor.observe([feed(b, values)], values.length, {});
+    const text = await metrics.registry.metrics();
+    assert.equal(monitor.records, 75);
+    const value = samples(text, 'scorer_input_drift_psi').get('x') as number;
+    // [100, 150) is 50 x 1, [150, 175) 25 x 1.
+    assert.ok(Math.abs(value - psi(b.expected, [0, 75, 0], 75, 1e-4)) < 1e-12, `${value}`);
+    assert.equal(samples(text, 'scorer_missing_value_total').get('x'), 40);
   });
 });
 

@@ -43,7 +43,7 @@ describe('scorer configuration: shadow mirroring', () => {
         timeoutMs: 2000,
         diffThreshold: 0.01,
         warmupCopies: 20,
-        lingerMs: 10,
+        lingerMs: 50,
       },
     );
   });
