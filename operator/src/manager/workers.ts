@@ -3,7 +3,9 @@
  * decide what happens to the key next: forgotten on success, retried with the
  * queue's exponential back-off on an error or when the reconcile asks for it,
  * or queued after the delay the reconcile returned (a failed model check keeps
- * its own back-off). The queue guarantees one worker per key.
+ * its own back-off). The queue guarantees one worker per key. Each worker
+ * yields to the event loop after every reconcile, so watch events are read
+ * between reconciles even when none of them waits for I/O.
  */
 import type { Logger } from 'pino';
 import type { WorkQueue } from '../queue';
@@ -75,6 +77,11 @@ export class Workers {
         this.queue.done(key);
         this.hooks.onResult?.(result, Number(process.hrtime.bigint() - started) / 1e9);
       }
+      // A reconcile that needs no request (a resync at rest reads only the
+      // caches) runs entirely in microtasks: without this turn of the event
+      // loop, a burst of them would hold back the watch events (I/O) that
+      // queue the changes, until the whole burst was done.
+      await new Promise<void>((resolve) => setImmediate(resolve));
     }
   }
 }

@@ -99,6 +99,47 @@ describe('manager: workers', () => {
     await w.drain(1000);
   });
 
+  it('a watched change overtakes a burst of resyncs whose reconciles never wait for I/O', async () => {
+    // 400 resync keys whose reconcile only burns CPU (a resync at rest reads the
+    // caches and writes nothing), then a change arrives from a timer (as a
+    // watch event arrives from a socket). The change is reconciled after at
+    // most one more resync per worker, not after the burst.
+    const q = new WorkQueue({ baseDelayMs: 10, maxDelayMs: 100 });
+    const order: string[] = [];
+    const burn = (ms: number) => {
+      const end = performance.now() + ms;
+      while (performance.now() < end) {
+        /* CPU only */
+      }
+    };
+    const w = new Workers(
+      q,
+      async (key) => {
+        burn(0.5);
+        order.push(key);
+        return {};
+      },
+      log,
+    );
+    for (let i = 0; i < 400; i++) q.addLow(`ns/r${i}`);
+    let resyncsBeforeChange = -1;
+    setTimeout(() => {
+      resyncsBeforeChange = order.length;
+      q.add('ns/changed');
+    }, 1);
+    w.start(4);
+    await until(() => order.length === 401, 10_000);
+    assert.ok(resyncsBeforeChange >= 0 && resyncsBeforeChange < 400, 'the change arrived during the burst');
+    const at = order.indexOf('ns/changed');
+    assert.ok(
+      at - resyncsBeforeChange <= 4,
+      `the change waited behind ${at - resyncsBeforeChange} resyncs after it arrived (at most one per worker)`,
+    );
+    assert.equal(new Set(order).size, 401, 'every key reconciled exactly once');
+    q.shutDown();
+    await w.drain(1000);
+  });
+
   it('under random events, resyncs and slow reconciles: no key on two workers at once, no change lost', async () => {
     const q = new WorkQueue({ baseDelayMs: 1, maxDelayMs: 5 });
     const keys = Array.from({ length: 20 }, (_, i) => `ns/k${i}`);
