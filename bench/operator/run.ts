@@ -10,8 +10,10 @@
  *   2. Reconcile latency, spec change -> updated Deployment seen on a watch,
  *      p50/p99 over LATENCY_SAMPLES model changes; baseline in the same run:
  *      the API server's own latency, Deployment patch -> seen on the same watch.
- *      Operator and baseline samples alternate (which goes first alternates
- *      too), so load on the machine hits both alike; one warm-up sample of each
+ *      Also two chained direct patches (a write seen on the watch, then a
+ *      second one): the least any controller's path holds, without the
+ *      operator. The three kinds of sample rotate, so load on the machine hits
+ *      all alike; one warm-up sample of each
  *      is not counted (the operator's first change downloads the new model for
  *      its digest check). The operator's own share comes from its metrics: the
  *      time a changed key waited in the work queue, the reconciles' duration,
@@ -394,11 +396,12 @@ async function main(): Promise<void> {
   const loaded = memoryOf(op.proc.pid!);
   log(`all ${N} Ready after ${allReadyS.toFixed(1)} s; RSS ${loaded.rssMb.toFixed(0)} MiB`);
 
-  // 2. Latency, operator and baseline samples alternating (plus one warm-up of each).
+  // 2. Latency: operator, baseline and chained-baseline samples in rotation (plus one warm-up of each).
   log(
-    `latency: ${SAMPLES} FnolModel changes and ${SAMPLES} direct Deployment patches (baseline), alternating`,
+    `latency: ${SAMPLES} FnolModel changes, ${SAMPLES} direct Deployment patches and ${SAMPLES} chained pairs of them, in rotation`,
   );
   const base: number[] = [];
+  const chain: number[] = [];
   const lat: number[] = [];
   const m2 = models.publish('fnol-1.1.0.onnx', Buffer.alloc(4 << 20, 2));
   // Operator samples change models i*7 mod N, baseline samples patch the ones just after.
@@ -411,6 +414,21 @@ async function main(): Promise<void> {
       spec: { minReadySeconds: (i % 2) + 1 },
     });
     return waitSeen(name, (s) => (s.generation ?? 0) > gen, since);
+  };
+  // What any controller's path holds at least: a write seen on a watch, then a
+  // second write seen on a watch (the operator: the FnolModel patch, its watch
+  // event, the Deployment apply, its watch event), without the operator.
+  const chainSample = async (i: number) => {
+    const name = names[(i * 7 + 2) % N]!;
+    const since = performance.now();
+    for (const step of [0, 1]) {
+      const gen = seen.get(name)?.generation ?? 0;
+      await admin.mergePatch(apiPath(Kinds.Deployment, { namespace: ns, name }), {
+        spec: { minReadySeconds: 10 + ((2 * i + step) % 4) },
+      });
+      await waitSeen(name, (s) => (s.generation ?? 0) > gen, since);
+    }
+    return performance.now() - since;
   };
   // The operator: model change on the FnolModel -> Deployment with the new version.
   const operatorSample = async (i: number) => {
@@ -429,17 +447,18 @@ async function main(): Promise<void> {
   };
   await operatorSample(SAMPLES);
   await baseSample(SAMPLES);
+  await chainSample(SAMPLES);
   const latBefore = await scrape(healthPort);
   const cpuBefore = cpuSecondsOf(op.proc.pid!);
   const latT0 = performance.now();
   for (let i = 0; i < SAMPLES; i++) {
-    if (i % 2 === 0) {
-      base.push(await baseSample(i));
-      lat.push(await operatorSample(i));
-    } else {
-      lat.push(await operatorSample(i));
-      base.push(await baseSample(i));
-    }
+    // The three kinds of sample in a rotating order, so none always follows another.
+    const kinds = [
+      async () => base.push(await baseSample(i)),
+      async () => lat.push(await operatorSample(i)),
+      async () => chain.push(await chainSample(i)),
+    ];
+    for (let k = 0; k < kinds.length; k++) await kinds[(i + k) % kinds.length]!();
   }
   const latS = (performance.now() - latT0) / 1000;
   const opCpuS = cpuSecondsOf(op.proc.pid!) - cpuBefore;
@@ -574,6 +593,11 @@ async function main(): Promise<void> {
       '  ratio p50 / p99 (goal <= 1.1x / 1.5x)',
       `${(percentile(lat, 50) / percentile(base, 50)).toFixed(2)}x / ${(percentile(lat, 99) / percentile(base, 99)).toFixed(2)}x`,
       '',
+    ),
+    row(
+      '  two chained direct patches (floor of any controller), p50 / p99',
+      `${percentile(chain, 50).toFixed(0)} / ${percentile(chain, 99).toFixed(0)} ms`,
+      `ratio ${(percentile(lat, 50) / percentile(chain, 50)).toFixed(2)}x / ${(percentile(lat, 99) / percentile(chain, 99)).toFixed(2)}x`,
     ),
     row(
       '  changed key waiting in the work queue, mean / p99',

@@ -47,8 +47,10 @@ export class Resync {
     if (phase === 0) this.round = [...this.opts.keys()];
     if (this.tick < this.steps) return; // the first period has not started yet
     const n = this.round.length;
-    const from = Math.floor((n * phase) / this.steps);
-    const to = Math.floor((n * (phase + 1)) / this.steps);
+    // Ceiling bounds: a share starts at its step, so the first keys go at the
+    // start of the period (one key alone is queued once every period, on time).
+    const from = Math.ceil((n * phase) / this.steps);
+    const to = Math.ceil((n * (phase + 1)) / this.steps);
     for (let i = from; i < to; i++) this.opts.addLow(this.round[i]!);
     if (phase === this.steps - 1) this.round = [];
   }

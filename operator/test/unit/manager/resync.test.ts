@@ -62,6 +62,28 @@ describe('manager: resync', () => {
       assert.ok(b.length <= 5, `a step queued ${b.length} keys, more than its share of 5`);
   });
 
+  it('queues a single key at the start of each period, not at its end', async () => {
+    const ticks: number[] = [];
+    const r: Resync = new Resync({
+      periodMs: 100,
+      stepMs: 10,
+      keys: () => ['ns/only'],
+      // The step count when the key is queued: 10 steps make a period.
+      addLow: () => ticks.push((r as unknown as { tick: number }).tick),
+    });
+    r.start();
+    await new Promise<void>((resolve) => {
+      const t = setInterval(() => {
+        if (ticks.length >= 2) {
+          clearInterval(t);
+          resolve();
+        }
+      }, 2);
+    });
+    r.stop();
+    assert.deepEqual(ticks.slice(0, 2), [10, 20], 'the first step of the second and third periods');
+  });
+
   it('stops queueing once stopped', async () => {
     let n = 0;
     const r = new Resync({ periodMs: 10, keys: () => ['ns/a'], addLow: () => n++ });
