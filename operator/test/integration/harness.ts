@@ -44,6 +44,24 @@ export async function installCrd(cluster: Cluster, fieldManager: string): Promis
   await cluster.kubectl(['wait', '--for=condition=Established', '--timeout=60s', `crd/${CRD_NAME}`]);
 }
 
+/**
+ * Waits until kube-controller-manager's garbage collector watches FnolModels.
+ * The collector re-reads the API's resource list every 30 s, so for up to 30 s
+ * after the CRD is created it does not see a FnolModel's deletion, and the
+ * owned objects may outlive it by far longer (its retries back off). Returns
+ * at once on a cluster whose CRD is older than that.
+ */
+export async function untilGarbageCollectorWatchesCrd(client: KubeClient): Promise<void> {
+  const crd = await client.get<{ metadata?: { creationTimestamp?: string } }>(
+    `/apis/apiextensions.k8s.io/v1/customresourcedefinitions/${CRD_NAME}`,
+  );
+  const created = Date.parse(String(crd?.metadata?.creationTimestamp ?? ''));
+  if (Number.isNaN(created)) throw new Error(`the CRD ${CRD_NAME} has no creationTimestamp`);
+  // 30 s discovery period, 5 s for the new watch to list and sync.
+  const wait = created + 35_000 - Date.now();
+  if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
+}
+
 export function adminClient(cluster: Cluster): KubeClient {
   return new KubeClient(cluster.kubeConfig);
 }

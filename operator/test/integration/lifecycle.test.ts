@@ -29,6 +29,7 @@ import {
   inProcessOperator,
   modelPath,
   ModelServer,
+  untilGarbageCollectorWatchesCrd,
   waitFor,
 } from './harness';
 
@@ -298,6 +299,7 @@ describe('operator integration: FnolModel lifecycle on a real API server', funct
     ] as const) {
       assert.ok(await get(kind), `${kind} exists before the FnolModel is deleted`);
     }
+    await untilGarbageCollectorWatchesCrd(client);
     await client.delete(modelPath(ns, NAME));
     for (const kind of Object.keys(OWNED_KINDS) as Array<keyof typeof OWNED_KINDS>) {
       await waitFor(
