@@ -84,7 +84,7 @@ export interface FnolModelSpecMonitoringDrift {
    */
   enabled?: boolean;
   /**
-   * Records the PSI is computed over, the last ones scored (DRIFT_WINDOW; scorer default 10000). Each input and output costs one byte per record in every scorer pod.
+   * Records the PSI is computed over, the last ones scored (DRIFT_WINDOW; scorer default 10000), counted in two halves, so a full window holds between half of it and all of it. The scorer's memory does not grow with it.
    */
   window?: number;
   /**
