@@ -177,28 +177,42 @@ def test_soak_findings_stay_fixed(index, tmp_path):
     assert not o.failures, (o.error, {k: p.as_dict() for k, p in o.parity.items()})
 
 
-# The soak draws depth 2 to 7; a symmetric tree of depth 8 has the largest uint8 weight (2^7)
-# and deeper ones take a second row of weights in the leaf-index MatMulInteger.
-@pytest.mark.parametrize("depth", [8, 10])
-def test_deep_symmetric_trees_match_catboost(depth, tmp_path):
-    import onnx
+def _deep_frame(seed):
+    """3,000 rows of six normal floats and one categorical of five values."""
     import pandas as pd
-    from catboost import CatBoostRegressor
 
-    from fnol_model import generic
-
-    rng = np.random.default_rng(depth)
+    rng = np.random.default_rng(seed)
     n = 3000
     df = pd.DataFrame({f"x{i}": rng.normal(size=n) for i in range(6)})
     df["c"] = np.array(["a", "b", "c", "d", "e"], dtype=object)[rng.integers(5, size=n)]
-    y = df["x0"] * df["x1"] + np.sin(3 * df["x2"]) + (df["c"] == "b") + rng.normal(scale=0.1, size=n)
-    model = CatBoostRegressor(depth=depth, iterations=15, random_seed=0, verbose=False, allow_writing_files=False)
-    model.fit(df, y, cat_features=["c"])
+    return rng, df
+
+
+def _compile_deep(model, df, tmp_path):
+    """Saves and compiles the model with df as the parity rows; asserts parity; the ONNX path."""
+    from fnol_model import generic
+
     cbm, csv, out = tmp_path / "deep.cbm", tmp_path / "deep.csv", tmp_path / "deep.onnx"
     model.save_model(str(cbm))
     df.to_csv(csv, index=False)
     parity = generic.compile_file(cbm, out, csv, "deep", "1.0.0")
     assert all(p.failures == 0 and p.cases > 0 for p in parity.values()), {k: p.as_dict() for k, p in parity.items()}
+    return out
+
+
+# The soak draws depth 2 to 7; a symmetric tree of depth 8 has the largest uint8 weight (2^7)
+# and deeper ones take a second row of weights in the leaf-index MatMulInteger.
+@pytest.mark.parametrize("depth", [8, 10])
+def test_deep_symmetric_trees_match_catboost(depth, tmp_path):
+    import onnx
+    from catboost import CatBoostRegressor
+
+    rng, df = _deep_frame(depth)
+    n = len(df)
+    y = df["x0"] * df["x1"] + np.sin(3 * df["x2"]) + (df["c"] == "b") + rng.normal(scale=0.1, size=n)
+    model = CatBoostRegressor(depth=depth, iterations=15, random_seed=0, verbose=False, allow_writing_files=False)
+    model.fit(df, y, cat_features=["c"])
+    out = _compile_deep(model, df, tmp_path)
     weights = {
         i.name: onnx.numpy_helper.to_array(i) for i in onnx.load(str(out)).graph.initializer if "powers" in i.name
     }
@@ -229,15 +243,9 @@ def test_non_symmetric_trees_too_large_for_the_level_walk_take_tree_ensemble(mon
 @pytest.mark.parametrize("grow_policy", ["Depthwise", "Lossguide"])
 def test_deep_non_symmetric_trees_take_the_level_walk_and_match_catboost(grow_policy, tmp_path):
     import onnx
-    import pandas as pd
     from catboost import CatBoostClassifier
 
-    from fnol_model import generic
-
-    rng = np.random.default_rng(10)
-    n = 3000
-    df = pd.DataFrame({f"x{i}": rng.normal(size=n) for i in range(6)})
-    df["c"] = np.array(["a", "b", "c", "d", "e"], dtype=object)[rng.integers(5, size=n)]
+    _, df = _deep_frame(10)
     y = np.digitize(df["x0"] * df["x1"] + np.sin(3 * df["x2"]) + (df["c"] == "b"), [-0.5, 0.5])
     extra = {"max_leaves": 64} if grow_policy == "Lossguide" else {}
     model = CatBoostClassifier(
@@ -251,11 +259,7 @@ def test_deep_non_symmetric_trees_take_the_level_walk_and_match_catboost(grow_po
         **extra,
     )
     model.fit(df, y, cat_features=["c"])
-    cbm, csv, out = tmp_path / "deep.cbm", tmp_path / "deep.csv", tmp_path / "deep.onnx"
-    model.save_model(str(cbm))
-    df.to_csv(csv, index=False)
-    parity = generic.compile_file(cbm, out, csv, "deep", "1.0.0")
-    assert all(p.failures == 0 and p.cases > 0 for p in parity.values()), {k: p.as_dict() for k, p in parity.items()}
+    out = _compile_deep(model, df, tmp_path)
     graph = onnx.load(str(out)).graph
     assert soak.layout({n.op_type for n in graph.node}) == "level walk"
     assert any(i.name.startswith("model_level9_") for i in graph.initializer)  # ten levels walked
