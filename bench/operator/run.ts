@@ -27,6 +27,9 @@
  *
  * Usage: npm run bench:operator [-- --models 2000] [-- --latency-only]
  * Env: BENCH_MODELS (500; --models wins), LATENCY_SAMPLES (200), REST_SECONDS (60),
+ * BENCH_RESYNC_SECONDS (300, the operator's own default: the resync load during the
+ * latency samples is the one a deployed operator runs with; the rest window starts once
+ * the first resync period has, so it holds resync reconciles),
  * BENCH_LATENCY_ONLY=1 (or --latency-only): skip the direct-apply baseline of
  * step 0, so the run gives no ramp ratio but takes about half as long;
  * BENCH_CPU_PROF=DIR: the operator runs with --cpu-prof and writes its profile
@@ -77,6 +80,14 @@ if (!Number.isInteger(REPLICAS) || REPLICAS < 0 || REPLICAS > 3) {
 const LATENCY_ONLY =
   process.argv.includes('--latency-only') || ['1', 'true'].includes(process.env.BENCH_LATENCY_ONLY ?? '');
 const REST_SECONDS = Number(process.env.REST_SECONDS ?? 60);
+/** The operator's resync period: its default unless set, so the latency samples share the machine with the resync load of a deployed operator. */
+const RESYNC_SECONDS = Number(process.env.BENCH_RESYNC_SECONDS ?? 300);
+if (!Number.isInteger(RESYNC_SECONDS) || RESYNC_SECONDS < 5 || RESYNC_SECONDS > 3600) {
+  console.error(
+    `bench:operator: BENCH_RESYNC_SECONDS must be an integer 5..3600, got ${process.env.BENCH_RESYNC_SECONDS}`,
+  );
+  process.exit(2);
+}
 const WRITE_VERBS = new Set(['POST', 'PUT', 'PATCH', 'DELETE', 'APPLY']);
 const OPERATOR_RESOURCES = new Set([
   PLURAL,
@@ -346,7 +357,7 @@ async function main(): Promise<void> {
       LEASE_NAMESPACE: ns,
       WATCH_NAMESPACE: ns,
       FNOL_SCORER_IMAGE: 'fnol-scorer:bench',
-      RESYNC_PERIOD_SECONDS: String(Math.max(5, Math.floor(REST_SECONDS / 2))),
+      RESYNC_PERIOD_SECONDS: String(RESYNC_SECONDS),
       LOG_LEVEL: 'warn',
       HEALTH_PORT: '18981',
     },
@@ -513,7 +524,19 @@ async function main(): Promise<void> {
         );
       }),
   );
-  log(`at rest for ${REST_SECONDS} s (one resync included)`);
+  // The rest window must hold resync reconciles: the first period starts one
+  // period after the operator did (a small run may get here before it).
+  const resyncsSoFar = async () => sumCounter(await scrape(healthPort), `${QW}_count`, byPriority('resync'));
+  if ((await resyncsSoFar()) === 0) {
+    log(`waiting for the operator's first resync period (${RESYNC_SECONDS} s after it started)`);
+    const deadline = performance.now() + (RESYNC_SECONDS + 30) * 1000;
+    while ((await resyncsSoFar()) === 0 && performance.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 1000));
+    }
+  }
+  log(
+    `at rest for ${REST_SECONDS} s (resync period ${RESYNC_SECONDS} s, spread: resync reconciles included)`,
+  );
   const opBefore = await scrape(healthPort);
   const apiBefore = await admin.request<string>('GET', '/metrics', { text: true }).catch(() => '');
   const reconcilesBefore = sumCounter(opBefore, 'fnol_operator_reconcile_total', () => true);
@@ -561,7 +584,7 @@ async function main(): Promise<void> {
     `| ${k.padEnd(56)} | ${v.padStart(12)} | ${b.padStart(26)} |`;
   const out = [
     '',
-    `FnolModel operator benchmark: ${N} models, ${SAMPLES} latency samples, ${REST_SECONDS} s at rest; operator: ${runtime}${LATENCY_ONLY ? '; latency only (no direct-apply baseline)' : ''}; ${REPLICAS} scorer pod(s) per model`,
+    `FnolModel operator benchmark: ${N} models, ${SAMPLES} latency samples, ${REST_SECONDS} s at rest; resync period ${RESYNC_SECONDS} s; operator: ${runtime}${LATENCY_ONLY ? '; latency only (no direct-apply baseline)' : ''}; ${REPLICAS} scorer pod(s) per model`,
     `load average (1/5/15 min) at start ${load0.map((x) => x.toFixed(1)).join(' / ')}, at end ${loadavg()
       .map((x) => x.toFixed(1))
       .join(' / ')} on ${os.cpus().length} cores`,
