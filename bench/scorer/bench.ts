@@ -27,19 +27,10 @@
 // off), likewise.
 
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import {
-  copyFileSync,
-  mkdirSync,
-  mkdtempSync,
-  readdirSync,
-  readFileSync,
-  rmSync,
-  symlinkSync,
-  writeFileSync,
-} from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import ts from 'typescript';
+import { join, resolve } from 'node:path';
+import { buildScorer, scorerMain, transpileFile } from './compiled';
 import { openLoop, sleep, type Measure, type Target } from '../support/load';
 import { freePort } from '../../test/support/net';
 
@@ -119,51 +110,14 @@ interface ScorerOptions {
   env?: Record<string, string>;
 }
 
-/**
- * The scorer and the bare Node server as they ship: the scorer workspace's own
- * build (`tsc -p scorer/tsconfig.build.json`, as Dockerfile.scorer runs it) into
- * dist/, laid out as in the image, and run by plain `node`, not through tsx
- * (whose transform adds a call per named closure created, about 10-20 % more CPU
- * per request under load). As in the image, `@fnol/model-fetch` resolves to the
- * compiled lib/model-fetch (dist/node_modules/@fnol/model-fetch, a link to
- * dist/lib/model-fetch with the package's own package.json) and the versions only
- * the scorer uses (scorer/node_modules: jose 5) sit in dist/scorer/node_modules.
- * The ceiling is transpiled by the same TypeScript, one file with no imports of
- * ours.
- */
-const DIST = join(ROOT, 'dist');
-const SCORER_MAIN = join(DIST, 'scorer/src/main.js');
-const CEILING_MAIN = join(DIST, 'bench/scorer/ceiling.js');
+/** The scorer and the bare Node server as they ship: compiled, run by node (compiled.ts). */
+const SCORER_MAIN = scorerMain(ROOT);
+const CEILING_MAIN = join(ROOT, 'dist/bench/scorer/ceiling.js');
 
 function buildCompiled(): void {
   process.stderr.write('building the scorer (tsc -p scorer/tsconfig.build.json) ...\n');
-  const tsc = spawnSync(
-    process.execPath,
-    [require.resolve('typescript/bin/tsc'), '-p', 'scorer/tsconfig.build.json'],
-    {
-      cwd: ROOT,
-      encoding: 'utf8',
-    },
-  );
-  if (tsc.status !== 0) {
-    throw new Error(
-      `the scorer's build failed (tsc -p scorer/tsconfig.build.json); fix the errors below and run again:\n${tsc.stdout}${tsc.stderr}`,
-    );
-  }
-  const link = (target: string, path: string) => {
-    rmSync(path, { recursive: true, force: true });
-    mkdirSync(dirname(path), { recursive: true });
-    symlinkSync(target, path);
-  };
-  copyFileSync(join(ROOT, 'lib/model-fetch/package.json'), join(DIST, 'lib/model-fetch/package.json'));
-  link(join(DIST, 'lib/model-fetch'), join(DIST, 'node_modules/@fnol/model-fetch'));
-  link(join(ROOT, 'scorer/node_modules'), join(DIST, 'scorer/node_modules'));
-  const source = readFileSync(join(ROOT, 'bench/scorer/ceiling.ts'), 'utf8');
-  const out = ts.transpileModule(source, {
-    compilerOptions: { module: ts.ModuleKind.CommonJS, target: ts.ScriptTarget.ES2022 },
-  });
-  mkdirSync(dirname(CEILING_MAIN), { recursive: true });
-  writeFileSync(CEILING_MAIN, out.outputText);
+  buildScorer(ROOT);
+  transpileFile(join(ROOT, 'bench/scorer/ceiling.ts'), CEILING_MAIN);
 }
 
 async function startScorer(port: number, guard: boolean, options: ScorerOptions = {}): Promise<Service> {
