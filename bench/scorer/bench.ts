@@ -30,6 +30,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { buildScorer, scorerMain, transpileFile } from './compiled';
 import { openLoop, sleep, type Measure, type Target } from '../support/load';
 import { freePort } from '../../test/support/net';
 
@@ -109,17 +110,24 @@ interface ScorerOptions {
   env?: Record<string, string>;
 }
 
+/** The scorer and the bare Node server as they ship: compiled, run by node (compiled.ts). */
+const SCORER_MAIN = scorerMain(ROOT);
+const CEILING_MAIN = join(ROOT, 'dist/bench/scorer/ceiling.js');
+
+function buildCompiled(): void {
+  process.stderr.write('building the scorer (tsc -p scorer/tsconfig.build.json) ...\n');
+  buildScorer(ROOT);
+  transpileFile(join(ROOT, 'bench/scorer/ceiling.ts'), CEILING_MAIN);
+}
+
 async function startScorer(port: number, guard: boolean, options: ScorerOptions = {}): Promise<Service> {
   // taskset execs the command: the child's pid is the scorer's.
-  const [command, args] = pinned(options.cpus, process.execPath, [
-    '--require',
-    'tsx/cjs',
-    'scorer/src/main.ts',
-  ]);
+  const [command, args] = pinned(options.cpus, process.execPath, [SCORER_MAIN]);
   const child = spawn(command, args, {
     cwd: ROOT,
     env: {
       ...process.env,
+      NODE_ENV: 'production',
       MODEL_URI: `file://${MODEL}`,
       PORT: String(port),
       HOST: '127.0.0.1',
@@ -140,11 +148,11 @@ async function startScorer(port: number, guard: boolean, options: ScorerOptions 
   return { name, url, child, pid: child.pid as number };
 }
 
-/** The bare Node server, started the way the scorer is (one process, through tsx). */
+/** The bare Node server, started the way the scorer is (one process, compiled, plain node). */
 async function startCeiling(port: number): Promise<Service> {
-  const child = spawn(process.execPath, ['--require', 'tsx/cjs', 'bench/scorer/ceiling.ts'], {
+  const child = spawn(process.execPath, [CEILING_MAIN], {
     cwd: ROOT,
-    env: { ...process.env, PORT: String(port), HOST: '127.0.0.1' },
+    env: { ...process.env, NODE_ENV: 'production', PORT: String(port), HOST: '127.0.0.1' },
     stdio: ['ignore', 'ignore', 'inherit'],
   });
   const url = `http://127.0.0.1:${port}`;
@@ -433,7 +441,7 @@ async function compareGuard(single: string, batch1000: string): Promise<Record<s
   };
   for (let round = 0; round < ROUNDS; round++) {
     const first = round % 2 === 0;
-    const pair = [await startScorer(18441, first), await startScorer(18442, !first)];
+    const pair = [await startScorer(await freePort(), first), await startScorer(await freePort(), !first)];
     try {
       for (const service of pair) await wrk(service, single, CONNECTIONS, 1); // warm-up
       for (const service of pair) {
@@ -814,9 +822,10 @@ async function comparePayloadLog(
       0,
     );
   for (let round = 0; round < ROUNDS; round++) {
-    const plain = () => startScorer(18461, true, { name: 'without logging', cpus: scorerCpus });
-    const logging = () =>
-      startScorer(18462, true, {
+    const plain = async () =>
+      startScorer(await freePort(), true, { name: 'without logging', cpus: scorerCpus });
+    const logging = async () =>
+      startScorer(await freePort(), true, {
         name: 'logging',
         cpus: scorerCpus,
         env: { PAYLOAD_LOG_SAMPLE_RATE: '1', PAYLOAD_LOG_SINK: 'stdout', PAYLOAD_LOG_FLUSH_MS: '200' },
@@ -887,6 +896,7 @@ async function main(): Promise<void> {
     records: [Object.fromEntries(names.map((name, f) => [name, (rows[2] as unknown[])[f]]))],
   });
   const batch1000 = JSON.stringify({ data: rows });
+  buildCompiled();
   bodyDir = mkdtempSync(join(tmpdir(), 'bench-scorer-'));
   // BENCH_ONLY=shadow|drift|payload-log: one comparison of the scorer against itself, and its goals.
   const only: Record<string, () => Promise<() => void>> = {
@@ -918,9 +928,9 @@ async function main(): Promise<void> {
 
   const services: Service[] = [];
   try {
-    services.push(await startOriginal(18432, modelDir));
-    services.push(await startScorer(18431, true));
-    services.push(await startCeiling(18433));
+    services.push(await startOriginal(await freePort(), modelDir));
+    services.push(await startScorer(await freePort(), true));
+    services.push(await startCeiling(await freePort()));
     const [original, scorer, ceiling] = services as [Service, Service, Service];
 
     // Parity on 1,000 rows before any timing.
@@ -952,7 +962,7 @@ async function main(): Promise<void> {
     const o = of(original.name);
     const c = of(ceiling.name);
     console.log(
-      `\nwrk, ${cpus().length} cores, load average ${loadBefore} before and ${loadAfter} after, ${SECONDS} s per measurement, loopback; single records on ${CONNECTIONS} connections, batches of 1,000 on 1 connection\n`,
+      `\nwrk, ${cpus().length} cores, the scorer and bare Node as compiled JavaScript run by node (node dist/scorer/src/main.js, as in the image), load average ${loadBefore} before and ${loadAfter} after, ${SECONDS} s per measurement, loopback; single records on ${CONNECTIONS} connections, batches of 1,000 on 1 connection\n`,
     );
     console.log(
       '| service | request | req/s | records/s | p50 / p99 ms | × original | × bare Node | server CPU ms / request | errors |',

@@ -2,7 +2,7 @@
 // reads a POST body, parses it with JSON.parse and answers a constant per row
 // count ({"result": [0, ...]}, one number per row, so the answer is as long as a
 // real one). No validation, no model, no metrics. bench.ts runs it as it runs
-// the scorer (one Node process, loaded through tsx): PORT, HOST.
+// the scorer (one Node process, compiled JavaScript run by node): PORT, HOST.
 
 import { createServer } from 'node:http';
 

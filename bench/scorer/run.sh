@@ -4,7 +4,8 @@
 # server (the ceiling of any Node service here). Installs wrk from Debian when it
 # is missing, sets up the original's own virtual environment (bench/scorer/.venv,
 # not the project's .venv, from the hashed lock bench/scorer/baseline/requirements.txt),
-# makes sure the compiled model exists, then runs bench.ts.
+# makes sure the compiled model exists, then runs bench.ts (which builds the scorer
+# workspace with tsc and measures the compiled output, as the image runs it).
 #   bash bench/scorer/run.sh lock   regenerates the lock from requirements.in
 #   BENCH_ONLY=shadow               only the shadow mirroring comparison (no original)
 #   BENCH_ONLY=payload-log          only payload logging at 100 % vs off (no original)

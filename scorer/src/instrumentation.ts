@@ -7,10 +7,10 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import type { Clock } from './clock';
 import type { ErrorHandler } from './error-handler';
-import type { ScorerMetrics } from './metrics';
+import type { CounterSeries, HistogramSeries, ScorerMetrics } from './metrics';
 import { UNKNOWN_ROUTE, type Route } from './routes/table';
 import type { ServingState } from './serving-state';
-import { ELAPSED_MS, type TimedResponse } from './send-json';
+import { ARRIVED_MS, TIMER, type TimedResponse } from './send-json';
 import { formatTraceparent, type SpanExporter, type TraceIds } from './tracing';
 
 export interface InstrumentationDeps {
@@ -42,9 +42,6 @@ function forget(this: ListedResponse): void {
   this[UNANSWERED]?.delete(this);
 }
 
-type RequestLabels = Readonly<Record<'route' | 'method' | 'status', string>>;
-type RouteLabels = Readonly<Record<'route', string>>;
-
 export class Instrumentation {
   /**
    * Responses not yet sent: when draining starts they get Connection: close,
@@ -52,12 +49,13 @@ export class Instrumentation {
    */
   private readonly unanswered = new Set<ServerResponse>();
   /**
-   * The label sets of the request metrics, made once per route, method and
-   * status (a few dozen at most: routes come from the table, statuses from the
-   * scorer's own answers), so counting a request builds no label object.
+   * The series of the request metrics, found once per route, method and status
+   * (a few dozen at most: routes come from the table, methods from node's
+   * parser, statuses from the scorer's own answers), so counting a request
+   * builds no label object and hashes nothing.
    */
-  private readonly requestLabels = new Map<string, RequestLabels>();
-  private readonly routeLabels = new Map<string, RouteLabels>();
+  private readonly requestSeries = new Map<string, CounterSeries>();
+  private readonly latencySeries = new Map<string, HistogramSeries>();
 
   constructor(private readonly deps: InstrumentationDeps) {
     deps.state.onDraining(() => {
@@ -79,7 +77,8 @@ export class Instrumentation {
     // the parent of any copy sent on its behalf (they read it from this header).
     const trace = this.deps.traces.start(req.headers.traceparent);
     res.setHeader('traceparent', formatTraceparent(trace));
-    (res as TimedResponse)[ELAPSED_MS] = () => clock.now() - start;
+    (res as TimedResponse)[TIMER] = clock;
+    (res as TimedResponse)[ARRIVED_MS] = start;
     // Which version answered: callers and the canary's tests count by it.
     const version = state.model?.runtime.contract.version ?? this.deps.configuredVersion;
     if (version !== undefined) res.setHeader('x-model-version', version);
@@ -110,8 +109,8 @@ export class Instrumentation {
         if (logger.isLevelEnabled('debug')) logger.debug(entry(), 'not ready');
         return;
       }
-      metrics.requests.inc(this.labelsOf(label, req.method ?? '', status));
-      metrics.latency.observe(this.labelsOfRoute(label), seconds);
+      this.requestsOf(label, req.method ?? '', status).value++;
+      metrics.latency.observe(this.latencyOf(label), seconds);
       const spans = this.deps.spans;
       if (spans !== undefined && trace.sampled && !UNTRACED.has(label)) {
         const endMs = performance.timeOrigin + performance.now();
@@ -141,25 +140,24 @@ export class Instrumentation {
     });
   }
 
-  /** The request counter's labels of one route, method and status. */
-  private labelsOf(route: string, method: string, status: number): RequestLabels {
+  /** The request counter's series of one route, method and status. */
+  private requestsOf(route: string, method: string, status: number): CounterSeries {
     const key = `${route} ${method} ${status}`;
-    let labels = this.requestLabels.get(key);
-    if (labels === undefined) {
-      labels = Object.freeze({ route, method, status: String(status) });
-      // Methods are the client's: an unknown one is counted but not kept.
-      if (this.requestLabels.size < 256) this.requestLabels.set(key, labels);
+    let series = this.requestSeries.get(key);
+    if (series === undefined) {
+      series = this.deps.metrics.requests.of(route, method, String(status));
+      this.requestSeries.set(key, series);
     }
-    return labels;
+    return series;
   }
 
-  /** The latency histogram's labels of one route. */
-  private labelsOfRoute(route: string): RouteLabels {
-    let labels = this.routeLabels.get(route);
-    if (labels === undefined) {
-      labels = Object.freeze({ route });
-      this.routeLabels.set(route, labels);
+  /** The latency histogram's series of one route. */
+  private latencyOf(route: string): HistogramSeries {
+    let series = this.latencySeries.get(route);
+    if (series === undefined) {
+      series = this.deps.metrics.latency.of(route);
+      this.latencySeries.set(route, series);
     }
-    return labels;
+    return series;
   }
 }

@@ -4,10 +4,13 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics, type Metric
 
 export interface ScorerMetrics {
   readonly registry: Registry;
-  readonly requests: Counter<'route' | 'method' | 'status'>;
-  readonly latency: Histogram<'route'>;
+  /** HTTP requests by route, method and status: counted on every request, so kept as plain numbers. */
+  readonly requests: CountedCounter;
+  /** Request latency by route, likewise. */
+  readonly latency: CountedHistogram;
   readonly records: Counter<'form'>;
-  readonly predictions: Histogram<'output'>;
+  /** The primary output of every scored record, likewise. */
+  readonly predictions: CountedHistogram;
   readonly modelInfo: Gauge<'name' | 'version' | 'sha256'>;
   readonly ready: Gauge;
   readonly refused: Counter<'reason'>;
@@ -70,6 +73,20 @@ export class CountedHistogram {
     registry.registerMetric(this as unknown as Metric);
   }
 
+  /**
+   * Counts `value` in `series` (one of this histogram's): the first bucket
+   * whose bound is at least `value`. A value that is not finite is refused with
+   * a TypeError, as prom-client's Histogram refuses it.
+   */
+  observe(series: HistogramSeries, value: number): void {
+    if (!Number.isFinite(value)) throw new TypeError(`Value is not a valid number: ${value}`);
+    const buckets = this.buckets;
+    let i = 0;
+    while (i < buckets.length && value > (buckets[i] as number)) i++;
+    (series.counts[i] as number)++;
+    series.sum += value;
+  }
+
   /** The series of one label value (created empty). */
   of(value: string): HistogramSeries {
     let series = this.series.get(value);
@@ -97,6 +114,52 @@ export class CountedHistogram {
       values.push({ labels: { [this.labelName]: value }, value: sum, metricName: `${this.name}_sum` });
       values.push({ labels: { [this.labelName]: value }, value: running, metricName: `${this.name}_count` });
     }
+    return { name: this.name, help: this.help, type: this.type, aggregator: this.aggregator, values };
+  }
+}
+
+/** One series of a CountedCounter: its labels, made once, and its count. */
+export interface CounterSeries {
+  readonly labels: Readonly<Record<string, string>>;
+  value: number;
+}
+
+/**
+ * A Prometheus counter whose series its owner keeps and bumps directly
+ * (`series.value += n`), read only when scraped: prom-client's Counter hashes
+ * and checks the labels of every increment, and the request counter counts
+ * every request.
+ */
+export class CountedCounter {
+  readonly type = 'counter';
+  readonly aggregator = 'sum';
+  private readonly series = new Map<string, CounterSeries>();
+
+  constructor(
+    readonly name: string,
+    readonly help: string,
+    private readonly labelNames: readonly string[],
+    registry: Registry,
+  ) {
+    registry.registerMetric(this as unknown as Metric);
+  }
+
+  /** The series of these label values, in the order of the label names (created at 0). */
+  of(...values: string[]): CounterSeries {
+    const key = values.join('\u0000');
+    let series = this.series.get(key);
+    if (series === undefined) {
+      const labels: Record<string, string> = {};
+      this.labelNames.forEach((name, i) => (labels[name] = values[i] ?? ''));
+      series = { labels: Object.freeze(labels), value: 0 };
+      this.series.set(key, series);
+    }
+    return series;
+  }
+
+  /** What the registry prints (prom-client's metric interface). */
+  get(): object {
+    const values = [...this.series.values()].map(({ labels, value }) => ({ labels: { ...labels }, value }));
     return { name: this.name, help: this.help, type: this.type, aggregator: this.aggregator, values };
   }
 }
@@ -156,32 +219,32 @@ export function createMetrics(predictionBuckets: readonly number[], processMetri
       registers: [registry],
     }),
     registry,
-    requests: new Counter({
-      name: 'scorer_http_requests_total',
-      help: 'HTTP requests by route, method and status code',
-      labelNames: ['route', 'method', 'status'],
-      registers: [registry],
-    }),
-    latency: new Histogram({
-      name: 'scorer_http_request_duration_seconds',
-      help: 'Time from request arrival to the last byte of the response',
-      labelNames: ['route'],
-      buckets: [0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
-      registers: [registry],
-    }),
+    requests: new CountedCounter(
+      'scorer_http_requests_total',
+      'HTTP requests by route, method and status code',
+      ['route', 'method', 'status'],
+      registry,
+    ),
+    latency: new CountedHistogram(
+      'scorer_http_request_duration_seconds',
+      'Time from request arrival to the last byte of the response',
+      'route',
+      [0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+      registry,
+    ),
     records: new Counter({
       name: 'scorer_records_scored_total',
       help: 'Records scored, by request form (data, records, v2)',
       labelNames: ['form'],
       registers: [registry],
     }),
-    predictions: new Histogram({
-      name: 'scorer_prediction_value',
-      help: "Distribution of the model's primary output",
-      labelNames: ['output'],
-      buckets: [...predictionBuckets],
-      registers: [registry],
-    }),
+    predictions: new CountedHistogram(
+      'scorer_prediction_value',
+      "Distribution of the model's primary output",
+      'output',
+      [...predictionBuckets],
+      registry,
+    ),
     modelInfo: new Gauge({
       name: 'scorer_model_info',
       help: 'The model being served (value 1)',

@@ -6,7 +6,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { RequestLimits } from './config';
 import type { ErrorHandler } from './error-handler';
 import { HttpError } from './http-errors';
-import type { ScorerMetrics } from './metrics';
+import type { HistogramSeries, ScorerMetrics } from './metrics';
 import { CancelledError, type Outputs } from './model-runtime';
 import { buildOpenApi } from './openapi';
 import { OverloadGuard, type Admission, type ExpiryListener } from './overload';
@@ -20,7 +20,8 @@ export interface ModelView {
   readonly model: ServedModel;
   readonly v2: V2Codec;
   readonly openapi: object;
-  readonly primaryHistogram: { observe(value: number): void };
+  /** The prediction histogram's series of the primary output. */
+  readonly primaryHistogram: HistogramSeries;
   /** Structure limits of a request body for this model (undefined: guard off). */
   readonly shape: JsonShapeLimits | undefined;
 }
@@ -87,7 +88,7 @@ export class Scoring {
         model,
         v2: new V2Codec(contract, model.runtime.validators, limits.maxBatchRecords),
         openapi: buildOpenApi(contract, model.runtime.validators.schemas, authenticated),
-        primaryHistogram: metrics.predictions.labels(contract.primaryOutput),
+        primaryHistogram: metrics.predictions.of(contract.primaryOutput),
         shape:
           this.guard === undefined
             ? undefined
@@ -162,7 +163,9 @@ export class Scoring {
   /** Feeds the primary output of a scored batch to the prediction histogram. */
   observe(outputs: Outputs, v: ModelView): void {
     const primary = outputs[v.model.runtime.contract.primaryOutput] as Float32Array;
-    for (let i = 0; i < primary.length; i++) v.primaryHistogram.observe(primary[i] as number);
+    const { predictions } = this.deps.metrics;
+    const series = v.primaryHistogram;
+    for (let i = 0; i < primary.length; i++) predictions.observe(series, primary[i] as number);
   }
 
   /** The deadline of `scoring` passed (called by the guard). */

@@ -83,14 +83,21 @@ export class TraceIds {
   /** The context of a request: the caller's trace when its traceparent is valid, else a new sampled one. */
   start(header: string | string[] | undefined): TraceContext {
     const parent = parseTraceparent(header);
-    return parent === undefined
-      ? { traceId: this.traceId(), spanId: this.spanId(), parentSpanId: undefined, sampled: true }
-      : {
-          traceId: parent.traceId,
-          spanId: this.spanId(),
-          parentSpanId: parent.parentId,
-          sampled: parent.sampled,
-        };
+    if (parent === undefined) {
+      // Both ids of a new trace from one read of the pool.
+      const ids = this.hex(24);
+      let traceId = ids.slice(0, 32);
+      let spanId = ids.slice(32);
+      if (traceId === ZERO_TRACE) traceId = this.traceId();
+      if (spanId === ZERO_SPAN) spanId = this.spanId();
+      return { traceId, spanId, parentSpanId: undefined, sampled: true };
+    }
+    return {
+      traceId: parent.traceId,
+      spanId: this.spanId(),
+      parentSpanId: parent.parentId,
+      sampled: parent.sampled,
+    };
   }
 }
 

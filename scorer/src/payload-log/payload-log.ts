@@ -11,7 +11,7 @@ import type { ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import { Counter, Gauge, type Registry } from 'prom-client';
 import type { Clock } from '../clock';
-import { ELAPSED_MS, type TimedResponse } from '../send-json';
+import { elapsedMs } from '../send-json';
 import type { ServedModel } from '../serving-state';
 import type { PayloadLogConfig } from './config';
 import { planRedaction, serialize, type ModelIdentity, type ScoredRequest } from './record';
@@ -158,7 +158,7 @@ export class PayloadLog {
       this.metrics.dropped.labels('buffer_full').inc();
       return;
     }
-    const elapsed = (res as TimedResponse)[ELAPSED_MS];
+    const elapsed = elapsedMs(res);
     const id = res.getHeader('x-request-id');
     this.pending.push({
       request: {
@@ -166,7 +166,7 @@ export class PayloadLog {
         requestId: typeof id === 'string' ? id : '',
         route,
         form,
-        latencyMs: elapsed === undefined ? 0 : elapsed(),
+        latencyMs: elapsed ?? 0,
         n,
         value,
         outputs,
