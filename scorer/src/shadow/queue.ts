@@ -21,12 +21,13 @@ export class CopyQueue<T> {
 
   /**
    * @param work sends one copy; its rejection is the worker's problem only
-   *   (it is reported to `failed`, and the worker moves on)
+   *   (it is reported to `failed`, and the worker moves on); undefined when
+   *   it was done at once (the worker then takes the next without waiting)
    */
   constructor(
     private readonly limits: QueueLimits,
     private readonly sizeOf: (item: T) => number,
-    private readonly work: (item: T) => Promise<void>,
+    private readonly work: (item: T) => Promise<void> | undefined,
     private readonly failed: (error: unknown) => void,
   ) {}
 
@@ -76,7 +77,8 @@ export class CopyQueue<T> {
     try {
       for (let item = this.next(); item !== undefined; item = this.next()) {
         try {
-          await this.work(item);
+          const sending = this.work(item);
+          if (sending !== undefined) await sending;
         } catch (error) {
           this.failed(error);
         }
