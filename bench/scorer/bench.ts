@@ -528,6 +528,14 @@ async function compareShadow(
   });
   const runs = { off: variant(), on: variant() };
   const copies: ShadowFigures = { sampled: 0, compared: 0, dropped: 0, candidateErrors: 0 };
+  // Time the hypervisor gave the VM's CPUs to others (steal, /proc/stat): rounds taken
+  // while it is high differ 2x whatever is measured.
+  const cpuTimes = () =>
+    readFileSync('/proc/stat', 'utf8')
+      .split('\n')
+      .filter((l) => /^cpu\d+ /.test(l))
+      .map((l) => l.trim().split(/\s+/).slice(1).map(Number));
+  const stealBefore = cpuTimes();
   // The open-loop generator (this process) beside wrk and the candidate, off the stable's core.
   pinSelf(otherCpus);
   try {
@@ -628,6 +636,14 @@ async function compareShadow(
       `| ${label}: stable CPU ms / request at ${FIXED_RATE} req/s (open loop) | ${rowOf(runs.off.fixed[i] as number[], 3)} | ${rowOf(runs.on.fixed[i] as number[], 3)} | ${((on / off) * 100).toFixed(1)} % |`,
     );
   });
+  const steal = cpuTimes()
+    .map((now, c) => {
+      const d = now.map((v, i) => v - (stealBefore[c]?.[i] ?? 0));
+      const total = d.reduce((a, b) => a + b, 0);
+      return `CPU ${c} ${((100 * (d[7] ?? 0)) / Math.max(1, total)).toFixed(0)} %`;
+    })
+    .join(', ');
+  console.log(`\nsteal time during the comparison (the hypervisor's, /proc/stat): ${steal}`);
   const share = (k: number) => `${((100 * k) / Math.max(1, copies.sampled)).toFixed(1)} %`;
   console.log(
     `\ncopies during the mirrored measurements: ${copies.sampled} taken, ${copies.compared} compared (${share(copies.compared)}), ${copies.dropped} dropped (${share(copies.dropped)}), ${copies.candidateErrors} candidate errors`,

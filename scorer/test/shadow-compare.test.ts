@@ -226,26 +226,6 @@ describe('shadow queue and sampler', () => {
     assert.equal(queue.offer(7), false);
   });
 
-  it('a worker goes on at once after a copy done without a promise, and after a rejected one (reported)', async () => {
-    const seen: number[] = [];
-    const queue = new CopyQueue<number>(
-      { size: 10, maxBytes: 1000, concurrency: 1 },
-      () => 1,
-      (n) => {
-        seen.push(n);
-        return n === 3 ? Promise.reject(new Error('three')) : undefined;
-      },
-      (error) => seen.push(error instanceof Error && error.message === 'three' ? -3 : -1),
-    );
-    for (const n of [1, 2, 3, 4]) assert.equal(queue.offer(n), true);
-    assert.deepEqual(seen, []); // the caller's turn only queues
-    await new Promise((r) => setImmediate(r));
-    // One worker: 1, 2 and 3 in its first turn; 3's rejection is reported, and 4 follows.
-    assert.deepEqual(seen.slice(0, 3), [1, 2, 3]);
-    while (queue.pending > 0) await new Promise((r) => setImmediate(r));
-    assert.deepEqual(seen, [1, 2, 3, -3, 4]);
-  });
-
   it('samples SHADOW_PERCENT of the requests', () => {
     const draws = [0.05, 0.3, 0.6, 0.95];
     const at = (percent: number) => {

@@ -182,14 +182,13 @@ export class Shadow {
    * A worker's turn: the copy it took, with the copies of the same form and
    * key waiting right behind it, up to the bounds, or alone.
    */
-  private send(first: Copy): Promise<void> | undefined {
+  private async send(first: Copy): Promise<void> {
     if (!this.coalescible(first)) return this.sendAlone(first);
-    // A batch waiting for more copies takes this one, and the worker is free at
-    // once (no promise: most copies at a high rate end here).
+    // A batch waiting for more copies takes this one, and the worker is free.
     const open = this.gathering;
     if (open !== undefined && this.joins(open, first)) {
       this.add(open, first);
-      return undefined;
+      return;
     }
     if (++this.sinceAlone >= LATENCY_PROBE_EVERY) return this.sendAlone(first);
     return this.gatherAndSend(first);

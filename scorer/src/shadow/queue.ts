@@ -21,13 +21,12 @@ export class CopyQueue<T> {
 
   /**
    * @param work sends one copy; its rejection is the worker's problem only
-   *   (it is reported to `failed`, and the worker moves on); undefined when
-   *   it was done at once (the worker then takes the next without waiting)
+   *   (it is reported to `failed`, and the worker moves on)
    */
   constructor(
     private readonly limits: QueueLimits,
     private readonly sizeOf: (item: T) => number,
-    private readonly work: (item: T) => Promise<void> | undefined,
+    private readonly work: (item: T) => Promise<void>,
     private readonly failed: (error: unknown) => void,
   ) {}
 
@@ -77,8 +76,7 @@ export class CopyQueue<T> {
     try {
       for (let item = this.next(); item !== undefined; item = this.next()) {
         try {
-          const sending = this.work(item);
-          if (sending !== undefined) await sending;
+          await this.work(item);
         } catch (error) {
           this.failed(error);
         }
