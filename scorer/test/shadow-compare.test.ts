@@ -5,7 +5,7 @@
 
 import assert from 'node:assert/strict';
 import { combinedBody, recordsSpan } from '../src/shadow/coalesce';
-import { compareAnswers, relativeDifference, type StableAnswer } from '../src/shadow/comparer';
+import { compareAnswers, compareList, relativeDifference, type StableAnswer } from '../src/shadow/comparer';
 import { CopyQueue } from '../src/shadow/queue';
 import { Sampler } from '../src/shadow/sampler';
 import { CandidateError, serverSeconds } from '../src/shadow/sender';
@@ -120,6 +120,52 @@ describe('shadow comparison', () => {
     );
     assert.equal(
       kindOf(() => compareAnswers(s, answer({ name: 'costs' }), '1.1.0')),
+      'shape',
+    );
+  });
+  it('compares each request of a combined answer with its own part, as if the part were its answer', () => {
+    // Three requests sent together: 1, 2 and 1 records; the candidate's list holds 4.
+    const parts = [stable('data', [10]), stable('data', [100, 0.5]), stable('data', [7])];
+    const result = [11, 100, 0.75, null];
+    let offset = 0;
+    const together = parts.map((part) => {
+      const c = compareList(part, result, offset);
+      offset += part.records;
+      return [...(c.outputs[0]?.differences ?? [])];
+    });
+    const alone = parts.map((part, i) => {
+      const own = result.slice([0, 1, 3][i], [1, 3, 4][i]);
+      return [...(compareAnswers(part, { result: own }, '1.1.0').outputs[0]?.differences ?? [])];
+    });
+    assert.deepEqual(together, [[0.1], [0, 0.25], [Infinity]]);
+    assert.deepEqual(together, alone);
+    // A value that cannot be compared is named by its position in its own request.
+    assert.throws(
+      () => compareList(stable('data', [1, 2]), [1, 2, 3, 'x'], 2),
+      (e: unknown) =>
+        e instanceof CandidateError && e.kind === 'shape' && /^result\[1\] is not a number$/.test(e.message),
+    );
+    const records: StableAnswer = {
+      form: 'records',
+      records: 1,
+      outputs: [
+        { name: 'cost', width: 1, values: Float32Array.from([4]) },
+        { name: 'probs', width: 2, values: Float32Array.from([0.5, 0.25]) },
+      ],
+    };
+    const predictions = [{}, { cost: 5, probs: [0.5, 0.5] }];
+    const c = compareList(records, predictions, 1);
+    assert.deepEqual(
+      c.outputs.map((o) => [...o.differences]),
+      [[0.25], [0.25]],
+    );
+    assert.throws(
+      () => compareList(records, [{ cost: 5, probs: [0.5] }], 0),
+      (e: unknown) =>
+        e instanceof CandidateError && e.message === 'predictions[0].probs is not an array of 2 numbers',
+    );
+    assert.equal(
+      kindOf(() => compareList(records, predictions, 0)),
       'shape',
     );
   });

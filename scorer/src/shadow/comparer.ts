@@ -53,26 +53,26 @@ function scalar(value: unknown, where: string): number | null {
   throw shape(`${where} is not a number`);
 }
 
-/** The largest difference over the `width` values of one record. */
-function recordDifference(stable: StableOutput, r: number, value: (k: number) => number | null): number {
+/**
+ * The largest difference over the `width` values of record `r`: `value` is the
+ * candidate's value of that record as /score sends it (a number, or an array
+ * of `width`), `where` names it in a shape error.
+ */
+function recordDifference(stable: StableOutput, r: number, value: unknown, where: () => string): number {
+  const { width, values } = stable;
+  if (width === 1) {
+    if (typeof value !== 'number' && value !== null) throw shape(`${where()} is not a number`);
+    return relativeDifference(values[r] as number, value);
+  }
+  if (!Array.isArray(value) || value.length !== width) {
+    throw shape(`${where()} is not an array of ${width} numbers`);
+  }
   let worst = 0;
-  for (let k = 0; k < stable.width; k++) {
-    const d = relativeDifference(stable.values[r * stable.width + k] as number, value(k));
+  for (let k = 0; k < width; k++) {
+    const d = relativeDifference(values[r * width + k] as number, scalar(value[k], `${where()}[${k}]`));
     if (d > worst) worst = d;
   }
   return worst;
-}
-
-/** One record's value of an output as /score sends it: a number, or an array of `width`. */
-function recordValue(stable: StableOutput, value: unknown, where: string): (k: number) => number | null {
-  if (stable.width === 1) {
-    const v = scalar(value, where);
-    return () => v;
-  }
-  if (!Array.isArray(value) || value.length !== stable.width) {
-    throw shape(`${where} is not an array of ${stable.width} numbers`);
-  }
-  return (k) => scalar(value[k], `${where}[${k}]`);
 }
 
 function checkVersion(found: unknown, version: string): void {
@@ -85,6 +85,48 @@ function checkVersion(found: unknown, version: string): void {
 }
 
 /**
+ * Compares the stable answer of one request with its records' part of a
+ * candidate list of /score: `list[offset]` onwards, `stable.records` entries
+ * (the answer's "result" for the data form, "predictions" for the records
+ * form). Copies sent together are compared with their own part of the one
+ * answer this way, without a list of their own. A CandidateError (shape) when
+ * a value cannot be compared; positions in it count from the request's first
+ * record.
+ */
+export function compareList(stable: StableAnswer, list: readonly unknown[], offset: number): Comparison {
+  const n = stable.records;
+  if (stable.form === 'data') {
+    const output = stable.outputs[0] as StableOutput;
+    const differences = new Float64Array(n);
+    for (let r = 0; r < n; r++) {
+      differences[r] = recordDifference(output, r, list[offset + r], () => `result[${r}]`);
+    }
+    return { outputs: [{ name: output.name, differences }] };
+  }
+  const outputs = stable.outputs.map((o) => ({ name: o.name, differences: new Float64Array(n) }));
+  for (let r = 0; r < n; r++) {
+    const prediction: unknown = list[offset + r];
+    if (!isObject(prediction)) throw shape(`predictions[${r}] is not an object`);
+    for (let i = 0; i < outputs.length; i++) {
+      const o = stable.outputs[i] as StableOutput;
+      if (!Object.hasOwn(prediction, o.name)) throw shape(`predictions[${r}].${o.name} is missing`);
+      (outputs[i] as { differences: Float64Array }).differences[r] = recordDifference(
+        o,
+        r,
+        prediction[o.name],
+        () => `predictions[${r}].${o.name}`,
+      );
+    }
+  }
+  return { outputs };
+}
+
+/** The model version a "records" answer of /score names (its `model.version`), checked. */
+export function checkRecordsModel(model: unknown, version: string): void {
+  checkVersion(isObject(model) ? model.version : undefined, version);
+}
+
+/**
  * Compares a candidate's parsed answer with the stable answer; a CandidateError
  * (shape or version) when it cannot be compared.
  */
@@ -94,34 +136,15 @@ export function compareAnswers(stable: StableAnswer, candidate: unknown, version
   if (stable.form === 'data') {
     const result = candidate.result;
     if (!Array.isArray(result) || result.length !== n) throw shape(`"result" is not an array of ${n}`);
-    const output = stable.outputs[0] as StableOutput;
-    const differences = new Float64Array(n);
-    for (let r = 0; r < n; r++) {
-      differences[r] = recordDifference(output, r, recordValue(output, result[r], `result[${r}]`));
-    }
-    return { outputs: [{ name: output.name, differences }] };
+    return compareList(stable, result, 0);
   }
   if (stable.form === 'records') {
-    checkVersion(isObject(candidate.model) ? candidate.model.version : undefined, version);
+    checkRecordsModel(candidate.model, version);
     const predictions = candidate.predictions;
     if (!Array.isArray(predictions) || predictions.length !== n) {
       throw shape(`"predictions" is not an array of ${n}`);
     }
-    const outputs = stable.outputs.map((o) => ({ name: o.name, differences: new Float64Array(n) }));
-    for (let r = 0; r < n; r++) {
-      const prediction: unknown = predictions[r];
-      if (!isObject(prediction)) throw shape(`predictions[${r}] is not an object`);
-      stable.outputs.forEach((o, i) => {
-        const where = `predictions[${r}].${o.name}`;
-        if (!Object.hasOwn(prediction, o.name)) throw shape(`${where} is missing`);
-        (outputs[i] as { differences: Float64Array }).differences[r] = recordDifference(
-          o,
-          r,
-          recordValue(o, prediction[o.name], where),
-        );
-      });
-    }
-    return { outputs };
+    return compareList(stable, predictions, 0);
   }
   checkVersion(candidate.model_version, version);
   const tensors = candidate.outputs;
@@ -139,9 +162,13 @@ export function compareAnswers(stable: StableAnswer, candidate: unknown, version
     }
     const differences = new Float64Array(n);
     for (let r = 0; r < n; r++) {
-      differences[r] = recordDifference(o, r, (k) =>
-        scalar(data[r * o.width + k], `${o.name}.data[${r * o.width + k}]`),
-      );
+      let worst = 0;
+      for (let k = 0; k < o.width; k++) {
+        const at = r * o.width + k;
+        const d = relativeDifference(o.values[at] as number, scalar(data[at], `${o.name}.data[${at}]`));
+        if (d > worst) worst = d;
+      }
+      differences[r] = worst;
     }
     return { name: o.name, differences };
   });

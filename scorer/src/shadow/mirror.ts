@@ -9,7 +9,13 @@ import type { Clock } from '../clock';
 import type { ShadowConfig } from '../config';
 import type { ShadowMetrics } from '../metrics';
 import { combinedBody, recordsSpan, type ListKey, type RecordsSpan } from './coalesce';
-import { compareAnswers, type Comparison, type StableAnswer } from './comparer';
+import {
+  checkRecordsModel,
+  compareAnswers,
+  compareList,
+  type Comparison,
+  type StableAnswer,
+} from './comparer';
 import { CopyQueue } from './queue';
 import { Sampler } from './sampler';
 import { CandidateError, CandidateSender } from './sender';
@@ -26,7 +32,11 @@ export interface ShadowTicket {
 interface Copy {
   readonly path: string;
   readonly body: Buffer;
-  readonly headers: Record<string, string>;
+  /** The caller's key headers, request id and trace context (headers are built when sent). */
+  readonly authorization: string | undefined;
+  readonly apiKey: string | undefined;
+  readonly requestId: string | undefined;
+  readonly traceparent: string | undefined;
   readonly stable: StableAnswer;
   readonly stableSeconds: number;
   /** Where its records array lies in `body`: located once, null when it cannot be (sent alone). */
@@ -58,9 +68,6 @@ export interface ShadowDeps {
   /** Uniform draw in [0, 1) for the sampler. */
   readonly random?: () => number;
 }
-
-/** Headers a copy carries: the caller's key, so the candidate authorizes it alike. */
-const FORWARDED = ['authorization', 'x-api-key'] as const;
 
 /**
  * Marks a copy. A scorer never mirrors a request that carries it, so two
@@ -137,18 +144,22 @@ export class Shadow {
     // The deadline may have answered 503 first (sendJson then writes nothing).
     if (body === undefined || res.statusCode < 200 || res.statusCode > 299) return;
     const stableSeconds = (this.deps.clock.now() - ticket.start) / 1000;
-    const headers: Record<string, string> = { [COPY_HEADER]: '1' };
-    for (const name of FORWARDED) {
-      const value = req.headers[name];
-      if (typeof value === 'string') headers[name] = value;
-    }
+    const { authorization, 'x-api-key': apiKey } = req.headers;
     const id = res.getHeader('x-request-id');
-    if (typeof id === 'string') headers['x-request-id'] = id;
     // The copy continues the request's trace, as a child of the request's own span.
     const trace = res.getHeader('traceparent');
-    if (typeof trace === 'string') headers.traceparent = trace;
     this.summary.countSampled();
-    if (!this.queue.offer({ path, body, headers, stable, stableSeconds })) this.summary.countDropped();
+    const copy: Copy = {
+      path,
+      body,
+      authorization: typeof authorization === 'string' ? authorization : undefined,
+      apiKey: typeof apiKey === 'string' ? apiKey : undefined,
+      requestId: typeof id === 'string' ? id : undefined,
+      traceparent: typeof trace === 'string' ? trace : undefined,
+      stable,
+      stableSeconds,
+    };
+    if (!this.queue.offer(copy)) this.summary.countDropped();
   }
 
   /** GET /shadow. */
@@ -180,6 +191,11 @@ export class Shadow {
       return;
     }
     if (++this.sinceAlone >= LATENCY_PROBE_EVERY) return this.sendAlone(first);
+    return this.gatherAndSend(first);
+  }
+
+  /** Starts a batch with `first`, gathers copies as described below, and sends them. */
+  private async gatherAndSend(first: Copy): Promise<void> {
     const batch: Batch = {
       copies: [first],
       records: first.stable.records,
@@ -230,8 +246,8 @@ export class Shadow {
       batch.copies.length < COALESCE_COPIES &&
       copy.stable.form === first.stable.form &&
       this.coalescible(copy) &&
-      copy.headers.authorization === first.headers.authorization &&
-      copy.headers['x-api-key'] === first.headers['x-api-key'] &&
+      copy.authorization === first.authorization &&
+      copy.apiKey === first.apiKey &&
       batch.records + copy.stable.records <= this.deps.maxCoalescedRecords &&
       batch.bytes + 1 + spanLength(copy) <= this.deps.maxCoalescedBytes
     );
@@ -270,7 +286,7 @@ export class Shadow {
     this.sinceAlone = 0;
     const start = this.deps.clock.now();
     try {
-      const { parsed, serverSeconds } = await this.request(copy.path, copy.body, copy.headers);
+      const { parsed, serverSeconds } = await this.request(copy.path, copy.body, copyHeaders(copy, true));
       // The candidate's own time when it says it (Server-Timing), as the stable
       // time is the stable pod's own; else the round trip from here.
       const candidateSeconds = serverSeconds ?? (this.deps.clock.now() - start) / 1000;
@@ -287,11 +303,6 @@ export class Shadow {
    * with another number of predictions fails them all.
    */
   private async sendTogether(batch: readonly Copy[], records: number): Promise<void> {
-    const headers: Record<string, string> = { [COPY_HEADER]: '1' };
-    for (const name of [...FORWARDED, 'traceparent']) {
-      const value = batch[0]?.headers[name];
-      if (value !== undefined) headers[name] = value;
-    }
     // "records" answers {"model", "predictions": [...]}, "data" {"result": [...]}.
     const form = (batch[0] as Copy).stable.form as ListKey;
     const listName = form === 'data' ? 'result' : 'predictions';
@@ -300,35 +311,32 @@ export class Shadow {
       form,
     );
     let predictions: unknown[];
-    let model: unknown;
     try {
-      const { parsed } = await this.request('/score', body, headers);
+      const { parsed } = await this.request('/score', body, copyHeaders(batch[0] as Copy, false));
       const all = isObject(parsed) ? parsed[listName] : undefined;
       if (!Array.isArray(all) || all.length !== records) {
         throw new CandidateError('shape', `"${listName}" is not an array of ${records}`);
       }
+      // One answer, one model: its version fails or passes every copy in it.
+      if (form === 'records')
+        checkRecordsModel((parsed as Record<string, unknown>).model, this.config.version);
       predictions = all;
-      model = (parsed as Record<string, unknown>).model;
     } catch (error) {
       this.failed(error, batch);
       return;
     }
+    const comparisons: Comparison[] = [];
     let offset = 0;
     for (const copy of batch) {
-      const n = copy.stable.records;
-      const slice = predictions.slice(offset, offset + n);
-      const own = form === 'data' ? { result: slice } : { model, predictions: slice };
-      offset += n;
-      let comparison: Comparison;
       try {
-        comparison = compareAnswers(copy.stable, own, this.config.version);
+        comparisons.push(compareList(copy.stable, predictions, offset));
       } catch (error) {
         this.failed(error, [copy]);
-        continue;
       }
-      // A batch's time is not one request's: only copies sent alone are timed.
-      this.summary.countCompared(comparison, copy.stableSeconds, undefined);
+      offset += copy.stable.records;
     }
+    // A batch's time is not one request's: only copies sent alone are timed.
+    this.summary.countComparedTogether(comparisons);
   }
 
   /** Sends a body and parses the answer; a CandidateError when it cannot be compared. */
@@ -363,10 +371,7 @@ export class Shadow {
     if (logger.isLevelEnabled('debug')) {
       logger.debug(
         {
-          reqId:
-            copies.length === 1
-              ? copies[0]?.headers['x-request-id']
-              : copies.map((c) => c.headers['x-request-id']),
+          reqId: copies.length === 1 ? copies[0]?.requestId : copies.map((c) => c.requestId),
           kind: error.kind,
           error: error.message,
         },
@@ -376,6 +381,20 @@ export class Shadow {
       );
     }
   }
+}
+
+/**
+ * The headers of a request carrying `copy` (`alone`) or copies led by it: the
+ * caller's key, so the candidate authorizes it alike; the request id only for a
+ * copy alone (it names one request); the trace context of the (first) copy.
+ */
+function copyHeaders(copy: Copy, alone: boolean): Record<string, string> {
+  const headers: Record<string, string> = { [COPY_HEADER]: '1' };
+  if (copy.authorization !== undefined) headers.authorization = copy.authorization;
+  if (copy.apiKey !== undefined) headers['x-api-key'] = copy.apiKey;
+  if (alone && copy.requestId !== undefined) headers['x-request-id'] = copy.requestId;
+  if (copy.traceparent !== undefined) headers.traceparent = copy.traceparent;
+  return headers;
 }
 
 const isObject = (value: unknown): value is Record<string, unknown> =>

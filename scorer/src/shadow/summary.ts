@@ -21,6 +21,9 @@ interface OutputAccount {
 
 interface OutputFigures {
   exceeding: number;
+  /** Exceeding records not yet added to the Prometheus counter, and whether any record was tallied since. */
+  unpublished: number;
+  touched: boolean;
   /** The Prometheus series itself: GET /shadow reads the same counts. */
   readonly series: HistogramSeries;
 }
@@ -102,13 +105,36 @@ export class ShadowSummary {
    * runs), and a short analysis step would judge that start, not the version.
    */
   countCompared(comparison: Comparison, stableSeconds: number, candidateSeconds: number | undefined): void {
+    this.tally(comparison);
+    this.publish(1);
+    if (candidateSeconds === undefined) return;
+    const { metrics, config } = this;
+    if (this.timed++ < config.warmupCopies) return;
+    metrics.latency.labels('stable').observe(stableSeconds);
+    metrics.latency.labels('candidate').observe(candidateSeconds);
+    (this.latency.stable[bucketOf(SHADOW_LATENCY_BUCKETS, stableSeconds)] as number)++;
+    (this.latency.candidate[bucketOf(SHADOW_LATENCY_BUCKETS, candidateSeconds)] as number)++;
+  }
+
+  /**
+   * Copies sent together were compared: as many calls of countCompared without
+   * times, with the counters of the metrics moved once for all of them (in the
+   * same turn of the event loop, so GET /shadow and /metrics still agree).
+   */
+  countComparedTogether(comparisons: readonly Comparison[]): void {
+    if (comparisons.length === 0) return;
+    for (const comparison of comparisons) this.tally(comparison);
+    this.publish(comparisons.length);
+  }
+
+  /** Counts one comparison in the summary's own figures (the difference histogram is the metric's series). */
+  private tally(comparison: Comparison): void {
     const { metrics, config } = this;
     this.compared++;
-    metrics.copies.labels('compared').inc();
     for (const { name, differences } of comparison.outputs) {
       let figures = this.outputs.get(name);
       if (figures === undefined) {
-        figures = { exceeding: 0, series: metrics.difference.of(name) };
+        figures = { exceeding: 0, unpublished: 0, touched: false, series: metrics.difference.of(name) };
         this.outputs.set(name, figures);
       }
       const { counts } = figures.series;
@@ -122,15 +148,22 @@ export class ShadowSummary {
       }
       figures.series.sum += sum;
       figures.exceeding += exceeding;
-      // inc(0) too: the output's series exists once it was compared.
-      metrics.exceeding.labels(name).inc(exceeding);
+      figures.unpublished += exceeding;
+      figures.touched = true;
     }
-    if (candidateSeconds === undefined) return;
-    if (this.timed++ < config.warmupCopies) return;
-    metrics.latency.labels('stable').observe(stableSeconds);
-    metrics.latency.labels('candidate').observe(candidateSeconds);
-    (this.latency.stable[bucketOf(SHADOW_LATENCY_BUCKETS, stableSeconds)] as number)++;
-    (this.latency.candidate[bucketOf(SHADOW_LATENCY_BUCKETS, candidateSeconds)] as number)++;
+  }
+
+  /** Moves the Prometheus counters by what tally counted since the last time. */
+  private publish(compared: number): void {
+    const { metrics } = this;
+    metrics.copies.labels('compared').inc(compared);
+    for (const [name, figures] of this.outputs) {
+      if (!figures.touched) continue;
+      // inc(0) too: the output's series exists once it was compared.
+      metrics.exceeding.labels(name).inc(figures.unpublished);
+      figures.unpublished = 0;
+      figures.touched = false;
+    }
   }
 
   status(): ShadowStatus {
