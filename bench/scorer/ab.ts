@@ -24,7 +24,7 @@ import { mkdtempSync, openSync, readdirSync, readFileSync, rmSync, statSync, wri
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { freePort } from '../../test/support/net';
-import { buildScorer } from './compiled';
+import { buildScorer, scorerEnv } from './compiled';
 
 const ROOT = resolve(__dirname, '../..');
 const ROUNDS = Number(process.env.AB_ROUNDS ?? 6);
@@ -88,17 +88,7 @@ async function start(name: string, dir: string, work: string): Promise<Scorer> {
     TWO_CORES ? ['-c', '0', process.execPath, ...args] : args,
     {
       cwd: dir,
-      env: {
-        ...process.env,
-        NODE_ENV: 'production',
-        MODEL_URI: `file://${MODEL}`,
-        PORT: String(port),
-        HOST: '127.0.0.1',
-        LOG_LEVEL: 'error',
-        MAX_BATCH_RECORDS: '5000',
-        MEMORY_LIMIT_BYTES: String(1024 * 1024 * 1024),
-        SHUTDOWN_GRACE_SECONDS: '1',
-      },
+      env: scorerEnv(MODEL, port),
       // stdout: the --trace-gc lines (LOG_LEVEL=error writes no log lines on success).
       stdio: ['ignore', openSync(gcLog, 'w'), 'inherit'],
     },

@@ -30,7 +30,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { buildScorer, scorerMain, transpileFile } from './compiled';
+import { buildScorer, scorerEnv, scorerMain, transpileFile } from './compiled';
 import { openLoop, sleep, type Measure, type Target } from '../support/load';
 import { freePort } from '../../test/support/net';
 
@@ -125,21 +125,7 @@ async function startScorer(port: number, guard: boolean, options: ScorerOptions 
   const [command, args] = pinned(options.cpus, process.execPath, [SCORER_MAIN]);
   const child = spawn(command, args, {
     cwd: ROOT,
-    env: {
-      ...process.env,
-      NODE_ENV: 'production',
-      MODEL_URI: `file://${MODEL}`,
-      PORT: String(port),
-      HOST: '127.0.0.1',
-      LOG_LEVEL: 'error',
-      MAX_BATCH_RECORDS: '5000',
-      // As in a pod with the default 1 GiB limit.
-      MEMORY_LIMIT_BYTES: String(1024 * 1024 * 1024),
-      OVERLOAD_GUARD: guard ? 'on' : 'off',
-      // The benchmark's idle connections would otherwise hold each stop for the drain window.
-      SHUTDOWN_GRACE_SECONDS: '1',
-      ...options.env,
-    },
+    env: { ...scorerEnv(MODEL, port), OVERLOAD_GUARD: guard ? 'on' : 'off', ...options.env },
     stdio: ['ignore', 'ignore', 'inherit'],
   });
   const url = `http://127.0.0.1:${port}`;

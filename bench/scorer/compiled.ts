@@ -50,6 +50,26 @@ export function buildScorer(root: string): string {
   return scorerMain(root);
 }
 
+/**
+ * The environment the benchmarks start a scorer with: `model` served on
+ * 127.0.0.1:`port`, as in a pod with the default 1 GiB limit, quiet logs, and
+ * a short drain (a benchmark's idle connections would otherwise hold each stop
+ * for the whole window).
+ */
+export function scorerEnv(model: string, port: number): NodeJS.ProcessEnv {
+  return {
+    ...process.env,
+    NODE_ENV: 'production',
+    MODEL_URI: `file://${model}`,
+    PORT: String(port),
+    HOST: '127.0.0.1',
+    LOG_LEVEL: 'error',
+    MAX_BATCH_RECORDS: '5000',
+    MEMORY_LIMIT_BYTES: String(1024 * 1024 * 1024),
+    SHUTDOWN_GRACE_SECONDS: '1',
+  };
+}
+
 /** Transpiles one TypeScript file with no imports of ours (the ceiling) to `out`. */
 export function transpileFile(source: string, out: string): void {
   const js = ts.transpileModule(readFileSync(source, 'utf8'), {
