@@ -237,14 +237,18 @@ export class RequestBodies {
   }
 
   /**
-   * Reads and throws away the rest of a body that will not be used, at most
-   * `discardBytes`, so that the answer reaches a client that is still sending:
+   * Reads and throws away the rest of a body that will not be used, so that
+   * the answer reaches a client that is still sending: up to twice
+   * `discardBytes` of the body in all, what was read before the refusal
+   * included (so a body refused by its Content-Length before any of it was
+   * read gets as far as one refused past the limit), and at least
+   * `discardBytes` past the refusal:
    * a socket closed with unread data is reset, and the client may lose the
    * answer. Call it before answering. When the rest (from Content-Length) fits
    * the bound the connection stays usable; otherwise (or when the connection
    * closes after this answer anyway) the answer carries `Connection: close` and
    * is followed by FIN, not by a close that would reset the client. Past the
-   * bound the scorer stops reading (the client's sends stall; its answer is
+   * read bound the scorer stops reading (the client's sends stall; its answer is
    * already there), and after DISCARD_MS it closes the connection: no client
    * can make it read without end. `received`: bytes of the body read already.
    */
@@ -262,12 +266,13 @@ export class RequestBodies {
       res.setHeader('connection', 'close');
       lingerOnClose(socket);
     }
+    const readBound = 2 * maxBytes - Math.min(received, maxBytes);
     let seen = 0;
     const timer = setTimeout(() => socket.destroy(), DISCARD_MS);
     timer.unref();
     const onData = (chunk: Buffer) => {
       seen += chunk.length;
-      if (seen > maxBytes) {
+      if (seen > readBound) {
         req.off('data', onData);
         req.pause();
       }
