@@ -171,13 +171,25 @@ describe('scorer overload guard', function () {
     });
 
     it('answers 503 with a clear message when the deadline passes while waiting for the model', async () => {
+      // Room for every request of the burst in the other bounds, so only the deadline refuses.
       const scorer = await startInProcess(fnolModel(), {
-        limits: { maxBodyBytes: 8 * MiB, maxBatchRecords: 5000, overload: { requestTimeoutMs: 150 } },
+        limits: {
+          maxBodyBytes: 8 * MiB,
+          maxBatchRecords: 5000,
+          overload: {
+            requestTimeoutMs: 150,
+            maxConcurrentRequests: 64,
+            maxQueuedRows: 1_000_000,
+            maxInflightBodyBytes: 256 * MiB,
+          },
+        },
       });
       try {
-        // Each batch of 5,000 keeps the model busy for tens of milliseconds.
+        // Each batch of 5,000 keeps the model busy for tens of milliseconds:
+        // 16 of them queue for far longer than the 150 ms deadline, on a fast
+        // machine as on a slow one (6 could all be answered in time).
         const body = rows(5000);
-        const answers = await burst(scorer.url, body, 6);
+        const answers = await burst(scorer.url, body, 16);
         const statuses = answers.map((a) => a.status);
         const late = answers.filter((a) => a.status === 503);
         assert.ok(late.length > 0, `statuses ${statuses.join(',')}`);
