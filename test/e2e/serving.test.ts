@@ -8,6 +8,8 @@
  *  1. the operator's own pods run on the real node, one of them leading;
  *  2. a FnolModel for 1.0.0 becomes Ready with real scorer pods, and the
  *     records scored through the Ingress host match CatBoost's predictions;
+ *     the local Prometheus (npm run monitoring:up) scrapes both pods and
+ *     stores their series;
  *  3. promotion to 1.1.0 under a steady load loses no request;
  *  4. a model file that cannot load (corrupt bytes, with their own correct
  *     digest) never becomes Ready: the FnolModel turns Degraded after the
@@ -54,6 +56,7 @@ import {
 } from '../support/ingress';
 import { freePort } from '../support/net';
 import { REAL_NODE as NODE_NAME, REAL_NODE_PLACEMENT, realNodeReady } from '../support/real-node';
+import { activeTargets, instantQuery } from '../support/prometheus';
 import { runScript } from '../support/scripts';
 import { poll } from '../support/wait';
 
@@ -549,6 +552,57 @@ describe('serving on the real node, end to end', function () {
         const got = answer.predictions![i]![output];
         assert.ok(relErr(got, want) <= 1e-6, `record ${i} ${output}: scored ${got}, CatBoost ${want}`);
       }
+    }
+  });
+
+  it('is scraped by the local Prometheus: both scorer pods are up targets of job fnol-scorer and their series are stored', async function () {
+    this.timeout(240_000);
+    await runScript('cluster/monitoring/up.sh', [], 'the Prometheus log in .cluster/logs/prometheus.log');
+    try {
+      const pods = new Set((await scorerPods()).map((p) => p.metadata?.name ?? ''));
+      const up = await poll(
+        "the scorer pods' targets up",
+        async () => {
+          const targets = (await activeTargets('fnol-scorer', ns)).filter((t) =>
+            pods.has(t.labels.pod ?? ''),
+          );
+          const down = targets.filter((t) => t.health !== 'up');
+          if (targets.length !== pods.size || down.length > 0) {
+            throw new Error(
+              `${targets.length} of ${pods.size} pods are targets, not up: ${down.map((t) => `${t.labels.pod} ${t.health} ${t.lastError}`).join('; ')}`,
+            );
+          }
+          return targets;
+        },
+        120_000,
+        1000,
+      );
+      for (const t of up) assert.equal(t.labels.fnolmodel, FM);
+      const ready = await poll(
+        'scorer_ready of both pods stored',
+        async () => {
+          const r = await instantQuery(`scorer_ready{namespace="${ns}"}`);
+          return r.length === pods.size ? r : undefined;
+        },
+        60_000,
+        1000,
+      );
+      for (const series of ready) {
+        assert.ok(
+          pods.has(series.metric.pod ?? ''),
+          `scorer_ready of an unknown pod: ${JSON.stringify(series.metric)}`,
+        );
+        assert.equal(series.metric.fnolmodel, FM);
+        assert.equal(series.value[1], '1', `pod ${series.metric.pod} is not ready by its own gauge`);
+      }
+      const info = await instantQuery(`scorer_model_info{namespace="${ns}"}`);
+      assert.deepEqual(
+        [...new Set(info.map((i) => i.metric.version))],
+        ['1.0.0'],
+        'scorer_model_info does not name the served version',
+      );
+    } finally {
+      await runScript('cluster/monitoring/down.sh');
     }
   });
 
