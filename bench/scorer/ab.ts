@@ -25,6 +25,7 @@ import { cpus, loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { freePort } from '../../test/support/net';
 import { buildScorer, scorerEnv } from './compiled';
+import { readWrkLine } from './wrk-line';
 
 const ROOT = resolve(__dirname, '../..');
 const ROUNDS = Number(process.env.AB_ROUNDS ?? 6);
@@ -129,22 +130,14 @@ function wrk(scorer: Scorer, body: string, seconds: number): Measure {
     encoding: 'utf8',
   });
   const cpu = cpuMs(scorer.pid) - cpu0;
-  const line = /WRK_RESULT (\{.*\})/.exec(run.stdout)?.[1];
-  if (line === undefined)
-    throw new Error(`wrk printed no result (is wrk installed?): ${run.stdout}${run.stderr}`);
-  const r = JSON.parse(line) as Record<string, number>;
-  const n = r.requests as number;
-  const errors =
-    (r.bad as number) +
-    (r.connect as number) +
-    (r.read as number) +
-    (r.write as number) +
-    (r.timeout as number);
+  const r = readWrkLine(`${run.stdout}${run.stderr}`);
+  const n = r.requests;
+  const errors = r.bad + r.socketErrors;
   if (errors > 0 || n === 0)
     throw new Error(`${scorer.name}: ${errors} bad answers or socket errors of ${n}`);
   return {
     cpuUs: (cpu * 1000) / n,
-    rps: n / ((r.duration_us as number) / 1e6),
+    rps: n / r.seconds,
     allocatedKiB: allocated(scorer.gcLog, log0, statSync(scorer.gcLog).size) / 1024 / n,
   };
 }

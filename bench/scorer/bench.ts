@@ -31,6 +31,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileS
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { buildScorer, scorerEnv, scorerMain, transpileFile } from './compiled';
+import { readWrkLine } from './wrk-line';
 import { openLoop, sleep, type Measure, type Target } from '../support/load';
 import { freePort } from '../../test/support/net';
 
@@ -287,24 +288,16 @@ async function wrk(
     child.on('close', (code) => (code === 0 ? done(text) : fail(new Error(`wrk exited ${code}: ${text}`))));
   });
   const cpu = cpuMs(service.pid) - cpu0;
-  const line = /WRK_RESULT (\{.*\})/.exec(out)?.[1];
-  if (line === undefined) throw new Error(`wrk printed no result: ${out}`);
-  const r = JSON.parse(line) as Record<string, number>;
-  const n = r.requests as number;
-  const errors =
-    (r.bad as number) +
-    (r.connect as number) +
-    (r.read as number) +
-    (r.write as number) +
-    (r.timeout as number);
+  const r = readWrkLine(out);
+  const n = r.requests;
   return {
     requests: n,
-    rps: (n - (r.bad as number)) / ((r.duration_us as number) / 1e6),
-    p50: (r.p50_us as number) / 1000,
-    p99: (r.p99_us as number) / 1000,
-    errors,
+    rps: (n - r.bad) / r.seconds,
+    p50: r.p50,
+    p99: r.p99,
+    errors: r.bad + r.socketErrors,
     cpuPerRequest: n > 0 ? cpu / n : NaN,
-    busy: cpu / ((r.duration_us as number) / 1000),
+    busy: cpu / (r.seconds * 1000),
   };
 }
 
