@@ -13,6 +13,7 @@ import { Kinds, Labels } from '@fnol/api';
 import { KubeClient } from '../../operator/src/kube/client';
 import { Informer } from '../../operator/src/manager/informers';
 import { INSTANCE_LABEL } from '../../operator/src/reconcilers/common';
+import { median } from '../support/load';
 
 function informer(indexLabel?: string): Informer {
   const kc = new KubeConfig();
@@ -85,7 +86,6 @@ for (const n of sizes.length > 0 ? sizes : [500, 2000]) {
     s.push(cpuMicrosPerRead(scan, n, 2000));
     x.push(cpuMicrosPerRead(indexed, n, 20000));
   }
-  const median = (v: number[]) => [...v].sort((a, b) => a - b)[Math.floor(v.length / 2)]!;
   console.log(
     `| ${n} | ${2 * n} | ${median(s).toFixed(1)} | ${median(x).toFixed(2)} | ${(median(s) / median(x)).toFixed(0)}x |`,
   );

@@ -26,6 +26,7 @@ import { join, resolve } from 'node:path';
 import { freePort } from '../../test/support/net';
 import { buildScorer, scorerEnv } from './compiled';
 import { readWrkLine } from './wrk-line';
+import { median } from '../support/load';
 
 const ROOT = resolve(__dirname, '../..');
 const ROUNDS = Number(process.env.AB_ROUNDS ?? 6);
@@ -35,13 +36,6 @@ const MODEL = resolve(process.env.AB_MODEL ?? join(ROOT, 'build/model/fnol-1.0.0
 const TWO_CORES = cpus().length >= 2;
 
 const sleep = (ms: number) => new Promise((done) => setTimeout(done, ms));
-const median = (values: number[]) => {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = Math.floor(sorted.length / 2);
-  return sorted.length % 2
-    ? (sorted[mid] as number)
-    : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
-};
 
 interface Scorer {
   name: string;

@@ -32,7 +32,7 @@ import { cpus, loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { buildScorer, scorerEnv, scorerMain, transpileFile } from './compiled';
 import { readWrkLine } from './wrk-line';
-import { openLoop, sleep, type Measure, type Target } from '../support/load';
+import { median, openLoop, sleep, type Measure, type Target } from '../support/load';
 import { freePort } from '../../test/support/net';
 
 const ROOT = resolve(__dirname, '../..');
@@ -397,14 +397,6 @@ function csvRows(n: number): unknown[][] {
     });
   });
 }
-
-const median = (values: number[]) => {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = Math.floor(sorted.length / 2);
-  return sorted.length % 2
-    ? (sorted[mid] as number)
-    : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
-};
 
 /**
  * The scorer with and without its overload guard, in alternating rounds on a

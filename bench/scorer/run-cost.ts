@@ -18,6 +18,7 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import * as ort from 'onnxruntime-node';
+import { median } from '../support/load';
 
 const ROOT = resolve(__dirname, '../..');
 const MODEL = join(ROOT, 'build/model/fnol-1.0.0.onnx');
@@ -76,12 +77,6 @@ async function cpuPerRun(session: ort.InferenceSession, n: number): Promise<numb
   const used = process.cpuUsage(start);
   return (used.user + used.system) / RUNS;
 }
-
-const median = (xs: readonly number[]): number => {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? (s[m] as number) : ((s[m - 1] as number) + (s[m] as number)) / 2;
-};
 
 async function main(): Promise<void> {
   if (!existsSync(MODEL)) throw new Error(`${MODEL} is missing: run npm run model:build first`);

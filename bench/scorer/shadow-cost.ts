@@ -24,6 +24,7 @@ import { createMetrics } from '../../scorer/src/metrics';
 import type { ShadowConfig } from '../../scorer/src/config';
 import { Shadow, type ShadowDeps, type StableAnswer } from '../../scorer/src/shadow/mirror';
 import { freePort } from '../../test/support/net';
+import { median } from '../support/load';
 
 const ROOT = resolve(__dirname, '../..');
 const MODEL = join(ROOT, 'build/model/fnol-1.0.0.onnx');
@@ -163,7 +164,6 @@ export async function round(
   return (used.user + used.system) / s.compared;
 }
 
-const median = (values: readonly number[]) => [...values].sort((a, b) => a - b)[values.length >> 1] as number;
 const list = (values: readonly number[]) => values.map((v) => v.toFixed(1)).join(', ');
 
 async function main(): Promise<void> {

@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { closedLoop, openLoop, type Target } from './load';
+import { closedLoop, median, openLoop, type Target } from './load';
 
 interface Counting {
   server: Server;
@@ -74,5 +74,15 @@ describe('bench load generators', () => {
     assert.equal(s.received(), 100);
     assert.equal(m.count, 25);
     assert.equal(m.errors, 75);
+  });
+
+  it('median: the middle value, the mean of the two middle ones for an even count, NaN for none', () => {
+    assert.equal(median([5, 1, 3]), 3);
+    assert.equal(median([4, 1, 3, 2]), 2.5);
+    assert.equal(median([7]), 7);
+    assert.ok(Number.isNaN(median([])));
+    const values = [3, 1, 2];
+    median(values);
+    assert.deepEqual(values, [3, 1, 2], 'median sorted its argument in place');
   });
 });
