@@ -191,6 +191,28 @@ describe('request bodies', function () {
       });
     }
 
+    it('a 413 reaches a client that writes a body refused by its Content-Length, almost twice the limit, before reading', async () => {
+      // Refused before any of it is read, the body is still read as far as one
+      // refused past the limit: twice MAX_BODY_BYTES. With 16 MiB, the 15 MiB a
+      // read stopped at the limit would leave is more than loopback's socket
+      // buffers take in, so the client's writes would stall and its 413 be lost.
+      const big = await startInProcess(fnolModel(), {
+        limits: { maxBodyBytes: 16 * MiB },
+        apiKeys: ['k-bodies-1'],
+      });
+      try {
+        const sent = await writeThenRead(Number(new URL(big.url).port), 31 * MiB, false, key);
+        assert.match(
+          sent.answer,
+          /^HTTP\/1.1 413 /,
+          `${sent.end} after ${sent.written} bytes: ${sent.answer}`,
+        );
+        assert.match(sent.answer, /over the limit of 16777216 bytes/);
+      } finally {
+        await big.close();
+      }
+    });
+
     it('a 413 reaches a client that keeps sending, which is then cut off', async () => {
       const sent = await sendWithoutEnd(port, '/score', key);
       assert.match(sent.answer, /^HTTP\/1.1 413 /, `${sent.end}: ${sent.answer}`);
