@@ -21,8 +21,8 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { join, resolve } from 'node:path';
 import pino from 'pino';
 import { createMetrics } from '../../scorer/src/metrics';
-import type { ShadowConfig } from '../../scorer/src/config';
-import { Shadow, type ShadowDeps, type StableAnswer } from '../../scorer/src/shadow/mirror';
+import { parseConfig, type ShadowConfig } from '../../scorer/src/config';
+import { Shadow, shadowBounds, type ShadowDeps, type StableAnswer } from '../../scorer/src/shadow/mirror';
 import { freePort } from '../../test/support/net';
 import { median } from '../support/load';
 
@@ -92,31 +92,27 @@ export async function round(
   rate = RATE,
 ): Promise<number> {
   const metrics = createMetrics([1], false);
+  // The settings and bounds a pod mirroring to `url` runs with: SHADOW_* defaults, 1 GiB limit.
+  const config = parseConfig(
+    {
+      MODEL_URI: `file://${MODEL}`,
+      SHADOW_URL: url,
+      SHADOW_VERSION: '1.0.0',
+      MEMORY_LIMIT_BYTES: String(1024 * 1024 * 1024),
+    },
+    () => {
+      throw new Error('shadow-cost reads no file');
+    },
+  );
   const shadow =
-    Impl === undefined
+    Impl === undefined || config.shadow === undefined
       ? undefined
-      : new Impl(
-          {
-            url: new URL(url),
-            percent: 100,
-            version: '1.0.0',
-            queueSize: 256,
-            concurrency: 8,
-            timeoutMs: 2000,
-            diffThreshold: 0.01,
-            warmupCopies: 20,
-            lingerMs: 50,
-          },
-          {
-            metrics: metrics.shadow,
-            clock: { now: () => performance.now() },
-            logger: pino({ level: 'error' }),
-            maxQueuedBytes: 4 * 1024 * 1024,
-            maxAnswerBytes: 16 * 1024 * 1024,
-            maxCoalescedBytes: 4 * 1024 * 1024,
-            maxCoalescedRecords: 1000,
-          },
-        );
+      : new Impl(config.shadow, {
+          metrics: metrics.shadow,
+          clock: { now: () => performance.now() },
+          logger: pino({ level: 'error' }),
+          ...shadowBounds(config.limits),
+        });
   const body = Buffer.from(JSON.stringify({ data: [ROW] }));
   const stable: StableAnswer = {
     form: 'data',

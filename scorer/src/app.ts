@@ -25,7 +25,7 @@ import { SCORER_ROUTES } from './routes/index';
 import { RouteTable, type Route } from './routes/table';
 import { Scoring } from './scoring';
 import type { ServingState } from './serving-state';
-import { COALESCE_RECORDS, Shadow } from './shadow/mirror';
+import { Shadow, shadowBounds } from './shadow/mirror';
 
 export { systemClock, type Clock } from './clock';
 
@@ -64,22 +64,13 @@ export type ScorerApp = RequestListener & {
 export function createApp(deps: AppDeps): ScorerApp {
   const { state, logger, clock, metrics, limits, apiKeys } = deps;
   const callers = new CallerAuth(apiKeys, deps.oidc);
-  // A refused body is thrown away up to MAX_BODY_BYTES before the connection closes.
+  // A refused body is thrown away, up to twice MAX_BODY_BYTES in all, before the connection closes.
   const bodies = new RequestBodies(limits.maxBodyBytes);
   const errors = new ErrorHandler(logger, bodies);
   const shadow =
     deps.shadow === undefined
       ? undefined
-      : new Shadow(deps.shadow, {
-          metrics: metrics.shadow,
-          clock,
-          logger,
-          // Copies wait as raw bytes; they get a quarter of the request bodies' budget.
-          maxQueuedBytes: Math.max(limits.maxBodyBytes, Math.floor(limits.overload.maxInflightBodyBytes / 4)),
-          maxAnswerBytes: 4 * limits.maxBodyBytes,
-          maxCoalescedBytes: limits.maxBodyBytes,
-          maxCoalescedRecords: Math.min(COALESCE_RECORDS, limits.maxBatchRecords),
-        });
+      : new Shadow(deps.shadow, { metrics: metrics.shadow, clock, logger, ...shadowBounds(limits) });
   const scoring = new Scoring({
     state,
     metrics,

@@ -27,7 +27,7 @@ describe('scorer configuration: shadow mirroring', () => {
     );
   });
 
-  it('takes the contract defaults: 100 %, queue 256, 8 workers, 2000 ms, threshold 0.01, 20 warm-up copies, 10 ms linger', () => {
+  it('takes the contract defaults: 100 %, queue 256, 8 workers, 2000 ms, threshold 0.01, 20 warm-up copies, 50 ms linger', () => {
     const { shadow } = parseConfig(
       { ...base, SHADOW_URL: 'http://fnol-canary.claims.svc.cluster.local:80', SHADOW_VERSION: '1.1.0' },
       noFile,

@@ -6,7 +6,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import type { Clock } from '../clock';
-import type { ShadowConfig } from '../config';
+import type { RequestLimits, ShadowConfig } from '../config';
 import type { ShadowMetrics } from '../metrics';
 import { combinedBody, recordsSpan, type ListKey, type RecordsSpan } from './coalesce';
 import {
@@ -79,6 +79,19 @@ export const COPY_HEADER = 'x-shadow-copy';
 export const COALESCE_COPIES = 64;
 /** Records of copies sent together at most (lower when MAX_BATCH_RECORDS is). */
 export const COALESCE_RECORDS = 1000;
+
+/** The bounds of a pod's mirroring, from its request limits. */
+export function shadowBounds(
+  limits: RequestLimits,
+): Pick<ShadowDeps, 'maxQueuedBytes' | 'maxAnswerBytes' | 'maxCoalescedBytes' | 'maxCoalescedRecords'> {
+  return {
+    // Copies wait as raw bytes; they get a quarter of the request bodies' budget.
+    maxQueuedBytes: Math.max(limits.maxBodyBytes, Math.floor(limits.overload.maxInflightBodyBytes / 4)),
+    maxAnswerBytes: 4 * limits.maxBodyBytes,
+    maxCoalescedBytes: limits.maxBodyBytes,
+    maxCoalescedRecords: Math.min(COALESCE_RECORDS, limits.maxBatchRecords),
+  };
+}
 /**
  * One copy in this many that could be sent with others is sent alone: the
  * candidate's latency is measured on copies sent alone only.
