@@ -40,7 +40,7 @@ for name in "${targets[@]}"; do
   started_s=$SECONDS
   previous_id="$(bah inspect --type image --format '{{.FromImageID}}' "$image:latest" 2>/dev/null || true)"
   set +e
-  bah bud --layers="$layers" --force-rm --isolation chroot --network host "${secret_args[@]}" \
+  bud --layers="$layers" --force-rm --isolation chroot --network host "${secret_args[@]}" \
     -f "Dockerfile.$name" \
     --build-arg NODE_IMAGE="$BASE_IMAGE" \
     --build-arg RUNTIME_IMAGE="$RUNTIME_BASE_IMAGE" \

@@ -20,6 +20,19 @@ pod() { podman --storage-driver vfs --runtime runc --cgroup-manager cgroupfs "$@
 POD_RUN_LIMITS=(--ulimit nofile=8192:8192 --ulimit nproc=4096:4096)
 pod_run() { pod run "${POD_RUN_LIMITS[@]}" "$@"; }
 
+# A build step (RUN) gets 1024 open files unless the build says otherwise: too
+# few for npm ci reading a warm cache, which then fails with EMFILE now and then.
+# Each step gets as many as this shell may open, up to 65536 (a step cannot be
+# given more than the hard limit here).
+build_nofile() {
+  local hard
+  hard="$(ulimit -Hn)"
+  if [ "$hard" = unlimited ] || [ "$hard" -gt 65536 ]; then hard=65536; fi
+  echo "$hard"
+}
+BUILD_LIMITS=(--ulimit "nofile=$(build_nofile):$(build_nofile)")
+bud() { bah bud "${BUILD_LIMITS[@]}" "$@"; }
+
 # Prints the value of one label of a local image, or nothing.
 image_label() {
   bah inspect --type image --format "{{index .ImageAnnotations \"$2\"}}{{index .OCIv1.Config.Labels \"$2\"}}" "$1" 2>/dev/null || true

@@ -125,6 +125,25 @@ describe('container images', function () {
     for (const c of containers) await podman('rm', '-f', c).catch(() => undefined);
   });
 
+  it('gives each build step as many open files as this shell may have (up to 65536), not 1024', async function () {
+    // npm ci in a build step reads its whole warm cache at once; with the
+    // build's default of 1024 open files it failed now and then with EMFILE.
+    const dir = mkdtempSync(path.join(tmpdir(), 'fnol-build-limits-'));
+    const script = [
+      'set -euo pipefail',
+      `source ${JSON.stringify(path.join(ROOT, 'images/lib.sh'))}`,
+      'printf "FROM %s\\nRUN echo \\"nofile=\\$(ulimit -Sn):\\$(ulimit -Hn)\\"\\n" "$BASE_IMAGE" >Containerfile',
+      'bud --layers=false --isolation chroot --iidfile iid -f Containerfile . 2>&1 | grep "^nofile="',
+      'bah rmi "$(cat iid)" >/dev/null',
+      'ulimit -Hn',
+    ].join('\n');
+    const { stdout } = await run('bash', ['-c', script], { cwd: dir });
+    const [seen, hard] = stdout.trim().split('\n');
+    const expected = hard === 'unlimited' ? 65536 : Math.min(Number(hard), 65536);
+    assert.equal(seen, `nofile=${expected}:${expected}`);
+    if (expected > 1024) assert.notEqual(seen, 'nofile=1024:1024');
+  });
+
   it('the scorer container serves the compiled model exactly like the scorer run directly', async function () {
     const [containerPort, directPort] = [await freePort(), await freePort()];
     const name = `fnol-scorer-test-${randomBytes(3).toString('hex')}`;
