@@ -18,6 +18,7 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import * as ort from 'onnxruntime-node';
+import { ortSessionOptions } from '../../scorer/src/model-runtime';
 import { median } from '../support/load';
 
 const ROOT = resolve(__dirname, '../..');
@@ -86,13 +87,8 @@ async function main(): Promise<void> {
     const inputsOnly = join(dir, 'inputs-only.onnx');
     const oneInput = join(dir, 'one-input.onnx');
     execFileSync(PYTHON, ['-c', MAKE_GRAPHS, MODEL, inputsOnly, oneInput], { stdio: 'inherit' });
-    const options: ort.InferenceSession.SessionOptions = {
-      intraOpNumThreads: 1,
-      interOpNumThreads: 1,
-      executionMode: 'sequential',
-      graphOptimizationLevel: 'all',
-      logSeverityLevel: 3,
-    };
+    // As a scorer pod runs its model (ORT_INTRA_OP_THREADS defaults to 1).
+    const options = ortSessionOptions({ intraOpThreads: 1 });
     const graphs: Measured[] = [];
     for (const [name, path] of [
       ['FNOL model', MODEL],

@@ -325,6 +325,17 @@ export interface SessionOptions {
   readonly intraOpThreads: number;
 }
 
+/** The onnxruntime session options the scorer runs every model with. */
+export function ortSessionOptions(options: SessionOptions): ort.InferenceSession.SessionOptions {
+  return {
+    intraOpNumThreads: options.intraOpThreads,
+    interOpNumThreads: 1,
+    executionMode: 'sequential',
+    graphOptimizationLevel: 'all',
+    logSeverityLevel: 3,
+  };
+}
+
 /** Creates the session from the model bytes (nothing is written to disk) and checks the contract. */
 export async function loadModelRuntime(
   bytes: Uint8Array,
@@ -332,13 +343,7 @@ export async function loadModelRuntime(
   options: SessionOptions,
 ): Promise<ModelRuntime> {
   const props = readMetadataProps(bytes);
-  const session = await ort.InferenceSession.create(bytes, {
-    intraOpNumThreads: options.intraOpThreads,
-    interOpNumThreads: 1,
-    executionMode: 'sequential',
-    graphOptimizationLevel: 'all',
-    logSeverityLevel: 3,
-  });
+  const session = await ort.InferenceSession.create(bytes, ortSessionOptions(options));
   const signature = (values: readonly ort.InferenceSession.ValueMetadata[]) =>
     values.map((v) => ({
       name: v.name,
