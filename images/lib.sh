@@ -30,7 +30,8 @@ build_nofile() {
   if [ "$hard" = unlimited ] || [ "$hard" -gt 65536 ]; then hard=65536; fi
   echo "$hard"
 }
-BUILD_LIMITS=(--ulimit "nofile=$(build_nofile):$(build_nofile)")
+BUILD_NOFILE="$(build_nofile)"
+BUILD_LIMITS=(--ulimit "nofile=$BUILD_NOFILE:$BUILD_NOFILE")
 bud() { bah bud "${BUILD_LIMITS[@]}" "$@"; }
 
 # Prints the value of one label of a local image, or nothing.

@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chmodSync, existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -137,11 +137,12 @@ describe('container images', function () {
       'bah rmi "$(cat iid)" >/dev/null',
       'ulimit -Hn',
     ].join('\n');
-    const { stdout } = await run('bash', ['-c', script], { cwd: dir });
+    const { stdout } = await run('bash', ['-c', script], { cwd: dir }).finally(() =>
+      rmSync(dir, { recursive: true, force: true }),
+    );
     const [seen, hard] = stdout.trim().split('\n');
     const expected = hard === 'unlimited' ? 65536 : Math.min(Number(hard), 65536);
     assert.equal(seen, `nofile=${expected}:${expected}`);
-    if (expected > 1024) assert.notEqual(seen, 'nofile=1024:1024');
   });
 
   it('the scorer container serves the compiled model exactly like the scorer run directly', async function () {
